@@ -1,0 +1,65 @@
+"""Environments an expert can book: the built-in RE-Bench seven and, later, Task Standard families."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+
+from environments import registry
+
+
+class Environment(models.Model):
+    class Direction(models.TextChoices):
+        HIGHER = registry.HIGHER, "higher is better"
+        LOWER = registry.LOWER, "lower is better"
+
+    class Aggregation(models.TextChoices):
+        MIN = registry.AGG_MIN, "min"
+        MAX = registry.AGG_MAX, "max"
+        LAST = registry.AGG_LAST, "last"
+
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", "built-in"
+        TASK_STANDARD = "task_standard", "METR Task Standard"
+
+    slug = models.SlugField(max_length=120, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    raw_score = models.CharField(max_length=200, blank=True, help_text="What the raw score measures.")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    aggregation = models.CharField(max_length=10, choices=Aggregation.choices)
+    starting_score = models.FloatField()
+    reference_score = models.FloatField()
+    gpus_min = models.PositiveSmallIntegerField(default=0)
+    gpus_max = models.PositiveSmallIntegerField(default=0)
+    gpu_model = models.CharField(max_length=60, blank=True)
+    cpus = models.PositiveSmallIntegerField(default=0)
+    memory_gb = models.PositiveIntegerField(default=0)
+    time_limit = models.DurationField(default=timedelta(hours=8))
+    scores_visible = models.BooleanField(default=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.BUILTIN)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(gpus_max__gte=models.F("gpus_min")), name="env_gpu_range"),
+            models.CheckConstraint(
+                condition=~models.Q(starting_score=models.F("reference_score")), name="env_start_ne_reference"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def gpus_label(self) -> str:
+        if self.gpus_min == self.gpus_max:
+            return str(self.gpus_min)
+        return f"{self.gpus_min}–{self.gpus_max}"
+
+    def normalise(self, raw: float) -> float:
+        """(raw − start) / (reference − start), clipped below at 0; above 1 is allowed."""
+        value = (raw - self.starting_score) / (self.reference_score - self.starting_score)
+        return max(0.0, value)

@@ -1,0 +1,5 @@
+"""WebSocket URL routes (the terminal consumer plugs in here)."""
+
+from django.urls import URLPattern
+
+websocket_urlpatterns: list[URLPattern] = []

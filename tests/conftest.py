@@ -1,0 +1,55 @@
+"""Shared fixtures. Tests run on PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else on SQLite."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests import factories
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
+        if "redis" in item.keywords and not os.environ.get("REDIS_URL"):
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def expert(db):  # type: ignore[no-untyped-def]
+    return factories.expert(username="ada")
+
+
+@pytest.fixture
+def other_expert(db):  # type: ignore[no-untyped-def]
+    return factories.expert(username="grace")
+
+
+@pytest.fixture
+def reviewer(db):  # type: ignore[no-untyped-def]
+    return factories.reviewer(username="rita")
+
+
+@pytest.fixture
+def admin_user(db):  # type: ignore[no-untyped-def]
+    return factories.admin(username="root")
+
+
+@pytest.fixture
+def env_cumsum(db):  # type: ignore[no-untyped-def]
+    return factories.environment("ai_rd_triton_cumsum")
+
+
+@pytest.fixture
+def workstation(db):  # type: ignore[no-untyped-def]
+    return factories.WorkstationFactory(name="h100-a", gpu_count=8)

@@ -1,0 +1,91 @@
+"""Factories for test data: users with roles, workstations, environments, reservations, attempts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from environments.models import Environment
+from environments.services import environment_sync_registry
+from trials.models import Attempt, Reservation, Workstation
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        for name in extracted or []:
+            self.groups.add(Group.objects.get_or_create(name=name)[0])
+        self.save()
+
+
+def expert(**kwargs: object):  # type: ignore[no-untyped-def]
+    return UserFactory(roles=["expert"], **kwargs)
+
+
+def reviewer(**kwargs: object):  # type: ignore[no-untyped-def]
+    return UserFactory(roles=["reviewer"], **kwargs)
+
+
+def admin(**kwargs: object):  # type: ignore[no-untyped-def]
+    return UserFactory(roles=["admin"], is_staff=True, **kwargs)
+
+
+def environment(slug: str = "ai_rd_triton_cumsum") -> Environment:
+    environment_sync_registry()
+    return Environment.objects.get(slug=slug)
+
+
+class WorkstationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Workstation
+
+    name = factory.Sequence(lambda n: f"gpu-box-{n}")
+    host = factory.LazyAttribute(lambda w: f"{w.name}.example.test")
+    gpu_count = 8
+    gpu_model = "H100 80GB"
+    queue_name = factory.LazyAttribute(lambda w: f"ws.{w.name}")
+    backend = Workstation.Backend.SSH
+    status = Workstation.Status.ACTIVE
+    last_heartbeat_at = factory.LazyFunction(timezone.now)
+
+
+class ReservationFactory(factory.django.DjangoModelFactory):
+    """A reservation written directly (no booking rules): for setting up state, not testing booking."""
+
+    class Meta:
+        model = Reservation
+
+    expert = factory.LazyFunction(expert)
+    workstation = factory.SubFactory(WorkstationFactory)
+    environment = factory.LazyFunction(environment)
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=5))
+    ends_at = factory.LazyAttribute(lambda r: r.starts_at + r.environment.time_limit + timedelta(minutes=30))
+    created_by = factory.SelfAttribute("expert")
+
+
+class AttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Attempt
+
+    reservation = factory.SubFactory(ReservationFactory)
+    user = factory.SelfAttribute("reservation.expert")
+    environment = factory.SelfAttribute("reservation.environment")
+    workstation = factory.SelfAttribute("reservation.workstation")
+    time_limit = factory.SelfAttribute("reservation.environment.time_limit")
+    hard_stop_at = factory.SelfAttribute("reservation.ends_at")
+    started_at = factory.LazyFunction(timezone.now)

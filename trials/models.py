@@ -1,0 +1,219 @@
+"""Who works where and when: workstations, reservations, attempts, pauses and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from trials import clock
+
+
+class Workstation(models.Model):
+    class Backend(models.TextChoices):
+        LOCAL = "local", "local PTY"
+        SSH = "ssh", "SSH"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        DRAINING = "draining", "draining"
+        OFFLINE = "offline", "offline"
+
+    name = models.SlugField(max_length=60, unique=True)
+    host = models.CharField(max_length=255)
+    ssh_port = models.PositiveIntegerField(default=22)
+    ssh_user = models.CharField(max_length=60, blank=True)
+    gpu_count = models.PositiveSmallIntegerField(default=0)
+    gpu_model = models.CharField(max_length=60, blank=True)
+    queue_name = models.CharField(max_length=100, unique=True, help_text="Celery queue of this workstation's worker.")
+    backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.SSH)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, help_text="Set by admins.")
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def effective_status(self, now: datetime | None = None) -> str:
+        """The admin's status, except that a silent workstation is offline whatever it says."""
+        if self.status != self.Status.ACTIVE:
+            return self.status
+        now = now or timezone.now()
+        if self.last_heartbeat_at is None or now - self.last_heartbeat_at > settings.WORKSTATION_OFFLINE_AFTER:
+            return self.Status.OFFLINE
+        return self.Status.ACTIVE
+
+    def is_bookable(self, now: datetime | None = None) -> bool:
+        return self.effective_status(now) == self.Status.ACTIVE
+
+
+class Reservation(models.Model):
+    """A booked slot on one workstation for one environment.
+
+    No two live reservations overlap on one workstation or for one expert: the booking service
+    checks under row locks, and on PostgreSQL exclusion constraints (migration 0002) back it up.
+    """
+
+    expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations")
+    workstation = models.ForeignKey(Workstation, on_delete=models.PROTECT, related_name="reservations")
+    environment = models.ForeignKey("environments.Environment", on_delete=models.PROTECT, related_name="reservations")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations_created"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="reservation_ends_after_start"
+            ),
+        ]
+        indexes = [models.Index(fields=["workstation", "starts_at"]), models.Index(fields=["expert", "starts_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.environment_id} on {self.workstation_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    def state(self, now: datetime | None = None) -> str:
+        now = now or timezone.now()
+        if self.cancelled_at:
+            return "cancelled"
+        if now < self.starts_at:
+            return "upcoming"
+        if now < self.ends_at:
+            return "open"
+        return "past"
+
+
+class Attempt(models.Model):
+    """One run at an environment, by an expert (human) or, from a later issue, an agent."""
+
+    class ParticipantKind(models.TextChoices):
+        HUMAN = "human", "human"
+        AGENT = "agent", "agent"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        ENDED = "ended", "ended"
+
+    class EndReason(models.TextChoices):
+        SUBMITTED = "submitted", "submitted by the participant"
+        DEADLINE = "deadline", "time limit reached"
+        RESERVATION_END = "reservation_end", "reservation ended"
+        ADMIN = "admin", "ended by an admin"
+
+    participant_kind = models.CharField(max_length=10, choices=ParticipantKind.choices, default=ParticipantKind.HUMAN)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="attempts", null=True, blank=True
+    )
+    reservation = models.OneToOneField(
+        Reservation, on_delete=models.PROTECT, related_name="attempt", null=True, blank=True
+    )
+    environment = models.ForeignKey("environments.Environment", on_delete=models.PROTECT, related_name="attempts")
+    workstation = models.ForeignKey(
+        Workstation, on_delete=models.PROTECT, related_name="attempts", null=True, blank=True
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    time_limit = models.DurationField()
+    hard_stop_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Wall-clock end of the slot: the attempt ends here even if paused time remains.",
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status="running", ended_at__isnull=True)
+                | models.Q(status="ended", ended_at__isnull=False),
+                name="attempt_ended_iff_ended_at",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} at {self.environment_id}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == self.Status.RUNNING
+
+    def spans(self) -> list[clock.Span]:
+        """Pause spans; uses the prefetched `pauses` when there are any."""
+        return [clock.Span(p.started_at, p.ended_at) for p in self.pauses.all()]
+
+    def open_pause(self) -> Pause | None:
+        return next((p for p in self.pauses.all() if p.ended_at is None), None)
+
+    def elapsed(self, now: datetime | None = None) -> timedelta:
+        return clock.elapsed(self.started_at, self.spans(), now or timezone.now(), self.ended_at)
+
+    def deadline(self) -> datetime | None:
+        """When the server will end this attempt: the clock's deadline or the hard stop, whichever is first."""
+        clock_deadline = clock.deadline(self.started_at, self.time_limit, self.spans())
+        candidates = [d for d in (clock_deadline, self.hard_stop_at) if d is not None]
+        return min(candidates) if candidates else None
+
+
+class Pause(models.Model):
+    class Reason(models.TextChoices):
+        BREAK = "break", "break"
+        SCORING = "scoring", "scoring"
+        TECHNICAL = "technical", "technical problem"
+        ADMIN = "admin", "admin"
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="pauses")
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt"], condition=models.Q(ended_at__isnull=True), name="one_open_pause_per_attempt"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ended_at__isnull=True) | models.Q(ended_at__gt=models.F("started_at")),
+                name="pause_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} pause of attempt {self.attempt_id}"
+
+
+class Note(models.Model):
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    elapsed_seconds = models.FloatField(help_text="Working time on the attempt clock when the note was written.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"note on attempt {self.attempt_id}"

@@ -1,0 +1,402 @@
+"""Writes for trials: workstations, booking, and the attempt lifecycle on a server-owned clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.utils import timezone
+
+from environments.models import Environment
+from rebench_site import roles
+from rebench_site.errors import NotAllowed, ServiceError
+from trials.models import Attempt, Note, Pause, Reservation, Workstation
+
+User = AbstractBaseUser
+# A booking may start this much in the past: the form was filled a moment ago.
+BOOKING_CLOCK_SKEW = timedelta(minutes=2)
+NOTE_MAX_CHARS = 10_000
+
+
+# --- workstations -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def workstation_register(
+    *,
+    name: str,
+    host: str,
+    gpu_count: int,
+    gpu_model: str = "",
+    queue_name: str = "",
+    backend: str = Workstation.Backend.SSH,
+    ssh_port: int = 22,
+    ssh_user: str = "",
+) -> Workstation:
+    if backend not in Workstation.Backend.values:
+        raise ServiceError(f"Unknown backend {backend!r}.", field="backend")
+    if gpu_count < 0:
+        raise ServiceError("GPU count can't be negative.", field="gpu_count")
+    queue_name = queue_name or f"ws.{name}"
+    if Workstation.objects.filter(name=name).exists():
+        raise ServiceError(f"A workstation named {name!r} exists already.", field="name")
+    if Workstation.objects.filter(queue_name=queue_name).exists():
+        raise ServiceError(f"Queue {queue_name!r} belongs to another workstation.", field="queue_name")
+    return Workstation.objects.create(
+        name=name,
+        host=host,
+        gpu_count=gpu_count,
+        gpu_model=gpu_model,
+        queue_name=queue_name,
+        backend=backend,
+        ssh_port=ssh_port,
+        ssh_user=ssh_user,
+    )
+
+
+@transaction.atomic
+def workstation_set_status(*, workstation: Workstation, status: str) -> Workstation:
+    """Admins drain (no new bookings; running attempts go on), reactivate or take offline."""
+    if status not in Workstation.Status.values:
+        raise ServiceError(f"Unknown status {status!r}.", field="status")
+    Workstation.objects.filter(pk=workstation.pk).update(status=status)
+    workstation.status = status
+    return workstation
+
+
+def workstation_record_heartbeat(*, workstation_id: int, at: datetime | None = None) -> bool:
+    """Called by the heartbeat task on the workstation's own queue; False if it no longer exists."""
+    return bool(Workstation.objects.filter(pk=workstation_id).update(last_heartbeat_at=at or timezone.now()))
+
+
+# --- booking -----------------------------------------------------------------------------------
+
+
+def reservation_min_length(environment: Environment) -> timedelta:
+    return environment.time_limit + settings.RESERVATION_SETUP_TIME
+
+
+def workstation_meets(workstation: Workstation, environment: Environment) -> str | None:
+    """None if the workstation can host the environment, else why not."""
+    if workstation.gpu_count < environment.gpus_min:
+        return (
+            f"{workstation.name} has {workstation.gpu_count} GPU(s); {environment.slug} needs {environment.gpus_label}."
+        )
+    if (
+        environment.gpus_min
+        and environment.gpu_model
+        and environment.gpu_model.lower() not in workstation.gpu_model.lower()
+    ):
+        has = workstation.gpu_model or "none"
+        return f"{environment.slug} needs {environment.gpu_model} GPUs; {workstation.name} has {has}."
+    return None
+
+
+def _overlapping(qs, starts_at: datetime, ends_at: datetime):  # type: ignore[no-untyped-def]
+    return qs.filter(cancelled_at__isnull=True, starts_at__lt=ends_at, ends_at__gt=starts_at)
+
+
+@transaction.atomic
+def reservation_create(
+    *,
+    expert: User,
+    environment: Environment,
+    workstation: Workstation,
+    starts_at: datetime,
+    created_by: User,
+    ends_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Reservation:
+    now = now or timezone.now()
+    if created_by.pk != expert.pk and not roles.is_admin(created_by):
+        raise NotAllowed("Only admins book for someone else.")
+    if not roles.has_role(expert, roles.EXPERT):
+        raise ServiceError(f"{expert} is not an expert.", field="expert")
+    if not environment.is_active:
+        raise ServiceError(f"{environment.slug} is not open for booking.", field="environment")
+    if timezone.is_naive(starts_at):
+        raise ServiceError("Start time needs a time zone.", field="starts_at")
+    if starts_at < now - BOOKING_CLOCK_SKEW:
+        raise ServiceError("That start time is in the past.", field="starts_at")
+    if starts_at > now + timedelta(days=settings.BOOKING_HORIZON_DAYS):
+        raise ServiceError(f"Bookings open at most {settings.BOOKING_HORIZON_DAYS} days ahead.", field="starts_at")
+    min_length = reservation_min_length(environment)
+    ends_at = ends_at or starts_at + min_length
+    if ends_at - starts_at < min_length:
+        raise ServiceError(f"The slot must be at least {min_length} (time limit plus set-up).", field="ends_at")
+    # Lock the workstation row, then the expert's: bookings on one workstation (or by one expert)
+    # queue behind each other, so the overlap checks below see every committed booking.
+    workstation = Workstation.objects.select_for_update().get(pk=workstation.pk)
+    type(expert).objects.select_for_update().filter(pk=expert.pk).first()
+    why_not = workstation_meets(workstation, environment)
+    if why_not:
+        raise ServiceError(why_not, field="workstation")
+    if not workstation.is_bookable(now):
+        raise ServiceError(
+            f"{workstation.name} is {workstation.effective_status(now)} and takes no bookings.", field="workstation"
+        )
+    if _overlapping(Reservation.objects.filter(workstation=workstation), starts_at, ends_at).exists():
+        raise ServiceError(f"{workstation.name} is already booked at that time.", field="starts_at")
+    if _overlapping(Reservation.objects.filter(expert=expert), starts_at, ends_at).exists():
+        raise ServiceError("You already hold a reservation that overlaps this one.", field="starts_at")
+    try:
+        with transaction.atomic():
+            return Reservation.objects.create(
+                expert=expert,
+                workstation=workstation,
+                environment=environment,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                created_by=created_by,
+            )
+    except IntegrityError as exc:  # the PostgreSQL exclusion constraints, should a check above be bypassed
+        raise ServiceError("That slot was just taken.", field="starts_at") from exc
+
+
+@transaction.atomic
+def reservation_cancel(*, reservation: Reservation, by: User, now: datetime | None = None) -> Reservation:
+    now = now or timezone.now()
+    reservation = Reservation.objects.select_for_update().get(pk=reservation.pk)
+    if reservation.expert_id != by.pk and not roles.is_admin(by):
+        raise NotAllowed("That reservation is not yours.")
+    if reservation.cancelled_at:
+        return reservation
+    if Attempt.objects.filter(reservation=reservation).exists():
+        raise ServiceError("The attempt has started; it can't be cancelled any more.")
+    if now >= reservation.starts_at and not roles.is_admin(by):
+        raise ServiceError("The slot has begun; only an admin can cancel it now.")
+    reservation.cancelled_at = now
+    reservation.save(update_fields=["cancelled_at"])
+    return reservation
+
+
+# --- attempts ----------------------------------------------------------------------------------
+
+
+def _schedule_deadline(attempt: Attempt) -> None:
+    """After commit, queue the deadline task for the attempt's current deadline (if it has one)."""
+    from trials.tasks import attempt_enforce_deadline
+
+    deadline = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).deadline()
+    if deadline is None:
+        return
+    transaction.on_commit(lambda: attempt_enforce_deadline.apply_async(args=[attempt.pk], eta=deadline))
+
+
+def _locked_attempt(attempt: Attempt) -> Attempt:
+    return Attempt.objects.select_for_update().get(pk=attempt.pk)
+
+
+def _require_owner(attempt: Attempt, user: User) -> None:
+    if attempt.user_id != user.pk:
+        raise NotAllowed("That attempt is not yours.")
+
+
+def _require_running(attempt: Attempt) -> None:
+    if attempt.status != Attempt.Status.RUNNING:
+        raise ServiceError(f"The attempt has ended ({attempt.get_end_reason_display()}).", field="attempt")
+
+
+@transaction.atomic
+def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = None) -> Attempt:
+    now = now or timezone.now()
+    reservation = Reservation.objects.select_for_update().select_related("environment").get(pk=reservation.pk)
+    if reservation.expert_id != by.pk:
+        raise NotAllowed("Only the expert who booked the slot starts its attempt.")
+    if reservation.cancelled_at:
+        raise ServiceError("That reservation was cancelled.", field="reservation")
+    existing = Attempt.objects.filter(reservation=reservation).first()
+    if existing:
+        return existing
+    if now < reservation.starts_at - settings.ATTEMPT_EARLY_START:
+        raise ServiceError(
+            f"The slot opens at {timezone.localtime(reservation.starts_at):%Y-%m-%d %H:%M %Z}.", field="reservation"
+        )
+    if now >= reservation.ends_at:
+        raise ServiceError("The slot is over.", field="reservation")
+    attempt = Attempt.objects.create(
+        participant_kind=Attempt.ParticipantKind.HUMAN,
+        user_id=reservation.expert_id,
+        reservation=reservation,
+        environment=reservation.environment,
+        workstation_id=reservation.workstation_id,
+        time_limit=reservation.environment.time_limit,
+        hard_stop_at=reservation.ends_at,
+        started_at=now,
+    )
+    _schedule_deadline(attempt)
+    return attempt
+
+
+EXPERT_PAUSE_REASONS = {Pause.Reason.BREAK}
+ADMIN_PAUSE_REASONS = {Pause.Reason.BREAK, Pause.Reason.ADMIN, Pause.Reason.TECHNICAL}
+
+
+@transaction.atomic
+def attempt_pause(
+    *, attempt: Attempt, by: User | None, reason: str, note: str = "", now: datetime | None = None
+) -> Pause:
+    """Stop the clock. Experts pause for a break; admins for any reason; `scoring` is the system's (by=None)."""
+    now = now or timezone.now()
+    attempt = _locked_attempt(attempt)
+    if reason not in Pause.Reason.values:
+        raise ServiceError(f"Unknown pause reason {reason!r}.", field="reason")
+    if by is None:
+        if reason != Pause.Reason.SCORING:
+            raise ServiceError("Only scoring pauses are made by the system.", field="reason")
+    elif roles.is_admin(by) and attempt.user_id != by.pk:
+        if reason not in ADMIN_PAUSE_REASONS:
+            raise ServiceError(f"Admins pause with one of: {', '.join(sorted(ADMIN_PAUSE_REASONS))}.", field="reason")
+    else:
+        _require_owner(attempt, by)
+        if reason not in EXPERT_PAUSE_REASONS:
+            raise ServiceError("Experts pause for a break; other pauses are an admin's.", field="reason")
+    _require_running(attempt)
+    if attempt.pauses.filter(ended_at__isnull=True).exists():
+        raise ServiceError("The attempt is already paused.", field="attempt")
+    return Pause.objects.create(attempt=attempt, reason=reason, started_at=now, note=note[:500], created_by=by)
+
+
+@transaction.atomic
+def attempt_resume(*, attempt: Attempt, by: User | None, now: datetime | None = None) -> Attempt:
+    now = now or timezone.now()
+    attempt = _locked_attempt(attempt)
+    if by is not None and not (roles.is_admin(by) and attempt.user_id != by.pk):
+        _require_owner(attempt, by)
+    _require_running(attempt)
+    pause = attempt.pauses.filter(ended_at__isnull=True).first()
+    if pause is None:
+        raise ServiceError("The attempt is not paused.", field="attempt")
+    if by is not None and not roles.is_admin(by) and pause.reason != Pause.Reason.BREAK:
+        raise ServiceError(
+            f"A {pause.reason} pause is ended by {'the scorer' if pause.reason == 'scoring' else 'an admin'}."
+        )
+    if by is None and pause.reason != Pause.Reason.SCORING:
+        raise ServiceError("The system only ends scoring pauses.")
+    pause.ended_at = max(now, pause.started_at + timedelta(microseconds=1))
+    pause.save(update_fields=["ended_at"])
+    _schedule_deadline(attempt)
+    return attempt
+
+
+@transaction.atomic
+def attempt_add_pause(
+    *,
+    attempt: Attempt,
+    by: User,
+    started_at: datetime,
+    ended_at: datetime,
+    reason: str = Pause.Reason.TECHNICAL,
+    note: str = "",
+    now: datetime | None = None,
+) -> Pause:
+    """An admin gives time back after the fact (an outage, a broken workstation)."""
+    now = now or timezone.now()
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins add pauses after the fact.")
+    attempt = _locked_attempt(attempt)
+    if reason not in (Pause.Reason.TECHNICAL, Pause.Reason.ADMIN):
+        raise ServiceError("Pauses after the fact are technical or admin pauses.", field="reason")
+    _require_running(attempt)
+    if ended_at <= started_at:
+        raise ServiceError("The pause must end after it starts.", field="ended_at")
+    if started_at < attempt.started_at:
+        raise ServiceError("The pause starts before the attempt did.", field="started_at")
+    if ended_at > now:
+        raise ServiceError("A pause after the fact can't end in the future.", field="ended_at")
+    pause = Pause.objects.create(
+        attempt=attempt, reason=reason, started_at=started_at, ended_at=ended_at, note=note[:500], created_by=by
+    )
+    _schedule_deadline(attempt)
+    return pause
+
+
+@transaction.atomic
+def attempt_add_note(*, attempt: Attempt, by: User, body: str, now: datetime | None = None) -> Note:
+    now = now or timezone.now()
+    attempt = _locked_attempt(attempt)
+    _require_owner(attempt, by)
+    body = body.strip()
+    if not body:
+        raise ServiceError("A note needs some text.", field="body")
+    if len(body) > NOTE_MAX_CHARS:
+        raise ServiceError(f"A note holds at most {NOTE_MAX_CHARS} characters.", field="body")
+    _require_running(attempt)
+    elapsed = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).elapsed(now)
+    return Note.objects.create(attempt=attempt, author=by, body=body, elapsed_seconds=elapsed.total_seconds())
+
+
+def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
+    attempt.pauses.filter(ended_at__isnull=True, started_at__lt=at).update(ended_at=at)
+    attempt.pauses.filter(ended_at__isnull=True).delete()  # opened after the end moment: never happened
+    attempt.status = Attempt.Status.ENDED
+    attempt.ended_at = at
+    attempt.end_reason = reason
+    attempt.save(update_fields=["status", "ended_at", "end_reason"])
+    return attempt
+
+
+@transaction.atomic
+def attempt_submit(*, attempt: Attempt, by: User, now: datetime | None = None) -> Attempt:
+    """The participant is done. Submitting an ended attempt changes nothing."""
+    now = now or timezone.now()
+    attempt = _locked_attempt(attempt)
+    _require_owner(attempt, by)
+    if attempt.status != Attempt.Status.RUNNING:
+        return attempt
+    return _end(attempt, reason=Attempt.EndReason.SUBMITTED, at=now)
+
+
+@transaction.atomic
+def attempt_end_by_admin(*, attempt: Attempt, by: User, now: datetime | None = None) -> Attempt:
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins end someone's attempt.")
+    attempt = _locked_attempt(attempt)
+    if attempt.status != Attempt.Status.RUNNING:
+        return attempt
+    return _end(attempt, reason=Attempt.EndReason.ADMIN, at=now or timezone.now())
+
+
+@transaction.atomic
+def attempt_enforce_deadline(*, attempt_id: int, now: datetime | None = None) -> Attempt | None:
+    """End the attempt if its deadline has passed; idempotent, safe to call any number of times.
+
+    The attempt ends at the deadline itself, not at `now`: a sweep that runs late never hands
+    the participant extra time on the clock.
+    """
+    now = now or timezone.now()
+    attempt = Attempt.objects.select_for_update().filter(pk=attempt_id).first()
+    if attempt is None or attempt.status != Attempt.Status.RUNNING:
+        return attempt
+    attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
+    deadline = attempt.deadline()
+    if deadline is None or deadline > now:
+        return attempt
+    hard_stop = attempt.hard_stop_at is not None and deadline >= attempt.hard_stop_at
+    reason = Attempt.EndReason.RESERVATION_END if hard_stop else Attempt.EndReason.DEADLINE
+    return _end(attempt, reason=reason, at=deadline)
+
+
+def attempts_end_overdue(*, now: datetime | None = None) -> list[int]:
+    """The periodic sweep: end every running attempt past its deadline. Returns the ids ended."""
+    now = now or timezone.now()
+    ended = []
+    # Pauses only push a deadline later, so started_at + time_limit <= now (or the hard stop) is a
+    # cheap SQL filter that every overdue attempt passes; the exact deadline needs the pauses.
+    earliest_end = ExpressionWrapper(F("started_at") + F("time_limit"), output_field=DateTimeField())
+    candidates = (
+        Attempt.objects.filter(status=Attempt.Status.RUNNING)
+        .annotate(earliest_end=earliest_end)
+        .filter(Q(hard_stop_at__lte=now) | Q(earliest_end__lte=now))
+        .prefetch_related("pauses")
+    )
+    for attempt in candidates:
+        deadline = attempt.deadline()
+        if deadline is not None and deadline <= now:
+            result = attempt_enforce_deadline(attempt_id=attempt.pk, now=now)
+            if result is not None and result.status == Attempt.Status.ENDED:
+                ended.append(attempt.pk)
+    return ended

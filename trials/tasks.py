@@ -1,0 +1,46 @@
+"""Celery tasks for trials: thin wrappers over services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from trials import services
+from trials.models import Workstation
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def attempt_enforce_deadline(attempt_id: int) -> str:
+    """Scheduled (eta) for the attempt's deadline; re-checks, so a stale schedule is harmless."""
+    attempt = services.attempt_enforce_deadline(attempt_id=attempt_id)
+    if attempt is None:
+        return "missing"
+    return attempt.status
+
+
+@shared_task(acks_late=True)
+def attempts_sweep_deadlines() -> list[int]:
+    """Periodic safety net for lost or early-delivered deadline tasks."""
+    ended = services.attempts_end_overdue()
+    if ended:
+        log.info("sweep ended attempts %s", ended)
+    return ended
+
+
+@shared_task
+def workstation_heartbeat(workstation_id: int) -> bool:
+    """Runs on the workstation's own queue: it only arrives if that workstation's worker is alive."""
+    return services.workstation_record_heartbeat(workstation_id=workstation_id)
+
+
+@shared_task
+def workstations_ping() -> int:
+    """Send a heartbeat task to every workstation's queue; a dead worker lets its message expire."""
+    count = 0
+    for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only("pk", "queue_name"):
+        workstation_heartbeat.apply_async(args=[ws.pk], queue=ws.queue_name, expires=60)
+        count += 1
+    return count

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from trials import views
+
+app_name = "trials"
+urlpatterns = [
+    path("my/", views.my_trials, name="my"),
+    path("book/", views.book_choose, name="book"),
+    path("book/<slug:slug>/", views.book_environment, name="book-environment"),
+    path("reservations/<int:pk>/cancel/", views.reservation_cancel, name="reservation-cancel"),
+    path("reservations/<int:pk>/start/", views.attempt_start, name="attempt-start"),
+    path("attempts/", views.attempt_list, name="attempt-list"),
+    path("attempts/<int:pk>/", views.attempt_detail, name="attempt"),
+    path("attempts/<int:pk>/clock/", views.attempt_clock, name="attempt-clock"),
+    path("attempts/<int:pk>/pause/", views.attempt_pause, name="attempt-pause"),
+    path("attempts/<int:pk>/resume/", views.attempt_resume, name="attempt-resume"),
+    path("attempts/<int:pk>/submit/", views.attempt_submit, name="attempt-submit"),
+    path("attempts/<int:pk>/notes/", views.attempt_note, name="attempt-note"),
+    path("attempts/<int:pk>/end/", views.attempt_end, name="attempt-end"),
+    path("attempts/<int:pk>/technical-pause/", views.attempt_technical_pause, name="attempt-technical-pause"),
+    path("schedule/", views.schedule, name="schedule"),
+    path("workstations/", views.workstation_list, name="workstations"),
+    path("workstations/<int:pk>/", views.workstation_detail, name="workstation"),
+]

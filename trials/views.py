@@ -1,0 +1,364 @@
+"""Pages for experts (book, attempt) and admins (schedule, workstations); thin, they call services."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from environments.models import Environment
+from rebench_site import roles
+from rebench_site.errors import ServiceError
+from rebench_site.roles import ADMIN, EXPERT, role_required
+from trials import selectors, services
+from trials.forms import AdminBookingForm, BookingForm, NoteForm, TechnicalPauseForm, WorkstationForm
+from trials.models import Attempt, Pause, Reservation, Workstation
+
+
+def _day(request: HttpRequest) -> date:
+    raw = request.GET.get("day")
+    today = timezone.localdate()
+    if not raw:
+        return today
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        messages.error(request, f"{raw!r} is not a date (YYYY-MM-DD); showing today.")
+        return today
+
+
+def _day_nav(day: date) -> dict[str, date]:
+    return {"day": day, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1)}
+
+
+def _form_error(form, exc: ServiceError) -> None:  # type: ignore[no-untyped-def]
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+# --- expert pages ------------------------------------------------------------------------------
+
+
+@role_required(EXPERT)
+def my_trials(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    reservations = list(selectors.reservations_for(request.user))
+    attempts = list(selectors.attempts_for(request.user))
+    return render(
+        request,
+        "trials/my.html",
+        {
+            "reservations": [(r, r.state(now), getattr(r, "attempt", None)) for r in reservations],
+            "attempts": [(a, selectors.attempt_clock(a, now)) for a in attempts],
+        },
+    )
+
+
+@role_required(EXPERT, ADMIN)
+def book_choose(request: HttpRequest) -> HttpResponse:
+    return render(request, "trials/book_choose.html", {"environments": Environment.objects.filter(is_active=True)})
+
+
+@role_required(EXPERT)
+def book_environment(request: HttpRequest, slug: str) -> HttpResponse:
+    environment = get_object_or_404(Environment, slug=slug, is_active=True)
+    day = _day(request)
+    form = BookingForm(request.POST or None)
+    form.fields["workstation"].queryset = Workstation.objects.filter(
+        pk__in=[ws.pk for ws in selectors.eligible_workstations(environment)]
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            reservation = services.reservation_create(
+                expert=request.user,
+                environment=environment,
+                workstation=form.cleaned_data["workstation"],
+                starts_at=form.cleaned_data["starts_at"],
+                created_by=request.user,
+            )
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Booked {environment.title} on {reservation.workstation.name} from "
+                f"{timezone.localtime(reservation.starts_at):%a %d %b %H:%M}.",
+            )
+            return redirect("trials:my")
+    rows = selectors.free_slots(environment=environment, day=day, expert=request.user)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "trials/book_environment.html",
+        {
+            "environment": environment,
+            "rows": rows,
+            "form": form,
+            "slot_length": services.reservation_min_length(environment),
+            **_day_nav(day),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@role_required(EXPERT, ADMIN)
+def reservation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    reservation = get_object_or_404(Reservation, pk=pk)
+    try:
+        services.reservation_cancel(reservation=reservation, by=request.user)
+        messages.success(request, "Reservation cancelled.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect(request.POST.get("next") or "home")
+
+
+@require_POST
+@role_required(EXPERT)
+def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
+    reservation = get_object_or_404(Reservation, pk=pk)
+    try:
+        attempt = services.attempt_start(reservation=reservation, by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("trials:my")
+    return redirect("trials:attempt", pk=attempt.pk)
+
+
+def _visible_attempt(request: HttpRequest, pk: int) -> Attempt:
+    """The attempt if the user owns it or is an admin; 404 otherwise, so ids don't leak."""
+    attempt = (
+        Attempt.objects.select_related("environment", "workstation", "reservation", "user")
+        .prefetch_related("pauses", "notes")
+        .filter(pk=pk)
+        .first()
+    )
+    if attempt is None or not (attempt.user_id == request.user.pk or roles.is_admin(request.user)):
+        raise Http404("No such attempt.")
+    return attempt
+
+
+def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
+    return {
+        "attempt": attempt,
+        "clock": selectors.attempt_clock(attempt),
+        "is_owner": attempt.user_id == request.user.pk,
+        "note_form": NoteForm(),
+        "technical_form": TechnicalPauseForm(),
+        "notes": attempt.notes.all(),
+        "pauses": attempt.pauses.all(),
+    }
+
+
+@role_required(EXPERT, ADMIN)
+def attempt_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = _visible_attempt(request, pk)
+    return render(request, "trials/attempt.html", _attempt_context(request, attempt))
+
+
+@require_GET
+@role_required(EXPERT, ADMIN)
+def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = _visible_attempt(request, pk)
+    clock = selectors.attempt_clock(attempt)
+    return JsonResponse(
+        {
+            "state": clock.state,
+            "elapsed_seconds": clock.elapsed_seconds,
+            "remaining_seconds": clock.remaining_seconds,
+            "time_limit_seconds": clock.time_limit_seconds,
+            "deadline": clock.deadline.isoformat() if clock.deadline else None,
+            "pause_reason": clock.pause_reason,
+            "end_reason": attempt.end_reason or None,
+            "server_now": clock.server_now.isoformat(),
+        }
+    )
+
+
+def _attempt_action(request: HttpRequest, pk: int, action) -> HttpResponse:  # type: ignore[no-untyped-def]
+    attempt = _visible_attempt(request, pk)
+    try:
+        message = action(attempt)
+        if message:
+            messages.success(request, message)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("trials:attempt", pk=pk)
+
+
+@require_POST
+@role_required(EXPERT, ADMIN)
+def attempt_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    reason = request.POST.get("reason", Pause.Reason.BREAK)
+    return _attempt_action(
+        request,
+        pk,
+        lambda a: services.attempt_pause(attempt=a, by=request.user, reason=reason)
+        and "Paused: the clock has stopped.",
+    )
+
+
+@require_POST
+@role_required(EXPERT, ADMIN)
+def attempt_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    return _attempt_action(
+        request, pk, lambda a: services.attempt_resume(attempt=a, by=request.user) and "Resumed: the clock is running."
+    )
+
+
+@require_POST
+@role_required(EXPERT)
+def attempt_submit(request: HttpRequest, pk: int) -> HttpResponse:
+    return _attempt_action(request, pk, lambda a: services.attempt_submit(attempt=a, by=request.user) and "Submitted.")
+
+
+@require_POST
+@role_required(EXPERT)
+def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = _visible_attempt(request, pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.attempt_add_note(attempt=attempt, by=request.user, body=form.cleaned_data["body"])
+            form = NoteForm()
+        except ServiceError as exc:
+            _form_error(form, exc)
+    if request.headers.get("HX-Request"):
+        status = 400 if form.errors else 200
+        return render(
+            request,
+            "trials/_notes.html",
+            {"attempt": attempt, "notes": attempt.notes.all(), "note_form": form, "is_owner": True},
+            status=status,
+        )
+    for error in form.errors.values():
+        messages.error(request, " ".join(error))
+    return redirect("trials:attempt", pk=pk)
+
+
+# --- admin pages -------------------------------------------------------------------------------
+
+
+@require_POST
+@role_required(ADMIN)
+def attempt_end(request: HttpRequest, pk: int) -> HttpResponse:
+    return _attempt_action(
+        request, pk, lambda a: services.attempt_end_by_admin(attempt=a, by=request.user) and "Attempt ended."
+    )
+
+
+@require_POST
+@role_required(ADMIN)
+def attempt_technical_pause(request: HttpRequest, pk: int) -> HttpResponse:
+    form = TechnicalPauseForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("trials:attempt", pk=pk)
+    data = form.cleaned_data
+    return _attempt_action(
+        request,
+        pk,
+        lambda a: services.attempt_add_pause(
+            attempt=a,
+            by=request.user,
+            started_at=data["started_at"],
+            ended_at=data["ended_at"],
+            reason=data["reason"],
+            note=data["note"],
+        )
+        and "Pause added: the time is given back.",
+    )
+
+
+@role_required(ADMIN)
+def attempt_list(request: HttpRequest) -> HttpResponse:
+    attempts = (
+        Attempt.objects.select_related("environment", "workstation", "user")
+        .prefetch_related("pauses")
+        .order_by("-started_at")[:200]
+    )
+    now = timezone.now()
+    return render(
+        request, "trials/attempt_list.html", {"attempts": [(a, selectors.attempt_clock(a, now)) for a in attempts]}
+    )
+
+
+@role_required(ADMIN)
+def schedule(request: HttpRequest) -> HttpResponse:
+    day = _day(request)
+    form = AdminBookingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            reservation = services.reservation_create(
+                expert=data["expert"],
+                environment=data["environment"],
+                workstation=data["workstation"],
+                starts_at=data["starts_at"],
+                created_by=request.user,
+            )
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Booked {reservation.environment.slug} for {reservation.expert}.")
+            return redirect(f"{request.path}?day={timezone.localtime(reservation.starts_at).date().isoformat()}")
+    hours, rows = selectors.schedule_grid(day=day)
+    return render(
+        request,
+        "trials/schedule.html",
+        {"hours": hours, "rows": rows, "form": form, **_day_nav(day)},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(ADMIN)
+def workstation_list(request: HttpRequest) -> HttpResponse:
+    form = WorkstationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ws = services.workstation_register(**form.cleaned_data)
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Registered {ws.name}; it shows offline until its worker's first heartbeat.")
+            return redirect("trials:workstation", pk=ws.pk)
+    now = timezone.now()
+    workstations = [(ws, ws.effective_status(now)) for ws in Workstation.objects.all()]
+    return render(
+        request,
+        "trials/workstation_list.html",
+        {"workstations": workstations, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(ADMIN)
+def workstation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    workstation = get_object_or_404(Workstation, pk=pk)
+    if request.method == "POST":
+        try:
+            services.workstation_set_status(workstation=workstation, status=request.POST.get("status", ""))
+            messages.success(request, f"{workstation.name} is now {workstation.status}.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("trials:workstation", pk=pk)
+    now = timezone.now()
+    upcoming = (
+        workstation.reservations.filter(cancelled_at__isnull=True, ends_at__gte=now)
+        .select_related("expert", "environment")
+        .order_by("starts_at")
+    )
+    return render(
+        request,
+        "trials/workstation_detail.html",
+        {
+            "workstation": workstation,
+            "status": workstation.effective_status(now),
+            "upcoming": upcoming,
+            "statuses": Workstation.Status.choices,
+        },
+    )

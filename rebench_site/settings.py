@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "rebench_site.roles.roles_context",
+                "rebench_site.context.site_context",
             ],
         },
     }
@@ -146,7 +147,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Longer than the longest scoring run (600 s default) so a late-acked job is never redelivered mid-run.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600)}
+# Only brokers with a visibility timeout (Redis, SQS) take it; the SQLAlchemy transport hands its
+# options to create_engine, which refuses unknown ones.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600)}
+    if CELERY_BROKER_URL.startswith(("redis", "rediss", "sqs"))
+    else {}
+)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "attempts-sweep-deadlines": {
@@ -166,6 +173,10 @@ RESERVATION_SETUP_TIME = timedelta(minutes=env_int("RESERVATION_SETUP_MINUTES", 
 ATTEMPT_EARLY_START = timedelta(minutes=env_int("ATTEMPT_EARLY_START_MINUTES", 0))
 BOOKING_HORIZON_DAYS = env_int("BOOKING_HORIZON_DAYS", 60)
 LOCAL_WORKSTATION_QUEUE = env_str("LOCAL_WORKSTATION_QUEUE", "ws.local")
+# What the demo's `local` workstation declares: this machine may have no GPU at all, so the
+# default says plainly that the GPUs are simulated.
+LOCAL_WORKSTATION_GPU_COUNT = env_int("LOCAL_WORKSTATION_GPU_COUNT", 8)
+LOCAL_WORKSTATION_GPU_MODEL = env_str("LOCAL_WORKSTATION_GPU_MODEL", "H100 (simulated: demo on this machine)")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -20,6 +20,7 @@ class Slot:
     ends_at: datetime
     free: bool
     why: str = ""
+    is_now: bool = False
 
 
 @dataclass
@@ -61,9 +62,14 @@ def free_slots(
         status = ws.effective_status(now)
         row = WorkstationDay(workstation=ws, status=status)
         taken = [r for r in busy if r.workstation_id == ws.pk]
-        for hour in range(24):
-            start = day_start + timedelta(hours=hour)
+        starts = [day_start + timedelta(hours=hour) for hour in range(24)]
+        if day_start <= now < day_end:
+            # Today also offers "now" (the next whole minute), so nobody waits for the hour to turn.
+            starts.append((now + timedelta(minutes=1)).replace(second=0, microsecond=0))
+            starts.sort()
+        for start in starts:
             end = start + length
+            is_now = start.minute != 0 or start.second != 0
             why = ""
             if start < now:
                 why = "past"
@@ -73,7 +79,7 @@ def free_slots(
                 why = "booked"
             elif any(r.starts_at < end and r.ends_at > start for r in mine):
                 why = "you have a booking then"
-            row.slots.append(Slot(starts_at=start, ends_at=end, free=not why, why=why))
+            row.slots.append(Slot(starts_at=start, ends_at=end, free=not why, why=why, is_now=is_now))
         result.append(row)
     return result
 

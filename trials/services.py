@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
@@ -130,7 +131,7 @@ def reservation_create(
     # Lock the workstation row, then the expert's: bookings on one workstation (or by one expert)
     # queue behind each other, so the overlap checks below see every committed booking.
     workstation = Workstation.objects.select_for_update().get(pk=workstation.pk)
-    type(expert).objects.select_for_update().filter(pk=expert.pk).first()
+    get_user_model().objects.select_for_update().filter(pk=expert.pk).first()
     why_not = workstation_meets(workstation, environment)
     if why_not:
         raise ServiceError(why_not, field="workstation")

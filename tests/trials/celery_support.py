@@ -1,0 +1,107 @@
+"""A real Celery worker inside the test process, on Redis (REDIS_URL) or on the embedded SQLAlchemy broker."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from celery import Celery, signals
+from celery.contrib.testing.worker import start_worker
+from celery.worker import WorkController
+
+from rebench_site.celery import app as celery_app
+
+# A Redis database of its own, flushed before and after each test: messages left by other runs
+# (or by tests that queue tasks without a worker) never reach these workers.
+TEST_REDIS_DB = 15
+
+# Both brokers in one run where the machine has Redis; the SQLAlchemy one everywhere.
+BROKERS = [
+    pytest.param("sqla", id="sqla-broker"),
+    pytest.param("redis", id="redis-broker", marks=pytest.mark.redis),
+]
+
+
+def redis_test_url() -> str:
+    return urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{TEST_REDIS_DB}").geturl()
+
+
+def broker_url(kind: str, tmp_path: Path) -> str:
+    if kind == "redis":
+        return redis_test_url()
+    return f"sqla+sqlite:///{tmp_path / 'celery-broker.sqlite3'}"
+
+
+def _flush_redis(url: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@contextmanager
+def using_broker(url: str) -> Iterator[Celery]:
+    """Point the project's Celery app at `url`, with tasks really sent (never eager); restore it after."""
+    # With the CELERY_ namespace the app looks up CELERY_BROKER_URL before broker_url, so the
+    # override goes in under the prefixed names, into the app's own changes over Django's settings.
+    overrides = {"CELERY_BROKER_URL": url, "CELERY_TASK_ALWAYS_EAGER": False}
+    changes = celery_app.conf.changes
+    saved = {key: changes[key] for key in overrides if key in changes}
+    if url.startswith("redis"):
+        _flush_redis(url)
+    celery_app.close()  # drop pooled connections to the previous broker
+    changes.update(overrides)
+    try:
+        assert celery_app.conf.broker_url == url
+        assert not celery_app.conf.task_always_eager
+        yield celery_app
+    finally:
+        celery_app.close()
+        for key in overrides:
+            changes.pop(key, None)
+        changes.update(saved)
+        if url.startswith("redis"):
+            _flush_redis(url)
+
+
+def _leave_logging_alone(**kwargs: Any) -> None:
+    """A `setup_logging` receiver: while one is connected Celery keeps its hands off the root logger."""
+
+
+@contextmanager
+def running_worker(app: Celery, queues: list[str]) -> Iterator[WorkController]:
+    """A worker thread (solo pool) consuming only `queues`; stopped, and its queue selection undone, on exit."""
+    selection = app.amqp.queues._consume_from
+    signals.setup_logging.connect(_leave_logging_alone)
+    try:
+        with start_worker(
+            app, pool="solo", queues=queues, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        ) as worker:
+            yield worker
+    finally:
+        signals.setup_logging.disconnect(_leave_logging_alone)
+        app.amqp.queues._consume_from = selection
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """Poll until `predicate()` is true; False if it never was within `timeout` seconds."""
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def queue_length(app: Celery, queue: str) -> int:
+    """Messages waiting in `queue` on the broker, asked of the broker itself."""
+    with app.connection_for_read() as conn:
+        return conn.default_channel.queue_declare(queue=queue).message_count

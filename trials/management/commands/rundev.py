@@ -1,0 +1,74 @@
+"""Run the app on the embedded defaults: the ASGI server and a Celery worker with beat, until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from trials.services_demo import DEMO_LOGINS
+
+
+class Command(BaseCommand):
+    help = "Start uvicorn (HTTP + WebSocket) and a Celery worker (+ beat) for the local workstation."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+
+    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+        bin_dir = os.path.dirname(sys.executable)
+        queues = f"celery,{settings.LOCAL_WORKSTATION_QUEUE}"
+        commands = {
+            "web": [
+                os.path.join(bin_dir, "uvicorn"), "rebench_site.asgi:application", "--host", host, "--port", str(port),
+            ],
+            "worker": [
+                os.path.join(bin_dir, "celery"), "-A", "rebench_site", "worker", "-B",
+                "--pool", "threads", "--concurrency", "4", "-Q", queues, "-l", "INFO",
+                "-s", str(settings.DATA_DIR / "celerybeat-schedule"),
+            ],
+        }  # fmt: skip
+        procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603 - our own binaries
+        # The local workstation shows offline until its first heartbeat: ask for one now, not in 30 s.
+        from trials.tasks import workstations_ping
+
+        workstations_ping.delay()
+        url = f"http://{host}:{port}/"
+        self.stdout.write(self.style.SUCCESS(f"\nrebench_site is running at {url}  (Ctrl-C stops everything)"))
+        self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}; broker: {settings.CELERY_BROKER_URL}")
+        for login in DEMO_LOGINS:
+            self.stdout.write(f"  {login.role:<9} {login.username:<8} / {login.password}")
+        self.stdout.write("")
+        stopping = False
+
+        def stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.stdout.write("Stopped.")

@@ -63,15 +63,17 @@ def free_slots(
         row = WorkstationDay(workstation=ws, status=status)
         taken = [r for r in busy if r.workstation_id == ws.pk]
         starts = [day_start + timedelta(hours=hour) for hour in range(24)]
-        if day_start <= now < day_end:
-            # Today also offers "now" (the next whole minute), so nobody waits for the hour to turn.
-            starts.append((now + timedelta(minutes=1)).replace(second=0, microsecond=0))
+        # Today also offers "now" (this minute, within the booking's clock-skew allowance), so
+        # nobody waits for the hour to turn.
+        this_minute = now.replace(second=0, microsecond=0)
+        if day_start <= now < day_end and this_minute not in starts:
+            starts.append(this_minute)
             starts.sort()
         for start in starts:
             end = start + length
-            is_now = start.minute != 0 or start.second != 0
+            is_now = start == this_minute
             why = ""
-            if start < now:
+            if start < now and not is_now:
                 why = "past"
             elif status != Workstation.Status.ACTIVE:
                 why = status

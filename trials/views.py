@@ -16,7 +16,7 @@ from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, role_required
 from trials import selectors, services
 from trials.forms import AdminBookingForm, BookingForm, NoteForm, TechnicalPauseForm, WorkstationForm
-from trials.models import Attempt, Pause, Reservation, Workstation
+from trials.models import Attempt, Note, Pause, Reservation, Workstation
 
 
 def _day(request: HttpRequest) -> date:
@@ -228,10 +228,11 @@ def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
             _form_error(form, exc)
     if request.headers.get("HX-Request"):
         status = 400 if form.errors else 200
+        notes = Note.objects.filter(attempt=attempt)  # not the prefetched list: it predates the new note
         return render(
             request,
             "trials/_notes.html",
-            {"attempt": attempt, "notes": attempt.notes.all(), "note_form": form, "is_owner": True},
+            {"attempt": attempt, "notes": notes, "note_form": form, "is_owner": True},
             status=status,
         )
     for error in form.errors.values():

@@ -1,0 +1,74 @@
+"""An expert books, starts, pauses, resumes and submits in a real browser; an admin sees it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests import factories
+from trials.models import Attempt, Reservation
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def read_seconds(text: str) -> int:
+    h, m, s = (int(x) for x in text.split(":"))
+    return h * 3600 + m * 60 + s
+
+
+def test_expert_books_starts_pauses_resumes_and_submits_and_the_admin_sees_it(page_for) -> None:  # type: ignore[no-untyped-def]
+    expert = factories.expert(username="ada")
+    factories.admin(username="root")
+    factories.environment()
+    factories.WorkstationFactory(name="local", gpu_count=8)
+
+    page = page_for("ada", factories.PASSWORD)
+    expect(page).to_have_url(re.compile(r"/my/$"))
+
+    page.click("text=Book a slot")
+    page.click("[data-book=ai_rd_triton_cumsum]")
+    page.click("[data-workstation=local] [data-slot=now]")
+    expect(page.locator(".messages")).to_contain_text("Booked")
+    reservation = Reservation.objects.get(expert=expert)
+
+    page.click(f"[data-reservation='{reservation.pk}'] >> text=Start attempt")
+    expect(page).to_have_url(re.compile(r"/attempts/\d+/$"))
+    countdown = page.locator("#countdown")
+    expect(countdown).to_have_attribute("data-state", "running")
+    first = read_seconds(countdown.inner_text())
+    assert 7 * 3600 < first <= 8 * 3600
+    page.wait_for_timeout(2200)
+    assert read_seconds(countdown.inner_text()) < first, "the countdown should move while running"
+
+    page.click("#pause-button")
+    expect(page.locator("#clock-state")).to_contain_text("paused")
+    paused_at = countdown.inner_text()
+    page.wait_for_timeout(1500)
+    assert countdown.inner_text() == paused_at, "the countdown stands still while paused"
+
+    page.reload()  # the countdown comes from the server's numbers, so a reload shows the same
+    expect(countdown).to_have_text(paused_at)
+
+    page.click("#resume-button")
+    expect(page.locator("#clock-state")).to_contain_text("running")
+
+    page.fill("textarea[name=body]", "trying a blocked scan")
+    page.click("text=Add note")
+    expect(page.locator("#notes")).to_contain_text("trying a blocked scan")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#submit-button")
+    expect(page.locator("#clock-state")).to_contain_text("ended")
+    attempt = Attempt.objects.get(user=expert)
+    assert attempt.status == Attempt.Status.ENDED
+    assert attempt.end_reason == Attempt.EndReason.SUBMITTED
+    assert attempt.notes.get().body == "trying a blocked scan"
+    assert attempt.pauses.get().ended_at is not None
+
+    admin_page = page_for("root", factories.PASSWORD)
+    expect(admin_page).to_have_url(re.compile(r"/schedule/$"))
+    cell = admin_page.locator(f"[data-workstation=local] [data-reservation='{reservation.pk}']")
+    expect(cell).to_contain_text("ada")
+    expect(cell).to_contain_text("ended")

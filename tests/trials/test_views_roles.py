@@ -1,0 +1,153 @@
+"""The role matrix: every page × every role is allowed or refused as designed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests import factories
+
+ROLES = ("anonymous", "expert", "other_expert", "reviewer", "admin")
+ALLOWED = {200, 302}
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    method: str
+    allowed: frozenset[str]
+    kwargs: str = ""  # which object the URL needs: attempt, reservation, workstation, environment
+
+
+PAGES = [
+    Page("trials:my", "get", frozenset({"expert", "other_expert"})),
+    Page("trials:book", "get", frozenset({"expert", "other_expert", "admin"})),
+    Page("trials:book-environment", "get", frozenset({"expert", "other_expert"}), "environment"),
+    Page("trials:attempt", "get", frozenset({"expert", "admin"}), "attempt"),
+    Page("trials:attempt-clock", "get", frozenset({"expert", "admin"}), "attempt"),
+    Page("trials:attempt-pause", "post", frozenset({"expert", "admin"}), "attempt"),
+    Page("trials:attempt-resume", "post", frozenset({"expert", "admin"}), "attempt"),
+    Page("trials:attempt-note", "post", frozenset({"expert"}), "attempt"),
+    Page("trials:attempt-submit", "post", frozenset({"expert"}), "attempt"),
+    Page("trials:attempt-end", "post", frozenset({"admin"}), "attempt"),
+    Page("trials:attempt-technical-pause", "post", frozenset({"admin"}), "attempt"),
+    Page("trials:attempt-start", "post", frozenset({"expert"}), "reservation"),
+    Page("trials:reservation-cancel", "post", frozenset({"expert", "admin"}), "reservation"),
+    Page("trials:attempt-list", "get", frozenset({"admin"})),
+    Page("trials:schedule", "get", frozenset({"admin"})),
+    Page("trials:workstations", "get", frozenset({"admin"})),
+    Page("trials:workstation", "get", frozenset({"admin"}), "workstation"),
+    Page("environments:list", "get", frozenset({"expert", "other_expert", "admin"})),
+    Page("environments:detail", "get", frozenset({"expert", "other_expert", "admin"}), "environment"),
+    Page("review:home", "get", frozenset({"reviewer", "admin"})),
+]
+
+
+@pytest.fixture
+def world(db):  # type: ignore[no-untyped-def]
+    users = {
+        "expert": factories.expert(username="ada"),
+        "other_expert": factories.expert(username="grace"),
+        "reviewer": factories.reviewer(username="rita"),
+        "admin": factories.admin(username="root"),
+    }
+    attempt = factories.AttemptFactory(reservation__expert=users["expert"])
+    upcoming = factories.ReservationFactory(expert=users["expert"], workstation=attempt.workstation)
+    objects = {
+        "attempt": {"pk": attempt.pk},
+        "reservation": {"pk": upcoming.pk},
+        "workstation": {"pk": attempt.workstation.pk},
+        "environment": {"slug": attempt.environment.slug},
+    }
+    return users, objects
+
+
+def client_for(role: str, users: dict) -> Client:  # type: ignore[type-arg]
+    client = Client()
+    if role != "anonymous":
+        client.force_login(users[role])
+    return client
+
+
+def url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list, namespace: str | None) -> None:  # type: ignore[type-arg]
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if p.namespace in {"admin"} or str(p.pattern).startswith("api/"):
+                    continue
+                walk(p.url_patterns, p.namespace or namespace)
+            elif isinstance(p, URLPattern) and p.name:
+                names.add(f"{namespace}:{p.name}" if namespace else p.name)
+
+    walk(get_resolver().url_patterns, None)
+    return names
+
+
+def test_every_named_page_is_in_the_role_matrix() -> None:
+    covered = {page.name for page in PAGES} | {"home", "login", "logout", "api-schema"}
+    assert url_names() - covered == set()
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: str) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    users, objects = world
+    url = reverse(page.name, kwargs=objects[page.kwargs] if page.kwargs else None)
+    response = getattr(client_for(role, users), page.method)(url)
+    if role == "anonymous":
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+    elif role in page.allowed:
+        assert response.status_code in ALLOWED, (page.name, role, response.status_code)
+        if response.status_code == 302:
+            assert not response["Location"].startswith("/accounts/login/")
+    else:
+        assert response.status_code in {403, 404}, (page.name, role, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("role", "lands_on"),
+    [("expert", "/my/"), ("reviewer", "/review/"), ("admin", "/schedule/")],
+)
+def test_home_sends_each_role_to_its_own_start_page(world, role: str, lands_on: str) -> None:  # type: ignore[no-untyped-def]
+    users, _ = world
+    response = client_for(role, users).get("/")
+    assert response.status_code == 302
+    assert response["Location"] == lands_on
+
+
+def test_home_tells_a_user_without_a_role_to_ask_an_admin(db) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(factories.UserFactory(username="nobody"))
+    response = client.get("/")
+    assert response.status_code == 403
+    assert b"No role yet" in response.content
+
+
+def test_django_admin_is_for_staff_only(world) -> None:  # type: ignore[no-untyped-def]
+    users, _ = world
+    assert client_for("admin", users).get("/admin/").status_code == 200
+    response = client_for("expert", users).get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_navigation_shows_each_role_its_own_pages(world) -> None:  # type: ignore[no-untyped-def]
+    users, _ = world
+    expert_nav = client_for("expert", users).get("/my/").content.decode()
+    assert "Book a slot" in expert_nav
+    assert "Schedule" not in expert_nav
+    admin_nav = client_for("admin", users).get("/schedule/").content.decode()
+    assert "Workstations" in admin_nav
+    assert "Book a slot" not in admin_nav
+    reviewer_nav = client_for("reviewer", users).get("/review/").content.decode()
+    assert "Review" in reviewer_nav
+    assert "Schedule" not in reviewer_nav
+    assert "Book a slot" not in reviewer_nav

@@ -171,6 +171,9 @@ CELERY_BEAT_SCHEDULE = {
 # Domain settings.
 WORKSTATION_OFFLINE_AFTER = timedelta(seconds=env_int("WORKSTATION_OFFLINE_AFTER_SECONDS", 120))
 RESERVATION_SETUP_TIME = timedelta(minutes=env_int("RESERVATION_SETUP_MINUTES", 30))
+# Breaks stretch an attempt past its time limit, so a slot may be longer than the minimum; this
+# bounds it, so no one blocks a workstation for days.
+RESERVATION_MAX_LENGTH = timedelta(hours=env_int("RESERVATION_MAX_HOURS", 24))
 # How early before the reservation's start an expert may start the attempt.
 ATTEMPT_EARLY_START = timedelta(minutes=env_int("ATTEMPT_EARLY_START_MINUTES", 0))
 BOOKING_HORIZON_DAYS = env_int("BOOKING_HORIZON_DAYS", 60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ class Workstation(models.Model):
 
     name = models.SlugField(max_length=60, unique=True)
     host = models.CharField(max_length=255)
-    ssh_port = models.PositiveIntegerField(default=22)
+    ssh_port = models.PositiveIntegerField(default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)])
     ssh_user = models.CharField(max_length=60, blank=True)
     gpu_count = models.PositiveSmallIntegerField(default=0)
     gpu_model = models.CharField(max_length=60, blank=True)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.utils import timezone
@@ -46,7 +47,7 @@ def workstation_register(
         raise ServiceError(f"A workstation named {name!r} exists already.", field="name")
     if Workstation.objects.filter(queue_name=queue_name).exists():
         raise ServiceError(f"Queue {queue_name!r} belongs to another workstation.", field="queue_name")
-    return Workstation.objects.create(
+    workstation = Workstation(
         name=name,
         host=host,
         gpu_count=gpu_count,
@@ -56,6 +57,13 @@ def workstation_register(
         ssh_port=ssh_port,
         ssh_user=ssh_user,
     )
+    try:
+        workstation.full_clean()
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ServiceError(" ".join(messages), field=field) from exc
+    workstation.save()
+    return workstation
 
 
 @transaction.atomic
@@ -124,10 +132,14 @@ def reservation_create(
         raise ServiceError("That start time is in the past.", field="starts_at")
     if starts_at > now + timedelta(days=settings.BOOKING_HORIZON_DAYS):
         raise ServiceError(f"Bookings open at most {settings.BOOKING_HORIZON_DAYS} days ahead.", field="starts_at")
+    if ends_at is not None and timezone.is_naive(ends_at):
+        raise ServiceError("End time needs a time zone.", field="ends_at")
     min_length = reservation_min_length(environment)
     ends_at = ends_at or starts_at + min_length
     if ends_at - starts_at < min_length:
         raise ServiceError(f"The slot must be at least {min_length} (time limit plus set-up).", field="ends_at")
+    if ends_at - starts_at > settings.RESERVATION_MAX_LENGTH:
+        raise ServiceError(f"A slot lasts at most {settings.RESERVATION_MAX_LENGTH}.", field="ends_at")
     # Lock the workstation row, then the expert's: bookings on one workstation (or by one expert)
     # queue behind each other, so the overlap checks below see every committed booking.
     workstation = Workstation.objects.select_for_update().get(pk=workstation.pk)
@@ -302,6 +314,9 @@ def attempt_add_pause(
     if reason not in (Pause.Reason.TECHNICAL, Pause.Reason.ADMIN):
         raise ServiceError("Pauses after the fact are technical or admin pauses.", field="reason")
     _require_running(attempt)
+    for name, value in (("started_at", started_at), ("ended_at", ended_at)):
+        if timezone.is_naive(value):
+            raise ServiceError("Give the time zone too.", field=name)
     if ended_at <= started_at:
         raise ServiceError("The pause must end after it starts.", field="ended_at")
     if started_at < attempt.started_at:

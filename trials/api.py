@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,7 +19,6 @@ from rest_framework.response import Response
 
 from environments.models import Environment
 from rebench_site import roles
-from rebench_site.errors import ServiceError
 from trials import selectors, services
 from trials.models import Attempt, Note, Pause, Reservation, Workstation
 
@@ -481,20 +479,7 @@ class WorkstationViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.Retrie
         workstation = self.get_object()
         params = WorkstationUpdateSerializer(workstation, data=request.data, partial=True)
         params.is_valid(raise_exception=True)
-        changes = dict(params.validated_data)
-        new_status = changes.pop("status", None)
-        try:
-            # One transaction: a status change and a refused edit never land half-way.
-            with transaction.atomic():
-                if new_status is not None:
-                    services.workstation_set_status(workstation=workstation, status=new_status)
-                if changes:
-                    for name, value in changes.items():
-                        setattr(workstation, name, value)
-                    # Only the edited columns: a full save would write back a stale heartbeat.
-                    workstation.save(update_fields=list(changes))
-        except IntegrityError as exc:  # a concurrent edit took the name or queue after validation
-            raise ServiceError("Another workstation took that name or queue just now.") from exc
+        workstation = services.workstation_update(workstation=workstation, **params.validated_data)
         return Response(self.get_serializer(workstation).data)
 
     @extend_schema(request=None, responses=WorkstationSerializer, description="No new bookings; running work goes on.")

@@ -76,6 +76,23 @@ def workstation_set_status(*, workstation: Workstation, status: str) -> Workstat
     return workstation
 
 
+@transaction.atomic
+def workstation_update(*, workstation: Workstation, status: str | None = None, **changes: object) -> Workstation:
+    """Edit a workstation; a status change and the other edits land together or not at all."""
+    if status is not None:
+        workstation_set_status(workstation=workstation, status=status)
+    if changes:
+        for name, value in changes.items():
+            setattr(workstation, name, value)
+        try:
+            with transaction.atomic():
+                # Only the edited columns: a full save would write back a stale heartbeat.
+                workstation.save(update_fields=list(changes))
+        except IntegrityError as exc:  # a concurrent edit took the name or queue after validation
+            raise ServiceError("Another workstation took that name or queue just now.") from exc
+    return workstation
+
+
 def workstation_record_heartbeat(*, workstation_id: int, at: datetime | None = None) -> bool:
     """Called by the heartbeat task on the workstation's own queue; False if it no longer exists."""
     return bool(Workstation.objects.filter(pk=workstation_id).update(last_heartbeat_at=at or timezone.now()))

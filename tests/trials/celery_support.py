@@ -15,6 +15,7 @@ import redis
 from celery import Celery, signals
 from celery.contrib.testing.worker import start_worker
 from celery.worker import WorkController
+from kombu.asynchronous import set_event_loop
 
 from rebench_site.celery import app as celery_app
 
@@ -39,6 +40,16 @@ def broker_url(kind: str, tmp_path: Path) -> str:
     return f"sqla+sqlite:///{tmp_path / 'celery-broker.sqlite3'}"
 
 
+def _drop_broker_connections(app: Celery) -> None:
+    """Forget the app's connection and producer pools, so the next message goes to the broker configured now.
+
+    `Celery.close()` is not enough: it keeps the producer pool, bound to the old broker. The pools
+    themselves stay open in kombu's registry (keyed by broker URL), ready for the next test on that URL.
+    """
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 def _flush_redis(url: str) -> None:
     client = redis.Redis.from_url(url)
     try:
@@ -47,24 +58,38 @@ def _flush_redis(url: str) -> None:
         client.close()
 
 
+def transport_options(url: str) -> dict[str, int]:
+    """As settings.py has them: only Redis takes a visibility timeout.
+
+    The SQLAlchemy transport hands every option to `create_engine`, which refuses unknown ones.
+    """
+    if url.startswith("redis"):
+        return {"visibility_timeout": 4 * 3600}
+    return {}
+
+
 @contextmanager
 def using_broker(url: str) -> Iterator[Celery]:
     """Point the project's Celery app at `url`, with tasks really sent (never eager); restore it after."""
     # With the CELERY_ namespace the app looks up CELERY_BROKER_URL before broker_url, so the
     # override goes in under the prefixed names, into the app's own changes over Django's settings.
-    overrides = {"CELERY_BROKER_URL": url, "CELERY_TASK_ALWAYS_EAGER": False}
+    overrides = {
+        "CELERY_BROKER_URL": url,
+        "CELERY_TASK_ALWAYS_EAGER": False,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": transport_options(url),
+    }
     changes = celery_app.conf.changes
     saved = {key: changes[key] for key in overrides if key in changes}
     if url.startswith("redis"):
         _flush_redis(url)
-    celery_app.close()  # drop pooled connections to the previous broker
+    _drop_broker_connections(celery_app)
     changes.update(overrides)
     try:
         assert celery_app.conf.broker_url == url
         assert not celery_app.conf.task_always_eager
         yield celery_app
     finally:
-        celery_app.close()
+        _drop_broker_connections(celery_app)
         for key in overrides:
             changes.pop(key, None)
         changes.update(saved)
@@ -79,8 +104,15 @@ def _leave_logging_alone(**kwargs: Any) -> None:
 @contextmanager
 def running_worker(app: Celery, queues: list[str]) -> Iterator[WorkController]:
     """A worker thread (solo pool) consuming only `queues`; stopped, and its queue selection undone, on exit."""
+    # Fail here, not in the worker thread, if the broker can't be used: start_worker would wait
+    # for a worker that never comes up.
+    for queue in queues:
+        queue_length(app, queue)
     selection = app.amqp.queues._consume_from
     signals.setup_logging.connect(_leave_logging_alone)
+    # A worker reuses kombu's process-wide event loop if one is set, with the timer of the worker
+    # that made it: eta tasks of a second worker in the same process would then never fire.
+    set_event_loop(None)
     try:
         with start_worker(
             app, pool="solo", queues=queues, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
@@ -88,6 +120,7 @@ def running_worker(app: Celery, queues: list[str]) -> Iterator[WorkController]:
             yield worker
     finally:
         signals.setup_logging.disconnect(_leave_logging_alone)
+        set_event_loop(None)
         app.amqp.queues._consume_from = selection
 
 
@@ -102,6 +135,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: flo
 
 
 def queue_length(app: Celery, queue: str) -> int:
-    """Messages waiting in `queue` on the broker, asked of the broker itself."""
+    """Messages in `queue`, asked of the broker itself (declaring the queue if it is new).
+
+    Redis counts the messages still waiting; the SQLAlchemy transport also counts the ones it has
+    delivered, which it marks invisible but never deletes.
+    """
     with app.connection_for_read() as conn:
         return conn.default_channel.queue_declare(queue=queue).message_count

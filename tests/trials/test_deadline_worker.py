@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,13 +21,13 @@ from trials.models import Attempt, Reservation
 from trials.tasks import attempt_enforce_deadline
 
 # The worker thread has its own database connection: it only sees committed rows.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 TIME_LIMIT = timedelta(seconds=3)
 
 
 @pytest.fixture(params=BROKERS)
-def app(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Celery]:
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celery]:
     with using_broker(broker_url(request.param, tmp_path)) as app:
         yield app
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from tests import factories
 
@@ -43,6 +45,12 @@ PAGES = [
     Page("environments:list", "get", frozenset({"expert", "other_expert", "admin"})),
     Page("environments:detail", "get", frozenset({"expert", "other_expert", "admin"}), "environment"),
     Page("review:home", "get", frozenset({"reviewer", "admin"})),
+    # Grading (issue 4).
+    Page("graders:attempt-score", "post", frozenset({"expert", "admin"}), "attempt"),
+    Page("graders:attempt-scores", "get", frozenset({"expert", "admin"}), "attempt"),
+    Page("graders:jobs", "get", frozenset({"admin"})),
+    Page("graders:job-rerun", "post", frozenset({"admin"})),
+    Page("environments:task-family-register", "get", frozenset({"admin"})),
 ]
 
 
@@ -55,7 +63,9 @@ def world(db):  # type: ignore[no-untyped-def]
         "admin": factories.admin(username="root"),
     }
     attempt = factories.AttemptFactory(reservation__expert=users["expert"])
-    upcoming = factories.ReservationFactory(expert=users["expert"], workstation=attempt.workstation)
+    upcoming = factories.ReservationFactory(
+        expert=users["expert"], workstation=attempt.workstation, starts_at=timezone.now() + timedelta(days=1)
+    )
     objects = {
         "attempt": {"pk": attempt.pk},
         "reservation": {"pk": upcoming.pk},

@@ -63,3 +63,41 @@ class Environment(models.Model):
         """(raw − start) / (reference − start), clipped below at 0; above 1 is allowed."""
         value = (raw - self.starting_score) / (self.reference_score - self.starting_score)
         return max(0.0, value)
+
+
+class TaskFamily(models.Model):
+    """A METR Task Standard family registered by path; each of its tasks is an Environment."""
+
+    name = models.CharField(max_length=120, unique=True)
+    path = models.CharField(max_length=500, help_text="The family's directory on the workstations.")
+    standard_version = models.CharField(max_length=20, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    required_environment_variables = models.JSONField(default=list, blank=True)
+    registered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "task families"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskStandardTask(models.Model):
+    class Scoring(models.TextChoices):
+        SCORE = "score", "scored once, at the end"
+        INTERMEDIATE = "intermediate", "intermediate scores, aggregated"
+
+    environment = models.OneToOneField(Environment, on_delete=models.CASCADE, related_name="task_standard")
+    family = models.ForeignKey(TaskFamily, on_delete=models.CASCADE, related_name="tasks")
+    task_name = models.CharField(max_length=120)
+    instructions = models.TextField(blank=True)
+    permissions = models.JSONField(default=list, blank=True)
+    scoring = models.CharField(max_length=20, choices=Scoring.choices)
+
+    class Meta:
+        ordering = ["family", "task_name"]
+        constraints = [models.UniqueConstraint(fields=["family", "task_name"], name="one_row_per_family_task")]
+
+    def __str__(self) -> str:
+        return f"{self.family.name}/{self.task_name}"

@@ -16,3 +16,36 @@ def environment_list(request: HttpRequest) -> HttpResponse:
 def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     environment = get_object_or_404(Environment, slug=slug, is_active=True)
     return render(request, "environments/detail.html", {"environment": environment})
+
+
+@role_required(ADMIN)
+def task_family_register(request: HttpRequest) -> HttpResponse:
+    """An admin registers a METR Task Standard family by its directory on the workstations."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from environments import task_standard
+    from environments.models import TaskFamily
+    from rebench_site.errors import ServiceError
+
+    error = ""
+    path = request.POST.get("path", "").strip() if request.method == "POST" else ""
+    if request.method == "POST":
+        if not path:
+            error = "Give the family's directory."
+        else:
+            try:
+                family = task_standard.task_family_register(path=path)
+            except ServiceError as exc:
+                error = exc.message
+            else:
+                tasks = ", ".join(t.task_name for t in family.tasks.all())
+                messages.success(request, f"Registered {family.name}: {tasks}.")
+                return redirect("environments:task-family-register")
+    families = TaskFamily.objects.prefetch_related("tasks__environment")
+    return render(
+        request,
+        "environments/task_family_register.html",
+        {"families": families, "error": error, "path": path},
+        status=400 if error else 200,
+    )

@@ -1,1 +1,102 @@
-"""Turning work into numbers: score logs, normalisation and leaderboards (the grading issue fills this in)."""
+"""Turning work into numbers: scoring jobs, the score log and each attempt's final score."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ScoringJob(models.Model):
+    """One request to run an environment's scorer on an attempt's workspace.
+
+    The id travels in the Celery message: a redelivered or retried message finds the job done
+    and writes nothing, so a job yields at most one score-log entry.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    class Kind(models.TextChoices):
+        INTERMEDIATE = "intermediate", "intermediate"
+        FINAL = "final", "final"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    attempt = models.ForeignKey("trials.Attempt", on_delete=models.CASCADE, related_name="scoring_jobs")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.INTERMEDIATE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queue_name = models.CharField(max_length=100)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=0, help_text="How many times a worker picked the job up.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"scoring job {self.pk} ({self.status})"
+
+    @property
+    def wait_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.started_at - self.created_at).total_seconds()
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class ScoreLogEntry(models.Model):
+    """One scorer result; `score` NULL is NaN (invalid): SQLite can't store a NaN float."""
+
+    attempt = models.ForeignKey("trials.Attempt", on_delete=models.CASCADE, related_name="score_log")
+    job = models.OneToOneField(ScoringJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="entry")
+    scored_at = models.DateTimeField()
+    elapsed_seconds = models.FloatField(help_text="Working time on the attempt clock when scoring began.")
+    score = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["scored_at", "pk"]
+        verbose_name_plural = "score log entries"
+
+    def __str__(self) -> str:
+        return f"score {self.raw} for attempt {self.attempt_id}"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.score is not None and math.isfinite(self.score)
+
+    @property
+    def raw(self) -> float:
+        return self.score if self.score is not None else math.nan
+
+
+class AttemptScore(models.Model):
+    """The attempt's aggregate over its valid entries, kept current as entries arrive."""
+
+    attempt = models.OneToOneField("trials.Attempt", on_delete=models.CASCADE, related_name="final_score")
+    raw = models.FloatField(null=True, blank=True)
+    normalised = models.FloatField(null=True, blank=True)
+    valid_entries = models.PositiveIntegerField(default=0)
+    is_final = models.BooleanField(default=False, help_text="Set once the end-of-attempt scoring run is in.")
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"score of attempt {self.attempt_id}: {self.raw}"

@@ -1,9 +1,10 @@
 """REST API routes under /api/."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from environments.api import EnvironmentViewSet
+from graders.api import AttemptScoreView, InstructionsView, ScoreJobView, ScoreLogView
 from trials.api import AttemptViewSet, ReservationViewSet, WorkstationViewSet
 
 router = SimpleRouter()
@@ -13,3 +14,10 @@ router.register("attempts", AttemptViewSet, basename="api-attempt")
 router.register("workstations", WorkstationViewSet, basename="api-workstation")
 
 urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
+# Grading (issue 4): what the terminal's `task` command calls.
+urlpatterns += [
+    path("attempts/<int:pk>/score/", AttemptScoreView.as_view(), name="api-attempt-score"),
+    path("attempts/<int:pk>/score-jobs/<str:job_id>/", ScoreJobView.as_view(), name="api-attempt-score-job"),
+    path("attempts/<int:pk>/score-log/", ScoreLogView.as_view(), name="api-attempt-score-log"),
+    path("attempts/<int:pk>/instructions/", InstructionsView.as_view(), name="api-attempt-instructions"),
+]

@@ -1,5 +1,9 @@
-"""WebSocket URL routes (the terminal consumer plugs in here)."""
+"""WebSocket URL routes: the browser terminal."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from trials.consumers import TerminalConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/attempts/<int:attempt_id>/terminal/<int:number>/", TerminalConsumer.as_asgi()),
+]

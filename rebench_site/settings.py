@@ -230,3 +230,48 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Terminal (issue 3) ---
+# The `task` command in the shell authenticates with a per-attempt token, valid only under
+# /api/attempts/<its attempt>/ and only while that attempt runs.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    *REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"],
+    "trials.authentication.AttemptTokenAuthentication",
+]
+# Where local shells start: one directory per attempt, kept after the attempt for scoring.
+TERMINAL_WORKSPACE_ROOT = Path(env_str("TERMINAL_WORKSPACE_ROOT", str(DATA_DIR / "workspaces")))
+# When the server runs as root, local shells run as this unprivileged user (created if missing).
+TERMINAL_LOCAL_USER = env_str("TERMINAL_LOCAL_USER", "rebench-expert")
+TERMINAL_SHELL = env_str("TERMINAL_SHELL", "/bin/bash")
+TERMINAL_TMUX = env_str("TERMINAL_TMUX", "tmux")
+# tmux server sockets are named <prefix>-a<attempt id>; two sites on one machine need two prefixes.
+TERMINAL_TMUX_SOCKET_PREFIX = env_str("TERMINAL_TMUX_SOCKET_PREFIX", "rebench")
+# Recordings (asciicast v2) live under MEDIA_ROOT/<this>; flushed at least this often.
+TERMINAL_RECORDING_DIR = env_str("TERMINAL_RECORDING_DIR", "recordings")
+TERMINAL_RECORDING_FLUSH_SECONDS = float(env_int("TERMINAL_RECORDING_FLUSH_SECONDS", 2))
+# Flow control: stop reading the shell above HIGH unacknowledged bytes, resume below LOW.
+TERMINAL_HIGH_WATER = env_int("TERMINAL_HIGH_WATER", 256 * 1024)
+TERMINAL_LOW_WATER = env_int("TERMINAL_LOW_WATER", 64 * 1024)
+TERMINAL_MAX_INPUT_BYTES = env_int("TERMINAL_MAX_INPUT_BYTES", 64 * 1024)
+TERMINAL_MAX_TABS = env_int("TERMINAL_MAX_TABS", 8)
+# SSH workstations: the server's key and the known_hosts file it checks host keys against.
+TERMINAL_SSH_KEY = env_str("TERMINAL_SSH_KEY", "")
+TERMINAL_SSH_KNOWN_HOSTS = env_str("TERMINAL_SSH_KNOWN_HOSTS", str(Path.home() / ".ssh" / "known_hosts"))
+TERMINAL_SSH_KEEPALIVE_SECONDS = env_int("TERMINAL_SSH_KEEPALIVE_SECONDS", 15)
+TERMINAL_SSH_CONNECT_TIMEOUT_SECONDS = env_int("TERMINAL_SSH_CONNECT_TIMEOUT_SECONDS", 10)
+# The URL the `task` command in the shell reaches the API at (the shell may see the site differently).
+TERMINAL_API_URL = env_str("TERMINAL_API_URL", SITE_URL.rstrip("/") + "/api")
+
+# --- Grading (issue 4) ---
+# Scorers run on the workstation's worker; the visibility timeout above must exceed the longest.
+GRADING_SCORE_TIMEOUT_SECONDS = env_int("GRADING_SCORE_TIMEOUT_SECONDS", 600)
+GRADING_MEMORY_LIMIT_GB = env_int("GRADING_MEMORY_LIMIT_GB", 16)
+# Extra folders holding environment packages (one sub-folder per environment slug).
+GRADING_PACKAGE_DIRS = env_list("GRADING_PACKAGE_DIRS", [])
+# Protected copies of scorers and the CSV score logs (workspaces are TERMINAL_WORKSPACE_ROOT/attempt-<id>).
+PROTECTED_DIR = Path(env_str("PROTECTED_DIR", str(DATA_DIR / "protected")))
+# The interpreter scorers run with; empty: ours, or the system's same-version Python when the
+# scorer's user (the expert's) can't execute ours (a pyenv Python under /root).
+GRADING_SCORER_PYTHON = env_str("GRADING_SCORER_PYTHON", "")
+# Make the end-of-attempt scoring run (off only for tests that end attempts without a worker).
+GRADING_FINAL_SCORING = env_bool("GRADING_FINAL_SCORING", True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -218,3 +219,45 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"note on attempt {self.attempt_id}"
+
+
+# --- terminal (issue 3) ------------------------------------------------------------------------
+
+
+class TerminalSession(models.Model):
+    """Terminal `number` of an attempt: one tmux session on the workstation, recorded to one .cast file."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="terminal_sessions")
+    number = models.PositiveSmallIntegerField()
+    backend = models.CharField(max_length=10, choices=Workstation.Backend.choices)
+    tmux_session = models.CharField(max_length=100)
+    recording_name = models.CharField(max_length=255, help_text="Storage name of the asciicast v2 recording.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_connected_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["attempt", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "number"], name="one_terminal_per_attempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"terminal {self.number} of attempt {self.attempt_id}"
+
+
+class AttemptToken(models.Model):
+    """A secret the `task` command in the shell authenticates with; only its SHA-256 is stored."""
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token of attempt {self.attempt_id}"
+
+    @staticmethod
+    def hash_of(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,9 +18,10 @@ from django.utils import timezone
 from environments.models import Environment
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
-from trials.models import Attempt, Note, Pause, Reservation, Workstation
+from trials.models import Attempt, AttemptToken, Note, Pause, Reservation, TerminalSession, Workstation
 
 User = AbstractBaseUser
+log = logging.getLogger(__name__)
 # A booking may start this much in the past: the form was filled a moment ago.
 BOOKING_CLOCK_SKEW = timedelta(minutes=2)
 NOTE_MAX_CHARS = 10_000
@@ -206,14 +210,18 @@ def reservation_cancel(*, reservation: Reservation, by: User, now: datetime | No
 # --- attempts ----------------------------------------------------------------------------------
 
 
-def _schedule_deadline(attempt: Attempt) -> None:
-    """After commit, queue the deadline task for the attempt's current deadline (if it has one)."""
+def _queue_deadline_check(attempt_id: int, deadline: datetime) -> None:
     from trials.tasks import attempt_enforce_deadline
 
+    attempt_enforce_deadline.apply_async(args=[attempt_id], eta=deadline)
+
+
+def _schedule_deadline(attempt: Attempt) -> None:
+    """After commit, queue the deadline task for the attempt's current deadline (if it has one)."""
     deadline = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).deadline()
     if deadline is None:
         return
-    transaction.on_commit(lambda: attempt_enforce_deadline.apply_async(args=[attempt.pk], eta=deadline))
+    transaction.on_commit(lambda: _queue_deadline_check(attempt.pk, deadline))
 
 
 def _locked_attempt(attempt: Attempt) -> Attempt:
@@ -258,6 +266,9 @@ def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = 
         started_at=now,
     )
     _schedule_deadline(attempt)
+    from graders.services import workspace_prepare_queue  # graders builds on trials: import at call time
+
+    workspace_prepare_queue(attempt)  # the starting solution is copied on the workstation, after commit
     return attempt
 
 
@@ -287,7 +298,9 @@ def attempt_pause(
     _require_running(attempt)
     if attempt.pauses.filter(ended_at__isnull=True).exists():
         raise ServiceError("The attempt is already paused.", field="attempt")
-    return Pause.objects.create(attempt=attempt, reason=reason, started_at=now, note=note[:500], created_by=by)
+    pause = Pause.objects.create(attempt=attempt, reason=reason, started_at=now, note=note[:500], created_by=by)
+    _schedule_deadline(attempt)  # a paused attempt still ends at its slot's hard stop
+    return pause
 
 
 @transaction.atomic
@@ -362,6 +375,12 @@ def attempt_add_note(*, attempt: Attempt, by: User, body: str, now: datetime | N
     return Note.objects.create(attempt=attempt, author=by, body=body, elapsed_seconds=elapsed.total_seconds())
 
 
+def _queue_final_scoring(attempt: Attempt) -> None:
+    from graders.services import queue_final_scoring  # graders builds on trials: import at call time
+
+    queue_final_scoring(attempt)
+
+
 def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
     attempt.pauses.filter(ended_at__isnull=True, started_at__lt=at).update(ended_at=at)
     attempt.pauses.filter(ended_at__isnull=True).delete()  # opened after the end moment: never happened
@@ -369,6 +388,10 @@ def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
     attempt.ended_at = at
     attempt.end_reason = reason
     attempt.save(update_fields=["status", "ended_at", "end_reason"])
+    # Terminals are told why, their sockets close and their tmux sessions end (the workspace stays).
+    attempt_id, why = attempt.pk, attempt.get_end_reason_display()
+    transaction.on_commit(lambda: terminals_end_for_attempt(attempt_id=attempt_id, reason=why))
+    transaction.on_commit(lambda: _queue_final_scoring(attempt))
     return attempt
 
 
@@ -406,7 +429,11 @@ def attempt_enforce_deadline(*, attempt_id: int, now: datetime | None = None) ->
         return attempt
     attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
     deadline = attempt.deadline()
-    if deadline is None or deadline > now:
+    if deadline is None:
+        return attempt  # paused with no hard stop: resuming schedules the next check
+    if deadline > now:
+        # Early (a pause moved it, or this host's clock runs ahead): check again at the new deadline.
+        transaction.on_commit(lambda: _queue_deadline_check(attempt.pk, deadline))
         return attempt
     hard_stop = attempt.hard_stop_at is not None and deadline >= attempt.hard_stop_at
     reason = Attempt.EndReason.RESERVATION_END if hard_stop else Attempt.EndReason.DEADLINE
@@ -433,3 +460,112 @@ def attempts_end_overdue(*, now: datetime | None = None) -> list[int]:
             if result is not None and result.status == Attempt.Status.ENDED:
                 ended.append(attempt.pk)
     return ended
+
+
+# --- terminals (issue 3) -----------------------------------------------------------------------
+
+
+def attempt_terminals_group(attempt_id: int) -> str:
+    """The channel-layer group of an attempt's terminal consumers: control events only, never bytes."""
+    return f"attempt-{attempt_id}-terminals"
+
+
+@transaction.atomic
+def attempt_token_issue(*, attempt: Attempt) -> str:
+    """A new secret for the shell's `task` command; only its hash is kept, so it is shown once."""
+    token = secrets.token_urlsafe(32)
+    AttemptToken.objects.create(attempt=attempt, key_hash=AttemptToken.hash_of(token))
+    return token
+
+
+@dataclass(frozen=True)
+class TerminalAccess:
+    session: TerminalSession
+    attempt: Attempt
+    workstation: Workstation | None
+    readonly: bool
+
+
+@transaction.atomic
+def terminal_session_open(*, attempt_id: int, number: int, user: User, now: datetime | None = None) -> TerminalAccess:
+    """Who may attach to terminal `number`: the attempt's expert types, admins watch read-only."""
+    now = now or timezone.now()
+    attempt = Attempt.objects.select_related("workstation").filter(pk=attempt_id).first()
+    if attempt is None:
+        raise NotAllowed("No such attempt.")
+    is_owner = attempt.user_id == user.pk
+    if not is_owner and not roles.is_admin(user):
+        raise NotAllowed("That attempt is not yours.")
+    if not 1 <= number <= settings.TERMINAL_MAX_TABS:
+        raise ServiceError(f"Terminals are numbered 1 to {settings.TERMINAL_MAX_TABS}.", field="number")
+    _require_running(attempt)
+    from trials.recording import recording_name
+
+    backend = attempt.workstation.backend if attempt.workstation else Workstation.Backend.LOCAL
+    session, _ = TerminalSession.objects.get_or_create(
+        attempt=attempt,
+        number=number,
+        defaults={
+            "backend": backend,
+            "tmux_session": f"attempt-{attempt.pk}-terminal-{number}",
+            "recording_name": recording_name(attempt.pk, number),
+        },
+    )
+    if is_owner:
+        TerminalSession.objects.filter(pk=session.pk).update(last_connected_at=now)
+    return TerminalAccess(session=session, attempt=attempt, workstation=attempt.workstation, readonly=not is_owner)
+
+
+def terminals_end_for_attempt(*, attempt_id: int, reason: str) -> None:
+    """After an attempt ends: tell its terminal consumers (they close and end tmux) and end local tmux.
+
+    Best-effort: ending the attempt has committed already, and a terminal left open here is closed
+    when its consumer next checks (it refuses ended attempts).
+    """
+    had_terminals = TerminalSession.objects.filter(attempt_id=attempt_id).exists()
+    TerminalSession.objects.filter(attempt_id=attempt_id, ended_at__isnull=True).update(
+        ended_at=timezone.now(), end_reason=reason[:200]
+    )
+    _send_to_terminals(attempt_id, {"type": "attempt.ended", "reason": reason})
+    if not had_terminals:
+        return  # no shell was ever opened: nothing to end on the workstation
+    attempt = Attempt.objects.select_related("workstation").filter(pk=attempt_id).first()
+    workstation = attempt.workstation if attempt else None
+    if workstation is not None and workstation.backend == Workstation.Backend.LOCAL:
+        # SSH workstations are ended by the consumers that receive the event above (they hold the
+        # connection); a local tmux server can be ended from here, by whichever process ended the attempt.
+        from trials.backends.local import end_attempt_sync
+
+        try:
+            end_attempt_sync(attempt_id)
+        except Exception:
+            log.exception("attempt %s: could not end its local tmux sessions", attempt_id)
+
+
+NOTICE_MAX_CHARS = 1000
+
+
+@transaction.atomic
+def terminals_send_notice(*, attempt: Attempt, by: User, message: str) -> None:
+    """An admin's message, shown in every open terminal of the attempt (e.g. "workstation reboots in 5 min")."""
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins message an attempt's terminals.")
+    message = message.strip()
+    if not message:
+        raise ServiceError("A message needs some text.", field="message")
+    if len(message) > NOTICE_MAX_CHARS:
+        raise ServiceError(f"A message holds at most {NOTICE_MAX_CHARS} characters.", field="message")
+    text = f"Message from {by.get_username()}: {message}"
+    transaction.on_commit(lambda: _send_to_terminals(attempt.pk, {"type": "admin.message", "message": text}))
+
+
+def _send_to_terminals(attempt_id: int, event: dict[str, str]) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    try:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(attempt_terminals_group(attempt_id), event)
+    except Exception:  # the channel layer down must not fail the request that sent the event
+        log.exception("attempt %s: could not send %s to its terminals", attempt_id, event.get("type"))

@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from environments.models import Environment
+from graders.selectors import attempt_scores as grading_context
 from rebench_site import roles
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, role_required
 from trials import selectors, services
 from trials.forms import AdminBookingForm, BookingForm, NoteForm, TechnicalPauseForm, WorkstationForm
-from trials.models import Attempt, Note, Pause, Reservation, Workstation
+from trials.models import Attempt, Note, Pause, Reservation, TerminalSession, Workstation
+from trials.recording import activity_timeline, recording_path
 
 
 def _day(request: HttpRequest) -> date:
@@ -150,6 +152,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
         "technical_form": TechnicalPauseForm(),
         "notes": attempt.notes.all(),
         "pauses": attempt.pauses.all(),
+        **grading_context(attempt, request.user),
     }
 
 
@@ -362,4 +365,49 @@ def workstation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "upcoming": upcoming,
             "statuses": Workstation.Status.choices,
         },
+    )
+
+
+# --- terminal recordings (issue 3) -------------------------------------------------------------
+
+
+def _terminal_number(request: HttpRequest) -> int | None:
+    raw = request.GET.get("terminal", "")
+    return int(raw) if raw.isdigit() else None
+
+
+@require_GET
+@role_required(ADMIN)
+def terminal_replay(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replay one terminal of the attempt (`?terminal=N`, else the first recorded), with the activity timeline."""
+    attempt = _visible_attempt(request, pk)
+    sessions = [s for s in TerminalSession.objects.filter(attempt=attempt) if recording_path(s.recording_name).exists()]
+    number = _terminal_number(request)
+    session = next((s for s in sessions if s.number == number), None) if number else (sessions[0] if sessions else None)
+    if number and session is None:
+        raise Http404("No recording of that terminal.")
+    paths = [recording_path(s.recording_name) for s in sessions]
+    activity = activity_timeline(paths, start=attempt.started_at, end=attempt.ended_at or timezone.now())
+    return render(
+        request,
+        "trials/terminal_replay.html",
+        {"attempt": attempt, "session": session, "sessions": sessions, "activity": activity},
+    )
+
+
+@require_GET
+@role_required(ADMIN)
+def terminal_cast(request: HttpRequest, pk: int) -> HttpResponse:
+    """The .cast file of `?terminal=N` (as a download with `&download=1`); without one, back to the replay page."""
+    attempt = _visible_attempt(request, pk)
+    number = _terminal_number(request) or 1
+    session = TerminalSession.objects.filter(attempt=attempt, number=number).first()
+    if session is None or not recording_path(session.recording_name).exists():
+        messages.info(request, f"Terminal {number} of this attempt has no recording yet.")
+        return redirect("trials:terminal-replay", pk=pk)
+    return FileResponse(
+        recording_path(session.recording_name).open("rb"),
+        as_attachment=request.GET.get("download") == "1",
+        filename=f"attempt-{attempt.pk}-terminal-{number}.cast",
+        content_type="application/x-asciicast",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
@@ -424,3 +425,27 @@ def test_the_sweep_ends_only_the_overdue_attempts(expert: User, other_expert: Us
     assert fresh(gave_back).status == Attempt.Status.RUNNING
     # A second sweep finds nothing more to do.
     assert services.attempts_end_overdue(now=now) == []
+
+
+def test_a_deadline_check_that_comes_early_queues_another_for_the_real_deadline(
+    django_capture_on_commit_callbacks, expert
+) -> None:  # type: ignore[no-untyped-def]
+    attempt = factories.AttemptFactory(reservation__expert=expert)
+    with (
+        mock.patch("trials.tasks.attempt_enforce_deadline.apply_async") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.attempt_enforce_deadline(attempt_id=attempt.pk, now=attempt.started_at + timedelta(hours=1))
+    queued.assert_called_once()
+    assert queued.call_args.kwargs["eta"] == attempt.started_at + attempt.time_limit
+
+
+def test_pausing_schedules_a_check_for_the_slots_hard_stop(django_capture_on_commit_callbacks, expert) -> None:  # type: ignore[no-untyped-def]
+    attempt = factories.AttemptFactory(reservation__expert=expert)
+    with (
+        mock.patch("trials.tasks.attempt_enforce_deadline.apply_async") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.attempt_pause(attempt=attempt, by=expert, reason="break")
+    queued.assert_called_once()
+    assert queued.call_args.kwargs["eta"] == attempt.hard_stop_at

@@ -114,4 +114,8 @@ def test_a_pause_makes_the_first_deadline_task_a_no_op_and_the_rescheduled_one_e
     attempt.refresh_from_db()
     assert attempt.end_reason == Attempt.EndReason.DEADLINE
     assert attempt.ended_at == new_deadline
-    assert deadline_results.results == [Attempt.Status.RUNNING, Attempt.Status.ENDED]
+    # The early task also re-queued a check for the new deadline; whichever of the two runs second
+    # finds the attempt already ended, so every result after the first says "ended".
+    assert deadline_results.results[0] == Attempt.Status.RUNNING
+    assert len(deadline_results.results) >= 2
+    assert set(deadline_results.results[1:]) == {Attempt.Status.ENDED}

@@ -51,6 +51,9 @@ PAGES = [
     Page("graders:jobs", "get", frozenset({"admin"})),
     Page("graders:job-rerun", "post", frozenset({"admin"})),
     Page("environments:task-family-register", "get", frozenset({"admin"})),
+    # Terminal recordings (issue 3): admins only, not even the attempt's own expert.
+    Page("trials:terminal-replay", "get", frozenset({"admin"}), "attempt"),
+    Page("trials:terminal-cast", "get", frozenset({"admin"}), "attempt"),
 ]
 
 

@@ -1,0 +1,410 @@
+"""Terminal benchmark: our server vs terminado vs a raw PTY loop — throughput, echo latency, Ctrl-C, 100 terminals.
+
+Run: .venv/bin/python benchmarks/terminal.py [--mb 100] [--keys 500] [--terminals 100]
+Installs terminado into its own virtualenv (data/venv-terminado) on first run; starts our
+ASGI server (uvicorn) on a throwaway SQLite database; prints figures and ratios. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pty
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+TERMINADO_VENV = ROOT / "data" / "venv-terminado"  # data/ is git-ignored
+TERMINADO_VERSION = "0.18.1"
+PROMPT = "BENCH$ "
+SET_PROMPT = "PS1='BENCH''$ '; stty -echoctl\r"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def flood_command(mb: int) -> str:
+    # 100-byte lines; the marker is computed so the echoed command line never matches it.
+    return f"yes {'x' * 99} | head -c {mb * 1_000_000}; echo DONE$((40+2))\r"
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+class Client:
+    """One terminal, as the browser sees it: write keystrokes, read output."""
+
+    async def send(self, text: str) -> None: ...
+
+    async def recv(self) -> bytes: ...
+
+    async def close(self) -> None: ...
+
+    pending = b""
+
+    async def until(self, needle: str, timeout: float = 120) -> tuple[float, int]:
+        """Seconds until `needle` shows in the output, and how many bytes arrived meanwhile.
+
+        What follows the needle in the same chunk is kept for the next call.
+        """
+        want = needle.encode()
+        total = 0
+        began = time.perf_counter()
+        while want not in self.pending:
+            chunk = await asyncio.wait_for(self.recv(), timeout)
+            total += len(chunk)
+            self.pending = (self.pending + chunk)[-8192:]
+        self.pending = self.pending[self.pending.index(want) + len(want) :]
+        return time.perf_counter() - began, total
+
+
+class OurClient(Client):
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str, cookie: str, origin: str) -> OurClient:
+        ws = await websockets.connect(
+            url, additional_headers={"Cookie": cookie, "Origin": origin}, max_size=None, compression=None
+        )
+        return cls(ws)
+
+    async def send(self, text: str) -> None:
+        await self.ws.send(b"\x00" + text.encode())
+
+    async def recv(self) -> bytes:
+        while True:
+            message = await self.ws.recv()
+            if isinstance(message, bytes):
+                await self.ws.send(b"\x03" + len(message[1:]).to_bytes(4, "big"))  # ack, as xterm.js does
+                return message[1:]
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class TerminadoClient(Client):
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, url: str) -> TerminadoClient:
+        ws = await websockets.connect(url, max_size=None, compression=None)
+        await ws.send(json.dumps(["set_size", 24, 80]))
+        return cls(ws)
+
+    async def send(self, text: str) -> None:
+        await self.ws.send(json.dumps(["stdin", text]))
+
+    async def recv(self) -> bytes:
+        while True:
+            kind, *rest = json.loads(await self.ws.recv())
+            if kind == "stdout":
+                return rest[0].encode()
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class RawPtyClient(Client):
+    """bash in a PTY read by a plain loop in this process: the physical limit."""
+
+    @classmethod
+    async def open(cls) -> RawPtyClient:
+        return cls()
+
+    def __init__(self) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execvpe("bash", ["bash", "--norc", "--noprofile"], {**os.environ, "TERM": "xterm-256color"})  # noqa: S606
+        self.pid, self.fd = pid, fd
+        os.set_blocking(fd, False)
+
+    async def send(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    async def recv(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return os.read(self.fd, 256 * 1024)
+            except BlockingIOError:
+                future: asyncio.Future[None] = loop.create_future()
+
+                def ready(future: asyncio.Future[None] = future) -> None:
+                    if not future.done():
+                        future.set_result(None)
+
+                loop.add_reader(self.fd, ready)
+                try:
+                    await future
+                finally:
+                    loop.remove_reader(self.fd)
+
+    async def close(self) -> None:
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+
+
+# --- measurements ----------------------------------------------------------------------------
+
+
+async def prepare(client: Client) -> None:
+    await asyncio.sleep(0.5)
+    await client.send(SET_PROMPT)
+    await client.until(PROMPT, timeout=30)
+
+
+async def throughput(client: Client, mb: int) -> float:
+    await client.send(flood_command(mb))
+    seconds, _ = await client.until("DONE42")
+    await client.until(PROMPT)
+    return mb / seconds
+
+
+async def echo_latency(client: Client, keys: int) -> list[float]:
+    client.pending = b""
+    times = []
+    for i in range(keys):
+        key = "abcdefghijklmnopqrstuvwxyz"[i % 26]
+        began = time.perf_counter()
+        await client.send(key)
+        # The echo is the key itself; wait until it comes back.
+        while True:
+            chunk = await asyncio.wait_for(client.recv(), 10)
+            if key.encode() in chunk:
+                break
+        times.append((time.perf_counter() - began) * 1000)
+        if i % 50 == 49:
+            await client.send("\x15")  # Ctrl-U: clear the line so it never wraps
+            await asyncio.sleep(0.05)
+            await drain(client, 0.05)
+    await client.send("\x15")
+    await drain(client, 0.1)
+    return times
+
+
+async def drain(client: Client, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while (left := end - time.perf_counter()) > 0:
+        try:
+            await asyncio.wait_for(client.recv(), left)
+        except TimeoutError:
+            return
+
+
+async def ctrl_c(client: Client) -> float:
+    await client.send("yes\r")
+    await drain(client, 2.0)
+    client.pending = b""
+    began = time.perf_counter()
+    await client.send("\x03")
+    await client.until(PROMPT, timeout=60)
+    return time.perf_counter() - began
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def measure(name: str, open_client, mb: int, keys: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    client = await open_client()
+    await prepare(client)
+    result = {"throughput": await throughput(client, mb)}
+    latencies = await echo_latency(client, keys)
+    result["p50"] = statistics.median(latencies)
+    result["p99"] = pct(latencies, 99)
+    result["ctrl_c"] = await ctrl_c(client)
+    await client.close()
+    print(
+        f"  {name:<10} {result['throughput']:8.1f} MB/s   echo p50 {result['p50']:6.2f} ms  p99 {result['p99']:6.2f} ms"
+        f"   Ctrl-C → prompt {result['ctrl_c'] * 1000:7.1f} ms",
+        flush=True,
+    )
+    return result
+
+
+async def concurrent(open_client, count: int, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+    clients = [await open_client(n) for n in range(1, count + 1)]
+    await asyncio.gather(*(prepare(c) for c in clients))
+    latencies: list[float] = []
+    warmup: list[float] = []
+
+    async def one(client: Client) -> None:
+        await asyncio.sleep(random.uniform(0, 0.2))  # people don't type in lockstep
+        for i in range(rounds):
+            key = "abcdefghij"[i % 10]
+            began = time.perf_counter()
+            await client.send(key)
+            while key.encode() not in await asyncio.wait_for(client.recv(), 30):
+                pass
+            # The first key of each terminal measures the start-up of 100 shells, not typing.
+            (latencies if i else warmup).append((time.perf_counter() - began) * 1000)
+            await asyncio.sleep(random.uniform(0.1, 0.3))  # a fast typist: about 5 keys a second
+
+    await asyncio.sleep(2)  # let 100 fresh shells settle
+    await asyncio.gather(*(one(c) for c in clients))
+    await asyncio.gather(*(c.close() for c in clients))
+    print(f"  {count} terminals: first key after they all opened: p50 {statistics.median(warmup):.1f} ms,"
+          f" max {max(warmup):.1f} ms (start-up, not counted below)", flush=True)  # fmt: skip
+    return latencies
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+TERMINADO_APP = textwrap.dedent(
+    """
+    import sys, tornado.ioloop, tornado.web
+    from terminado import TermSocket, UniqueTermManager
+    manager = UniqueTermManager(shell_command=["bash", "--norc", "--noprofile"])
+    app = tornado.web.Application([(r"/websocket", TermSocket, {"term_manager": manager})])
+    app.listen(int(sys.argv[1]), "127.0.0.1")
+    tornado.ioloop.IOLoop.current().start()
+    """
+)
+
+
+def terminado_python() -> Path:
+    python = TERMINADO_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing terminado {TERMINADO_VERSION} into {TERMINADO_VENV} …", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(TERMINADO_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"terminado=={TERMINADO_VERSION}"], check=True)
+    return python
+
+
+SEED = textwrap.dedent(
+    """
+    from django.test import Client
+    from tests import factories
+    from trials.models import Workstation
+    attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
+    client = Client()
+    client.force_login(attempt.user)
+    print(attempt.pk, client.cookies["sessionid"].value)
+    """
+)
+
+
+def start_ours(data_dir: str, port: int) -> tuple[subprocess.Popen[bytes], int, str]:
+    env = {
+        **os.environ,
+        "DATA_DIR": data_dir,
+        "DATABASE_URL": "",
+        "REDIS_URL": "",
+        "TERMINAL_TMUX_SOCKET_PREFIX": f"rebench-bench-{os.getpid()}",
+        "TERMINAL_MAX_TABS": "200",
+        "LOG_LEVEL": "WARNING",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    seeded = subprocess.run(
+        [*manage, "shell", "-c", SEED], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+    )
+    attempt_id, session = seeded.stdout.split()[-2:]
+    argv = [sys.executable, "-m", "uvicorn", "rebench_site.asgi:application", "--host", "127.0.0.1"]
+    server = subprocess.Popen([*argv, "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+    wait_port(port)
+    return server, int(attempt_id), session
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=100, help="output for the throughput run (MB)")
+    parser.add_argument("--keys", type=int, default=500, help="keystrokes for the echo latency run")
+    parser.add_argument("--terminals", type=int, default=100, help="concurrent terminals on our server")
+    parser.add_argument("--only-concurrent", action="store_true", help="skip the one-terminal comparisons")
+    args = parser.parse_args()
+    print(f"terminal benchmark on {os.cpu_count()} CPU(s): {args.mb} MB, {args.keys} keys, {args.terminals} terminals")
+
+    with tempfile.TemporaryDirectory(prefix="rebench-bench-") as data_dir:
+        os.chmod(data_dir, 0o755)  # noqa: S103 - the shells run as another user and must reach their workspace
+        ours_port, terminado_port = free_port(), free_port()
+        ours, attempt_id, session = start_ours(data_dir, ours_port)
+        terminado = subprocess.Popen([str(terminado_python()), "-c", TERMINADO_APP, str(terminado_port)])
+        wait_port(terminado_port)
+        cookie, origin = f"sessionid={session}", f"http://127.0.0.1:{ours_port}"
+
+        def our_url(n: int) -> str:
+            return f"ws://127.0.0.1:{ours_port}/ws/attempts/{attempt_id}/terminal/{n}/?cols=80&rows=24"
+
+        try:
+            results = (
+                {}
+                if args.only_concurrent
+                else {
+                    "raw PTY": await measure("raw PTY", RawPtyClient.open, args.mb, args.keys),
+                    "terminado": await measure(
+                        "terminado",
+                        lambda: TerminadoClient.open(f"ws://127.0.0.1:{terminado_port}/websocket"),
+                        args.mb,
+                        args.keys,
+                    ),
+                    "ours": await measure(
+                        "ours", lambda: OurClient.open(our_url(1), cookie, origin), args.mb, args.keys
+                    ),
+                }
+            )
+            many = await concurrent(lambda n: OurClient.open(our_url(n + 1), cookie, origin), args.terminals, rounds=20)
+        finally:
+            stop(ours)
+            stop(terminado)
+            subprocess.run(
+                ["runuser", "-u", "rebench-expert", "--", "tmux", "-L", f"rebench-bench-{os.getpid()}-a{attempt_id}",
+                 "kill-server"],
+                check=False, capture_output=True,
+            )  # fmt: skip
+
+    if results:
+        ours_r, term_r, raw_r = results["ours"], results["terminado"], results["raw PTY"]
+        print("\nratios (ours / peer)")
+        print(f"  throughput   vs terminado {ours_r['throughput'] / term_r['throughput']:6.2f}×"
+              f"   vs raw PTY {ours_r['throughput'] / raw_r['throughput']:6.2f}×"
+              "   (targets ≥ 1.0 and ≥ 0.5)")  # fmt: skip
+        print(f"  echo p99     vs terminado {ours_r['p99'] / term_r['p99']:6.2f}×"
+              f"   (target ≤ 1.0; absolute target < 10 ms: {ours_r['p99']:.2f} ms)")  # fmt: skip
+        print(f"  Ctrl-C       vs terminado {ours_r['ctrl_c'] / term_r['ctrl_c']:6.2f}×   (absolute target < 0.5 s:"
+              f" {ours_r['ctrl_c']:.3f} s)")  # fmt: skip
+    print(f"  {args.terminals} terminals on one server process: echo p50 {statistics.median(many):.2f} ms,"
+          f" p99 {pct(many, 99):.2f} ms over {len(many)} keys (target p99 < 50 ms)")  # fmt: skip
+    print("\nNote: our output passes through tmux, which renders the screen instead of forwarding every byte;"
+          " throughput is the time for the shell to finish printing, the same end point for all three.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

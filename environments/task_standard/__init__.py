@@ -1,0 +1,243 @@
+"""The METR Task Standard adapter: register a task family by path; its tasks become bookable environments.
+
+Every TaskFamily method runs in a subprocess through `driver.py`, as the standard's own driver does,
+with the answer as JSON between markers on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from django.db import transaction
+
+from environments.models import Environment, TaskFamily, TaskStandardTask
+from environments.packages import EnvironmentPackage
+from graders import sandbox
+from rebench_site.errors import ServiceError
+
+DRIVER = Path(__file__).resolve().parent / "driver.py"
+DRIVER_NAME = "_rebench_driver.py"
+DESCRIBE_TIMEOUT = 120
+START_TIMEOUT = 600
+
+
+class TaskStandardError(ServiceError):
+    """The family breaks the standard, or one of its methods failed."""
+
+
+@dataclass(frozen=True)
+class TaskStandardPackage(EnvironmentPackage):
+    family_name: str = ""
+    task_name: str = ""
+    scoring: str = TaskStandardTask.Scoring.INTERMEDIATE
+    task_instructions: str = ""
+    env_vars: list[str] = field(default_factory=list)
+
+    @property
+    def instructions(self) -> str:
+        return self.task_instructions
+
+    @property
+    def accepts_intermediate(self) -> bool:
+        return self.scoring == TaskStandardTask.Scoring.INTERMEDIATE
+
+    @property
+    def required_environment_variables(self) -> list[str]:
+        return list(self.env_vars)
+
+    def populate(self, target: Path) -> None:
+        shutil.copytree(self.root, target)
+        shutil.copy2(DRIVER, target / DRIVER_NAME)
+
+    def scorer_argv(
+        self, python: str, protected_copy: Path, workspace: Path, *, final: bool = False, context: dict | None = None
+    ) -> list[str]:
+        method = "final" if final else "intermediate_score"
+        args = {"task_name": self.task_name, **(context or {})}
+        return [
+            python,
+            str(protected_copy / DRIVER_NAME),
+            str(protected_copy),
+            self.family_name,
+            method,
+            json.dumps(args),
+        ]
+
+    def prepare_workspace(self, workspace: Path) -> list[str]:
+        """TaskFamily.start, run (as the standard has it) with the privileges of the worker, in the workspace."""
+        workspace.mkdir(parents=True, exist_ok=True)
+        args = {"task_name": self.task_name}
+        call(self.root, self.family_name, "start", args, cwd=workspace, timeout=START_TIMEOUT, env_vars=self.env_vars)
+        return []
+
+
+def call(
+    family_dir: Path,
+    family_name: str,
+    method: str,
+    args: dict[str, Any],
+    *,
+    cwd: Path,
+    timeout: float,
+    env_vars: list[str] | tuple[str, ...] = (),
+) -> Any:
+    """Run one method through the driver; its result, or TaskStandardError with the method's own words."""
+    marker = sandbox.new_marker()
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", sandbox.RESULT_MARKER_ENV: marker}
+    # Only the variables the family asks for (required_environment_variables), from the worker's.
+    env.update({name: os.environ[name] for name in env_vars if name in os.environ})
+    result = sandbox.run(
+        [sys.executable, str(DRIVER), str(family_dir), family_name, method, json.dumps(args)],
+        cwd=cwd,
+        timeout=timeout,
+        memory_bytes=None,
+        env=env,
+    )
+    if result.timed_out:
+        raise TaskStandardError(f"TaskFamily.{method} ran past {timeout:g} s.", field="path")
+    parts = result.stdout.split(marker)
+    if len(parts) < 3:
+        raise TaskStandardError(
+            f"TaskFamily.{method} crashed (exit status {result.returncode}): {result.stderr_tail(5)}", field="path"
+        )
+    answer = json.loads(parts[1])
+    if not answer.get("ok"):
+        detail = result.stderr_tail(3)
+        raise TaskStandardError(answer.get("error", "failed") + (f" — {detail}" if detail else ""), field="path")
+    return answer.get("result")
+
+
+def _manifest(family_dir: Path) -> dict[str, Any]:
+    path = family_dir / "manifest.yaml"
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TaskStandardError(f"manifest.yaml is not valid YAML: {exc}", field="path") from exc
+    if not isinstance(data, dict):
+        raise TaskStandardError("manifest.yaml must be a mapping.", field="path")
+    return data
+
+
+def _task_manifest(manifest: dict[str, Any], task_name: str) -> dict[str, Any]:
+    """The task's entry under `tasks:`, over the family-wide defaults at the top level."""
+    task = (manifest.get("tasks") or {}).get(task_name) or {}
+    merged: dict[str, Any] = {
+        "resources": {**(manifest.get("resources") or {}), **(task.get("resources") or {})},
+        "scoring": {**(manifest.get("scoring") or {}), **(task.get("scoring") or {})},
+    }
+    return merged
+
+
+def _resources(task_manifest: dict[str, Any]) -> dict[str, Any]:
+    resources = task_manifest["resources"]
+    gpu = resources.get("gpu") or {}
+    count_range = gpu.get("count_range") or [0, 0]
+    if not (isinstance(count_range, list) and len(count_range) == 2 and all(isinstance(n, int) for n in count_range)):
+        raise TaskStandardError("resources.gpu.count_range must be [min, max] integers.", field="path")
+    if count_range[0] < 0 or count_range[1] < count_range[0]:
+        raise TaskStandardError(f"resources.gpu.count_range {count_range} is not a range.", field="path")
+    return {
+        "gpus_min": count_range[0],
+        "gpus_max": count_range[1],
+        "gpu_model": str(gpu.get("model", "")).upper() if count_range[1] else "",
+        "cpus": int(resources.get("cpus") or 0),
+        "memory_gb": int(resources.get("memory_gb") or 0),
+    }
+
+
+def slug_for(family_name: str, task_name: str) -> str:
+    return re.sub(r"[^-a-zA-Z0-9_]+", "-", f"{family_name}-{task_name}")[:120]
+
+
+def task_family_register(*, path: str) -> TaskFamily:
+    """Register (or refresh) the family at `path`: its tasks become environments with the manifest's resources."""
+    family_dir = Path(path).resolve()
+    name = family_dir.name
+    if not family_dir.is_dir():
+        raise TaskStandardError(f"{path} is not a directory.", field="path")
+    if not (family_dir / f"{name}.py").is_file():
+        raise TaskStandardError(f"A task family {name!r} needs {name}/{name}.py.", field="path")
+    manifest = _manifest(family_dir)
+    described = call(family_dir, name, "describe", {}, cwd=family_dir, timeout=DESCRIBE_TIMEOUT)
+    if not described["tasks"]:
+        raise TaskStandardError("get_tasks returned no tasks.", field="path")
+    rows = []
+    for task_name in described["tasks"]:
+        task_manifest = _task_manifest(manifest, task_name)
+        rows.append((task_name, _resources(task_manifest), task_manifest["scoring"]))
+    return _save(family_dir, name, manifest, described, rows)
+
+
+@transaction.atomic
+def _save(
+    family_dir: Path, name: str, manifest: dict[str, Any], described: dict[str, Any], rows: list[tuple]
+) -> TaskFamily:
+    family, _ = TaskFamily.objects.update_or_create(
+        name=name,
+        defaults={
+            "path": str(family_dir),
+            "standard_version": str(described.get("standard_version") or ""),
+            "manifest": manifest,
+            "required_environment_variables": described["required_environment_variables"],
+        },
+    )
+    scoring = described["scoring"]
+    for task_name, resources, scoring_manifest in rows:
+        instructions = str(described["instructions"][task_name])
+        environment, _ = Environment.objects.update_or_create(
+            slug=slug_for(name, task_name),
+            defaults={
+                "title": f"{name} / {task_name}",
+                "description": instructions.strip().splitlines()[0][:500] if instructions.strip() else "",
+                "raw_score": "the task's score",
+                "direction": Environment.Direction.HIGHER,
+                # The final entry is the family's own aggregate (or its end-of-run score): the last one.
+                "aggregation": Environment.Aggregation.LAST,
+                "starting_score": 0.0,
+                "reference_score": 1.0,
+                "scores_visible": bool(scoring_manifest.get("visible_to_agent", True)),
+                "source": Environment.Source.TASK_STANDARD,
+                "is_active": True,
+                **resources,
+            },
+        )
+        TaskStandardTask.objects.update_or_create(
+            family=family,
+            task_name=task_name,
+            defaults={
+                "environment": environment,
+                "instructions": instructions,
+                "permissions": described["permissions"][task_name],
+                "scoring": scoring,
+            },
+        )
+    return family
+
+
+def package_for(slug: str) -> TaskStandardPackage | None:
+    row = TaskStandardTask.objects.select_related("family").filter(environment__slug=slug).first()
+    if row is None:
+        return None
+    return TaskStandardPackage(
+        slug=slug,
+        root=Path(row.family.path),
+        scorer=DRIVER_NAME,
+        score_timeout_seconds=float(settings.GRADING_SCORE_TIMEOUT_SECONDS),
+        memory_limit_gb=float(settings.GRADING_MEMORY_LIMIT_GB),
+        family_name=row.family.name,
+        task_name=row.task_name,
+        scoring=row.scoring,
+        task_instructions=row.instructions,
+        env_vars=list(row.family.required_environment_variables),
+    )

@@ -1,0 +1,114 @@
+"""Reads for grading: an attempt's score log as the viewer may see it, job progress, the admin's job list."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from environments import packages
+from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from graders.services import normalise
+from rebench_site import roles
+from trials.models import Attempt
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+def scores_visible_to(attempt: Attempt, user: AnyUser) -> bool:
+    """Hidden-score environments show experts only validity; admins always see everything."""
+    return attempt.environment.scores_visible or roles.is_admin(user)
+
+
+@dataclass
+class EntryRow:
+    entry: ScoreLogEntry
+    valid: bool
+    raw: float | None
+    normalised: float | None
+    budget_fraction: float | None
+
+
+def _row(entry: ScoreLogEntry, attempt: Attempt, visible: bool) -> EntryRow:
+    valid = entry.is_valid
+    fraction = entry.details.get("budget_fraction") if isinstance(entry.details, dict) else None
+    return EntryRow(
+        entry=entry,
+        valid=valid,
+        raw=entry.score if visible and valid else None,
+        normalised=normalise(attempt.environment, entry.score) if visible and valid else None,
+        budget_fraction=fraction if isinstance(fraction, int | float) else None,
+    )
+
+
+def entry_as_dict(entry: ScoreLogEntry, *, visible: bool) -> dict[str, Any]:
+    """The API's shape of one entry; a hidden score is null, validity is always told."""
+    attempt = entry.attempt
+    valid = entry.is_valid
+    data: dict[str, Any] = {
+        "id": entry.pk,
+        "scored_at": entry.scored_at.isoformat(),
+        "elapsed_seconds": entry.elapsed_seconds,
+        "valid": valid,
+        "score": entry.score if visible and valid else None,
+        "normalised_score": normalise(attempt.environment, entry.score) if visible and valid else None,
+        "message": entry.message,
+    }
+    if visible:
+        data["details"] = entry.details
+    elif isinstance(entry.details, dict) and "budget_fraction" in entry.details:
+        data["details"] = {"budget_fraction": entry.details["budget_fraction"]}
+    else:
+        data["details"] = {}
+    return data
+
+
+def job_progress(job: ScoringJob | None, now: datetime | None = None) -> dict[str, Any] | None:
+    """'queued', 'running 00:42' or the result, for the live progress line."""
+    if job is None:
+        return None
+    now = now or timezone.now()
+    label = job.status
+    if job.status == ScoringJob.Status.RUNNING and job.started_at:
+        seconds = int((now - job.started_at).total_seconds())
+        label = f"running {seconds // 60:02d}:{seconds % 60:02d}"
+    return {"job": job, "label": label, "finished": job.status not in (ScoringJob.Status.QUEUED, "running")}
+
+
+def attempt_scores(attempt: Attempt, user: AnyUser) -> dict[str, Any]:
+    """Everything the attempt page's grading card shows, in four queries."""
+    visible = scores_visible_to(attempt, user)
+    entries = list(ScoreLogEntry.objects.filter(attempt=attempt).select_related("job").order_by("scored_at", "pk"))
+    rows = [_row(e, attempt, visible) for e in entries]
+    latest_job = ScoringJob.objects.filter(attempt=attempt).order_by("-created_at").first()
+    final = AttemptScore.objects.filter(attempt=attempt).first()
+    package = packages.find(attempt.environment.slug)
+    chart = [
+        {"elapsed_minutes": round(r.entry.elapsed_seconds / 60, 2), "score": r.raw, "valid": r.valid}
+        for r in rows
+        if r.raw is not None
+    ]
+    return {
+        "score_rows": rows,
+        "scores_visible": visible,
+        "score_chart_json": json.dumps(chart),
+        "score_job": job_progress(latest_job),
+        "final_score": final if visible else None,
+        "has_scorer": package is not None,
+        "instructions_markdown": package.instructions if package else "",
+        "can_score": attempt.is_running and attempt.user_id == getattr(user, "pk", None),
+    }
+
+
+def scoring_jobs_for_admin(status: str = "") -> QuerySet[ScoringJob]:
+    jobs = ScoringJob.objects.select_related(
+        "attempt__environment", "attempt__workstation", "attempt__user", "entry"
+    ).order_by("-created_at")
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs

@@ -1,0 +1,27 @@
+"""Celery tasks for grading, sent to the attempt's workstation queue; thin wrappers over services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from graders import services
+from trials.models import Attempt
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def scoring_job_run(job_id: str) -> str:
+    """Idempotent by job id: a redelivered message for a finished job does nothing."""
+    job = services.scoring_job_begin(job_id=job_id)
+    if job is None:
+        return "skipped"
+    outcome, status = services.scoring_job_execute(job=job)
+    services.scoring_job_finish(job_id=job_id, outcome=outcome, status=status)
+    return status
+
+
+@shared_task(acks_late=True)
+def workspace_prepare(attempt_id: int) -> list[str]:
+    attempt = Attempt.objects.select_related("environment").filter(pk=attempt_id).first()
+    if attempt is None:
+        return []
+    return services.workspace_prepare(attempt=attempt)

@@ -1,0 +1,86 @@
+"""Grading pages: the attempt's Score button and live score card (htmx), and the admin's job list."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from graders import selectors, services
+from graders.models import ScoringJob
+from rebench_site import roles
+from rebench_site.errors import ServiceError
+from rebench_site.roles import ADMIN, EXPERT, role_required
+from trials.models import Attempt
+
+
+def _visible_attempt(request: HttpRequest, pk: int) -> Attempt:
+    attempt = Attempt.objects.select_related("environment", "workstation").filter(pk=pk).first()
+    if attempt is None or not (attempt.user_id == request.user.pk or roles.is_admin(request.user)):
+        raise Http404("No such attempt.")
+    return attempt
+
+
+def _card(request: HttpRequest, attempt: Attempt, status: int = 200) -> HttpResponse:
+    context = {"attempt": attempt, **selectors.attempt_scores(attempt, request.user)}
+    return render(request, "graders/_score_card.html", context, status=status)
+
+
+@require_POST
+@role_required(EXPERT, ADMIN)
+def attempt_score(request: HttpRequest, pk: int) -> HttpResponse:
+    attempt = _visible_attempt(request, pk)
+    error = ""
+    try:
+        services.scoring_job_request(attempt=attempt, by=request.user)
+    except ServiceError as exc:
+        error = exc.message
+    if request.headers.get("HX-Request"):
+        response = _card(request, attempt, status=400 if error else 200)
+        if error:
+            response.content = response.content.replace(b"<!--score-error-->", f"<p class='error'>{error}</p>".encode())
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect("trials:attempt", pk=pk)
+
+
+@require_GET
+@role_required(EXPERT, ADMIN)
+def attempt_score_card(request: HttpRequest, pk: int) -> HttpResponse:
+    return _card(request, _visible_attempt(request, pk))
+
+
+@require_GET
+@role_required(ADMIN)
+def job_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in ScoringJob.Status.values:
+        status = ""
+    jobs = list(selectors.scoring_jobs_for_admin(status)[:200])
+    return render(
+        request,
+        "graders/job_list.html",
+        {"jobs": jobs, "status": status, "statuses": ScoringJob.Status.choices},
+    )
+
+
+@require_POST
+@role_required(ADMIN)
+def job_rerun(request: HttpRequest) -> HttpResponse:
+    """The job id comes in the form (`job`); an unknown one is a message, not an error page."""
+    try:
+        job = ScoringJob.objects.filter(pk=request.POST.get("job", "")).first()
+    except ValidationError:
+        job = None
+    if job is None:
+        messages.error(request, "No such scoring job.")
+        return redirect("graders:jobs")
+    try:
+        rerun = services.scoring_job_rerun(job=job, by=request.user)
+        messages.success(request, f"Queued {rerun.pk} on {rerun.queue_name}.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("graders:jobs")

@@ -1,0 +1,49 @@
+"""An expert presses Score in a real browser: live progress, then the entry in the table and the chart."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from playwright.sync_api import expect
+
+from graders.models import ScoreLogEntry
+from tests import factories
+from tests.graders.conftest import attempt_on, grading_dirs
+from tests.trials.celery_support import broker_url, running_worker, using_broker
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+__all__ = ["attempt_on", "grading_dirs"]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Celery]:
+    """One broker is enough here (the worker tests cover both): Redis where there is one."""
+    with using_broker(broker_url("redis" if os.environ.get("REDIS_URL") else "sqla", tmp_path)) as app:
+        yield app
+
+
+def test_the_expert_scores_and_sees_progress_the_log_and_the_chart(page_for, attempt_on, app: Celery) -> None:  # type: ignore[no-untyped-def]
+    attempt = attempt_on("grading_test_slow")
+    from graders import services
+
+    services.workspace_prepare(attempt=attempt)
+    (services.workspace_path(attempt) / "sleep.txt").write_text("2")
+    page = page_for("ada", factories.PASSWORD)
+    page.goto(f"/attempts/{attempt.pk}/")
+    expect(page.locator("#score-log")).to_contain_text("No scores yet.")
+
+    with running_worker(app, queues=[attempt.workstation.queue_name]):
+        page.click("#score-button")
+        # The card polls: queued or running mm:ss while the scorer sleeps, then the result.
+        expect(page.locator("#score-progress")).to_contain_text(re.compile(r"queued|running 00:0\d"))
+        expect(page.locator("#score-progress")).to_contain_text("Last run: done", timeout=30_000)
+    expect(page.locator("#score-log tbody tr")).to_have_count(1)
+    expect(page.locator("#score-log")).to_contain_text("3.0000")
+    expect(page.locator("#score-chart svg")).to_have_count(1)  # drawn by the vendored Vega-Lite
+    assert ScoreLogEntry.objects.get(attempt=attempt).score == 3.0

@@ -1,0 +1,124 @@
+"""The SSH backend against a real SSH server on 127.0.0.1: typing, resizing, persistence, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests import factories
+from tests.trials import terminal_support as ts
+from tests.trials.ssh_server import ssh_server
+from trials.consumers import TerminalConsumer
+from trials.models import Workstation
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+
+def router():  # type: ignore[no-untyped-def]
+    from channels.routing import URLRouter
+
+    from rebench_site.routing import websocket_urlpatterns
+
+    return URLRouter(websocket_urlpatterns)
+
+
+assert TerminalConsumer  # the consumer under test, reached through the project's routes
+
+
+@pytest.fixture
+def term_dirs(settings):  # type: ignore[no-untyped-def]
+    root = ts.make_dirs(settings)
+    yield root
+    ts.cleanup_dirs(root)
+
+
+@pytest.fixture
+def ssh_attempt(term_dirs):  # type: ignore[no-untyped-def]
+    attempt = factories.AttemptFactory(
+        reservation__workstation__backend=Workstation.Backend.SSH,
+        reservation__workstation__host="127.0.0.1",
+        reservation__workstation__ssh_user="rebench",
+    )
+    yield attempt
+    from trials.backends.local import end_attempt_sync
+
+    end_attempt_sync(attempt.pk)  # the test server's shells run on this machine
+
+
+def point_at(attempt, server, settings) -> None:  # type: ignore[no-untyped-def]
+    Workstation.objects.filter(pk=attempt.workstation_id).update(ssh_port=server.port)
+    settings.TERMINAL_SSH_KNOWN_HOSTS = str(server.known_hosts)
+    settings.TERMINAL_SSH_KEY = str(server.client_key)
+
+
+@ts.sync
+async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+    async with ssh_server(term_dirs) as server:
+        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+        await screen.ready()
+        start = len(screen.output)
+        await screen.type("echo hel''lo over ssh\r")
+        await screen.until("hello over ssh", start=start)
+        await screen.comm.send_to(bytes_data=ts.resize_frame(100, 30))
+        await asyncio.sleep(0.3)
+        start = len(screen.output)
+        await screen.type("stty size; echo $PATH; command -v task\r")
+        await screen.until("30 100", start=start)
+        await screen.until("/.rebench/bin/task", start=start)
+        await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_an_ssh_shell_survives_a_dropped_socket(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+    async with ssh_server(term_dirs) as server:
+        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+        await screen.ready()
+        await screen.type("export X=42\r")
+        await asyncio.sleep(0.3)
+        await screen.comm.disconnect()
+        again = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+        await again.message("status")
+        await asyncio.sleep(0.3)
+        start = len(again.output)
+        await again.type("echo X is $X.\r")
+        await again.until("X is 42.", start=start)
+        await again.comm.disconnect()
+
+
+@ts.sync
+async def test_a_host_key_not_in_known_hosts_is_refused_with_a_clear_error_and_retried(
+    ssh_attempt, term_dirs, settings
+) -> None:  # type: ignore[no-untyped-def]
+    async with ssh_server(term_dirs, wrong_host_key=True) as server:
+        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+        first = await screen.message("error")
+        assert "host key" in first["message"]
+        assert first["retry_in"] == 1
+        second = await screen.message("error", timeout=5)
+        assert second["retry_in"] == 2, "retries back off"
+        await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_a_refused_key_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+    async with ssh_server(term_dirs, authorize_client=False) as server:
+        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+        error = await screen.message("error")
+        assert "refused the server's SSH key" in error["message"]
+        await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_a_workstation_that_is_down_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+    async with ssh_server(term_dirs) as server:
+        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+    # The server is gone now: nothing listens on its port.
+    screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+    error = await screen.message("error")
+    assert "Can't reach the workstation" in error["message"]
+    await screen.comm.disconnect()

@@ -1,0 +1,148 @@
+"""The `task` command in the shell, run as a real process against a live server with a real attempt token."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests import factories
+from trials import services
+from trials.models import Attempt, AttemptToken, Note, Pause
+
+SOURCE = Path(__file__).resolve().parents[2] / "trials" / "terminal_task.py"
+
+
+def installed_task(tmp_path: Path) -> str:
+    """Copied out as the backends install it: run from trials/, `selectors.py` there would shadow the stdlib's."""
+    path = tmp_path / "bin" / "task"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(SOURCE.read_bytes())
+    path.chmod(0o755)
+    return str(path)
+
+
+def run_task(live_server, attempt: Attempt, token: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REBENCH_API_URL": f"{live_server.url}/api",
+        "REBENCH_ATTEMPT_ID": str(attempt.pk),
+        "REBENCH_TOKEN_FILE": str(token_file),
+    }
+    return subprocess.run(
+        [sys.executable, installed_task(tmp_path), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def attempt(db):  # type: ignore[no-untyped-def]
+    return factories.AttemptFactory()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_status_note_pause_resume_and_submit_work_with_the_attempt_token(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    token = services.attempt_token_issue(attempt=attempt)
+
+    status = run_task(live_server, attempt, token, tmp_path, "status")
+    assert status.returncode == 0, status.stderr
+    assert f"Attempt {attempt.pk}" in status.stdout
+    assert "running" in status.stdout
+
+    note = run_task(live_server, attempt, token, tmp_path, "note", "tried", "a blocked scan")
+    assert note.returncode == 0, note.stderr
+    assert Note.objects.get(attempt=attempt).body == "tried a blocked scan"
+
+    assert run_task(live_server, attempt, token, tmp_path, "pause").returncode == 0
+    assert Pause.objects.get(attempt=attempt).ended_at is None
+    assert run_task(live_server, attempt, token, tmp_path, "resume").returncode == 0
+    assert Pause.objects.get(attempt=attempt).ended_at is not None
+
+    refused = run_task(live_server, attempt, token, tmp_path, "submit")
+    assert refused.returncode == 1
+    assert "--yes" in refused.stderr
+    assert run_task(live_server, attempt, token, tmp_path, "submit", "--yes").returncode == 0
+    attempt.refresh_from_db()
+    assert attempt.end_reason == Attempt.EndReason.SUBMITTED
+
+    after = run_task(live_server, attempt, token, tmp_path, "status")
+    assert after.returncode == 1
+    assert "ended" in after.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_score_log_says_plainly_when_scoring_is_not_available(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    token = services.attempt_token_issue(attempt=attempt)
+    answer = APIClient().post(f"/api/attempts/{attempt.pk}/score/", HTTP_AUTHORIZATION=f"Attempt {token}")
+    result = run_task(live_server, attempt, token, tmp_path, "score-log")
+    if answer.status_code == 404:
+        assert "Scoring isn't available for this environment yet" in result.stdout
+    else:  # the grading issue's endpoints are there: the token reaches them
+        assert answer.status_code in (200, 202), answer.content
+        assert "Not allowed" not in result.stderr
+
+
+@pytest.mark.django_db
+def test_task_without_its_environment_says_what_is_missing(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, installed_task(tmp_path), "status"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "REBENCH_API_URL" in result.stderr
+    assert "inside the attempt's terminal" in result.stderr
+
+
+# --- the token itself ------------------------------------------------------------------------
+
+
+def test_the_token_authenticates_as_the_expert_for_its_own_attempt(attempt) -> None:  # type: ignore[no-untyped-def]
+    token = services.attempt_token_issue(attempt=attempt)
+    response = APIClient().get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION=f"Attempt {token}")
+    assert response.status_code == 200
+    assert response.json()["user"]["username"] == attempt.user.username
+    assert AttemptToken.objects.get(attempt=attempt).last_used_at is not None
+
+
+def test_only_the_hash_of_the_token_is_stored(attempt) -> None:  # type: ignore[no-untyped-def]
+    token = services.attempt_token_issue(attempt=attempt)
+    stored = AttemptToken.objects.get(attempt=attempt)
+    assert token not in stored.key_hash
+    assert stored.key_hash == AttemptToken.hash_of(token)
+
+
+def test_the_token_is_refused_for_another_attempt_and_other_urls(attempt) -> None:  # type: ignore[no-untyped-def]
+    token = services.attempt_token_issue(attempt=attempt)
+    # The same expert's earlier attempt (two days ago, so the slots don't overlap).
+    other = factories.AttemptFactory(
+        reservation__expert=attempt.user, reservation__starts_at=timezone.now() - timedelta(days=2)
+    )
+    client = APIClient()
+    header = {"HTTP_AUTHORIZATION": f"Attempt {token}"}
+    assert client.get(f"/api/attempts/{other.pk}/", **header).status_code == 401
+    assert client.get("/api/attempts/", **header).status_code == 401
+    assert client.get("/api/reservations/", **header).status_code == 401
+    assert client.get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION="Attempt not-a-token").status_code == 401
+
+
+def test_the_token_stops_working_when_the_attempt_ends(attempt) -> None:  # type: ignore[no-untyped-def]
+    token = services.attempt_token_issue(attempt=attempt)
+    services.attempt_submit(attempt=attempt, by=attempt.user)
+    response = APIClient().get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION=f"Attempt {token}")
+    assert response.status_code == 401
+    assert "ended" in response.json()["detail"]

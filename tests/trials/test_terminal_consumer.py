@@ -1,0 +1,286 @@
+"""The terminal consumer against a real PTY in real tmux: typing, resizing, persistence, endings."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from channels.db import database_sync_to_async
+
+from tests import factories
+from tests.trials import terminal_support as ts
+from trials import services
+from trials.backends import socket_name
+from trials.consumers import TerminalConsumer
+from trials.models import Attempt, TerminalSession, Workstation
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
+
+app = TerminalConsumer.as_asgi()
+
+
+def router():  # type: ignore[no-untyped-def]
+    from channels.routing import URLRouter
+
+    from rebench_site.routing import websocket_urlpatterns
+
+    return URLRouter(websocket_urlpatterns)
+
+
+@pytest.fixture
+def term_dirs(settings):  # type: ignore[no-untyped-def]
+    root = ts.make_dirs(settings)
+    yield root
+    ts.cleanup_dirs(root)
+
+
+@pytest.fixture
+def local_attempt(term_dirs):  # type: ignore[no-untyped-def]
+    attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
+    yield attempt
+    from trials.backends.local import end_attempt_sync
+
+    end_attempt_sync(attempt.pk)
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def window_size(attempt: Attempt) -> str:
+    from trials.backends.local import _run_tmux, shell_user
+
+    argv = ["tmux", "-L", socket_name(attempt.pk), "display-message", "-p", "#{window_width}x#{window_height}"]
+    return _run_tmux(argv, shell_user()).stdout.decode().strip()
+
+
+def tmux_alive(attempt: Attempt) -> bool:
+    from trials.backends.local import _run_tmux, shell_user
+
+    result = _run_tmux(["tmux", "-L", socket_name(attempt.pk), "has-session"], shell_user())
+    return result.returncode == 0
+
+
+@ts.sync
+async def test_the_expert_types_echo_hello_and_reads_hello(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    start = len(screen.output)
+    await screen.type("echo hel''lo\r")
+    await screen.until("hello", start=start)
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_a_resize_is_seen_by_stty_size(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    await screen.comm.send_to(bytes_data=ts.resize_frame(101, 33))
+    await asyncio.sleep(0.3)
+    start = len(screen.output)
+    await screen.type("stty size\r")
+    await screen.until("33 101", start=start)
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attempt, term_dirs) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    start = len(screen.output)
+    await screen.type('echo "uid=$(id -u) dir=$(pwd) token=$(wc -c < $REBENCH_TOKEN_FILE)" | tr = :\r')
+    await screen.until("token:", start=start)
+    await screen.until(ts.PROMPT, start=start + 1)
+    line = screen.output[start:].decode(errors="replace")
+    uid = int(re.search(r"uid:(\d+)", line)[1])  # type: ignore[index]
+    assert uid != 0, "the shell must never run as root"
+    assert f"dir:{term_dirs}/workspaces/attempt-{local_attempt.pk}" in line
+    assert int(re.search(r"token:(\d+)", line)[1]) > 20  # type: ignore[index]
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_the_shell_survives_a_dropped_socket(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    await screen.type("export X=42\r")
+    await asyncio.sleep(0.3)
+    await screen.comm.disconnect()
+
+    again = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await again.message("hello")
+    await again.message("status")
+    await asyncio.sleep(0.3)
+    start = len(again.output)
+    await again.type("echo X is $X.\r")
+    await again.until("X is 42.", start=start)
+    await again.comm.disconnect()
+
+
+@ts.sync
+async def test_a_flood_stops_at_once_on_ctrl_c(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    rss_before = resident_bytes()
+    await screen.type("yes\r")
+    await screen.drain(3.0)
+    flooded = len(screen.output)
+    assert flooded > 10_000, "yes should have printed a lot"
+    await screen.type("\x03")
+    took = await screen.until(ts.PROMPT, start=flooded, timeout=5)
+    assert took < 1.0, f"the prompt took {took:.2f}s to come back after Ctrl-C"
+    # This process is the server: three seconds of flood must not pile up in its memory.
+    assert resident_bytes() - rss_before < 64 * 1024 * 1024
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_the_server_stops_sending_when_the_browser_stops_acknowledging(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.TERMINAL_HIGH_WATER = 32 * 1024
+    settings.TERMINAL_LOW_WATER = 8 * 1024
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    screen.ack = False
+    await screen.comm.send_to(bytes_data=ts.ack_frame(len(screen.output)))
+    start = len(screen.output)
+    await screen.type("yes\r")
+    await screen.drain(1.5)
+    unacked = len(screen.output) - start
+    assert unacked >= 32 * 1024, "the server sends up to the high-water mark"
+    # At most the high-water mark plus one coalesced read can be in flight.
+    assert unacked <= 32 * 1024 + 256 * 1024, unacked
+    await screen.drain(1.0)
+    assert len(screen.output) - start == unacked, "nothing more may arrive while nothing is acknowledged"
+    await screen.comm.send_to(bytes_data=ts.ack_frame(unacked))
+    await screen.drain(0.5)
+    assert len(screen.output) - start > unacked, "acknowledging reopens the window"
+    await screen.type("\x03")
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_bad_frames_are_refused_with_a_reason_and_the_terminal_keeps_working(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    await screen.comm.send_to(bytes_data=b"")
+    assert "empty" in (await screen.message("error"))["message"]
+    await screen.comm.send_to(bytes_data=b"\x09junk")
+    assert "unknown frame type 9" in (await screen.message("error"))["message"]
+    await screen.comm.send_to(text_data="not json")
+    assert "binary" in (await screen.message("error"))["message"]
+    await screen.comm.send_to(bytes_data=b"\x02\x00")
+    assert "malformed resize" in (await screen.message("error"))["message"]
+    await screen.comm.send_to(bytes_data=ts.input_frame(b"x" * (10 * 1024 * 1024)))
+    assert "refused" in (await screen.message("error"))["message"]
+
+    await screen.comm.send_to(bytes_data=ts.resize_frame(0, 0))
+    await asyncio.sleep(0.3)
+    assert await asyncio.to_thread(window_size, local_attempt) == "20x5"
+
+    await screen.comm.send_to(bytes_data=ts.resize_frame(65535, 40))
+    await asyncio.sleep(0.3)
+    start = len(screen.output)
+    await screen.type("stty size\r")
+    await screen.until("40 1000", start=start)
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_the_recording_is_asciicast_v2_with_what_was_typed_and_printed(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    from trials.recording import read_cast, recording_path
+
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    start = len(screen.output)
+    await screen.type("echo rec''orded\r")
+    await screen.until("recorded", start=start)
+    await screen.comm.send_to(bytes_data=ts.resize_frame(90, 30))
+    await asyncio.sleep(0.3)
+    await screen.comm.disconnect()
+
+    session = await database_sync_to_async(TerminalSession.objects.get)(attempt=local_attempt, number=1)
+    header, events = read_cast(recording_path(session.recording_name))
+    assert header["version"] == 2
+    assert (header["width"], header["height"]) == (80, 24)
+    codes = {e[1] for e in events}
+    assert {"o", "i", "r", "m"} <= codes
+    typed = "".join(e[2] for e in events if e[1] == "i")
+    printed = "".join(e[2] for e in events if e[1] == "o")
+    assert "echo rec''orded" in typed
+    assert "recorded" in printed
+    assert [e[2] for e in events if e[1] == "m"][:1] == ["connect"]
+    assert [e[2] for e in events if e[1] == "m"][-1] == "disconnect"
+    assert ["r" for e in events if e[1] == "r" and e[2] == "90x30"]
+    times = [e[0] for e in events]
+    assert times == sorted(times)
+
+
+@ts.sync
+async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_tmux(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    assert await asyncio.to_thread(tmux_alive, local_attempt)
+    await database_sync_to_async(services.attempt_submit)(attempt=local_attempt, by=local_attempt.user)
+    closing = await screen.message("close")
+    assert closing["code"] == "attempt_ended"
+    assert "submitted" in closing["reason"]
+    while screen.closed_code is None:
+        assert await screen.pump_once(5)
+    assert screen.closed_code == 4000
+    assert not await asyncio.to_thread(tmux_alive, local_attempt)
+
+
+@ts.sync
+async def test_an_ended_attempt_refuses_a_terminal_with_the_reason(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    await database_sync_to_async(services.attempt_submit)(attempt=local_attempt, by=local_attempt.user)
+    comm = ts.communicator(router(), ts.ws_path(local_attempt.pk), local_attempt.user)
+    connected, _ = await comm.connect()
+    assert connected
+    screen = ts.Screen(comm)
+    closing = await screen.message("close")
+    assert "ended" in closing["reason"]
+    while screen.closed_code is None:
+        assert await screen.pump_once(5)
+    assert screen.closed_code == 4000
+
+
+@ts.sync
+async def test_an_admin_watches_read_only(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    admin = await database_sync_to_async(factories.admin)(username="root")
+    expert = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await expert.ready()
+    watcher = await ts.open_screen(router(), local_attempt.pk, admin)
+    hello = await watcher.message("hello")
+    assert hello["readonly"] is True
+    await watcher.type("echo PWN''ED\r")
+    await asyncio.sleep(0.5)
+    start = len(expert.output)
+    await expert.type("echo vis''ible\r")
+    await expert.until("visible", start=start)
+    await watcher.until("visible")
+    await expert.drain(0.3)
+    assert b"PWNED" not in expert.output, "an admin's keystrokes must not reach the expert's shell"
+    await watcher.comm.disconnect()
+    await expert.comm.disconnect()
+
+
+@ts.sync
+async def test_an_admins_message_shows_in_the_terminal_and_experts_cannot_send_one(local_attempt) -> None:  # type: ignore[no-untyped-def]
+    from rebench_site.errors import NotAllowed
+
+    admin = await database_sync_to_async(factories.admin)(username="root")
+    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    await database_sync_to_async(services.terminals_send_notice)(
+        attempt=local_attempt, by=admin, message="the workstation reboots at noon"
+    )
+    notice = await screen.message("notice")
+    assert notice["message"] == "Message from root: the workstation reboots at noon"
+    with pytest.raises(NotAllowed):
+        await database_sync_to_async(services.terminals_send_notice)(
+            attempt=local_attempt, by=local_attempt.user, message="hi"
+        )
+    await screen.comm.disconnect()

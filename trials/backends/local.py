@@ -1,0 +1,301 @@
+"""The `local` backend: the shell in a PTY on this machine, inside tmux, never as root."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import logging
+import os
+import pwd
+import shutil
+import struct
+import subprocess
+import termios
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from trials.backends import BackendError, ShellSpec, tmux_argv, tmux_kill_argv
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
+# Reads already waiting are joined into one frame up to this size: fewer, larger WebSocket frames.
+COALESCE_LIMIT = 256 * 1024
+TASK_SOURCE = Path(__file__).resolve().parent.parent / "terminal_task.py"
+
+
+@dataclass(frozen=True)
+class ShellUser:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+_shell_user: ShellUser | None = None
+
+
+def shell_user() -> ShellUser:
+    """Who local shells run as: this process's user, or an unprivileged one when we are root."""
+    global _shell_user
+    if _shell_user is not None:
+        return _shell_user
+    if os.geteuid() != 0:
+        entry = pwd.getpwuid(os.geteuid())
+    else:
+        name = settings.TERMINAL_LOCAL_USER
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+            result = subprocess.run(  # noqa: S603 - fixed program, name from settings
+                [useradd, "--system", "--create-home", "--shell", "/bin/bash", name],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise BackendError(
+                    f"The server runs as root and shells never do, but creating the user {name!r} failed: "
+                    f"{result.stderr.strip()}"
+                ) from None
+            entry = pwd.getpwnam(name)
+            log.warning("created system user %r: the server runs as root, so local shells run as %r", name, name)
+        if entry.pw_uid == 0:
+            raise BackendError(f"TERMINAL_LOCAL_USER={name!r} is root; local shells never run as root.")
+        log.warning("the server runs as root: local terminal shells run as the unprivileged user %r", name)
+    _shell_user = ShellUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+    return _shell_user
+
+
+def tmux_path() -> str:
+    found = shutil.which(settings.TERMINAL_TMUX)
+    if not found:
+        raise BackendError(
+            f"tmux is not installed on this workstation ({settings.TERMINAL_TMUX!r} not on PATH); "
+            "the terminal needs it to keep shells alive across reconnects. Install it: apt-get install tmux."
+        )
+    return found
+
+
+def _owned_dir(path: Path, user: ShellUser, mode: int = 0o755) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(path, user.uid, user.gid)
+    path.chmod(mode)
+    return path
+
+
+def workspace_for(attempt_id: int) -> Path:
+    return Path(settings.TERMINAL_WORKSPACE_ROOT) / f"attempt-{attempt_id}"
+
+
+def prepare_workspace(attempt_id: int, user: ShellUser) -> tuple[Path, Path]:
+    """The attempt's workspace and the bin directory holding `task`; both readable by the shell user."""
+    root = Path(settings.TERMINAL_WORKSPACE_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    bin_dir = root / ".bin"
+    bin_dir.mkdir(exist_ok=True)
+    bin_dir.chmod(0o755)
+    task = bin_dir / "task"
+    source = TASK_SOURCE.read_bytes()
+    if not task.exists() or task.read_bytes() != source:
+        tmp = bin_dir / f".task.{os.getpid()}"
+        tmp.write_bytes(source)
+        tmp.chmod(0o755)  # root-owned: the expert runs it but can't change it
+        tmp.replace(task)
+    workspace = _owned_dir(workspace_for(attempt_id), user, 0o700)
+    return workspace, bin_dir
+
+
+def write_token(user: ShellUser, spec: ShellSpec) -> None:
+    path = Path(user.home) / spec.token_file
+    _owned_dir(path.parent.parent, user, 0o700)
+    _owned_dir(path.parent, user, 0o700)
+    path.write_text(spec.token)
+    path.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(path, user.uid, user.gid)
+
+
+def _child_env(user: ShellUser, bin_dir: Path) -> dict[str, str]:
+    return {
+        "HOME": user.home,
+        "USER": user.name,
+        "LOGNAME": user.name,
+        "SHELL": settings.TERMINAL_SHELL,
+        "TERM": "xterm-256color",
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+def _set_size(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _become_session_leader_of_tty() -> None:  # runs in the child between fork and exec
+    # The PTY must be the tmux client's controlling terminal, or resizes never reach it (SIGWINCH).
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class LocalShell:
+    def __init__(self, process: subprocess.Popen[bytes], fd: int) -> None:
+        self.process = process
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self._closed = False
+
+    async def _wait(self, add, remove) -> None:  # type: ignore[no-untyped-def]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        add(self.fd, ready)
+        try:
+            await future
+        finally:
+            # Level-triggered: a reader left registered while flow control holds back would spin.
+            remove(self.fd)
+
+    async def read(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            try:
+                data = os.read(self.fd, READ_CHUNK)
+            except BlockingIOError:
+                await self._wait(loop.add_reader, loop.remove_reader)
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EBADF):  # the other side of the PTY is gone
+                    return b""
+                raise
+            if not data:
+                return b""
+            chunks = [data]
+            total = len(data)
+            while total < COALESCE_LIMIT:
+                try:
+                    more = os.read(self.fd, READ_CHUNK)
+                except OSError:
+                    break
+                if not more:
+                    break
+                chunks.append(more)
+                total += len(more)
+            return b"".join(chunks)
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view and not self._closed:
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:
+                await self._wait(loop.add_writer, loop.remove_writer)
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EIO, errno.EBADF):
+                    return
+                raise
+            view = view[written:]
+
+    def resize(self, cols: int, rows: int) -> None:
+        if not self._closed:
+            _set_size(self.fd, cols, rows)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        os.close(self.fd)  # the tmux client sees a hang-up and detaches; the session lives on
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.process.wait), timeout=2)
+        except TimeoutError:
+            self.process.kill()
+            await asyncio.to_thread(self.process.wait)
+
+
+def _run_tmux(argv: list[str], user: ShellUser) -> subprocess.CompletedProcess[bytes]:
+    as_user = {"user": user.uid, "group": user.gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    return subprocess.run(  # noqa: S603 - tmux with arguments we build
+        argv,
+        capture_output=True,
+        check=False,
+        timeout=10,
+        env={"HOME": user.home, "PATH": "/usr/local/bin:/usr/bin:/bin"},
+        cwd="/",
+        **as_user,
+    )
+
+
+class LocalBackend:
+    async def session_exists(self, spec: ShellSpec) -> bool:
+        tmux = tmux_path()
+        user = shell_user()
+        result = await asyncio.to_thread(
+            _run_tmux, [tmux, "-L", spec.socket_name, "has-session", "-t", f"={spec.session_name}"], user
+        )
+        return result.returncode == 0
+
+    async def open(self, spec: ShellSpec) -> LocalShell:
+        tmux = tmux_path()
+        user = shell_user()
+        workspace, bin_dir = await asyncio.to_thread(prepare_workspace, spec.attempt_id, user)
+        if spec.token:
+            await asyncio.to_thread(write_token, user, spec)
+        argv = tmux_argv(spec, tmux=tmux, workspace=str(workspace), program=settings.TERMINAL_SHELL, home=user.home)
+        master, slave = os.openpty()
+        try:
+            _set_size(slave, spec.cols, spec.rows)
+            as_user = {}
+            if os.geteuid() == 0:
+                os.fchown(slave, user.uid, user.gid)
+                as_user = {"user": user.uid, "group": user.gid, "extra_groups": []}
+            # In a thread: forking a large server process takes milliseconds that every other
+            # terminal on this event loop would wait for.
+            process = await asyncio.to_thread(
+                subprocess.Popen,
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=str(workspace),
+                env=_child_env(user, bin_dir),
+                start_new_session=True,
+                preexec_fn=_become_session_leader_of_tty,  # exec follows at once
+                close_fds=True,
+                **as_user,
+            )
+        except OSError as exc:
+            os.close(master)
+            raise BackendError(f"Could not start the shell: {exc}") from exc
+        finally:
+            os.close(slave)
+        return LocalShell(process, master)
+
+    async def end_attempt(self, attempt_id: int) -> None:
+        await asyncio.to_thread(end_attempt_sync, attempt_id)
+
+
+def end_attempt_sync(attempt_id: int) -> bool:
+    """Kill the attempt's tmux server; True if there was one. Safe to call any number of times."""
+    tmux = shutil.which(settings.TERMINAL_TMUX)
+    if not tmux:
+        return False
+    try:
+        user = shell_user()
+    except BackendError:
+        return False
+    result = _run_tmux(tmux_kill_argv(attempt_id, tmux=tmux), user)
+    if result.returncode == 0:
+        log.info("attempt %s: ended its tmux sessions", attempt_id)
+    return result.returncode == 0

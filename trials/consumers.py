@@ -1,0 +1,344 @@
+"""The terminal WebSocket: binary frames between xterm.js and a shell on the workstation, with flow control."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from rebench_site.errors import NotAllowed, ServiceError
+from trials import services
+from trials.backends import Backend, BackendError, Shell, ShellSpec, backend_for
+from trials.models import Attempt
+from trials.recording import CastRecorder, recording_path
+
+log = logging.getLogger(__name__)
+
+# Frame types: the first byte of every binary frame.
+INPUT = 0  # browser → server: keystrokes / paste
+OUTPUT = 1  # server → browser: terminal output
+RESIZE = 2  # browser → server: ">HH" columns, rows
+ACK = 3  # browser → server: ">I" bytes xterm.js has written since the last ack
+
+# A hidden tab can report 0×0 and a broken client anything; below this no shell is usable.
+MIN_COLS, MAX_COLS = 20, 1000
+MIN_ROWS, MAX_ROWS = 5, 500
+# Close codes (4000–4999 are the application's): the browser doesn't reconnect after these.
+CLOSE_ENDED = 4000
+CLOSE_REFUSED = 4403
+STATUS_CHECK_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def clamp_size(cols: int, rows: int) -> tuple[int, int]:
+    return min(max(cols, MIN_COLS), MAX_COLS), min(max(rows, MIN_ROWS), MAX_ROWS)
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
+    try:
+        return int(query.get(name, [default])[0])
+    except (TypeError, ValueError):
+        return default
+
+
+class TerminalConsumer(AsyncWebsocketConsumer):
+    """One browser tab's view of terminal `n` of an attempt. The expert types; admins only watch."""
+
+    shell: Shell | None = None
+    recorder: CastRecorder | None = None
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.attempt_id = int(kwargs["attempt_id"])
+        self.number = int(kwargs["number"])
+        self.closing = False
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.sent = 0
+        self.unacked = 0
+        self.window = asyncio.Event()
+        self.window.set()
+        user = self.scope.get("user")
+        where = f"attempt {self.attempt_id} terminal {self.number}"
+        if user is None or not user.is_authenticated:
+            log.warning("%s: refused an anonymous WebSocket", where)
+            await self.close(code=CLOSE_REFUSED)
+            return
+        try:
+            access = await database_sync_to_async(services.terminal_session_open)(
+                attempt_id=self.attempt_id, number=self.number, user=user
+            )
+        except NotAllowed as exc:
+            log.warning("%s: refused %s: %s", where, user, exc)
+            await self.close(code=CLOSE_REFUSED)
+            return
+        except ServiceError as exc:
+            # Said in the socket, so the page shows why (the attempt ended, no such tab).
+            log.info("%s: refused %s: %s", where, user, exc.message)
+            await self.accept()
+            await self.send_json({"type": "close", "code": exc.field, "reason": exc.message})
+            await self.close(code=CLOSE_ENDED)
+            return
+        self.user = user
+        self.readonly = access.readonly
+        self.backend: Backend = backend_for(access.workstation)
+        self.recording_name = access.session.recording_name
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        self.cols, self.rows = clamp_size(_int_param(query, "cols", 80), _int_param(query, "rows", 24))
+        self.group = services.attempt_terminals_group(self.attempt_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json(
+            {
+                "type": "hello",
+                "attempt": self.attempt_id,
+                "terminal": self.number,
+                "readonly": self.readonly,
+                "recorded": True,
+                "high_water": settings.TERMINAL_HIGH_WATER,
+            }
+        )
+        log.info("%s: %s attached%s", where, user, " read-only" if self.readonly else "")
+        self.tasks.append(asyncio.create_task(self.run_shell()))
+        self.tasks.append(asyncio.create_task(self.watch()))
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload))
+
+    async def refuse_frame(self, why: str) -> None:
+        log.warning("attempt %s terminal %s: %s from %s", self.attempt_id, self.number, why, self.user)
+        await self.send_json({"type": "error", "message": why})
+
+    # --- the shell -----------------------------------------------------------------------------
+
+    async def open_shell(self) -> Shell:
+        env: dict[str, str] = {}
+        token = ""
+        if not self.readonly and not await self.backend.session_exists(self.spec()):
+            # A new shell gets a fresh token; an existing one keeps the token it was started with.
+            token = await database_sync_to_async(self._issue_token)()
+            env = {
+                "REBENCH_API_URL": settings.TERMINAL_API_URL,
+                "REBENCH_ATTEMPT_ID": str(self.attempt_id),
+                "REBENCH_TERMINAL": str(self.number),
+            }
+        return await self.backend.open(self.spec(env, token))
+
+    def spec(self, env: dict[str, str] | None = None, token: str = "") -> ShellSpec:
+        return ShellSpec(
+            attempt_id=self.attempt_id,
+            number=self.number,
+            cols=self.cols,
+            rows=self.rows,
+            readonly=self.readonly,
+            env=env or {},
+            socket_prefix=settings.TERMINAL_TMUX_SOCKET_PREFIX,
+            token=token,
+        )
+
+    def _issue_token(self) -> str:
+        return services.attempt_token_issue(attempt=Attempt.objects.get(pk=self.attempt_id))
+
+    def _start_recorder(self) -> None:
+        if self.readonly or self.recorder is not None:
+            return
+        self.recorder = CastRecorder(
+            recording_path(self.recording_name),
+            width=self.cols,
+            height=self.rows,
+            title=f"attempt {self.attempt_id} terminal {self.number}",
+            flush_seconds=settings.TERMINAL_RECORDING_FLUSH_SECONDS,
+        )
+        self.recorder.marker("reconnect" if self.recorder.resumed else "connect")
+
+    async def run_shell(self) -> None:
+        backoff = 1.0
+        try:
+            while not self.closing:
+                try:
+                    shell = await self.open_shell()
+                except Exception as exc:  # a workstation fault is retried, never the end of the terminal
+                    if isinstance(exc, BackendError):
+                        log.warning("attempt %s terminal %s: %s", self.attempt_id, self.number, exc)
+                        message = str(exc)
+                    else:
+                        log.exception("attempt %s terminal %s: opening the shell failed", self.attempt_id, self.number)
+                        message = f"The shell could not be opened ({type(exc).__name__})."
+                    await self.send_json({"type": "error", "message": message, "retry_in": backoff})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    continue
+                backoff = 1.0
+                self.shell = shell
+                self._start_recorder()
+                await self.send_json({"type": "status", "state": "connected"})
+                await self.pump(shell)
+                self.shell = None
+                await shell.close()
+                if self.closing:
+                    return
+                if not await self.attempt_running():
+                    await self.end("the attempt has ended")
+                    return
+                if self.readonly:
+                    await self.send_json({"type": "close", "code": "no_shell", "reason": "The shell is not running."})
+                    await self.close(code=CLOSE_ENDED)
+                    return
+                # The shell exited (`exit`, or its tmux session was killed): start a fresh one.
+                await self.send_json({"type": "status", "state": "restarting", "message": "The shell exited."})
+                await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("attempt %s terminal %s: the shell bridge failed", self.attempt_id, self.number)
+            await self.close(code=1011)
+
+    async def pump(self, shell: Shell) -> None:
+        """Shell → socket, straight (no channel layer), pausing above the high-water mark."""
+        high = settings.TERMINAL_HIGH_WATER
+        while not self.closing:
+            await self.window.wait()
+            data = await shell.read()
+            if not data:
+                return
+            try:
+                await self.send(bytes_data=bytes([OUTPUT]) + data)
+            except Exception:  # the browser went away mid-send; disconnect() follows and cleans up
+                self.closing = True
+                return
+            self.sent += len(data)
+            self.unacked += len(data)
+            if self.unacked >= high:
+                self.window.clear()
+            if self.recorder is not None:
+                self.recorder.output(data)
+
+    async def watch(self) -> None:
+        """Flush the recording every few seconds and notice an attempt that ended while we missed the event."""
+        flush = settings.TERMINAL_RECORDING_FLUSH_SECONDS
+        since_check = 0.0
+        while not self.closing:
+            await asyncio.sleep(flush)
+            if self.recorder is not None:
+                self.recorder.flush()
+            since_check += flush
+            if since_check >= STATUS_CHECK_SECONDS:
+                since_check = 0.0
+                if not await self.attempt_running():
+                    await self.end("the attempt has ended")
+                    return
+
+    @database_sync_to_async
+    def attempt_running(self) -> bool:
+        return Attempt.objects.filter(pk=self.attempt_id, status=Attempt.Status.RUNNING).exists()
+
+    @database_sync_to_async
+    def _end_reason(self) -> str:
+        attempt = Attempt.objects.filter(pk=self.attempt_id).first()
+        return attempt.get_end_reason_display() if attempt and attempt.end_reason else "the attempt has ended"
+
+    async def end(self, reason: str) -> None:
+        """The attempt is over: say why, end the tmux sessions (the workspace stays), close."""
+        if self.closing:
+            return
+        if reason == "the attempt has ended":
+            reason = await self._end_reason()
+        self.closing = True
+        await self.send_json({"type": "close", "code": "attempt_ended", "reason": f"The attempt has ended: {reason}."})
+        if self.shell is not None:
+            await self.shell.close()
+        try:
+            await self.backend.end_attempt(self.attempt_id)
+        except BackendError as exc:
+            log.warning("attempt %s: %s", self.attempt_id, exc)
+        await self.close(code=CLOSE_ENDED)
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if bytes_data is None:
+            await self.refuse_frame("text frames are not part of the protocol; send binary frames")
+            return
+        if not bytes_data:
+            await self.refuse_frame("empty frame")
+            return
+        kind, payload = bytes_data[0], bytes_data[1:]
+        if kind == INPUT:
+            await self.on_input(payload)
+        elif kind == ACK:
+            self.on_ack(payload)
+        elif kind == RESIZE:
+            await self.on_resize(payload)
+        else:
+            await self.refuse_frame(f"unknown frame type {kind}")
+
+    async def on_input(self, payload: bytes) -> None:
+        if self.readonly:
+            return  # watchers can't type; their keystrokes are dropped silently
+        if len(payload) > settings.TERMINAL_MAX_INPUT_BYTES:
+            await self.refuse_frame(
+                f"input frame of {len(payload)} bytes refused (at most {settings.TERMINAL_MAX_INPUT_BYTES})"
+            )
+            return
+        if self.shell is None:
+            return
+        await self.shell.write(payload)
+        if self.recorder is not None:
+            self.recorder.input(payload)
+
+    def on_ack(self, payload: bytes) -> None:
+        if len(payload) != 4:
+            log.warning("attempt %s terminal %s: malformed ack of %d bytes", self.attempt_id, self.number, len(payload))
+            return
+        (count,) = struct.unpack(">I", payload)
+        # Never below zero: a confused client can't buy itself an unbounded window.
+        self.unacked = max(0, self.unacked - count)
+        if self.unacked <= settings.TERMINAL_LOW_WATER:
+            self.window.set()
+
+    async def on_resize(self, payload: bytes) -> None:
+        if len(payload) != 4:
+            await self.refuse_frame(f"malformed resize frame ({len(payload)} bytes, expected 4)")
+            return
+        if self.readonly:
+            return  # the expert's window size is the expert's
+        cols, rows = struct.unpack(">HH", payload)
+        clamped = clamp_size(cols, rows)
+        if clamped != (cols, rows):
+            where = f"attempt {self.attempt_id} terminal {self.number}"
+            log.warning("%s: resize %sx%s clamped to %sx%s", where, cols, rows, *clamped)
+        self.cols, self.rows = clamped
+        if self.shell is not None:
+            self.shell.resize(*clamped)
+        if self.recorder is not None:
+            self.recorder.resize(*clamped)
+
+    # --- control events from the channel layer ------------------------------------------------
+
+    async def attempt_ended(self, event: dict[str, Any]) -> None:
+        await self.end(str(event.get("reason") or "the attempt has ended"))
+
+    async def admin_message(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "notice", "message": str(event.get("message", ""))[:1000]})
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        self.window.set()
+        for task in getattr(self, "tasks", []):
+            task.cancel()
+        if self.shell is not None:
+            await self.shell.close()
+            self.shell = None
+        if self.recorder is not None:
+            self.recorder.marker("disconnect")
+            self.recorder.close()
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)

@@ -157,6 +157,26 @@ def scoring_job_request(*, attempt: Attempt, by: User, now: datetime | None = No
 
 
 @transaction.atomic
+def scoring_job_queue_start(*, attempt_id: int) -> ScoringJob | None:
+    """Score the starting solution once the workspace is ready, as RE-Bench does at start.
+
+    Skipped when the attempt has any scoring job already (the expert was quicker, or this is a
+    redelivery), has ended, or its environment is scored only at the end.
+    """
+    attempt = (
+        Attempt.objects.select_for_update(of=("self",)).select_related("environment", "workstation").get(pk=attempt_id)
+    )
+    package = packages.find(attempt.environment.slug)
+    if not attempt.is_running or package is None or not package.accepts_intermediate:
+        return None
+    if ScoringJob.objects.filter(attempt=attempt).exists():
+        return None
+    job = ScoringJob.objects.create(attempt=attempt, queue_name=_queue_name(attempt))
+    _queue(job)
+    return job
+
+
+@transaction.atomic
 def scoring_job_queue_final(*, attempt_id: int) -> ScoringJob | None:
     """The end-of-attempt scoring run; at most one per attempt, whoever ends it and however often."""
     attempt = (

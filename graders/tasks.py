@@ -21,7 +21,10 @@ def scoring_job_run(job_id: str) -> str:
 
 @shared_task(acks_late=True)
 def workspace_prepare(attempt_id: int) -> list[str]:
+    """Copy the starting solution (or run TaskFamily.start), then score it once."""
     attempt = Attempt.objects.select_related("environment").filter(pk=attempt_id).first()
     if attempt is None:
         return []
-    return services.workspace_prepare(attempt=attempt)
+    prepared = services.workspace_prepare(attempt=attempt)
+    services.scoring_job_queue_start(attempt_id=attempt_id)
+    return prepared

@@ -145,6 +145,11 @@ def test_a_task_family_end_to_end_through_a_real_worker(
             services.workspace_prepare_queue(attempt)
         assert wait_for(lambda: (workspace / "start.txt").exists(), timeout=60)
         assert (workspace / "start.txt").read_text() == "hello on"  # TaskFamily.start, with its variable
+        # The starting solution is scored once the workspace is ready; here it has no answer yet.
+        assert wait_for(lambda: ScoreLogEntry.objects.filter(attempt=attempt).exists(), timeout=60)
+        start = ScoreLogEntry.objects.get(attempt=attempt)
+        assert start.score is None
+        assert "no answer.txt" in start.message
 
         first = score("0.4")
         assert first.score == 0.4

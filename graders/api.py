@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -13,8 +14,8 @@ from rest_framework.views import APIView
 from environments import packages
 from graders import selectors, services
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
-from rebench_site import roles
 from trials.models import Attempt
+from trials.selectors import attempts_visible_to
 
 
 class ScoreLogEntrySerializer(serializers.Serializer):
@@ -32,10 +33,7 @@ class ScoreLogEntrySerializer(serializers.Serializer):
 
 def visible_attempt(request: Request, pk: int) -> Attempt:
     """The owner's or an admin's; 404 for anyone else, so ids don't leak."""
-    attempt = Attempt.objects.select_related("environment", "workstation").filter(pk=pk).first()
-    if attempt is None or not (attempt.user_id == request.user.pk or roles.is_admin(request.user)):
-        raise Http404("No such attempt.")
-    return attempt
+    return get_object_or_404(attempts_visible_to(request.user).select_related("environment", "workstation"), pk=pk)
 
 
 class AttemptScoreView(APIView):

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from graders import selectors, services
 from graders.models import ScoringJob
-from rebench_site import roles
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, role_required
 from trials.models import Attempt
+from trials.selectors import attempts_visible_to
 
 
 def _visible_attempt(request: HttpRequest, pk: int) -> Attempt:
-    attempt = Attempt.objects.select_related("environment", "workstation").filter(pk=pk).first()
-    if attempt is None or not (attempt.user_id == request.user.pk or roles.is_admin(request.user)):
-        raise Http404("No such attempt.")
-    return attempt
+    return get_object_or_404(attempts_visible_to(request.user).select_related("environment", "workstation"), pk=pk)
 
 
 def _card(request: HttpRequest, attempt: Attempt, status: int = 200) -> HttpResponse:

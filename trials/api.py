@@ -104,8 +104,11 @@ def reservations_visible_to(user: AnyUser) -> QuerySet[Reservation]:
 
 
 def attempts_visible_to(user: AnyUser) -> QuerySet[Attempt]:
-    queryset = Attempt.objects.select_related("environment", "workstation", "user").prefetch_related("pauses")
-    return queryset if roles.is_admin(user) else queryset.filter(user_id=user.pk)
+    return (
+        selectors.attempts_visible_to(user)
+        .select_related("environment", "workstation", "user")
+        .prefetch_related("pauses")
+    )
 
 
 # --- serializers: output -----------------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from environments.models import Environment
+from rebench_site import roles
 from trials.models import Attempt, Reservation, Workstation
 from trials.services import reservation_min_length, workstation_meets
 
@@ -162,6 +163,16 @@ def attempt_clock(attempt: Attempt, now: datetime | None = None) -> ClockState:
         pause_reason=open_pause.reason if open_pause else None,
         server_now=now,
     )
+
+
+def attempts_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attempt]:
+    """The attempts `user` may see: their own, or all of them for an admin.
+
+    Callers answer 404 for anything outside it, so attempt ids don't leak.
+    """
+    if not user.is_authenticated:
+        return Attempt.objects.none()
+    return Attempt.objects.all() if roles.is_admin(user) else Attempt.objects.filter(user_id=user.pk)
 
 
 def attempts_for(user: AbstractBaseUser) -> QuerySet[Attempt]:

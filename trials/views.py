@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from environments.models import Environment
 from graders.selectors import attempt_scores as grading_context
-from rebench_site import roles
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, role_required
 from trials import selectors, services
@@ -132,15 +131,10 @@ def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _visible_attempt(request: HttpRequest, pk: int) -> Attempt:
     """The attempt if the user owns it or is an admin; 404 otherwise, so ids don't leak."""
-    attempt = (
-        Attempt.objects.select_related("environment", "workstation", "reservation", "user")
-        .prefetch_related("pauses", "notes")
-        .filter(pk=pk)
-        .first()
+    attempts = selectors.attempts_visible_to(request.user).select_related(
+        "environment", "workstation", "reservation", "user"
     )
-    if attempt is None or not (attempt.user_id == request.user.pk or roles.is_admin(request.user)):
-        raise Http404("No such attempt.")
-    return attempt
+    return get_object_or_404(attempts.prefetch_related("pauses", "notes"), pk=pk)
 
 
 def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
@@ -181,12 +175,12 @@ def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _attempt_action(request: HttpRequest, pk: int, action) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _attempt_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+    """Run `action(attempt)`; say `done` if the service accepted it, or why it refused."""
     attempt = _visible_attempt(request, pk)
     try:
-        message = action(attempt)
-        if message:
-            messages.success(request, message)
+        action(attempt)
+        messages.success(request, done)
     except ServiceError as exc:
         messages.error(request, exc.message)
     return redirect("trials:attempt", pk=pk)
@@ -199,8 +193,8 @@ def attempt_pause(request: HttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
         request,
         pk,
-        lambda a: services.attempt_pause(attempt=a, by=request.user, reason=reason)
-        and "Paused: the clock has stopped.",
+        lambda a: services.attempt_pause(attempt=a, by=request.user, reason=reason),
+        "Paused: the clock has stopped.",
     )
 
 
@@ -208,14 +202,14 @@ def attempt_pause(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(EXPERT, ADMIN)
 def attempt_resume(request: HttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
-        request, pk, lambda a: services.attempt_resume(attempt=a, by=request.user) and "Resumed: the clock is running."
+        request, pk, lambda a: services.attempt_resume(attempt=a, by=request.user), "Resumed: the clock is running."
     )
 
 
 @require_POST
 @role_required(EXPERT)
 def attempt_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    return _attempt_action(request, pk, lambda a: services.attempt_submit(attempt=a, by=request.user) and "Submitted.")
+    return _attempt_action(request, pk, lambda a: services.attempt_submit(attempt=a, by=request.user), "Submitted.")
 
 
 @require_POST
@@ -250,7 +244,7 @@ def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(ADMIN)
 def attempt_end(request: HttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
-        request, pk, lambda a: services.attempt_end_by_admin(attempt=a, by=request.user) and "Attempt ended."
+        request, pk, lambda a: services.attempt_end_by_admin(attempt=a, by=request.user), "Attempt ended."
     )
 
 
@@ -273,8 +267,8 @@ def attempt_technical_pause(request: HttpRequest, pk: int) -> HttpResponse:
             ended_at=data["ended_at"],
             reason=data["reason"],
             note=data["note"],
-        )
-        and "Pause added: the time is given back.",
+        ),
+        "Pause added: the time is given back.",
     )
 
 

@@ -201,5 +201,23 @@ async def open_screen(app: Any, attempt_id: int, user: Any, number: int = 1, **k
     return Screen(comm)
 
 
+async def assert_shell_survives_a_dropped_socket(app: Any, attempt: Any) -> None:
+    """`export X=42`, drop the socket, reconnect: the same shell (kept by tmux) still knows X."""
+    screen = await open_screen(app, attempt.pk, attempt.user)
+    await screen.ready()
+    await screen.type("export X=42\r")
+    await asyncio.sleep(0.3)
+    await screen.comm.disconnect()
+
+    again = await open_screen(app, attempt.pk, attempt.user)
+    await again.message("hello")
+    await again.message("status")
+    await asyncio.sleep(0.3)
+    start = len(again.output)
+    await again.type("echo X is $X.\r")
+    await again.until("X is 42.", start=start)
+    await again.comm.disconnect()
+
+
 async def settle() -> None:
     await asyncio.sleep(0)

@@ -74,18 +74,7 @@ async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_di
 async def test_an_ssh_shell_survives_a_dropped_socket(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(point_at, ssh_attempt, server, settings)
-        screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
-        await screen.ready()
-        await screen.type("export X=42\r")
-        await asyncio.sleep(0.3)
-        await screen.comm.disconnect()
-        again = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
-        await again.message("status")
-        await asyncio.sleep(0.3)
-        start = len(again.output)
-        await again.type("echo X is $X.\r")
-        await again.until("X is 42.", start=start)
-        await again.comm.disconnect()
+        await ts.assert_shell_survives_a_dropped_socket(router(), ssh_attempt)
 
 
 @ts.sync

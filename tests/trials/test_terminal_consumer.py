@@ -104,20 +104,7 @@ async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attem
 
 @ts.sync
 async def test_the_shell_survives_a_dropped_socket(local_attempt) -> None:  # type: ignore[no-untyped-def]
-    screen = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
-    await screen.ready()
-    await screen.type("export X=42\r")
-    await asyncio.sleep(0.3)
-    await screen.comm.disconnect()
-
-    again = await ts.open_screen(router(), local_attempt.pk, local_attempt.user)
-    await again.message("hello")
-    await again.message("status")
-    await asyncio.sleep(0.3)
-    start = len(again.output)
-    await again.type("echo X is $X.\r")
-    await again.until("X is 42.", start=start)
-    await again.comm.disconnect()
+    await ts.assert_shell_survives_a_dropped_socket(router(), local_attempt)
 
 
 @ts.sync

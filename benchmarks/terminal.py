@@ -1,8 +1,8 @@
 """Terminal benchmark: our server vs terminado vs a raw PTY loop — throughput, echo latency, Ctrl-C, 100 terminals.
 
-A fourth column, "tmux PTY", reads a tmux client (our tmux options) with the same raw loop: the
-bound any server that keeps shells in tmux can reach, so the cost of tmux and the cost of our
-server are told apart.
+Two columns tell tmux's cost from our server's: "tmux PTY" reads a tmux client (our tmux options)
+with the same raw loop, flat out; "tmux alone" times the flood in a tmux session nobody attaches
+to, the throughput ceiling of any server that keeps its shells in tmux.
 
 Run: .venv/bin/python benchmarks/terminal.py [--mb 100] [--keys 500] [--terminals 100]
 Installs terminado into its own virtualenv (data/venv-terminado) on first run; starts our
@@ -207,6 +207,35 @@ class TmuxPtyClient(RawPtyClient):
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False, capture_output=True)
 
 
+def tmux_alone(mb: int) -> float:
+    """MB/s of the flood in a tmux session that no client reads (our options and pane recorder).
+
+    tmux parses every byte a pane prints into its screen whatever its clients do, so this is the
+    ceiling of any server that keeps its shells in tmux, client or no client.
+    """
+    sys.path.insert(0, str(ROOT))
+    from trials.backends import TMUX_OPTIONS
+
+    sock = f"rebench-bench-alone-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+    argv = [*tmux, "-f", "/dev/null", "start-server"]
+    for name, value in [*TMUX_OPTIONS, ("default-command", "bash --norc --noprofile")]:
+        argv += [";", "set-option", "-g", name, value]
+    record = f"exec {sys.executable} {ROOT / 'trials' / 'cast_pipe.py'} /dev/null"
+    argv += [";", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24", ";", "pipe-pane", "-t", "=bench:", record]
+    env = {**os.environ, "TERM": "xterm-256color"}
+    subprocess.run(argv, check=True, env=env)
+    try:
+        time.sleep(0.5)
+        flood = flood_command(mb).replace("; echo DONE$((40+2))\r", f"; tmux -L {sock} wait-for -S done")
+        began = time.perf_counter()
+        subprocess.run([*tmux, "send-keys", "-t", "=bench:", flood, "Enter"], check=True, env=env)
+        subprocess.run([*tmux, "wait-for", "done"], check=True, env=env, timeout=600)
+        return mb / (time.perf_counter() - began)
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
+
+
 # --- measurements ----------------------------------------------------------------------------
 
 
@@ -361,7 +390,7 @@ def ours_env(data_dir: str) -> dict[str, str]:
     }
 
 
-def start_ours(data_dir: str, port: int) -> tuple[subprocess.Popen[bytes], int, str]:
+def start_ours(data_dir: str, port: int, ws: str = "auto") -> tuple[subprocess.Popen[bytes], int, str]:
     env = ours_env(data_dir)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
@@ -370,7 +399,8 @@ def start_ours(data_dir: str, port: int) -> tuple[subprocess.Popen[bytes], int, 
     )
     attempt_id, session = seeded.stdout.split()[-2:]
     argv = [sys.executable, "-m", "uvicorn", "rebench_site.asgi:application", "--host", "127.0.0.1"]
-    server = subprocess.Popen([*argv, "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT)
+    argv += ["--port", str(port), "--log-level", "warning", "--ws", ws]
+    server = subprocess.Popen(argv, env=env, cwd=ROOT)
     wait_port(port)
     return server, int(attempt_id), session
 
@@ -395,69 +425,94 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+COLUMNS = ("raw PTY", "tmux alone", "tmux PTY", "terminado", "ours")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=100, help="output for the throughput run (MB)")
     parser.add_argument("--keys", type=int, default=500, help="keystrokes for the echo latency run")
-    parser.add_argument("--terminals", type=int, default=100, help="concurrent terminals on our server")
+    parser.add_argument("--terminals", type=int, default=100, help="concurrent terminals on our server (0: none)")
     parser.add_argument("--only-concurrent", action="store_true", help="skip the one-terminal comparisons")
+    parser.add_argument("--columns", default=",".join(COLUMNS), help=f"which of {', '.join(COLUMNS)} to measure")
+    parser.add_argument("--ws", default="auto", help="uvicorn's --ws implementation for our server")
     args = parser.parse_args()
-    print(f"terminal benchmark on {os.cpu_count()} CPU(s): {args.mb} MB, {args.keys} keys, {args.terminals} terminals")
+    columns = [] if args.only_concurrent else [c.strip() for c in args.columns.split(",") if c.strip()]
+    if unknown := set(columns) - set(COLUMNS):
+        parser.error(f"unknown columns: {', '.join(sorted(unknown))}")
+    print(f"terminal benchmark on {os.cpu_count()} CPU(s): {args.mb} MB, {args.keys} keys, {args.terminals} terminals"
+          f"; uvicorn --ws {args.ws}")  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="rebench-bench-") as data_dir:
         os.chmod(data_dir, 0o755)  # noqa: S103 - the shells run as another user and must reach their workspace
         ours_port, terminado_port = free_port(), free_port()
-        ours, attempt_id, session = start_ours(data_dir, ours_port)
-        terminado = subprocess.Popen([str(terminado_python()), "-c", TERMINADO_APP, str(terminado_port)])
-        wait_port(terminado_port)
+        ours, attempt_id, session = start_ours(data_dir, ours_port, args.ws)
+        terminado = None
+        if "terminado" in columns:
+            terminado = subprocess.Popen([str(terminado_python()), "-c", TERMINADO_APP, str(terminado_port)])
+            wait_port(terminado_port)
         cookie, origin = f"sessionid={session}", f"http://127.0.0.1:{ours_port}"
 
         def our_url(n: int) -> str:
             return f"ws://127.0.0.1:{ours_port}/ws/attempts/{attempt_id}/terminal/{n}/?cols=80&rows=24"
 
+        openers = {
+            "raw PTY": RawPtyClient.open,
+            "tmux PTY": TmuxPtyClient.open,
+            "terminado": lambda: TerminadoClient.open(f"ws://127.0.0.1:{terminado_port}/websocket"),
+            "ours": lambda: OurClient.open(our_url(1), cookie, origin),
+        }
+        results: dict[str, dict[str, float]] = {}
+        many: list[float] = []
         try:
-            results = (
-                {}
-                if args.only_concurrent
-                else {
-                    "raw PTY": await measure("raw PTY", RawPtyClient.open, args.mb, args.keys),
-                    "tmux PTY": await measure("tmux PTY", TmuxPtyClient.open, args.mb, args.keys),
-                    "terminado": await measure(
-                        "terminado",
-                        lambda: TerminadoClient.open(f"ws://127.0.0.1:{terminado_port}/websocket"),
-                        args.mb,
-                        args.keys,
-                    ),
-                    "ours": await measure(
-                        "ours", lambda: OurClient.open(our_url(1), cookie, origin), args.mb, args.keys
-                    ),
-                }
-            )
-            many = await concurrent(lambda n: OurClient.open(our_url(n + 1), cookie, origin), args.terminals, rounds=20)
+            for name in COLUMNS:
+                if name not in columns:
+                    continue
+                if name == "tmux alone":
+                    results[name] = {"throughput": tmux_alone(args.mb)}
+                    print(f"  {name:<10} {results[name]['throughput']:8.1f} MB/s   (no client: no echo to time)",
+                          flush=True)  # fmt: skip
+                else:
+                    results[name] = await measure(name, openers[name], args.mb, args.keys)
+            if args.terminals:
+                many = await concurrent(
+                    lambda n: OurClient.open(our_url(n + 1), cookie, origin), args.terminals, rounds=20
+                )
         finally:
             stop(ours)
-            stop(terminado)
+            if terminado is not None:
+                stop(terminado)
             end_ours(data_dir, attempt_id)
 
-    if results:
-        ours_r, term_r, raw_r = results["ours"], results["terminado"], results["raw PTY"]
-        tmux_r = results["tmux PTY"]
+    report(results, many, args.terminals)
+
+
+def report(results: dict[str, dict[str, float]], many: list[float], terminals: int) -> None:
+    def ratio(metric: str, a: str, b: str) -> str:
+        if a in results and b in results:
+            return f"{results[a][metric] / results[b][metric]:6.2f}×"
+        return "   n/a"
+
+    if "ours" in results:
+        ours_r = results["ours"]
         print("\nratios (ours / peer)")
-        print(f"  throughput   vs terminado {ours_r['throughput'] / term_r['throughput']:6.2f}×"
-              f"   vs raw PTY {ours_r['throughput'] / raw_r['throughput']:6.2f}×"
-              "   (targets ≥ 1.0 and ≥ 0.5)")  # fmt: skip
-        print(f"  echo p99     vs terminado {ours_r['p99'] / term_r['p99']:6.2f}×"
+        print(f"  throughput   vs terminado {ratio('throughput', 'ours', 'terminado')}"
+              f"   vs raw PTY {ratio('throughput', 'ours', 'raw PTY')}   (targets ≥ 1.0 and ≥ 0.5)")  # fmt: skip
+        print(f"  echo p99     vs terminado {ratio('p99', 'ours', 'terminado')}"
               f"   (target ≤ 1.0; absolute target < 10 ms: {ours_r['p99']:.2f} ms)")  # fmt: skip
-        print(f"  tmux's bound: ours / tmux PTY: throughput {ours_r['throughput'] / tmux_r['throughput']:.2f}×,"
-              f" echo p99 {ours_r['p99'] / tmux_r['p99']:.2f}×; tmux PTY / raw PTY throughput"
-              f" {tmux_r['throughput'] / raw_r['throughput']:.2f}×, / terminado"
-              f" {tmux_r['throughput'] / term_r['throughput']:.2f}×")  # fmt: skip
-        print(f"  Ctrl-C       vs terminado {ours_r['ctrl_c'] / term_r['ctrl_c']:6.2f}×   (absolute target < 0.5 s:"
+        print(f"  Ctrl-C       vs terminado {ratio('ctrl_c', 'ours', 'terminado')}   (absolute target < 0.5 s:"
               f" {ours_r['ctrl_c']:.3f} s)")  # fmt: skip
-    print(f"  {args.terminals} terminals on one server process: echo p50 {statistics.median(many):.2f} ms,"
-          f" p99 {pct(many, 99):.2f} ms over {len(many)} keys (target p99 < 50 ms)")  # fmt: skip
-    print("\nNote: our output passes through tmux, which renders the screen instead of forwarding every byte;"
-          " throughput is the time for the shell to finish printing, the same end point for all three.")  # fmt: skip
+        print(f"  tmux's bound: ours / tmux alone {ratio('throughput', 'ours', 'tmux alone')};"
+              f" tmux alone / raw PTY {ratio('throughput', 'tmux alone', 'raw PTY')},"
+              f" / terminado {ratio('throughput', 'tmux alone', 'terminado')}")  # fmt: skip
+        print(f"  a tmux client read flat out: tmux PTY / tmux alone {ratio('throughput', 'tmux PTY', 'tmux alone')};"
+              f" echo p99 ours / tmux PTY {ratio('p99', 'ours', 'tmux PTY')}")  # fmt: skip
+    if many:
+        print(f"  {terminals} terminals on one server process: echo p50 {statistics.median(many):.2f} ms,"
+              f" p99 {pct(many, 99):.2f} ms over {len(many)} keys (target p99 < 50 ms)")  # fmt: skip
+    print("\nThroughput is the time until the shell has finished printing and the client sees its last line,"
+          " the same end point for every column; tmux (ours, tmux PTY) redraws the screen rather than forwarding"
+          " every byte once its client falls behind, terminado forwards every byte.")  # fmt: skip
 
 
 if __name__ == "__main__":

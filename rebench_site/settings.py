@@ -259,6 +259,13 @@ TERMINAL_RECORDING_UPLOAD_SECONDS = float(env_int("TERMINAL_RECORDING_UPLOAD_SEC
 # Flow control: stop reading the shell above HIGH unacknowledged bytes, resume below LOW.
 TERMINAL_HIGH_WATER = env_int("TERMINAL_HIGH_WATER", 256 * 1024)
 TERMINAL_LOW_WATER = env_int("TERMINAL_LOW_WATER", 64 * 1024)
+# Output nobody typed for (a flood, `cat` of a large file) is paced: after PACE_FRAMES frames within
+# one PACE_INTERVAL the server waits for the interval's end before reading the shell again. tmux
+# then sees its client fall behind, stops drawing every line and redraws the screen every 100 ms,
+# so it spends its time running the shell's output, not drawing it (trials/consumers.py). The
+# first frame after a keystroke (its echo) is never held back. An interval of 0 turns pacing off.
+TERMINAL_PACE_FRAMES = env_int("TERMINAL_PACE_FRAMES", 4)
+TERMINAL_PACE_INTERVAL_MS = env_int("TERMINAL_PACE_INTERVAL_MS", 16)
 TERMINAL_MAX_INPUT_BYTES = env_int("TERMINAL_MAX_INPUT_BYTES", 64 * 1024)
 TERMINAL_MAX_TABS = env_int("TERMINAL_MAX_TABS", 8)
 # SSH workstations: the server's key and the known_hosts file it checks host keys against.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -73,6 +74,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.tasks: list[asyncio.Task[Any]] = []
         self.sent = 0
         self.unacked = 0
+        # Input reached the shell since the last output frame: that frame is its answer, never paced.
+        self.typed = False
+        self.keyed = asyncio.Event()
         # Keystrokes typed before the shell is open (the page is fast, a shell takes a moment):
         # kept, up to one input frame's worth, and written once it opens.
         self.early_input: list[bytes] = []
@@ -222,13 +226,35 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.close(code=1011)
 
     async def pump(self, shell: Shell) -> None:
-        """Shell → socket, straight (no channel layer), pausing above the high-water mark."""
+        """Shell → socket, straight (no channel layer), pausing above the high-water mark.
+
+        Output nobody typed for (a flood, `cat` of a large file, a build log) is paced: after
+        TERMINAL_PACE_FRAMES such frames within one interval (TERMINAL_PACE_INTERVAL_MS) the pump
+        waits for the interval's end, then sends all that waited as one frame. Read flat out, a
+        tmux client makes tmux draw every line of a flood for us, which costs it more than running
+        the shell's output (benchmarks/terminal.py: "tmux PTY" against "tmux alone"). While we
+        wait, tmux's output to us backs up, it stops drawing and redraws the whole screen every
+        100 ms instead: the browser sees the same final screen, the flood ends sooner, and Ctrl-C's
+        prompt comes with tmux's next redraw. The first frame after a keystroke (its echo, a
+        command's first output) never waits.
+        """
         high = settings.TERMINAL_HIGH_WATER
+        budget = settings.TERMINAL_PACE_FRAMES
+        interval = settings.TERMINAL_PACE_INTERVAL_MS / 1000
+        loop = asyncio.get_running_loop()
+        interval_start, frames = loop.time(), 0
         while not self.closing:
             await self.window.wait()
             data = await shell.read()
             if not data:
                 return
+            if self.typed:
+                self.typed = False
+            else:
+                now = loop.time()
+                if now - interval_start >= interval:
+                    interval_start, frames = now, 0
+                frames += 1
             try:
                 await self.send(bytes_data=bytes([OUTPUT]) + data)
             except Exception:  # the browser went away mid-send; disconnect() follows and cleans up
@@ -242,6 +268,17 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 # After the first output: tmux's client is attached and its terminal raw, so the
                 # early keys reach the shell as typed (not echoed by the line discipline first).
                 await self._write_early_input(shell)
+            if interval > 0 and frames >= budget:
+                await self._pace(interval_start + interval - loop.time())
+                interval_start, frames = loop.time(), 0
+
+    async def _pace(self, seconds: float) -> None:
+        """Wait out the pacing interval, unless a keystroke arrives: its echo must not wait."""
+        if seconds <= 0 or self.typed:
+            return
+        self.keyed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.keyed.wait(), seconds)
 
     async def _write_early_input(self, shell: Shell) -> None:
         pending, self.early_input = b"".join(self.early_input), []
@@ -337,6 +374,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             if sum(map(len, self.early_input)) + len(payload) <= settings.TERMINAL_MAX_INPUT_BYTES:
                 self.early_input.append(payload)
             return
+        self.typed = True
+        self.keyed.set()
         await self.shell.write(payload)
         if self.recorder is not None:
             self.recorder.input(payload)

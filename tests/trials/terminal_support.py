@@ -143,6 +143,8 @@ class Screen:
         self.comm = comm
         self.ack = ack
         self.output = b""
+        # (arrival time, size) of every output frame: how the server paced what it sent.
+        self.frames: list[tuple[float, int]] = []
         self.messages: list[dict[str, Any]] = []
         self.closed_code: int | None = None
 
@@ -158,6 +160,7 @@ class Screen:
             data = message["bytes"]
             assert data[0] == OUTPUT
             self.output += data[1:]
+            self.frames.append((time.monotonic(), len(data) - 1))
             if self.ack:
                 await self.comm.send_to(bytes_data=ack_frame(len(data) - 1))
         elif message.get("text"):

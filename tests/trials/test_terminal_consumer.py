@@ -100,6 +100,65 @@ async def test_a_flood_stops_at_once_on_ctrl_c(local_attempt) -> None:  # type: 
     await screen.comm.disconnect()
 
 
+async def flood_frames(attempt, seconds: float) -> tuple[ts.Screen, list[tuple[float, int]]]:  # type: ignore[no-untyped-def]
+    """`yes` for a while: the output frames that arrived meanwhile, as (time, size)."""
+    screen = await ts.open_screen(ts.router(), attempt.pk, attempt.user)
+    await screen.ready()
+    await screen.type("yes\r")
+    await screen.drain(0.3)  # the command's first answer (never paced) is behind us
+    first = len(screen.frames)
+    await screen.drain(seconds)
+    return screen, screen.frames[first:]
+
+
+def busiest_interval(frames: list[tuple[float, int]], seconds: float) -> int:
+    """The most frames that arrived within any window of `seconds`."""
+    times = [at for at, _ in frames]
+    return max(sum(1 for t in times[i:] if t - start < seconds) for i, start in enumerate(times))
+
+
+@ts.sync
+async def test_a_flood_is_paced_to_a_few_frames_per_interval_and_ctrl_c_still_answers_at_once(
+    local_attempt, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.TERMINAL_PACE_INTERVAL_MS = 100
+    screen, frames = await flood_frames(local_attempt, 2.0)
+    assert sum(size for _, size in frames) > 10_000, "the flood keeps arriving"
+    # At most PACE_FRAMES frames, then the rest of the interval waits and comes as one more frame.
+    # The test's own side shares this event loop, so a window of 90 ms is allowed some slack.
+    assert busiest_interval(frames, 0.09) <= settings.TERMINAL_PACE_FRAMES + 2, frames[:40]
+    assert {int((at - frames[0][0]) / 0.1) for at, _ in frames} >= set(range(15)), "paced, never stalled"
+    flooded = len(screen.output)
+    await screen.type("\x03")
+    took = await screen.until(ts.PROMPT, start=flooded, timeout=5)
+    assert took < 1.0, f"the prompt took {took:.2f}s to come back after Ctrl-C"
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_without_pacing_a_flood_comes_in_many_small_frames(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
+    # The other side of the test above: it would pass trivially if tmux only ever wrote rarely.
+    settings.TERMINAL_PACE_INTERVAL_MS = 0
+    screen, frames = await flood_frames(local_attempt, 1.0)
+    assert busiest_interval(frames, 0.09) > 4 * (settings.TERMINAL_PACE_FRAMES + 2)
+    await screen.type("\x03")
+    await screen.comm.disconnect()
+
+
+@ts.sync
+async def test_typing_is_echoed_at_once_however_long_the_pacing_interval(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.TERMINAL_PACE_INTERVAL_MS = 5000
+    settings.TERMINAL_PACE_FRAMES = 1
+    screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    for key in "quick":
+        start = len(screen.output)
+        await screen.type(key)
+        took = await screen.until(key, start=start, timeout=10)
+        assert took < 1.0, f"the echo of {key!r} waited {took:.2f}s"
+    await screen.comm.disconnect()
+
+
 @ts.sync
 async def test_the_server_stops_sending_when_the_browser_stops_acknowledging(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
     settings.TERMINAL_HIGH_WATER = 32 * 1024

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _connections: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, asyncssh.SSHClientConnection]] = {}
 _locks: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 REMOTE_BIN = "$HOME/.rebench/bin"
+SSH_WINDOW_BYTES = 128 * 1024
 REMOTE_WORKSPACES = "$HOME/rebench-workspaces"
 # tmux records each pane here on the workstation (trials/cast_pipe.py); the server pulls it. One
 # folder per tmux server (<socket prefix>-a<attempt>): two sites sharing a login never mix spools.
@@ -212,6 +213,10 @@ class SSHBackend:
                 term_type="xterm-256color",
                 term_size=(spec.cols, spec.rows),
                 encoding=None,
+                # The most output in flight from the workstation when the browser falls behind or
+                # the consumer paces a flood (asyncssh's default is 2 MB): what Ctrl-C's prompt
+                # would queue behind. tmux on the workstation then blocks and redraws, as it does locally.
+                window=SSH_WINDOW_BYTES,
             )
         except (asyncssh.Error, OSError) as exc:
             _connections.pop(self._key, None)

@@ -36,6 +36,9 @@ MIN_ROWS, MAX_ROWS = 5, 500
 CLOSE_ENDED = 4000
 CLOSE_REFUSED = 4403
 STATUS_CHECK_SECONDS = 10.0
+# The `m` marker where the pane recorder had stopped (killed from the shell) and was restarted:
+# output between the two checks may be missing from the recording.
+RECORDER_RESTARTED = "recorder restarted: output since the previous check may be missing"
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -307,6 +310,21 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 if not await self.attempt_running():
                     await self.end("the attempt has ended")
                     return
+                await self.check_recorder()
+
+    async def check_recorder(self) -> None:
+        """The pane recorder runs as the shell's user, who can kill it: restart it and mark the gap."""
+        if self.readonly or self.shell is None:
+            return
+        try:
+            restarted = await self.backend.ensure_recording(self.spec())
+        except Exception:  # the workstation unreachable for a moment: the next check tries again
+            log.exception("attempt %s terminal %s: checking the pane recorder failed", self.attempt_id, self.number)
+            return
+        if restarted:
+            log.warning("attempt %s terminal %s: pane recorder had stopped; restarted", self.attempt_id, self.number)
+            if self.recorder is not None:
+                self.recorder.marker(RECORDER_RESTARTED)
 
     async def save_recording(self) -> None:
         """Pull the workstation's output spool (SSH) and upload closed chunks to storage; never fatal."""

@@ -68,7 +68,13 @@ def parts_prefix(name: str) -> str:
 def prepare_spool(
     name: str, *, width: int, height: int, title: str, uid: int | None = None, gid: int | None = None
 ) -> Path:
-    """The spool directory, with its header on first use; the pane recorder (the shell's user) may write in it."""
+    """The spool directory, with its header on first use; the pane recorder (the shell's user) may write its output.
+
+    With `uid` (the server is root, the shell is not): the directory stays root's (0711), and only
+    the output spool is the shell user's, made here for the pane recorder that runs as that user
+    (it appends; it never creates). So an expert's shell can't touch the recording's keystrokes,
+    resizes and markers, its header or its upload offsets, nor remove or replace the output spool.
+    """
     root = Path(settings.TERMINAL_RECORDING_SPOOL)
     root.mkdir(parents=True, exist_ok=True)
     directory = spool_dir(name)
@@ -79,8 +85,16 @@ def prepare_spool(
             break
         level.chmod(0o755)
     if uid is not None and os.geteuid() == 0:
-        os.chown(directory, uid, gid if gid is not None else -1)
-        directory.chmod(0o700)
+        if directory.stat().st_uid != 0:  # a spool made by an older version, owned by the shell's user
+            os.chown(directory, 0, 0)
+        directory.chmod(0o711)
+        output = directory / OUTPUT
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchown(fd, uid, gid if gid is not None else -1)
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
     header = directory / HEADER
     if not header.exists() and not storage().exists(f"{parts_prefix(name)}/{HEADER}"):
         payload = {

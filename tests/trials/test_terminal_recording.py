@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,92 @@ async def test_keys_typed_before_the_shell_has_opened_reach_it(local_attempt) ->
     assert not any(m.get("type") == "status" for m in screen.messages)
     await screen.until("EARLY42", timeout=15)
     await comm.disconnect()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="shells run as the server's own user unless it is root")
+@ts.sync
+async def test_the_experts_shell_can_neither_rewrite_the_recorded_keystrokes_nor_remove_the_output_spool(
+    local_attempt,
+) -> None:  # type: ignore[no-untyped-def]
+    screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
+    await screen.ready()
+    name = await database_sync_to_async(lambda: session_of(local_attempt).recording_name)()
+    spool = recording.spool_dir(name)
+    # Everything the shell's user could try on the spool; each step that is refused says so.
+    attempts = [
+        f"echo forged >> {spool}/{recording.EVENTS}",
+        f"rm -f {spool}/{recording.OUTPUT}",
+        f"mv {spool}/{recording.OUTPUT} {spool}/moved",
+        f"echo '{{}}' > {spool}/uploaded.json",
+        f"chmod 777 {spool}",
+    ]
+    # The markers are computed, so the echoed command line never contains them.
+    start = len(screen.output)
+    line = "; ".join(
+        f"{{ {cmd} && echo DONE$((100+{n})) || echo REFUSED$((100+{n})); }}" for n, cmd in enumerate(attempts)
+    )
+    await screen.type(line + "\r")
+    await screen.until(f"REFUSED{100 + len(attempts) - 1}", start=start)
+    tail = screen.output[start:].decode(errors="replace")
+    for n in range(len(attempts)):
+        assert f"REFUSED{100 + n}" in tail, (attempts[n], tail)
+        assert f"DONE{100 + n}" not in tail, (attempts[n], tail)
+    # The recorder still writes the output spool, which is the shell user's and only theirs.
+    start = len(screen.output)
+    await screen.type("echo STILL$((6*7))\r")
+    await screen.until("STILL42", start=start)
+    await asyncio.sleep(0.5)
+    output = spool / recording.OUTPUT
+    assert "STILL42" in output.read_text()
+    assert oct(output.stat().st_mode & 0o777) == "0o600"
+    assert (spool.stat().st_uid, oct(spool.stat().st_mode & 0o777)) == (0, "0o711")
+    events = spool / recording.EVENTS
+    # The keystroke log holds the typed command (with the word in it) but never the appended line.
+    assert "forged" not in (events.read_text().splitlines() if events.exists() else [])
+    await screen.comm.disconnect()
+
+
+async def assert_a_killed_recorder_is_restarted_and_the_gap_marked(attempt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The expert kills the pane recorder from their shell: it is back within a check, the gap marked."""
+    from trials import consumers
+
+    monkeypatch.setattr(consumers, "STATUS_CHECK_SECONDS", 0.5)
+    screen = await ts.open_screen(ts.router(), attempt.pk, attempt.user)
+    await screen.ready()
+    start = len(screen.output)
+    # Only the recorder: tmux's own command line names it too (it was started with it).
+    await screen.type("pkill -f '^[^ ]*python3 [^ ]*rebench-recor[d] '; echo KILLED$((6*7))\r")
+    await screen.until("KILLED42", start=start)
+    await asyncio.sleep(0.3)
+    await screen.type("echo NOTICED$((6*7))\r")  # tmux notices the closed pipe when it next writes
+    await asyncio.sleep(2.0)  # a few checks
+    start = len(screen.output)
+    await screen.type("echo LATER$((6*7))\r")
+    await screen.until("LATER42", start=start)
+    await asyncio.sleep(0.5)
+    await screen.comm.disconnect()
+    name = await database_sync_to_async(lambda: session_of(attempt).recording_name)()
+    _header, events = await asyncio.to_thread(recording.read_cast, name)
+    markers = [e[2] for e in events if e[1] == "m"]
+    assert consumers.RECORDER_RESTARTED in markers, markers
+    assert "LATER42" in printed(events), "the restarted recorder records"
+
+
+@ts.sync
+async def test_a_pane_recorder_killed_from_the_shell_is_restarted_and_the_gap_marked(
+    local_attempt, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    await assert_a_killed_recorder_is_restarted_and_the_gap_marked(local_attempt, monkeypatch)
+
+
+@ts.sync
+async def test_an_ssh_pane_recorder_killed_from_the_shell_is_restarted_and_the_gap_marked(
+    ssh_attempt, term_dirs, settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    async with ssh_server(term_dirs) as server:
+        await database_sync_to_async(Workstation.objects.filter(pk=ssh_attempt.workstation_id).update)(
+            ssh_port=server.port
+        )
+        settings.TERMINAL_SSH_KNOWN_HOSTS = str(server.known_hosts)
+        settings.TERMINAL_SSH_KEY = str(server.client_key)
+        await assert_a_killed_recorder_is_restarted_and_the_gap_marked(ssh_attempt, monkeypatch)

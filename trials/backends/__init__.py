@@ -64,6 +64,10 @@ class Backend(Protocol):
 
     async def open(self, spec: ShellSpec) -> Shell: ...
 
+    async def ensure_recording(self, spec: ShellSpec) -> bool:
+        """Restart the pane's recorder if it has stopped; True if it had to."""
+        ...
+
     async def end_attempt(self, attempt_id: int) -> None:
         """Kill every tmux session of the attempt; the workspace stays for scoring."""
         ...
@@ -104,6 +108,21 @@ def tmux_create_argv(
     if record:
         argv += [";", "pipe-pane", "-t", f"={spec.session_name}:", record]
     return argv
+
+
+def pane_pipe_argv(spec: ShellSpec, *, tmux: str) -> list[str]:
+    """Prints 1 while the pane's output is piped to its recorder, 0 once the recorder has gone."""
+    return [tmux, "-L", spec.socket_name, "display-message", "-p", "-t", f"={spec.session_name}:", "#{pane_pipe}"]
+
+
+def recorder_rearm_argv(spec: ShellSpec, *, tmux: str, record: str) -> list[str]:
+    """Pipe the pane into a new recorder. `-o`: only if no pipe is open, so two tabs checking at once
+    never start two recorders.
+
+    The recorder runs as the shell's user (tmux's), so the expert can kill it; the consumer checks
+    every few seconds while a tab is open, restarts it and marks the gap in the recording.
+    """
+    return [tmux, "-L", spec.socket_name, "pipe-pane", "-o", "-t", f"={spec.session_name}:", record]
 
 
 def tmux_attach_argv(spec: ShellSpec, *, tmux: str) -> list[str]:

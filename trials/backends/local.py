@@ -21,7 +21,9 @@ from trials import unix_users
 from trials.backends import (
     BackendError,
     ShellSpec,
+    pane_pipe_argv,
     record_command,
+    recorder_rearm_argv,
     tmux_attach_argv,
     tmux_create_argv,
     tmux_kill_argv,
@@ -220,20 +222,23 @@ def _run_tmux(argv: list[str], user: ShellUser) -> subprocess.CompletedProcess[b
     )
 
 
+def _record_command(spec: ShellSpec, bin_dir: Path, user: ShellUser) -> str | None:
+    """The pane recorder's `pipe-pane` command, its spool made ready; None when the terminal isn't recorded."""
+    from trials.recording import OUTPUT, prepare_spool
+
+    if not spec.recording:
+        return None
+    title = f"attempt {spec.attempt_id} terminal {spec.number}"
+    spool = prepare_spool(spec.recording, width=spec.cols, height=spec.rows, title=title, uid=user.uid, gid=user.gid)
+    python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "python3"
+    return record_command(python, shlex.quote(str(bin_dir / "rebench-record")), shlex.quote(str(spool / OUTPUT)))
+
+
 def _create_session(
     spec: ShellSpec, tmux: str, workspace: Path, bin_dir: Path, user: ShellUser, env: dict[str, str]
 ) -> None:
     """Start the attempt's tmux server and this terminal's session, recorded by pipe-pane, unless it exists."""
-    from trials.recording import OUTPUT, prepare_spool
-
-    record = None
-    if spec.recording:
-        title = f"attempt {spec.attempt_id} terminal {spec.number}"
-        spool = prepare_spool(
-            spec.recording, width=spec.cols, height=spec.rows, title=title, uid=user.uid, gid=user.gid
-        )
-        python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "python3"
-        record = record_command(python, shlex.quote(str(bin_dir / "rebench-record")), shlex.quote(str(spool / OUTPUT)))
+    record = _record_command(spec, bin_dir, user)
     argv = tmux_create_argv(
         spec, tmux=tmux, workspace=str(workspace), program=settings.TERMINAL_SHELL, home=user.home, record=record
     )
@@ -294,8 +299,26 @@ class LocalBackend:
             os.close(slave)
         return LocalShell(process, master)
 
+    async def ensure_recording(self, spec: ShellSpec) -> bool:
+        """Restart the pane's recorder if it has stopped; True if it had to (see recorder_rearm_argv)."""
+        if spec.readonly or not spec.recording:
+            return False
+        return await asyncio.to_thread(_ensure_recording_sync, spec)
+
     async def end_attempt(self, attempt_id: int) -> None:
         await asyncio.to_thread(end_attempt_sync, attempt_id)
+
+
+def _ensure_recording_sync(spec: ShellSpec) -> bool:
+    tmux = tmux_path()
+    user = shell_user(spec.attempt_id)
+    result = _run_tmux(pane_pipe_argv(spec, tmux=tmux), user)
+    if result.returncode != 0 or result.stdout.strip() != b"0":
+        return False  # recording, or no such session (it is being made, or has ended)
+    record = _record_command(spec, Path(settings.TERMINAL_WORKSPACE_ROOT) / ".bin", user)
+    assert record is not None  # spec.recording is set
+    result = _run_tmux(recorder_rearm_argv(spec, tmux=tmux, record=record), user)
+    return result.returncode == 0
 
 
 def end_attempt_sync(attempt_id: int) -> bool:

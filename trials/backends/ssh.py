@@ -15,7 +15,9 @@ from django.conf import settings
 from trials.backends import (
     BackendError,
     ShellSpec,
+    pane_pipe_argv,
     record_command,
+    recorder_rearm_argv,
     shell_join,
     socket_name,
     tmux_attach_argv,
@@ -39,6 +41,12 @@ REMOTE_RECORDINGS = "$HOME/.rebench/recordings"
 
 def remote_spool(attempt_id: int) -> str:
     return f"{REMOTE_RECORDINGS}/{socket_name(attempt_id)}"
+
+
+def remote_record_command(spec: ShellSpec) -> str:
+    """The pane recorder's `pipe-pane` command on the workstation ($HOME expands there, in tmux's shell)."""
+    spool = f"{REMOTE_RECORDINGS}/{spec.socket_name}"
+    return record_command("python3", f'"{REMOTE_BIN}/rebench-record"', f'"{spool}/terminal-{spec.number}.jsonl"')
 
 
 class SSHShell:
@@ -193,9 +201,7 @@ class SSHBackend:
             # $HOME expands on the workstation (for the recorder, in the shell tmux runs it with);
             # the tmux server inherits PATH, so shells find `task`.
             spool = f"{REMOTE_RECORDINGS}/{spec.socket_name}"
-            record = record_command(
-                "python3", f'"{REMOTE_BIN}/rebench-record"', f'"{spool}/terminal-{spec.number}.jsonl"'
-            )
+            record = remote_record_command(spec)
             argv = tmux_create_argv(
                 spec, tmux="tmux", workspace="@WORKSPACE@", program="bash", home="@HOME@", record=record
             )
@@ -222,6 +228,16 @@ class SSHBackend:
             _connections.pop(self._key, None)
             raise BackendError(f"The workstation {self.host} refused a shell: {exc}.") from exc
         return SSHShell(process)
+
+    async def ensure_recording(self, spec: ShellSpec) -> bool:
+        """Restart the pane's recorder on the workstation if it has stopped; True if it had to."""
+        if spec.readonly:
+            return False
+        result = await self._run(shell_join(pane_pipe_argv(spec, tmux="tmux")))
+        if result.exit_status != 0 or str(result.stdout).strip() != "0":
+            return False
+        rearm = recorder_rearm_argv(spec, tmux="tmux", record=remote_record_command(spec))
+        return (await self._run(shell_join(rearm))).exit_status == 0
 
     async def end_attempt(self, attempt_id: int) -> None:
         try:

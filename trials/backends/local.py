@@ -129,11 +129,22 @@ def _become_session_leader_of_tty() -> None:  # runs in the child between fork a
 
 
 class LocalShell:
+    """The tmux client's PTY. Output is read by a callback that stays registered while fewer than
+    COALESCE_LIMIT bytes wait unread: one wake-up and one read per burst, no registering and
+    unregistering with the event loop for every read (two epoll_ctl calls per keystroke's echo).
+    Once that much waits, reading stops until the pump takes it: flow control and pacing hold tmux
+    back exactly as a blocked reader would.
+    """
+
     def __init__(self, process: subprocess.Popen[bytes], fd: int) -> None:
         self.process = process
         self.fd = fd
         os.set_blocking(fd, False)
         self._closed = False
+        self._buffer = bytearray()
+        self._eof = False
+        self._reading: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
 
     async def _wait(self, add, remove) -> None:  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()
@@ -147,36 +158,51 @@ class LocalShell:
         try:
             await future
         finally:
-            # Level-triggered: a reader left registered while flow control holds back would spin.
+            # Level-triggered: a writer left registered while the PTY is full would spin.
             remove(self.fd)
 
-    async def read(self) -> bytes:
-        loop = asyncio.get_running_loop()
-        while not self._closed:
-            try:
+    def _start_reading(self) -> None:
+        if self._reading is None and not (self._closed or self._eof):
+            loop = asyncio.get_running_loop()
+            loop.add_reader(self.fd, self._on_readable)
+            self._reading = loop
+
+    def _stop_reading(self) -> None:
+        if self._reading is not None:
+            self._reading.remove_reader(self.fd)
+            self._reading = None
+
+    def _on_readable(self) -> None:
+        try:
+            while len(self._buffer) < COALESCE_LIMIT:
                 data = os.read(self.fd, READ_CHUNK)
-            except BlockingIOError:
-                await self._wait(loop.add_reader, loop.remove_reader)
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EIO, errno.EBADF):  # the other side of the PTY is gone
-                    return b""
-                raise
-            if not data:
-                return b""
-            chunks = [data]
-            total = len(data)
-            while total < COALESCE_LIMIT:
-                try:
-                    more = os.read(self.fd, READ_CHUNK)
-                except OSError:
+                if not data:
+                    self._eof = True
                     break
-                if not more:
-                    break
-                chunks.append(more)
-                total += len(more)
-            return b"".join(chunks)
-        return b""
+                self._buffer += data
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EBADF):  # EIO: the other side of the PTY is gone
+                log.warning("reading the terminal failed: %s", exc)
+            self._eof = True
+        if self._eof or len(self._buffer) >= COALESCE_LIMIT:
+            self._stop_reading()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def read(self) -> bytes:
+        while not self._buffer and not (self._eof or self._closed):
+            self._start_reading()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        self._start_reading()  # room again (it stopped at the limit)
+        return data
 
     async def write(self, data: bytes) -> None:
         loop = asyncio.get_running_loop()
@@ -201,6 +227,9 @@ class LocalShell:
         if self._closed:
             return
         self._closed = True
+        self._stop_reading()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         os.close(self.fd)  # the tmux client sees a hang-up and detaches; the session lives on
         try:
             await asyncio.wait_for(asyncio.to_thread(self.process.wait), timeout=2)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _connections: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, asyncssh.SSHClientConnection]] = {}
 _locks: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 REMOTE_BIN = "$HOME/.rebench/bin"
+# A shell channel's SSH window: the most of a workstation's output in flight to us (see open()).
 SSH_WINDOW_BYTES = 128 * 1024
 REMOTE_WORKSPACES = "$HOME/rebench-workspaces"
 # tmux records each pane here on the workstation (trials/cast_pipe.py); the server pulls it. One

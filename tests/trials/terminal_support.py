@@ -231,6 +231,21 @@ async def assert_shell_survives_a_dropped_socket(app: Any, attempt: Any) -> None
     await again.comm.disconnect()
 
 
+async def assert_a_flood_stops_at_once_on_ctrl_c(app: Any, attempt: Any) -> None:
+    """`yes` for 3 s, then Ctrl-C: the prompt is back within a second."""
+    screen = await open_screen(app, attempt.pk, attempt.user)
+    await screen.ready()
+    await screen.type("yes\r")
+    await screen.drain(3.0)
+    flooded = len(screen.output)
+    assert flooded > 10_000, "yes should have printed a lot"
+    await screen.type("\x03")
+    # What was already in flight (an SSH window, a frame) comes first, then the prompt.
+    took = await screen.until(PROMPT, start=flooded, timeout=5)
+    assert took < 1.0, f"the prompt took {took:.2f}s to come back after Ctrl-C"
+    await screen.comm.disconnect()
+
+
 async def settle() -> None:
     await asyncio.sleep(0)
 

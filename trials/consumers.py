@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -40,6 +39,11 @@ STATUS_CHECK_SECONDS = 10.0
 # output between the two checks may be missing from the recording.
 RECORDER_RESTARTED = "recorder restarted: output since the previous check may be missing"
 MAX_BACKOFF_SECONDS = 30.0
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def clamp_size(cols: int, rows: int) -> tuple[int, int]:
@@ -79,7 +83,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.unacked = 0
         # Input reached the shell since the last output frame: that frame is its answer, never paced.
         self.typed = False
-        self.keyed = asyncio.Event()
+        self.pacing: asyncio.Future[None] | None = None  # the pump's pacing wait, which a keystroke ends
         # Keystrokes typed before the shell is open (the page is fast, a shell takes a moment):
         # kept, up to one input frame's worth, and written once it opens.
         self.early_input: list[bytes] = []
@@ -279,9 +283,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         """Wait out the pacing interval, unless a keystroke arrives: its echo must not wait."""
         if seconds <= 0 or self.typed:
             return
-        self.keyed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.keyed.wait(), seconds)
+        loop = asyncio.get_running_loop()
+        # A bare future and a timer: cheaper than wait_for (a task per wait) on the keystroke's path.
+        self.pacing = waiter = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.pacing = None
 
     async def _write_early_input(self, shell: Shell) -> None:
         pending, self.early_input = b"".join(self.early_input), []
@@ -393,7 +403,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 self.early_input.append(payload)
             return
         self.typed = True
-        self.keyed.set()
+        if self.pacing is not None:
+            _wake(self.pacing)
         await self.shell.write(payload)
         if self.recorder is not None:
             self.recorder.input(payload)

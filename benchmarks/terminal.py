@@ -101,11 +101,20 @@ class OurClient(Client):
     async def send(self, text: str) -> None:
         await self.ws.send(b"\x00" + text.encode())
 
+    unacked = 0
+
     async def recv(self) -> bytes:
+        # The page acks a frame once xterm.js has drawn it, after the person has it on screen
+        # (static/js/terminal.js); so here a frame is acked once the caller has it: when it asks
+        # for the next one. Acking before handing it over would put the ack's send on every echo's
+        # timed path, which no browser does.
+        if self.unacked:
+            count, self.unacked = self.unacked, 0
+            await self.ws.send(b"\x03" + count.to_bytes(4, "big"))
         while True:
             message = await self.ws.recv()
             if isinstance(message, bytes):
-                await self.ws.send(b"\x03" + len(message[1:]).to_bytes(4, "big"))  # ack, as xterm.js does
+                self.unacked += len(message) - 1
                 return message[1:]
 
     async def close(self) -> None:

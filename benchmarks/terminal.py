@@ -52,9 +52,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
-def flood_command(mb: int) -> str:
+def flood_command(mb: int, then: str = "echo DONE$((40+2))") -> str:
     # 100-byte lines; the marker is computed so the echoed command line never matches it.
-    return f"yes {'x' * 99} | head -c {mb * 1_000_000}; echo DONE$((40+2))\r"
+    return f"yes {'x' * 99} | head -c {mb * 1_000_000}; {then}\r"
 
 
 # --- clients ---------------------------------------------------------------------------------
@@ -184,26 +184,34 @@ class RawPtyClient(Client):
         os.waitpid(self.pid, 0)
 
 
+TMUX_ENV = {**os.environ, "TERM": "xterm-256color"}
+
+
+def start_bench_tmux(sock: str) -> None:
+    """A tmux server with our options and session "bench" (80×24, bash), its pane piped into our recorder."""
+    sys.path.insert(0, str(ROOT))
+    from trials.backends import TMUX_OPTIONS
+
+    argv = ["tmux", "-L", sock, "-f", "/dev/null", "start-server"]
+    for name, value in [*TMUX_OPTIONS, ("default-command", "bash --norc --noprofile")]:
+        argv += [";", "set-option", "-g", name, value]
+    record = f"exec {sys.executable} {ROOT / 'trials' / 'cast_pipe.py'} /dev/null"
+    argv += [";", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24"]
+    argv += [";", "pipe-pane", "-t", "=bench:", record]
+    subprocess.run(argv, check=True, env=TMUX_ENV)
+
+
 class TmuxPtyClient(RawPtyClient):
     """bash in tmux (our options, a pane recorder like ours), its client read by the raw loop: tmux's own bound."""
 
     socket = f"rebench-bench-tmux-{os.getpid()}"
 
     def __init__(self) -> None:
-        sys.path.insert(0, str(ROOT))
-        from trials.backends import TMUX_OPTIONS
-
-        argv = ["tmux", "-L", self.socket, "-f", "/dev/null", "start-server"]
-        for name, value in [*TMUX_OPTIONS, ("default-command", "bash --norc --noprofile")]:
-            argv += [";", "set-option", "-g", name, value]
-        record = f"exec {sys.executable} {ROOT / 'trials' / 'cast_pipe.py'} /dev/null"
-        argv += [";", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24"]
-        argv += [";", "pipe-pane", "-t", "=bench:", record]
-        subprocess.run(argv, check=True, env={**os.environ, "TERM": "xterm-256color"})
+        start_bench_tmux(self.socket)
         pid, fd = pty.fork()
         if pid == 0:
             argv = ["tmux", "-L", self.socket, "attach-session", "-t", "=bench"]
-            os.execvpe("tmux", argv, {**os.environ, "TERM": "xterm-256color"})  # noqa: S606
+            os.execvpe("tmux", argv, TMUX_ENV)  # noqa: S606
         self.pid, self.fd = pid, fd
         os.set_blocking(fd, False)
 
@@ -222,24 +230,15 @@ def tmux_alone(mb: int) -> float:
     tmux parses every byte a pane prints into its screen whatever its clients do, so this is the
     ceiling of any server that keeps its shells in tmux, client or no client.
     """
-    sys.path.insert(0, str(ROOT))
-    from trials.backends import TMUX_OPTIONS
-
     sock = f"rebench-bench-alone-{os.getpid()}"
     tmux = ["tmux", "-L", sock]
-    argv = [*tmux, "-f", "/dev/null", "start-server"]
-    for name, value in [*TMUX_OPTIONS, ("default-command", "bash --norc --noprofile")]:
-        argv += [";", "set-option", "-g", name, value]
-    record = f"exec {sys.executable} {ROOT / 'trials' / 'cast_pipe.py'} /dev/null"
-    argv += [";", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24", ";", "pipe-pane", "-t", "=bench:", record]
-    env = {**os.environ, "TERM": "xterm-256color"}
-    subprocess.run(argv, check=True, env=env)
+    start_bench_tmux(sock)
     try:
         time.sleep(0.5)
-        flood = flood_command(mb).replace("; echo DONE$((40+2))\r", f"; tmux -L {sock} wait-for -S done")
+        flood = flood_command(mb, then=f"tmux -L {sock} wait-for -S done").removesuffix("\r")
         began = time.perf_counter()
-        subprocess.run([*tmux, "send-keys", "-t", "=bench:", flood, "Enter"], check=True, env=env)
-        subprocess.run([*tmux, "wait-for", "done"], check=True, env=env, timeout=600)
+        subprocess.run([*tmux, "send-keys", "-t", "=bench:", flood, "Enter"], check=True, env=TMUX_ENV)
+        subprocess.run([*tmux, "wait-for", "done"], check=True, env=TMUX_ENV, timeout=600)
         return mb / (time.perf_counter() - began)
     finally:
         subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)

@@ -146,7 +146,7 @@ class LocalShell:
         self._reading: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
 
-    async def _wait(self, add, remove) -> None:  # type: ignore[no-untyped-def]
+    async def _wait_writable(self) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 
@@ -154,12 +154,12 @@ class LocalShell:
             if not future.done():
                 future.set_result(None)
 
-        add(self.fd, ready)
+        loop.add_writer(self.fd, ready)
         try:
             await future
         finally:
             # Level-triggered: a writer left registered while the PTY is full would spin.
-            remove(self.fd)
+            loop.remove_writer(self.fd)
 
     def _start_reading(self) -> None:
         if self._reading is None and not (self._closed or self._eof):
@@ -205,13 +205,12 @@ class LocalShell:
         return data
 
     async def write(self, data: bytes) -> None:
-        loop = asyncio.get_running_loop()
         view = memoryview(data)
         while view and not self._closed:
             try:
                 written = os.write(self.fd, view)
             except BlockingIOError:
-                await self._wait(loop.add_writer, loop.remove_writer)
+                await self._wait_writable()
                 continue
             except OSError as exc:
                 if exc.errno in (errno.EIO, errno.EBADF):

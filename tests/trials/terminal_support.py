@@ -246,6 +246,15 @@ async def assert_a_flood_stops_at_once_on_ctrl_c(app: Any, attempt: Any) -> None
     await screen.comm.disconnect()
 
 
+def point_at_ssh_server(attempt: Any, server: Any, settings: Any) -> None:
+    """Send the attempt's SSH workstation to the test SSH server, trusting its host key and our key."""
+    from trials.models import Workstation
+
+    Workstation.objects.filter(pk=attempt.workstation_id).update(ssh_port=server.port)
+    settings.TERMINAL_SSH_KNOWN_HOSTS = str(server.known_hosts)
+    settings.TERMINAL_SSH_KEY = str(server.client_key)
+
+
 async def settle() -> None:
     await asyncio.sleep(0)
 

@@ -9,7 +9,6 @@ import pytest
 from tests.trials import terminal_support as ts
 from tests.trials.ssh_server import ssh_server
 from trials.consumers import TerminalConsumer
-from trials.models import Workstation
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -25,16 +24,10 @@ def router():  # type: ignore[no-untyped-def]
 assert TerminalConsumer  # the consumer under test, reached through the project's routes
 
 
-def point_at(attempt, server, settings) -> None:  # type: ignore[no-untyped-def]
-    Workstation.objects.filter(pk=attempt.workstation_id).update(ssh_port=server.port)
-    settings.TERMINAL_SSH_KNOWN_HOSTS = str(server.known_hosts)
-    settings.TERMINAL_SSH_KEY = str(server.client_key)
-
-
 @ts.sync
 async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
-        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
         await screen.ready()
         start = len(screen.output)
@@ -52,14 +45,14 @@ async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_di
 @ts.sync
 async def test_an_ssh_shell_survives_a_dropped_socket(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
-        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         await ts.assert_shell_survives_a_dropped_socket(router(), ssh_attempt)
 
 
 @ts.sync
 async def test_an_ssh_flood_stops_at_once_on_ctrl_c(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
-        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         await ts.assert_a_flood_stops_at_once_on_ctrl_c(router(), ssh_attempt)
 
 
@@ -68,7 +61,7 @@ async def test_a_host_key_not_in_known_hosts_is_refused_with_a_clear_error_and_r
     ssh_attempt, term_dirs, settings
 ) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs, wrong_host_key=True) as server:
-        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
         first = await screen.message("error")
         assert "host key" in first["message"]
@@ -81,7 +74,7 @@ async def test_a_host_key_not_in_known_hosts_is_refused_with_a_clear_error_and_r
 @ts.sync
 async def test_a_refused_key_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs, authorize_client=False) as server:
-        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
         error = await screen.message("error")
         assert "refused the server's SSH key" in error["message"]
@@ -91,7 +84,7 @@ async def test_a_refused_key_is_a_clear_error(ssh_attempt, term_dirs, settings) 
 @ts.sync
 async def test_a_workstation_that_is_down_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
-        await asyncio.to_thread(point_at, ssh_attempt, server, settings)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
     # The server is gone now: nothing listens on its port.
     screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
     error = await screen.message("error")

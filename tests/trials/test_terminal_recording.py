@@ -177,13 +177,7 @@ async def test_ending_an_ssh_attempt_with_no_tab_open_ends_tmux_on_the_workstati
     ssh_attempt, term_dirs, settings, eager_tasks
 ) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
-
-        def point_at() -> None:
-            Workstation.objects.filter(pk=ssh_attempt.workstation_id).update(ssh_port=server.port)
-
-        await asyncio.to_thread(point_at)
-        settings.TERMINAL_SSH_KNOWN_HOSTS = str(server.known_hosts)
-        settings.TERMINAL_SSH_KEY = str(server.client_key)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(ts.router(), ssh_attempt.pk, ssh_attempt.user)
         await screen.ready()
         await screen.type(f"(sleep 1; seq 1 {COUNT}; echo AWAY$((6*7))) &\r")
@@ -372,9 +366,5 @@ async def test_an_ssh_pane_recorder_killed_from_the_shell_is_restarted_and_the_g
     ssh_attempt, term_dirs, settings, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     async with ssh_server(term_dirs) as server:
-        await database_sync_to_async(Workstation.objects.filter(pk=ssh_attempt.workstation_id).update)(
-            ssh_port=server.port
-        )
-        settings.TERMINAL_SSH_KNOWN_HOSTS = str(server.known_hosts)
-        settings.TERMINAL_SSH_KEY = str(server.client_key)
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         await assert_a_killed_recorder_is_restarted_and_the_gap_marked(ssh_attempt, monkeypatch)

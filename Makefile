@@ -16,14 +16,20 @@ $(STAMP): requirements.txt requirements-dev.txt | $(PY)
 
 install: $(STAMP)
 
+# Where this machine can't sandbox attempts (no bubblewrap, no user namespaces, cgroups not
+# writable: a laptop, a container) the demo runs without a full sandbox, explicitly:
+# `sandbox_check --env` prints SANDBOX_ALLOW_UNSAFE=true there (and why), nothing where it can.
+UNSAFE_IF_NEEDED = $(eval UNSAFE := $(shell $(PY) manage.py sandbox_check --env))
+
 migrate: install
-	$(PY) manage.py migrate --noinput
+	$(UNSAFE_IF_NEEDED)
+	$(UNSAFE) $(PY) manage.py migrate --noinput
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(UNSAFE) $(PY) manage.py seed_demo
 
 run: seed
-	$(PY) manage.py rundev
+	$(UNSAFE) $(PY) manage.py rundev
 
 lint: install
 	$(VENV)/bin/ruff check .

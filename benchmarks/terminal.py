@@ -190,12 +190,12 @@ TMUX_ENV = {**os.environ, "TERM": "xterm-256color"}
 def start_bench_tmux(sock: str) -> None:
     """A tmux server with our options and session "bench" (80×24, bash), its pane piped into our recorder."""
     sys.path.insert(0, str(ROOT))
-    from trials.backends import TMUX_OPTIONS
+    from workstation.tmux import TMUX_OPTIONS
 
     argv = ["tmux", "-L", sock, "-f", "/dev/null", "start-server"]
     for name, value in [*TMUX_OPTIONS, ("default-command", "bash --norc --noprofile")]:
         argv += [";", "set-option", "-g", name, value]
-    record = f"exec {sys.executable} {ROOT / 'trials' / 'cast_pipe.py'} /dev/null"
+    record = f"exec {sys.executable} {ROOT / 'workstation' / 'tools' / 'cast_pipe.py'} /dev/null"
     argv += [";", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24"]
     argv += [";", "pipe-pane", "-t", "=bench:", record]
     subprocess.run(argv, check=True, env=TMUX_ENV)
@@ -415,7 +415,7 @@ def start_ours(data_dir: str, port: int, ws: str = "auto") -> tuple[subprocess.P
 
 def end_ours(data_dir: str, attempt_id: int) -> None:
     """End the attempt's tmux server as the server would (whichever Unix user its shells ran as)."""
-    code = f"from trials.backends.local import end_attempt_sync; end_attempt_sync({attempt_id})"
+    code = f"from workstation.backends.local import end_attempt_sync; end_attempt_sync({attempt_id})"
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
         env=ours_env(data_dir),

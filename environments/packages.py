@@ -65,7 +65,6 @@ class EnvironmentPackage:
     scorer: str = "scoring/score.py"
     score_timeout_seconds: float = DEFAULT_SCORE_TIMEOUT
     memory_limit_gb: float = 16
-    memory_rlimit: str = "as"  # "data" for GPU scorers: see graders.sandbox
     extra: dict = field(default_factory=dict)
     configurations: dict[str, Configuration] = field(default_factory=dict)
     # A script in the scoring folder run at workspace preparation: `start.py <workspace> <configuration.json>`.
@@ -74,6 +73,16 @@ class EnvironmentPackage:
     uses_common: bool = False
     # Worker environment variables handed to the scorer (secrets such as API keys: never written to a file).
     environment_variables: tuple[str, ...] = ()
+    # The workspace files the scorer reads: snapshotted out of the workspace as the attempt's user
+    # (regular files only) and shown to the scorer at /home/agent. The scorer never sees the rest.
+    workspace_files: tuple[str, ...] = ()
+    # A folder of the package (e.g. scoring/harness) holding the code that runs the expert's code when
+    # the scorer asks (the harness): copied fresh for each run, it runs in the attempt's sandbox as
+    # the attempt's user, not with the scorer's privileges.
+    harness_folder: str = ""
+    # "host" for scorers that call an endpoint (a judge, a model): the scorer's own instance gets the
+    # host's network; the expert's code never does.
+    scorer_network: str = "none"
 
     @property
     def instructions_path(self) -> Path:
@@ -185,10 +194,17 @@ class EnvironmentPackage:
     ) -> list[str]:
         return [python, str(protected_copy / Path(self.scorer).name), str(workspace)]
 
-    def prepare_workspace(self, workspace: Path) -> list[str]:
-        copied = copy_starting_solution(self, workspace)
+    def data_paths(self) -> list[str]:
+        """What the scorer reads besides the workspace: the configuration's cache and full-scale data (read-only)."""
+        if self.configuration is None:
+            return []
+        return [str(self.cache_dir()), *(p for p in self.resolved_paths(check=False).values() if p)]
+
+    def prepare_staging(self, staging: Path) -> list[str]:
+        """Fill `staging` (a fresh folder of ours) with what the workspace starts with; it is copied in afterwards."""
+        copied = copy_starting_solution(self, staging)
         if self.start:
-            run_start(self, workspace)
+            run_start(self, staging)
         return copied
 
 
@@ -201,10 +217,11 @@ def _jsonable_setting(name: str) -> Any:
 def run_start(package: EnvironmentPackage, workspace: Path) -> None:
     """Run the package's start script (as the worker: it writes the protected cache) from a fresh copy.
 
-    It builds what the configuration needs (cached) and fills the workspace; a failure is a
-    ConfigurationError carrying the script's last words.
+    It builds what the configuration needs (cached) and fills `workspace`, a staging folder of ours
+    (never the attempt's live workspace); a failure is a ConfigurationError carrying the script's
+    last words.
     """
-    from graders import sandbox
+    from workstation import scoring as sandbox
 
     package.resolved_paths()  # full-scale data missing: say so before anything runs
     cache = package.cache_dir()
@@ -261,15 +278,17 @@ def _load(root: Path) -> EnvironmentPackage | None:
     if not meta_path.is_file():
         return None
     meta = yaml.safe_load(meta_path.read_text()) or {}
-    known = {"slug", "scorer", "score_timeout_seconds", "memory_limit_gb", "memory_rlimit", "configurations"}
-    known |= {"start", "uses_common", "environment_variables"}
+    known = {"slug", "scorer", "score_timeout_seconds", "memory_limit_gb", "configurations"}
+    known |= {"start", "uses_common", "environment_variables", "workspace_files", "harness", "scorer_network"}
     return EnvironmentPackage(
         slug=str(meta.get("slug") or root.name),
         root=root,
         scorer=str(meta.get("scorer", "scoring/score.py")),
         score_timeout_seconds=float(meta.get("score_timeout_seconds", settings.GRADING_SCORE_TIMEOUT_SECONDS)),
         memory_limit_gb=float(meta.get("memory_limit_gb", settings.GRADING_MEMORY_LIMIT_GB)),
-        memory_rlimit="data" if meta.get("memory_rlimit") == "data" else "as",
+        workspace_files=tuple(str(v) for v in meta.get("workspace_files") or ()),
+        harness_folder=str(meta.get("harness") or ""),
+        scorer_network="host" if meta.get("scorer_network") == "host" else "none",
         extra={k: v for k, v in meta.items() if k not in known},
         configurations=_configurations(meta, meta_path),
         start=str(meta.get("start") or ""),

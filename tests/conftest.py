@@ -25,14 +25,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # inherit the prefix through the environment. Never another run's users, never the site's rb-a*.
 TEST_ATTEMPT_USER_PREFIX = f"rbt{os.getpid()}-"
 os.environ["TERMINAL_ATTEMPT_USER_PREFIX"] = TEST_ATTEMPT_USER_PREFIX
+# The same for what the sandbox names after an attempt (tmux sockets, cgroups, state folders).
+TEST_SANDBOX_PREFIX = f"rbt{os.getpid()}"
+os.environ["TERMINAL_TMUX_SOCKET_PREFIX"] = TEST_SANDBOX_PREFIX
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _attempt_users_of_this_run():  # type: ignore[no-untyped-def]
     settings.TERMINAL_ATTEMPT_USER_PREFIX = TEST_ATTEMPT_USER_PREFIX
+    settings.TERMINAL_TMUX_SOCKET_PREFIX = TEST_SANDBOX_PREFIX
     yield
+    from tests.sandbox_support import remove_cgroups_with_prefix
     from tests.unix_users_support import delete_users_with_prefix
 
+    remove_cgroups_with_prefix(TEST_SANDBOX_PREFIX)
     delete_users_with_prefix(TEST_ATTEMPT_USER_PREFIX)
 
 

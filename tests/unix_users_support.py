@@ -8,7 +8,7 @@ import pwd
 import signal
 import subprocess
 
-from trials import unix_users
+from workstation import users as unix_users
 
 
 def as_user(user: str, groups: list[int], argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -396,6 +396,12 @@ class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveMo
         fresh = attempts_visible_to(self.request.user).get(pk=attempt.pk)
         return Response(self.get_serializer(fresh).data, status=code)
 
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        attempt = self.get_object()
+        # Past its deadline it shows ended, whether or not a worker has ended it yet.
+        services.attempt_end_if_overdue(attempt_id=attempt.pk)
+        return self._respond(attempt)
+
     @extend_schema(
         request=AttemptStartSerializer,
         responses={201: AttemptSerializer, 200: AttemptSerializer},

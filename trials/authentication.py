@@ -41,8 +41,13 @@ class AttemptTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 f"This token only works under /api/attempts/{found.attempt_id}/ (its own attempt)."
             )
+        # Here, not at the top: DRF loads this class while rebench_site.errors, which services imports, is loading.
+        from trials import services
+
         attempt = found.attempt
-        if attempt.status != Attempt.Status.RUNNING or attempt.user is None:
+        # Past its deadline the attempt is over even if no worker has ended it: end it, then refuse.
+        ended_now = attempt.status == Attempt.Status.RUNNING and services.attempt_end_if_overdue(attempt_id=attempt.pk)
+        if ended_now or attempt.status != Attempt.Status.RUNNING or attempt.user is None:
             raise exceptions.AuthenticationFailed("The attempt has ended; its token no longer works.")
         if not attempt.user.is_active:
             raise exceptions.AuthenticationFailed("The attempt's expert account is disabled.")

@@ -15,10 +15,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from rebench_site.errors import NotAllowed, ServiceError
-from trials import recording, services
-from trials.backends import Backend, BackendError, Shell, ShellSpec, backend_for
+from trials import recording, selectors, services
 from trials.models import Attempt
 from trials.recording import CastRecorder, has_started, prepare_spool, spool_dir, upload_closed_chunks
+from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.readonly = access.readonly
-        self.backend: Backend = backend_for(access.workstation)
+        self.backend: Backend = selectors.workstation_backend(access.workstation)
+        self.sandbox: SandboxRequest = await database_sync_to_async(selectors.attempt_sandbox_request)(access.attempt)
+        self.frozen: str | None = None
         self.recording_name = access.session.recording_name
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.cols, self.rows = clamp_size(_int_param(query, "cols", 80), _int_param(query, "rows", 24))
@@ -130,6 +132,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             }
         )
         log.info("%s: %s attached%s", where, user, " read-only" if self.readonly else "")
+        await self.say_frozen()
         self.tasks.append(asyncio.create_task(self.run_shell()))
         self.tasks.append(asyncio.create_task(self.watch()))
 
@@ -145,29 +148,25 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     # --- the shell -----------------------------------------------------------------------------
 
     async def open_shell(self) -> Shell:
-        env: dict[str, str] = {}
         token = ""
         if not self.readonly and not await self.backend.session_exists(self.spec()):
-            # A new shell gets a fresh token; an existing one keeps the token it was started with.
+            # A new shell gets a fresh credential for its sandbox's relay (`task`); an existing one
+            # keeps the one it was started with.
             token = await database_sync_to_async(self._issue_token)()
-            env = {
-                "REBENCH_API_URL": settings.TERMINAL_API_URL,
-                "REBENCH_ATTEMPT_ID": str(self.attempt_id),
-                "REBENCH_TERMINAL": str(self.number),
-            }
-        return await self.backend.open(self.spec(env, token))
+        control = await database_sync_to_async(selectors.attempt_sandbox_control)(self.attempt_id)
+        return await self.backend.open(self.spec(token, control))
 
-    def spec(self, env: dict[str, str] | None = None, token: str = "") -> ShellSpec:
+    def spec(self, token: str = "", control: dict[str, Any] | None = None) -> ShellSpec:
         return ShellSpec(
             attempt_id=self.attempt_id,
             number=self.number,
+            sandbox=self.sandbox,
             cols=self.cols,
             rows=self.rows,
             readonly=self.readonly,
-            env=env or {},
-            socket_prefix=settings.TERMINAL_TMUX_SOCKET_PREFIX,
             token=token,
-            recording=self.recording_name,
+            spool_output="" if self.readonly else str(spool_dir(self.recording_name) / recording.OUTPUT),
+            control=control or {},
         )
 
     def _issue_token(self) -> str:
@@ -321,6 +320,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     await self.end("the attempt has ended")
                     return
                 await self.check_recorder()
+                await self.check_sandbox()
 
     async def check_recorder(self) -> None:
         """The pane recorder runs as the shell's user, who can kill it: restart it and mark the gap."""
@@ -336,18 +336,48 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             if self.recorder is not None:
                 self.recorder.marker(RECORDER_RESTARTED)
 
+    async def check_sandbox(self) -> None:
+        """While a tab is open, the workstation hears the server's word on pauses and the deadline every
+        few seconds too (the Celery message may be late or lost), and the terminal says why it is frozen."""
+        if self.readonly:
+            await self.say_frozen()
+            return
+        try:
+            control = await database_sync_to_async(selectors.attempt_sandbox_control)(self.attempt_id)
+            await self.backend.sandbox_control(self.attempt_id, control)
+        except Exception:  # the workstation unreachable for a moment: the next check tries again
+            log.exception("attempt %s terminal %s: sending the sandbox control failed", self.attempt_id, self.number)
+        await self.say_frozen()
+
+    async def say_frozen(self) -> None:
+        """Tell the page when the attempt's processes are frozen, and why; and when they run again."""
+        reason = await database_sync_to_async(self._frozen_reason)()
+        if reason == self.frozen:
+            return
+        self.frozen = reason
+        message = selectors.FROZEN_MESSAGES.get(reason or "", "")
+        await self.send_json(
+            {"type": "frozen", "frozen": reason is not None, "reason": reason or "", "message": message}
+        )
+
+    def _frozen_reason(self) -> str | None:
+        attempt = Attempt.objects.prefetch_related("pauses").get(pk=self.attempt_id)
+        return selectors.attempt_frozen_reason(attempt)
+
     async def save_recording(self) -> None:
         """Pull the workstation's output spool (SSH) and upload closed chunks to storage; never fatal."""
         try:
-            pull = getattr(self.backend, "pull_recording", None)
-            if pull is not None:
-                await pull(self.attempt_id, self.number, spool_dir(self.recording_name) / recording.OUTPUT)
+            await self.backend.pull_recording(
+                self.attempt_id, self.number, spool_dir(self.recording_name) / recording.OUTPUT
+            )
             await asyncio.to_thread(upload_closed_chunks, self.recording_name)
         except Exception:  # storage or the workstation down: the spool keeps everything until next time
             log.exception("attempt %s terminal %s: saving the recording failed", self.attempt_id, self.number)
 
     @database_sync_to_async
     def attempt_running(self) -> bool:
+        """Running, and not past its deadline: an open terminal ends the attempt there itself when nothing else has."""
+        services.attempt_end_if_overdue(attempt_id=self.attempt_id)
         return Attempt.objects.filter(pk=self.attempt_id, status=Attempt.Status.RUNNING).exists()
 
     @database_sync_to_async
@@ -440,6 +470,10 @@ class TerminalConsumer(AsyncWebsocketConsumer):
 
     async def attempt_ended(self, event: dict[str, Any]) -> None:
         await self.end(str(event.get("reason") or "the attempt has ended"))
+
+    async def attempt_frozen(self, event: dict[str, Any]) -> None:
+        """A pause began or ended (or the deadline passed): say so now, not at the next check."""
+        await self.say_frozen()
 
     async def admin_message(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "notice", "message": str(event.get("message", ""))[:1000]})

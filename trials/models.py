@@ -33,6 +33,9 @@ class Workstation(models.Model):
     backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.SSH)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, help_text="Set by admins.")
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The workstation's own answer, with each heartbeat, to "can you sandbox attempts?": why not, or [].
+    sandbox_problems = models.JSONField(default=list, blank=True)
+    sandbox_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -50,8 +53,24 @@ class Workstation(models.Model):
             return self.Status.OFFLINE
         return self.Status.ACTIVE
 
+    def booking_refusal(self, now: datetime | None = None) -> str | None:
+        """Why nobody can book it now: not active or silent, or it can't sandbox attempts (unless the
+        admin allowed running without: SANDBOX_ALLOW_UNSAFE). None: it takes bookings."""
+        status = self.effective_status(now)
+        if status != self.Status.ACTIVE:
+            return str(status)
+        if self.sandbox_problems and not settings.SANDBOX_ALLOW_UNSAFE:
+            return "can't sandbox"
+        return None
+
     def is_bookable(self, now: datetime | None = None) -> bool:
-        return self.effective_status(now) == self.Status.ACTIVE
+        return self.booking_refusal(now) is None
+
+    @property
+    def control_queue(self) -> str | None:
+        """Where tasks that steer this workstation's sandboxes and terminals run: on it (local), or on the
+        web host that holds the SSH key (ssh; None is the default queue)."""
+        return self.queue_name if self.backend == self.Backend.LOCAL else None
 
 
 class Reservation(models.Model):
@@ -71,6 +90,8 @@ class Reservation(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The workstation's GPUs (indices) this slot holds: the only ones its attempt's sandbox sees.
+    gpus = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["starts_at"]
@@ -147,7 +168,7 @@ class Attempt(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # --- agent runs and imported runs (issue 5) ---
+    # --- agent runs and imported runs ---
     participant_label = models.CharField(
         max_length=200, blank=True, help_text="Display name of an imported human or agent; blank for local experts."
     )
@@ -265,7 +286,7 @@ class Note(models.Model):
         return f"note on attempt {self.attempt_id}"
 
 
-# --- terminal (issue 3) ------------------------------------------------------------------------
+# --- terminal ------------------------------------------------------------------------
 
 
 class TerminalSession(models.Model):

@@ -2,9 +2,9 @@
 
 How a recording is made, and why in pieces:
 
-- The pane's output is recorded by tmux itself (`pipe-pane` into trials/cast_pipe.py), so output is
+- The pane's output is recorded by tmux itself (`pipe-pane` into workstation/tools/cast_pipe.py), so output is
   recorded byte for byte whether or not a browser is attached, and never twice when several are.
-  On an SSH workstation that spool lives on the workstation and is pulled here (trials.backends.ssh).
+  On an SSH workstation that spool lives on the workstation and is pulled here (workstation.backends.ssh).
 - What only the server knows (input `i`, resizes `r`, markers `m` at connect, disconnect and
   reconnect) is appended by the consumer to a second spool file, buffered and flushed on a timer.
 - Both spools are local files with absolute times, appended as the terminal runs: a crash loses at
@@ -45,7 +45,6 @@ OUTPUT = "output.jsonl"  # written by tmux's pipe-pane recorder (or pulled from 
 EVENTS = "events.jsonl"  # written by the consumer: i, r, m
 HEADER = "header.json"
 STREAMS = (OUTPUT, EVENTS)
-CAST_PIPE = Path(__file__).resolve().parent / "cast_pipe.py"
 
 
 def recording_name(attempt_id: int, number: int) -> str:
@@ -65,36 +64,26 @@ def parts_prefix(name: str) -> str:
     return f"{name.removesuffix('.cast')}.parts"
 
 
-def prepare_spool(
-    name: str, *, width: int, height: int, title: str, uid: int | None = None, gid: int | None = None
-) -> Path:
-    """The spool directory, with its header on first use; the pane recorder (the shell's user) may write its output.
+def prepare_spool(name: str, *, width: int, height: int, title: str) -> Path:
+    """The spool directory, with its header on first use.
 
-    With `uid` (the server is root, the shell is not): the directory stays root's (0711), and only
-    the output spool is the shell user's, made here for the pane recorder that runs as that user
-    (it appends; it never creates). So an expert's shell can't touch the recording's keystrokes,
-    resizes and markers, its header or its upload offsets, nor remove or replace the output spool.
+    As root the directory is root's (0711): the keystrokes, resizes and markers, the header and
+    the upload offsets are nobody else's. The output stream in it is made by the workstation
+    backend for the pane recorder, which runs as the tmux user (never an attempt's).
     """
     root = Path(settings.TERMINAL_RECORDING_SPOOL)
     root.mkdir(parents=True, exist_ok=True)
     directory = spool_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
-    # Each level above must be traversable by the shell's user, which runs the pane recorder.
+    # Each level above must be traversable by the tmux user, which runs the pane recorder.
     for level in directory.parents:
         if level == root.parent:
             break
-        level.chmod(0o755)
-    if uid is not None and os.geteuid() == 0:
+        level.chmod(0o711)
+    if os.geteuid() == 0:
         if directory.stat().st_uid != 0:  # a spool made by an older version, owned by the shell's user
             os.chown(directory, 0, 0)
         directory.chmod(0o711)
-        output = directory / OUTPUT
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-        try:
-            os.fchown(fd, uid, gid if gid is not None else -1)
-            os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
     header = directory / HEADER
     if not header.exists() and not storage().exists(f"{parts_prefix(name)}/{HEADER}"):
         payload = {

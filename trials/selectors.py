@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time as time_module
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -13,6 +16,7 @@ from environments.models import Environment
 from rebench_site import roles
 from trials.models import Attempt, Reservation, Workstation
 from trials.services import reservation_min_length, workstation_meets
+from workstation.backends import Backend, SandboxRequest, backend_for
 
 
 @dataclass
@@ -76,8 +80,8 @@ def free_slots(
             why = ""
             if start < now and not is_now:
                 why = "past"
-            elif status != Workstation.Status.ACTIVE:
-                why = status
+            elif (refusal := ws.booking_refusal(now)) is not None:
+                why = refusal
             elif any(r.starts_at < end and r.ends_at > start for r in taken):
                 why = "booked"
             elif any(r.starts_at < end and r.ends_at > start for r in mine):
@@ -189,3 +193,83 @@ def reservations_for(user: AbstractBaseUser) -> QuerySet[Reservation]:
         .select_related("environment", "workstation", "attempt")
         .order_by("-starts_at")
     )
+
+
+# --- the attempt's sandbox on its workstation ---------------------------------------------------
+
+
+def workstation_backend(workstation: Workstation | None) -> Backend:
+    """The backend that reaches `workstation` (None: this machine)."""
+    if workstation is None:
+        return backend_for(Workstation.Backend.LOCAL)
+    return backend_for(workstation.backend, host=workstation.host, port=workstation.ssh_port, user=workstation.ssh_user)
+
+
+def attempt_sandbox_request(attempt: Attempt) -> SandboxRequest:
+    """What the workstation needs to build the attempt's sandbox: its GPUs, share, network and proxies."""
+    environment = attempt.environment
+    reservation = attempt.reservation
+    workstation = attempt.workstation
+    gpus = (
+        tuple(reservation.gpus) if reservation is not None and reservation.gpus else tuple(range(environment.gpus_min))
+    )
+    task = (
+        getattr(environment, "task_standard", None) if environment.source == Environment.Source.TASK_STANDARD else None
+    )
+    network = "host" if task is not None and "full_internet" in (task.permissions or []) else "none"
+    bridges = tuple(
+        (int(port), str(path)) for port, path in settings.SANDBOX_ENVIRONMENT_BRIDGES.get(environment.slug, [])
+    )
+    return SandboxRequest(
+        attempt_id=attempt.pk,
+        gpus=gpus,
+        host_gpu_count=workstation.gpu_count if workstation is not None else 0,
+        cpus=environment.cpus,
+        memory_gb=float(environment.memory_gb),
+        network=network,
+        bridges=bridges,
+    )
+
+
+def attempt_sandbox_control(attempt_id: int) -> dict[str, Any]:
+    """The server's word to the workstation on the attempt's sandbox: paused or not, the deadline, ended.
+
+    Versioned by the moment it was read, so a later word always wins where two arrive out of order.
+    """
+    attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt_id)
+    pause = attempt.open_pause() if attempt.is_running else None
+    deadline = attempt.deadline() if attempt.is_running else None
+    return {
+        "version": time_module.time(),
+        "paused": pause.reason if pause is not None else None,
+        "deadline": deadline.timestamp() if deadline is not None else None,
+        "hard_stop": attempt.hard_stop_at.timestamp() if attempt.hard_stop_at is not None else None,
+        "ended": not attempt.is_running,
+        "break_background": settings.SANDBOX_BREAK_BACKGROUND_WORK,
+    }
+
+
+FROZEN_MESSAGES = {
+    "break": "Your processes are paused for the break: they continue when you resume.",
+    "scoring": "Your processes are paused while the scorer runs; the clock is stopped.",
+    "technical": "An admin paused the attempt for a technical problem: your processes are paused.",
+    "admin": "An admin paused the attempt: your processes are paused.",
+    "deadline": "The time is up: your processes are frozen and the final score is taken from this state.",
+    "ended": "The attempt has ended: your processes are frozen and the final score is taken from this state.",
+}
+
+
+def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str | None:
+    """Why the attempt's processes are frozen now (the same rule its workstation applies), or None."""
+    if not attempt.is_local or attempt.workstation_id is None:
+        return None
+    if not attempt.is_running:
+        return "ended"
+    now = now or timezone.now()
+    deadline = attempt.deadline()
+    if deadline is not None and deadline <= now:
+        return "deadline"
+    pause = attempt.open_pause()
+    if pause is None or (pause.reason == "break" and settings.SANDBOX_BREAK_BACKGROUND_WORK):
+        return None
+    return pause.reason

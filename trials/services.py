@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import secrets
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -98,9 +101,18 @@ def workstation_update(*, workstation: Workstation, status: str | None = None, *
     return workstation
 
 
-def workstation_record_heartbeat(*, workstation_id: int, at: datetime | None = None) -> bool:
-    """Called by the heartbeat task on the workstation's own queue; False if it no longer exists."""
-    return bool(Workstation.objects.filter(pk=workstation_id).update(last_heartbeat_at=at or timezone.now()))
+def workstation_record_heartbeat(
+    *, workstation_id: int, sandbox_problems: list[str] | None = None, at: datetime | None = None
+) -> bool:
+    """Called by the heartbeat task on the workstation's own queue, with its answer to "can you sandbox?".
+
+    False if the workstation no longer exists. A workstation that reports problems can't be booked.
+    """
+    at = at or timezone.now()
+    changes: dict[str, object] = {"last_heartbeat_at": at}
+    if sandbox_problems is not None:
+        changes.update(sandbox_problems=list(sandbox_problems), sandbox_checked_at=at)
+    return bool(Workstation.objects.filter(pk=workstation_id).update(**changes))
 
 
 # --- booking -----------------------------------------------------------------------------------
@@ -169,10 +181,15 @@ def reservation_create(
     why_not = workstation_meets(workstation, environment)
     if why_not:
         raise ServiceError(why_not, field="workstation")
-    if not workstation.is_bookable(now):
+    refusal = workstation.booking_refusal(now)
+    if refusal == "can't sandbox":
         raise ServiceError(
-            f"{workstation.name} is {workstation.effective_status(now)} and takes no bookings.", field="workstation"
+            f"{workstation.name} can't sandbox attempts ({'; '.join(workstation.sandbox_problems)}) "
+            "and takes no bookings until an admin fixes it.",
+            field="workstation",
         )
+    if refusal is not None:
+        raise ServiceError(f"{workstation.name} is {refusal} and takes no bookings.", field="workstation")
     if _overlapping(Reservation.objects.filter(workstation=workstation), starts_at, ends_at).exists():
         raise ServiceError(f"{workstation.name} is already booked at that time.", field="starts_at")
     if _overlapping(Reservation.objects.filter(expert=expert), starts_at, ends_at).exists():
@@ -186,6 +203,8 @@ def reservation_create(
                 starts_at=starts_at,
                 ends_at=ends_at,
                 created_by=created_by,
+                # A slot holds the whole workstation; its attempt's sandbox sees the GPUs its environment needs.
+                gpus=list(range(environment.gpus_min)),
             )
     except IntegrityError as exc:  # the PostgreSQL exclusion constraints, should a check above be bypassed
         raise ServiceError("That slot was just taken.", field="starts_at") from exc
@@ -218,7 +237,9 @@ def _queue_deadline_check(attempt_id: int, deadline: datetime) -> None:
 
 
 def _schedule_deadline(attempt: Attempt) -> None:
-    """After commit, queue the deadline task for the attempt's current deadline (if it has one)."""
+    """After commit, queue the deadline task for the attempt's current deadline (if it has one), and
+    tell the workstation: it freezes the sandbox during a pause and at the deadline by itself."""
+    attempt_sandbox_sync(attempt)
     deadline = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).deadline()
     if deadline is None:
         return
@@ -226,7 +247,11 @@ def _schedule_deadline(attempt: Attempt) -> None:
 
 
 def _locked_attempt(attempt: Attempt) -> Attempt:
-    return Attempt.objects.select_for_update().get(pk=attempt.pk)
+    return Attempt.objects.select_for_update().prefetch_related("pauses").get(pk=attempt.pk)
+
+
+def _locked_with_pauses(attempt_id: int) -> Attempt | None:
+    return Attempt.objects.select_for_update().prefetch_related("pauses").filter(pk=attempt_id).first()
 
 
 def _require_owner(attempt: Attempt, user: User) -> None:
@@ -234,9 +259,43 @@ def _require_owner(attempt: Attempt, user: User) -> None:
         raise NotAllowed("That attempt is not yours.")
 
 
-def _require_running(attempt: Attempt) -> None:
+def _require_running(attempt: Attempt, now: datetime | None = None) -> None:
     if attempt.status != Attempt.Status.RUNNING:
         raise ServiceError(f"The attempt has ended ({attempt.get_end_reason_display()}).", field="attempt")
+    if now is not None and _passed_deadline(attempt, now) is not None:
+        # Its time ran out between the check before this write and the lock: refuse all the same
+        # (the next request, the deadline task or the sweep ends it).
+        raise ServiceError("The attempt's time is up.", field="attempt")
+
+
+def _passed_deadline(attempt: Attempt, now: datetime) -> datetime | None:
+    """The deadline (or the slot's hard stop) of a running attempt on this site's clock, if it is at or before `now`."""
+    if not attempt.is_running or not attempt.is_local:
+        return None
+    deadline = attempt.deadline()
+    return deadline if deadline is not None and deadline <= now else None
+
+
+Service = TypeVar("Service", bound=Callable[..., Any])
+
+
+def ends_overdue_attempt_first(service: Service) -> Service:
+    """For a write that needs a running attempt: an attempt past its deadline is ended there first.
+
+    The end runs before the write's own transaction opens (and, with no caller's transaction
+    around it, commits), so the refusal that follows can't roll it back. A stopped Celery worker
+    runs neither the deadline task nor the sweep; this does not depend on them. The attempt comes
+    as `attempt` or `attempt_id`; the write gets the same `now` as the check.
+    """
+
+    @functools.wraps(service)
+    def guarded(**kwargs: Any) -> Any:
+        now = kwargs.get("now") or timezone.now()
+        attempt = kwargs.get("attempt")
+        attempt_end_if_overdue(attempt_id=attempt.pk if attempt is not None else kwargs["attempt_id"], now=now)
+        return service(**{**kwargs, "now": now})
+
+    return guarded  # type: ignore[return-value]
 
 
 @transaction.atomic
@@ -277,6 +336,7 @@ EXPERT_PAUSE_REASONS = {Pause.Reason.BREAK}
 ADMIN_PAUSE_REASONS = {Pause.Reason.BREAK, Pause.Reason.ADMIN, Pause.Reason.TECHNICAL}
 
 
+@ends_overdue_attempt_first
 @transaction.atomic
 def attempt_pause(
     *, attempt: Attempt, by: User | None, reason: str, note: str = "", now: datetime | None = None
@@ -296,7 +356,7 @@ def attempt_pause(
         _require_owner(attempt, by)
         if reason not in EXPERT_PAUSE_REASONS:
             raise ServiceError("Experts pause for a break; other pauses are an admin's.", field="reason")
-    _require_running(attempt)
+    _require_running(attempt, now)
     if attempt.pauses.filter(ended_at__isnull=True).exists():
         raise ServiceError("The attempt is already paused.", field="attempt")
     pause = Pause.objects.create(attempt=attempt, reason=reason, started_at=now, note=note[:500], created_by=by)
@@ -304,13 +364,14 @@ def attempt_pause(
     return pause
 
 
+@ends_overdue_attempt_first
 @transaction.atomic
 def attempt_resume(*, attempt: Attempt, by: User | None, now: datetime | None = None) -> Attempt:
     now = now or timezone.now()
     attempt = _locked_attempt(attempt)
     if by is not None and not (roles.is_admin(by) and attempt.user_id != by.pk):
         _require_owner(attempt, by)
-    _require_running(attempt)
+    _require_running(attempt, now)
     pause = attempt.pauses.filter(ended_at__isnull=True).first()
     if pause is None:
         raise ServiceError("The attempt is not paused.", field="attempt")
@@ -326,6 +387,7 @@ def attempt_resume(*, attempt: Attempt, by: User | None, now: datetime | None = 
     return attempt
 
 
+@ends_overdue_attempt_first
 @transaction.atomic
 def attempt_add_pause(
     *,
@@ -344,7 +406,7 @@ def attempt_add_pause(
     attempt = _locked_attempt(attempt)
     if reason not in (Pause.Reason.TECHNICAL, Pause.Reason.ADMIN):
         raise ServiceError("Pauses after the fact are technical or admin pauses.", field="reason")
-    _require_running(attempt)
+    _require_running(attempt, now)
     for name, value in (("started_at", started_at), ("ended_at", ended_at)):
         if timezone.is_naive(value):
             raise ServiceError("Give the time zone too.", field=name)
@@ -361,17 +423,18 @@ def attempt_add_pause(
     return pause
 
 
+@ends_overdue_attempt_first
 @transaction.atomic
 def attempt_add_note(*, attempt: Attempt, by: User, body: str, now: datetime | None = None) -> Note:
     now = now or timezone.now()
     attempt = _locked_attempt(attempt)
     _require_owner(attempt, by)
+    _require_running(attempt, now)
     body = body.strip()
     if not body:
         raise ServiceError("A note needs some text.", field="body")
     if len(body) > NOTE_MAX_CHARS:
         raise ServiceError(f"A note holds at most {NOTE_MAX_CHARS} characters.", field="body")
-    _require_running(attempt)
     elapsed = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).elapsed(now)
     return Note.objects.create(attempt=attempt, author=by, body=body, elapsed_seconds=elapsed.total_seconds())
 
@@ -391,20 +454,37 @@ def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
     attempt.save(update_fields=["status", "ended_at", "end_reason"])
     if not attempt.is_local:
         return attempt  # a harness's or an import's run has no terminal here and is scored where it ran
-    # Terminals are told why, their sockets close and their tmux sessions end (the workspace stays).
+    # The sandbox freezes at once; terminals are told why, their sockets close and their tmux
+    # sessions end (the workspace stays, in the state it was frozen in, for the final score).
+    attempt_sandbox_sync(attempt)
     attempt_id, why = attempt.pk, attempt.get_end_reason_display()
     transaction.on_commit(lambda: terminals_end_for_attempt(attempt_id=attempt_id, reason=why))
     transaction.on_commit(lambda: _queue_final_scoring(attempt))
     return attempt
 
 
+def _end_if_overdue(attempt: Attempt, now: datetime) -> bool:
+    """With the attempt locked and its pauses loaded: end it at its deadline if that has passed.
+
+    At the deadline itself, not at `now`: however late this runs, the participant gets no extra
+    time on the clock. Past the slot's end it is the reservation's end.
+    """
+    deadline = _passed_deadline(attempt, now)
+    if deadline is None:
+        return False
+    hard_stop = attempt.hard_stop_at is not None and deadline >= attempt.hard_stop_at
+    reason = Attempt.EndReason.RESERVATION_END if hard_stop else Attempt.EndReason.DEADLINE
+    _end(attempt, reason=reason, at=deadline)
+    return True
+
+
 @transaction.atomic
 def attempt_submit(*, attempt: Attempt, by: User, now: datetime | None = None) -> Attempt:
-    """The participant is done. Submitting an ended attempt changes nothing."""
+    """The participant is done. Submitting an ended attempt changes nothing; one past its deadline ends there."""
     now = now or timezone.now()
     attempt = _locked_attempt(attempt)
     _require_owner(attempt, by)
-    if attempt.status != Attempt.Status.RUNNING:
+    if attempt.status != Attempt.Status.RUNNING or _end_if_overdue(attempt, now):
         return attempt
     return _end(attempt, reason=Attempt.EndReason.SUBMITTED, at=now)
 
@@ -413,10 +493,11 @@ def attempt_submit(*, attempt: Attempt, by: User, now: datetime | None = None) -
 def attempt_end_by_admin(*, attempt: Attempt, by: User, now: datetime | None = None) -> Attempt:
     if not roles.is_admin(by):
         raise NotAllowed("Only admins end someone's attempt.")
+    now = now or timezone.now()
     attempt = _locked_attempt(attempt)
-    if attempt.status != Attempt.Status.RUNNING:
+    if attempt.status != Attempt.Status.RUNNING or _end_if_overdue(attempt, now):
         return attempt
-    return _end(attempt, reason=Attempt.EndReason.ADMIN, at=now or timezone.now())
+    return _end(attempt, reason=Attempt.EndReason.ADMIN, at=now)
 
 
 @transaction.atomic
@@ -427,20 +508,36 @@ def attempt_enforce_deadline(*, attempt_id: int, now: datetime | None = None) ->
     the participant extra time on the clock.
     """
     now = now or timezone.now()
-    attempt = Attempt.objects.select_for_update().filter(pk=attempt_id).first()
-    if attempt is None or attempt.status != Attempt.Status.RUNNING or not attempt.is_local:
+    attempt = _locked_with_pauses(attempt_id)
+    if attempt is None or not attempt.is_running or not attempt.is_local or _end_if_overdue(attempt, now):
         return attempt
-    attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
     deadline = attempt.deadline()
-    if deadline is None:
-        return attempt  # paused with no hard stop: resuming schedules the next check
-    if deadline > now:
+    if deadline is not None:
         # Early (a pause moved it, or this host's clock runs ahead): check again at the new deadline.
         transaction.on_commit(lambda: _queue_deadline_check(attempt.pk, deadline))
-        return attempt
-    hard_stop = attempt.hard_stop_at is not None and deadline >= attempt.hard_stop_at
-    reason = Attempt.EndReason.RESERVATION_END if hard_stop else Attempt.EndReason.DEADLINE
-    return _end(attempt, reason=reason, at=deadline)
+    # (No deadline: paused with no hard stop; resuming schedules the next check.)
+    return attempt
+
+
+def attempt_end_if_overdue(*, attempt_id: int, now: datetime | None = None) -> bool:
+    """End the attempt at its deadline if that has passed; True if this call ended it.
+
+    What the deadline task does, for the requests of an attempt that no worker has ended yet:
+    run before every write that needs a running attempt (see ends_overdue_attempt_first), when
+    its token authenticates and when its status is read. Most calls find time left: they read
+    the attempt and its pauses, and take no lock (nor SQLite's write lock).
+    """
+    now = now or timezone.now()
+    attempt = Attempt.objects.prefetch_related("pauses").filter(pk=attempt_id).first()
+    if attempt is None or _passed_deadline(attempt, now) is None:
+        return False
+    return _attempt_end_overdue(attempt_id=attempt_id, now=now)
+
+
+@transaction.atomic
+def _attempt_end_overdue(*, attempt_id: int, now: datetime) -> bool:
+    attempt = _locked_with_pauses(attempt_id)  # whoever locks it second finds it ended
+    return attempt is not None and _end_if_overdue(attempt, now)
 
 
 def attempts_end_overdue(*, now: datetime | None = None) -> list[int]:
@@ -451,7 +548,7 @@ def attempts_end_overdue(*, now: datetime | None = None) -> list[int]:
     # cheap SQL filter that every overdue attempt passes; the exact deadline needs the pauses.
     earliest_end = ExpressionWrapper(F("started_at") + F("time_limit"), output_field=DateTimeField())
     candidates = (
-        # Runs entered by a harness keep the harness's clock: it finishes them (issue 5).
+        # Runs entered by a harness keep the harness's clock: it finishes them.
         Attempt.objects.filter(status=Attempt.Status.RUNNING, source=Attempt.Source.LOCAL)
         .annotate(earliest_end=earliest_end)
         .filter(Q(hard_stop_at__lte=now) | Q(earliest_end__lte=now))
@@ -466,7 +563,7 @@ def attempts_end_overdue(*, now: datetime | None = None) -> list[int]:
     return ended
 
 
-# --- terminals (issue 3) -----------------------------------------------------------------------
+# --- terminals -----------------------------------------------------------------------
 
 
 def attempt_terminals_group(attempt_id: int) -> str:
@@ -490,6 +587,7 @@ class TerminalAccess:
     readonly: bool
 
 
+@ends_overdue_attempt_first
 @transaction.atomic
 def terminal_session_open(*, attempt_id: int, number: int, user: User, now: datetime | None = None) -> TerminalAccess:
     """Who may attach to terminal `number`: the attempt's expert types, admins watch read-only."""
@@ -502,7 +600,7 @@ def terminal_session_open(*, attempt_id: int, number: int, user: User, now: date
         raise NotAllowed("That attempt is not yours.")
     if not 1 <= number <= settings.TERMINAL_MAX_TABS:
         raise ServiceError(f"Terminals are numbered 1 to {settings.TERMINAL_MAX_TABS}.", field="number")
-    _require_running(attempt)
+    _require_running(attempt, now)
     from trials.recording import recording_name
 
     backend = attempt.workstation.backend if attempt.workstation else Workstation.Backend.LOCAL
@@ -521,10 +619,11 @@ def terminal_session_open(*, attempt_id: int, number: int, user: User, now: date
 
 
 def terminals_end_for_attempt(*, attempt_id: int, reason: str) -> None:
-    """After an attempt ends: tell its terminal consumers (they close and end tmux) and end local tmux.
+    """After an attempt ends: tell its terminal consumers (they close and end tmux), then end it on the workstation.
 
     Best-effort: ending the attempt has committed already, and a terminal left open here is closed
-    when its consumer next checks (it refuses ended attempts).
+    when its consumer next checks (it refuses ended attempts). The sandbox was told to freeze by
+    the ending itself (attempt_sandbox_sync).
     """
     had_terminals = TerminalSession.objects.filter(attempt_id=attempt_id).exists()
     TerminalSession.objects.filter(attempt_id=attempt_id, ended_at__isnull=True).update(
@@ -534,61 +633,94 @@ def terminals_end_for_attempt(*, attempt_id: int, reason: str) -> None:
     if not had_terminals:
         return  # no shell was ever opened: nothing to end on the workstation
     attempt = Attempt.objects.select_related("workstation").filter(pk=attempt_id).first()
-    workstation = attempt.workstation if attempt else None
-    if workstation is None or workstation.backend == Workstation.Backend.LOCAL:
-        # A local tmux server ends at once, from whichever process ended the attempt.
-        from trials.backends.local import end_attempt_sync
+    # Whether or not a browser is attached: end tmux and the sandbox's processes on the workstation
+    # (retried with backoff while it is unreachable) and merge the recordings into storage.
+    _queue_terminals_finish(attempt_id, attempt.workstation if attempt else None)
 
-        try:
-            end_attempt_sync(attempt_id)
-        except Exception:
-            log.exception("attempt %s: could not end its local tmux sessions", attempt_id)
-    # Then, whether or not a browser is attached: end tmux on the workstation (SSH: connecting to
-    # it, retried with backoff while it is unreachable) and merge the recordings into storage.
-    _queue_terminals_finish(attempt_id, workstation)
+
+def _control_queue(workstation: Workstation | None) -> str | None:
+    return workstation.control_queue if workstation is not None else settings.LOCAL_WORKSTATION_QUEUE
 
 
 def _queue_terminals_finish(attempt_id: int, workstation: Workstation | None) -> None:
     from trials.tasks import attempt_terminals_finish
 
-    # Local: the worker on this machine's queue, where the spool is. SSH: the default queue, on the
-    # web host, which holds the SSH key and the spool the consumers pulled into.
-    local = workstation is None or workstation.backend == Workstation.Backend.LOCAL
-    queue = (workstation.queue_name if workstation else settings.LOCAL_WORKSTATION_QUEUE) if local else None
     try:
-        attempt_terminals_finish.apply_async(args=[attempt_id], queue=queue)
+        attempt_terminals_finish.apply_async(args=[attempt_id], queue=_control_queue(workstation))
     except Exception:  # the broker down must not fail the request; the recordings stay readable from the spool
         log.exception("attempt %s: could not queue the end of its terminals", attempt_id)
 
 
-def terminals_finish(*, attempt_id: int) -> int:
-    """End every tmux session of an ended attempt on its workstation and merge its recordings into storage.
+def attempt_sandbox_sync(attempt: Attempt) -> None:
+    """After commit: the workstation hears the attempt's pause, deadline or end, and freezes or thaws its sandbox.
 
-    Idempotent. Raises BackendError while an SSH workstation can't be reached (the task retries).
+    A lost or late message costs nothing the expert could gain: the workstation freezes at the last
+    deadline it heard, and pauses only ever move deadlines later.
+    """
+    if not attempt.is_local or attempt.workstation_id is None:
+        return
+    attempt_id = attempt.pk
+    queue = _control_queue(Workstation.objects.filter(pk=attempt.workstation_id).first())
+
+    def send() -> None:
+        from trials.tasks import attempt_sandbox_control
+
+        try:
+            attempt_sandbox_control.apply_async(args=[attempt_id], queue=queue)
+        except Exception:  # the broker down: the workstation keeps the last deadline it heard
+            log.exception("attempt %s: could not queue its sandbox control", attempt_id)
+        _send_to_terminals(attempt_id, {"type": "attempt.frozen"})
+
+    transaction.on_commit(send)
+
+
+def attempt_sandbox_control_send(*, attempt_id: int) -> dict[str, object] | None:
+    """On the workstation's control queue: send the attempt's current pause/deadline/end to its sandbox."""
+    from asgiref.sync import async_to_sync
+
+    from trials import selectors
+
+    attempt = Attempt.objects.select_related("workstation").filter(pk=attempt_id).first()
+    if attempt is None or not attempt.is_local or attempt.workstation_id is None:
+        return None
+    control = selectors.attempt_sandbox_control(attempt_id)
+    backend = selectors.workstation_backend(attempt.workstation)
+
+    async def send() -> dict[str, object]:
+        try:
+            return await backend.sandbox_control(attempt_id, control)
+        finally:
+            await backend.disconnect()
+
+    return async_to_sync(send)()
+
+
+def terminals_finish(*, attempt_id: int) -> int:
+    """End every tmux session and the sandbox's processes of an ended attempt; merge its recordings into storage.
+
+    Idempotent. Raises BackendError while the workstation can't be reached (the task retries).
     Returns the number of recordings finalised.
     """
-    from trials import recording
+    from asgiref.sync import async_to_sync
+
+    from trials import recording, selectors
 
     attempt = Attempt.objects.select_related("workstation").filter(pk=attempt_id).first()
     if attempt is None or attempt.status == Attempt.Status.RUNNING:
         return 0
     sessions = list(TerminalSession.objects.filter(attempt_id=attempt_id))
-    workstation = attempt.workstation
-    if workstation is not None and workstation.backend == Workstation.Backend.SSH:
-        from asgiref.sync import async_to_sync
+    backend = selectors.workstation_backend(attempt.workstation)
+    spools = [(s.number, recording.spool_dir(s.recording_name) / recording.OUTPUT) for s in sessions]
 
-        from trials.backends.ssh import end_attempt_and_pull
+    async def finish() -> None:
+        try:
+            if await backend.end_attempt(attempt_id):
+                await asyncio.sleep(RECORDER_EXIT_SECONDS)
+            await backend.collect_recordings(attempt_id, spools)
+        finally:
+            await backend.disconnect()
 
-        async_to_sync(end_attempt_and_pull)(
-            workstation,
-            attempt_id,
-            [(s.number, recording.spool_dir(s.recording_name) / recording.OUTPUT) for s in sessions],
-        )
-    else:
-        from trials.backends.local import end_attempt_sync
-
-        if end_attempt_sync(attempt_id):
-            time.sleep(RECORDER_EXIT_SECONDS)
+    async_to_sync(finish)()
     finalised = 0
     for session in sessions:
         if recording.finalize(session.recording_name):

@@ -7,8 +7,8 @@ import logging
 from celery import shared_task
 
 from trials import services
-from trials.backends import BackendError
 from trials.models import Workstation
+from workstation.backends import BackendError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,22 @@ def attempt_terminals_finish(attempt_id: int) -> int:
     return services.terminals_finish(attempt_id=attempt_id)
 
 
+@shared_task(
+    acks_late=True,
+    autoretry_for=(BackendError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=20,
+)
+def attempt_sandbox_control(attempt_id: int) -> dict[str, object] | None:
+    """A pause, resume, new deadline or end: the workstation freezes or thaws the attempt's sandbox.
+
+    Reads the attempt's state when it runs, so a late or repeated message sends the latest word.
+    """
+    return services.attempt_sandbox_control_send(attempt_id=attempt_id)
+
+
 @shared_task(acks_late=True)
 def attempts_sweep_deadlines() -> list[int]:
     """Periodic safety net for lost or early-delivered deadline tasks."""
@@ -47,8 +63,16 @@ def attempts_sweep_deadlines() -> list[int]:
 
 @shared_task
 def workstation_heartbeat(workstation_id: int) -> bool:
-    """Runs on the workstation's own queue: it only arrives if that workstation's worker is alive."""
-    return services.workstation_record_heartbeat(workstation_id=workstation_id)
+    """Runs on the workstation's own queue: it only arrives if that workstation's worker is alive.
+
+    It says whether this machine can sandbox attempts (bubblewrap, user namespaces, cgroups).
+    """
+    from workstation import capabilities
+
+    report = capabilities.local_report()
+    if not report.ok:
+        log.warning("workstation %s can't sandbox attempts: %s", workstation_id, "; ".join(report.problems))
+    return services.workstation_record_heartbeat(workstation_id=workstation_id, sandbox_problems=report.problems)
 
 
 @shared_task

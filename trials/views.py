@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -137,10 +138,21 @@ def _visible_attempt(request: HttpRequest, pk: int) -> Attempt:
     return get_object_or_404(attempts.prefetch_related("pauses", "notes"), pk=pk)
 
 
+def _visible_attempt_now(request: HttpRequest, pk: int) -> Attempt:
+    """As _visible_attempt; one past its deadline is ended there first, so the page never shows it running."""
+    attempt = _visible_attempt(request, pk)
+    if services.attempt_end_if_overdue(attempt_id=attempt.pk):
+        attempt = _visible_attempt(request, pk)
+    return attempt
+
+
 def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
+    frozen = selectors.attempt_frozen_reason(attempt)
     return {
         "attempt": attempt,
         "clock": selectors.attempt_clock(attempt),
+        "frozen_message": selectors.FROZEN_MESSAGES.get(frozen or "", ""),
+        "break_background_work": settings.SANDBOX_BREAK_BACKGROUND_WORK,
         "is_owner": attempt.user_id == request.user.pk,
         "note_form": NoteForm(),
         "technical_form": TechnicalPauseForm(),
@@ -152,14 +164,14 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
 
 @role_required(EXPERT, ADMIN)
 def attempt_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    attempt = _visible_attempt(request, pk)
+    attempt = _visible_attempt_now(request, pk)
     return render(request, "trials/attempt.html", _attempt_context(request, attempt))
 
 
 @require_GET
 @role_required(EXPERT, ADMIN)
 def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
-    attempt = _visible_attempt(request, pk)
+    attempt = _visible_attempt_now(request, pk)
     clock = selectors.attempt_clock(attempt)
     return JsonResponse(
         {
@@ -362,7 +374,7 @@ def workstation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# --- terminal recordings (issue 3) -------------------------------------------------------------
+# --- terminal recordings -------------------------------------------------------------
 
 
 def _terminal_number(request: HttpRequest) -> int | None:

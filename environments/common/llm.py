@@ -4,17 +4,21 @@ Standard library only: the module is imported by the site (`environments.common.
 beside a scorer (`common/llm.py`), by scorers that run an expert's code against a model.
 
 The budget proxy is how a scaffold gets a model without getting the key or an open tab: the scorer
-holds the real key, starts a `BudgetProxy` on 127.0.0.1 and gives the scaffold only the proxy's URL
-and a one-run token. The proxy forces the configured model, reserves each request's worst-case
-cost before forwarding it (so concurrent requests can't overshoot) and refuses with HTTP 429 what
-would not fit.
+holds the real key, starts a `BudgetProxy` and gives the scaffold only the proxy's address and a
+one-run token. The proxy forces the configured model, reserves each request's worst-case cost
+before forwarding it (so concurrent requests can't overshoot) and refuses with HTTP 429 what would
+not fit. It listens on 127.0.0.1, or on a Unix socket (`unix_socket=`): a scorer's harness bridges
+the sandboxed scaffold's 127.0.0.1:PORT to that socket, so the scaffold needs no network at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import secrets
+import socketserver
 import sys
 import threading
 import time
@@ -309,19 +313,37 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _LocalServer:
-    """A ThreadingHTTPServer on 127.0.0.1 (a free port), run in a thread; a context manager."""
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The same HTTP handlers on a Unix socket (no host/port: BaseHTTPRequestHandler needs neither)."""
 
-    def __init__(self, port: int = 0) -> None:
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            super().handle_error(request, client_address)
+
+
+class _LocalServer:
+    """A threading HTTP server on 127.0.0.1 (a free port) or on a Unix socket, run in a thread; a context manager."""
+
+    def __init__(self, port: int = 0, *, unix_socket: str | os.PathLike[str] | None = None) -> None:
         self._port = port
-        self._server: _Server | None = None
+        self._unix_socket = os.fspath(unix_socket) if unix_socket is not None else None
+        self._server: _Server | _UnixServer | None = None
         self._thread: threading.Thread | None = None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError
 
     def start(self) -> _LocalServer:
-        self._server = _Server(("127.0.0.1", self._port), self._handler())
+        if self._unix_socket is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._unix_socket)  # a socket left by an earlier run
+            self._server = _UnixServer(self._unix_socket, self._handler())
+            # Its owner only: on the workstation the harness connects as the same user.
+            os.chmod(self._unix_socket, 0o600)
+        else:
+            self._server = _Server(("127.0.0.1", self._port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
         return self
@@ -331,6 +353,9 @@ class _LocalServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            if self._unix_socket is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._unix_socket)
 
     def __enter__(self) -> Any:
         return self.start()
@@ -341,7 +366,13 @@ class _LocalServer:
     @property
     def port(self) -> int:
         assert self._server is not None, "not started"
-        return self._server.server_address[1]
+        assert self._unix_socket is None, "a Unix-socket server has no port"
+        return self._server.server_address[1]  # type: ignore[index]
+
+    @property
+    def socket_path(self) -> str | None:
+        """The Unix socket it listens on (None on TCP)."""
+        return self._unix_socket
 
     @property
     def url(self) -> str:
@@ -385,16 +416,22 @@ def _error(message: str, kind: str) -> dict[str, Any]:
 
 
 class BudgetProxy(_LocalServer):
-    """An OpenAI-compatible endpoint on 127.0.0.1 that forwards to `upstream` within `budget`.
+    """An OpenAI-compatible endpoint on 127.0.0.1 (or `unix_socket`) that forwards to `upstream` within `budget`.
 
     The caller authenticates with `token` (made here; never the upstream key). The proxy sets the
     model, caps `max_tokens` to what the budget allows, refuses streaming, and counts usage.
     """
 
     def __init__(
-        self, upstream: ChatClient, budget: Budget, *, token: str | None = None, max_completion_tokens: int = 0
+        self,
+        upstream: ChatClient,
+        budget: Budget,
+        *,
+        token: str | None = None,
+        max_completion_tokens: int = 0,
+        unix_socket: str | os.PathLike[str] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(unix_socket=unix_socket)
         self.upstream = upstream
         self.budget = budget
         self.token = token or f"proxy-{secrets.token_urlsafe(24)}"

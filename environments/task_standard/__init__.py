@@ -21,8 +21,8 @@ from django.db import transaction
 
 from environments.models import Environment, TaskFamily, TaskStandardTask
 from environments.packages import EnvironmentPackage
-from graders import sandbox
 from rebench_site.errors import ServiceError
+from workstation import scoring as sandbox
 
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 DRIVER_NAME = "_rebench_driver.py"
@@ -72,11 +72,11 @@ class TaskStandardPackage(EnvironmentPackage):
             json.dumps(args),
         ]
 
-    def prepare_workspace(self, workspace: Path) -> list[str]:
-        """TaskFamily.start, run (as the standard has it) with the privileges of the worker, in the workspace."""
-        workspace.mkdir(parents=True, exist_ok=True)
+    def prepare_staging(self, staging: Path) -> list[str]:
+        """TaskFamily.start, run (as the standard has it) with the worker's privileges, in the staging folder
+        that is then copied into the workspace (never in the workspace itself, which the expert may hold)."""
         args = {"task_name": self.task_name}
-        call(self.root, self.family_name, "start", args, cwd=workspace, timeout=START_TIMEOUT, env_vars=self.env_vars)
+        call(self.root, self.family_name, "start", args, cwd=staging, timeout=START_TIMEOUT, env_vars=self.env_vars)
         return []
 
 
@@ -240,4 +240,6 @@ def package_for(slug: str) -> TaskStandardPackage | None:
         scoring=row.scoring,
         task_instructions=row.instructions,
         env_vars=list(row.family.required_environment_variables),
+        # A family's scoring may read anything of /home/agent: all of it, as regular files.
+        workspace_files=(".",),
     )

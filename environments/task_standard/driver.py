@@ -98,7 +98,13 @@ def run(family_dir: str, name: str, method: str, args: dict[str, Any]) -> Any:
         else:
             result = {"score": family.score(task, args.get("submission", "")), "message": "Scored the submission."}
         if hasattr(family, "teardown"):
-            family.teardown(task)
+            # Scoring reads a read-only snapshot of the workspace: a teardown that writes or removes
+            # files there fails, and that must not cost the score it comes after.
+            try:
+                family.teardown(task)
+            except Exception as exc:
+                traceback.print_exc()
+                result.setdefault("details", {})["teardown_error"] = f"{type(exc).__name__}: {exc}"
         return result
     raise FamilyError(f"Unknown method {method!r}.")
 

@@ -1,1 +1,1 @@
-"""Run imports (issue 5): agent and human runs entered from files or by agent harnesses through the API."""
+"""Run imports: agent and human runs entered from files or by agent harnesses through the API."""

@@ -1,4 +1,4 @@
-"""The `harness` role group (issue 5): API accounts of agent harnesses."""
+"""The `harness` role group: API accounts of agent harnesses."""
 
 from django.db import migrations
 

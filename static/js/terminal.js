@@ -17,6 +17,7 @@
   const messageEl = document.getElementById("terminal-message");
   const newTabButton = document.getElementById("terminal-new-tab");
   const noticeEl = document.getElementById("terminal-notice");
+  const frozenEl = document.getElementById("terminal-frozen");
   if (noticeEl) noticeEl.querySelector("button").addEventListener("click", () => { noticeEl.hidden = true; });
   const encoder = new TextEncoder();
   const tabs = new Map();
@@ -101,6 +102,13 @@
       tab.closeReason = msg.reason;
       tab.term.writeln(`\r\n\x1b[31m${msg.reason}\x1b[0m`);
       setState(tab, "closed", msg.reason);
+    } else if (msg.type === "frozen") {
+      // A pause or the deadline froze the attempt's processes on the workstation (or they run again).
+      if (frozenEl) {
+        frozenEl.querySelector("span").textContent = msg.message;
+        frozenEl.hidden = !msg.frozen;
+      }
+      if (msg.frozen) tab.term.writeln(`\r\n\x1b[34m${msg.message}\x1b[0m`);
     } else if (msg.type === "notice") {
       // An admin's message: a line in the terminal, and a banner above it that stays until dismissed.
       tab.term.writeln(`\r\n\x1b[36m${msg.message}\x1b[0m`);

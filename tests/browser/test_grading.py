@@ -15,6 +15,7 @@ from graders.models import ScoreLogEntry
 from tests import factories
 from tests.graders.conftest import attempt_on, grading_dirs
 from tests.trials.celery_support import broker_url, running_worker, using_broker
+from tests.workspace_support import put
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -33,7 +34,7 @@ def test_the_expert_scores_and_sees_progress_the_log_and_the_chart(page_for, att
     from graders import services
 
     services.workspace_prepare(attempt=attempt)
-    (services.workspace_path(attempt) / "sleep.txt").write_text("2")
+    put(services.workspace_path(attempt), "sleep.txt", "2")
     page = page_for("ada", factories.PASSWORD)
     page.goto(f"/attempts/{attempt.pk}/")
     expect(page.locator("#score-log")).to_contain_text("No scores yet.")

@@ -92,7 +92,7 @@ def test_the_expert_types_echo_hello_and_an_admin_replays_it(browser, asgi_serve
         assert session.recording_name.endswith("terminal-1.cast")
         admin_context.close()
     finally:
-        from trials.backends.local import end_attempt_sync
+        from workstation.backends.local import end_attempt_sync
 
         end_attempt_sync(attempt.pk)
 
@@ -124,6 +124,6 @@ def test_an_admins_message_appears_in_the_experts_open_terminal(browser, asgi_se
         admin_context.close()
         context.close()
     finally:
-        from trials.backends.local import end_attempt_sync
+        from workstation.backends.local import end_attempt_sync
 
         end_attempt_sync(attempt.pk)

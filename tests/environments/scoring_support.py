@@ -19,11 +19,13 @@ from celery import Celery
 from django.conf import settings
 from django.test import override_settings
 
-from environments import packages
-from graders import sandbox, services
+from environments import measure, packages
+from graders import services
 from graders.models import ScoreLogEntry
 from tests.trials.celery_support import running_worker, using_broker, wait_for
+from tests.workspace_support import give_to_owner
 from trials.models import Attempt
+from workstation import scoring as sandbox
 
 # Trained models and corpora outlive a test run (they are keyed by their configuration): the
 # second run reuses them, as a workstation does. Under DATA_DIR, which the scorer's user can enter.
@@ -70,15 +72,6 @@ def run_in_workspace(workspace: Path, *argv: str, timeout: float = 120) -> None:
     give_to_owner(workspace)
 
 
-def give_to_owner(workspace: Path) -> None:
-    if not sandbox.is_root():
-        return
-    owner = workspace.stat()
-    for root, dirs, files in os.walk(workspace):
-        for name in [*dirs, *files]:
-            os.lchown(os.path.join(root, name), owner.st_uid, owner.st_gid)
-
-
 def copy_into(source: Path, workspace: Path) -> None:
     shutil.copytree(source, workspace, dirs_exist_ok=True)
     give_to_owner(workspace)
@@ -101,15 +94,32 @@ def run_scorer(slug: str, workspace: Path, scratch: Path) -> dict:
     saved = list(sys.path)
     _forget_scorer_modules()
     sys.path.insert(0, str(copy))
-    try:
-        spec = importlib.util.spec_from_file_location("score", copy / Path(package.scorer).name)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        result = module.main(workspace)
-    finally:
-        sys.path[:] = saved
-        _forget_scorer_modules()
+    code = copy / package.harness_folder if package.harness_folder else None
+    # The expert's part runs through the harness: here measure's unsandboxed stand-in for the workstation's.
+    with measure.local_harness(workspace, code=code) as harness_env, _environment(harness_env):
+        try:
+            spec = importlib.util.spec_from_file_location("score", copy / Path(package.scorer).name)
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            result = module.main(workspace)
+        finally:
+            sys.path[:] = saved
+            _forget_scorer_modules()
     return {"details": {}, **result}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _forget_scorer_modules() -> None:
@@ -127,7 +137,8 @@ def started_template(slug: str, scratch: Path) -> Iterator[Path]:
         PROTECTED_DIR=scratch / "protected",
     ):
         workspace = scratch / "template"
-        packages.find(slug).prepare_workspace(workspace)
+        workspace.mkdir(parents=True, exist_ok=True)
+        packages.find(slug).prepare_staging(workspace)
         yield workspace
 
 

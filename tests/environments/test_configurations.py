@@ -86,11 +86,11 @@ def test_the_scorer_copy_gets_the_active_configuration_and_the_common_code(packa
     assert (target / "common" / "corpus.py").is_file()
 
 
-def test_start_fills_the_workspace_and_the_configuration_cache(package_dir: Path, tmp_path: Path) -> None:
+def test_start_fills_the_staging_folder_and_the_configuration_cache(package_dir: Path, tmp_path: Path) -> None:
     package = packages.find("conf_pkg")
-    workspace = tmp_path / "ws"
-    assert package.prepare_workspace(workspace) == ["a.txt"]
-    given = json.loads((workspace / "given.json").read_text())
+    staging = tmp_path / "staging"
+    assert package.prepare_staging(staging) == ["a.txt"]
+    given = json.loads((staging / "given.json").read_text())
     assert Path(given["cache_dir"]) == package.cache_dir()
     assert (package.cache_dir() / "built.txt").read_text() == "1"
 
@@ -103,16 +103,16 @@ def test_full_scale_without_its_data_setting_stops_the_start_naming_the_setting(
     settings.ENVIRONMENT_CONFIGURATION = "full"
     settings.ENVIRONMENT_FIX_EMBEDDING_MODEL = ""
     with pytest.raises(packages.ConfigurationError, match="needs ENVIRONMENT_FIX_EMBEDDING_MODEL"):
-        packages.find("conf_pkg").prepare_workspace(tmp_path / "ws")
+        packages.find("conf_pkg").prepare_staging(tmp_path / "staging")
     settings.ENVIRONMENT_FIX_EMBEDDING_MODEL = str(tmp_path / "nowhere.pth")
     with pytest.raises(packages.ConfigurationError, match="does not exist"):
-        packages.find("conf_pkg").prepare_workspace(tmp_path / "ws2")
+        packages.find("conf_pkg").prepare_staging(tmp_path / "staging2")
 
 
 def test_a_failing_start_script_is_an_error_with_its_last_words(package_dir: Path, tmp_path: Path) -> None:
     (package_dir / "scoring" / "start.py").write_text("raise SystemExit('no GPU here')\n")
     with pytest.raises(packages.ConfigurationError, match="no GPU here"):
-        packages.find("conf_pkg").prepare_workspace(tmp_path / "ws")
+        packages.find("conf_pkg").prepare_staging(tmp_path / "staging")
 
 
 def test_environments_without_configurations_keep_rebench_numbers(db, settings) -> None:  # type: ignore[no-untyped-def]

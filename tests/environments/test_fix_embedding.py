@@ -153,12 +153,14 @@ def test_the_intact_model_scores_near_zero_as_the_small_offset_was_chosen(
     assert len(trained) == 1
     (started_workspace / "fixed_model.pth").write_bytes(trained[0].read_bytes())
     result = run_scorer(SLUG, started_workspace, tmp_path)
-    assert result["details"]["loss"] == pytest.approx(2.82, abs=0.05)
-    assert math.isclose(result["score"], math.log(result["details"]["loss"] - 1.8))
+    assert result["details"]["loss"] == pytest.approx(2.61, abs=0.05)
+    offset = package.configurations["small"].params["offset"]
+    assert offset == pytest.approx(result["details"]["loss"] - 1.0, abs=0.05)
+    assert math.isclose(result["score"], math.log(result["details"]["loss"] - offset))
 
 
 def test_full_scale_without_openwebtext_stops_the_start_naming_the_setting(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings.ENVIRONMENT_CONFIGURATION = "full"
     settings.ENVIRONMENT_OPENWEBTEXT_DIR = ""
     with pytest.raises(packages.ConfigurationError, match="needs ENVIRONMENT_OPENWEBTEXT_DIR"):
-        packages.find(SLUG).prepare_workspace(tmp_path / "ws")
+        packages.find(SLUG).prepare_staging(tmp_path / "staging")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import stat
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +29,7 @@ from environments.common.llm import (
 )
 
 HELLO = [{"role": "user", "content": "Say hello."}]
+SPAWNER = Path(__file__).resolve().parents[2] / "workstation" / "sandbox" / "spawner.py"
 
 
 def post(url: str, body: Any, token: str) -> tuple[int, dict[str, Any]]:
@@ -192,3 +198,46 @@ def test_upstream_failures_reach_the_caller_as_502_and_a_refusal_costs_nothing()
     assert status == 502
     assert "HTTP 500" in answer["error"]["message"]
     assert budget.spent_tokens == 0
+
+
+def test_the_proxy_on_a_unix_socket_serves_what_a_harness_bridge_forwards_from_a_loopback_port(tmp_path: Path) -> None:
+    """A scorer's proxy listens in its exchange folder; the harness's bridge (the spawner's `run
+    --bridge PORT=SOCKET`) is the scaffold's only way to it: plain HTTP on 127.0.0.1:PORT."""
+    socket_path = tmp_path / "llm.sock"
+    with LocalChatServer(lambda body: "bridged", api_key="real-secret") as upstream:
+        budget = Budget(max_tokens=10_000)
+        client = ChatClient(upstream.url, api_key="real-secret", model="m")
+        with BudgetProxy(client, budget, unix_socket=socket_path) as proxy:
+            assert proxy.socket_path == str(socket_path)
+            assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
+            with pytest.raises(AssertionError, match="no port"):
+                _ = proxy.url
+            port = free_port()
+            caller = (
+                "import json, os, urllib.request\n"
+                f"request = urllib.request.Request('http://127.0.0.1:{port}/v1/chat/completions', "
+                f"data=json.dumps({{'messages': {HELLO!r}}}).encode(), "
+                "headers={'Authorization': 'Bearer ' + os.environ['TOKEN'], 'Content-Type': 'application/json'})\n"
+                "print(json.load(urllib.request.urlopen(request, timeout=10))['choices'][0]['message']['content'])\n"
+            )
+            bridge = [sys.executable, str(SPAWNER), "run", "--bridge", f"{port}={socket_path}", "--"]
+            bridged = subprocess.run(
+                [*bridge, sys.executable, "-c", caller],
+                env={"TOKEN": proxy.token, "PATH": "/usr/bin:/bin"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert not socket_path.exists()  # removed when the proxy stops
+    assert bridged.returncode == 0, bridged.stderr
+    assert bridged.stdout.strip() == "bridged"
+    assert upstream.authorizations == ["Bearer real-secret"]
+    assert budget.summary()["requests"] == 1
+    assert budget.spent_tokens > 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

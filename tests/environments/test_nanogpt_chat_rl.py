@@ -96,7 +96,8 @@ def test_start_trains_the_base_model_and_the_worker_scores_start_reference_and_b
 def workspace(small_configuration: Any, tmp_path: Path) -> Path:
     """A prepared workspace (start has run: the base model is cached) to run the scorer on directly."""
     folder = tmp_path / "workspace"
-    packages.find(SLUG).prepare_workspace(folder)
+    folder.mkdir()
+    packages.find(SLUG).prepare_staging(folder)
     return folder
 
 

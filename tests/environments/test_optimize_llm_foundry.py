@@ -41,6 +41,8 @@ def test_the_worker_times_the_starting_and_reference_scripts_and_refuses_changed
         services.workspace_prepare_queue(attempt)
         start = wait_for_entries(attempt, 1, timeout=300)[0]
         assert start.details.get("l1_distance") == 0.0, (start.message, start.details)
+        # Timed from outside the harness instance that ran it, not by anything the script could touch.
+        assert start.details["timed_by"] == "workstation"
         # Wall time on a shared 2-core CPU moves with the load (measured 13.7 s at load 4.5, 24.4 s
         # at 9): near the declared figure, within a factor of e^1.2 ≈ 3.3, not equal to it.
         assert start.score == pytest.approx(small.starting_score, abs=1.2)
@@ -94,6 +96,28 @@ def test_the_base_model_passed_off_as_the_result_is_refused_by_its_distance(work
     assert "differ from the reference by L1" in result["message"]
 
 
+def test_without_finetune_sh_nothing_runs_and_the_message_says_so(workspace: Path, tmp_path: Path) -> None:
+    (workspace / "finetune.sh").unlink()
+    result = run_scorer(SLUG, workspace, tmp_path)
+    assert result["score"] is None
+    assert result["message"] == "No finetune.sh in the workspace."
+
+
+def test_the_checkpoint_comes_back_dereferenced_and_a_pipe_in_its_place_is_no_checkpoint(
+    workspace: Path, tmp_path: Path
+) -> None:
+    # A link is followed (as the expert's user, inside the sandbox): what it points to is weighed.
+    (workspace / "finetune.sh").write_text(
+        "mkdir -p trained_model && ln -s ../base_model.pth trained_model/model.pth\n"
+    )
+    linked = run_scorer(SLUG, workspace, tmp_path)
+    assert "differ from the reference by L1" in linked["message"], linked["message"]
+    # A pipe is neither read (it would block) nor passed off as a file.
+    (workspace / "finetune.sh").write_text("mkdir -p trained_model && mkfifo trained_model/model.pth\n")
+    piped = run_scorer(SLUG, workspace, tmp_path)
+    assert piped["message"] == "finetune.sh finished but wrote no trained_model/model.pth."
+
+
 def test_an_output_that_is_not_a_checkpoint_is_nan(workspace: Path, tmp_path: Path) -> None:
     (workspace / "finetune.sh").write_text("mkdir -p trained_model && echo weights > trained_model/model.pth\n")
     result = run_scorer(SLUG, workspace, tmp_path)
@@ -104,5 +128,6 @@ def test_an_output_that_is_not_a_checkpoint_is_nan(workspace: Path, tmp_path: Pa
 def test_full_scale_without_the_task_folder_stops_the_start_naming_the_setting(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {SLUG: "full"}
     settings.ENVIRONMENT_LLM_FOUNDRY_DIR = ""
+    (tmp_path / "ws").mkdir()
     with pytest.raises(packages.ConfigurationError, match="needs ENVIRONMENT_LLM_FOUNDRY_DIR"):
-        packages.find(SLUG).prepare_workspace(tmp_path / "ws")
+        packages.find(SLUG).prepare_staging(tmp_path / "ws")

@@ -2,13 +2,15 @@
 
 The model is the scripted OpenAI-compatible server (scripted_model/serve.py) started on 127.0.0.1
 by each test, so the answers are known: the scorer, the budget proxy and the judge are under test.
+Through the worker, the scaffold and the answers run in harness instances of the attempt's sandbox
+and reach the model only over the bridge to the scorer's proxy; run in-process (`run_scorer`), the
+harness is measure's unsandboxed stand-in.
 """
 
 from __future__ import annotations
 
 import json
 import resource
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,14 +25,13 @@ from environments.common.llm import LocalChatServer
 from graders import services
 from tests.environments.scoring_support import (
     copy_into,
-    give_to_owner,
     load_module,
     run_scorer,
-    score_now,
     small_configuration,
     wait_for_entries,
     worker_for,
 )
+from tests.workspace_support import put
 from trials.models import Attempt
 
 SLUG = "ai_rd_rust_codecontests_inference"
@@ -103,6 +104,16 @@ PROGRAMS = {
         "aborted (often running out of memory) on test 1 of 2",
     ),
 }
+LEAK = Path("/tmp/rust-judge-leaked-inputs.txt")  # noqa: S108 - where any user may write, Landlock aside
+LEAKER = f"""
+use std::io::Read;
+fn main() {{
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).unwrap();
+    if let Err(e) = std::fs::write("{LEAK}", &input) {{ eprintln!("no write: {{}}", e); std::process::exit(9); }}
+    println!("6");
+}}
+"""
 
 
 def judge_folders() -> list[Path]:
@@ -129,6 +140,41 @@ def test_the_judge_scores_each_kind_of_program_with_a_clear_reason_within_its_li
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert (used.ru_utime - children.ru_utime) < 15
     assert set(judge_folders()) <= folders  # its temporary folder is gone, whatever the program did
+
+
+@pytest.mark.skipif(judge.landlock_abi() < 1, reason="this kernel has no Landlock")
+def test_an_answer_writes_nowhere_but_its_own_test_folder(rustc: str) -> None:
+    """The tests' inputs reach the program: it must not leave them where the expert could read them."""
+    LEAK.unlink(missing_ok=True)
+    verdict = judge.judge(LEAKER, SUM, rustc=rustc, limits=judge.Limits())
+    assert not LEAK.exists()
+    assert verdict.reason.startswith("runtime error on test 1 of 2 (exit status 9): no write: Permission denied")
+
+
+def test_the_verdict_on_runs_made_elsewhere_trusts_only_the_outputs_it_compares(tmp_path: Path) -> None:
+    """What judge_answer.py sends back is the expert's side: a report claiming success proves nothing."""
+    limits = judge.Limits()
+    expected = [out for _given, out in SUM]
+    ok = {"returncode": 0, "timed_out": False, "stderr": ""}
+    (tmp_path / "0.out").write_text("6\n")
+    (tmp_path / "1.out").write_text("6\n")
+    forged = judge.verdict_from({"runs": [ok, ok]}, tmp_path, expected, limits=limits)
+    assert forged.reason == "wrong answer on test 2 of 2: token 1: got '6', expected '2000000000'"
+    (tmp_path / "1.out").write_text("2000000000\n")
+    assert judge.verdict_from({"runs": [ok, ok]}, tmp_path, expected, limits=limits).solved
+    assert judge.verdict_from({"runs": [ok]}, tmp_path, expected, limits=limits).reason == (
+        "no run of test 2 of 2 came back from the judge"
+    )
+    assert not judge.verdict_from({"runs": "all passed"}, tmp_path, expected, limits=limits).solved
+    (tmp_path / "1.out").unlink()
+    assert "did not come back" in judge.verdict_from({"runs": [ok, ok]}, tmp_path, expected, limits=limits).reason
+    slow = {"returncode": 0, "timed_out": True, "stderr": ""}
+    assert judge.verdict_from({"runs": [slow]}, tmp_path, expected, limits=limits).reason.startswith(
+        "time limit exceeded on test 1 of 2"
+    )
+    assert judge.verdict_from({"compile_error": "compile error: nope"}, tmp_path, expected, limits=limits).reason == (
+        "compile error: nope"
+    )
 
 
 def test_the_judge_refuses_an_empty_answer_and_an_oversized_source(rustc: str) -> None:
@@ -231,14 +277,33 @@ for name in ("environ", "cmdline"):
     except OSError as exc:
         found["parent_" + name] = f"refused: {exc}"
 try:
-    scorer = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")[1].decode()
-    found["configuration"] = open(os.path.join(os.path.dirname(scorer), "configuration.json")).read()
+    scorer = [a for a in open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0") if a.endswith(b".py")][0]
+    found["configuration"] = open(os.path.join(os.path.dirname(scorer.decode()), "configuration.json")).read()
 except (OSError, IndexError) as exc:
     found["configuration"] = f"refused: {exc}"
 with open("snooped.json", "w") as out:
     json.dump(found, out)
 print("fn main() {}")
 """
+
+
+def scored(attempt: Attempt, count: int) -> Any:
+    """The expert presses Score; a scoring run of six problems, each in two sandbox instances, takes a while."""
+    services.scoring_job_request(attempt=attempt, by=attempt.user)
+    return wait_for_entries(attempt, count, timeout=300)[-1]
+
+
+def with_concurrency(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """The scorer's configuration.json says `workers` problems at a time (the full configuration's is 8)."""
+    document = packages.EnvironmentPackage.configuration_document
+
+    def more_at_once(package: packages.EnvironmentPackage) -> dict[str, Any]:
+        made = document(package)
+        if package.slug == SLUG:
+            made["params"] = {**made["params"], "concurrency": workers}
+        return made
+
+    monkeypatch.setattr(packages.EnvironmentPackage, "configuration_document", more_at_once)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -255,7 +320,7 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
     workspace = services.workspace_path(attempt)
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)  # the starting scaffold is scored once the workspace is ready
-        start = wait_for_entries(attempt, 1, timeout=240)[0]
+        start = wait_for_entries(attempt, 1, timeout=300)[0]
         assert {"scaffold.py", "judge.py", "evaluate.py", "problems"} <= {p.name for p in workspace.iterdir()}
         assert not (workspace / "problems" / "heldout.jsonl").exists()
         assert start.score == pytest.approx(small.starting_score), start.message
@@ -267,36 +332,40 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
         assert set(endpoint.authorizations) == {f"Bearer {API_KEY}"}
         assert {r["model"] for r in endpoint.requests} == {"scripted-rust-model"}
 
+        # Three problems at a time: three harness instances at once, each bridged to the one proxy.
         copy_into(PACKAGE / "reference", workspace)
-        reference = score_now(attempt, 2)
+        with pytest.MonkeyPatch.context() as patch:
+            with_concurrency(patch, 3)
+            reference = scored(attempt, 2)
         assert reference.score == pytest.approx(small.reference_score), reference.message
         assert reference.details["solved_names"] == ["balanced-brackets", "longest-plateau", "sum-of-evens"]
         # Sampled, checked on the public examples, still wrong on the hidden ones: an honest miss.
         assert reference.details["per_problem"]["divisible-pairs"]["reason"].startswith("wrong answer on test 5")
 
-        (workspace / "scaffold.py").write_text("def solve(:\n")
-        broken = score_now(attempt, 3)
+        put(workspace, "scaffold.py", "def solve(:\n")
+        broken = scored(attempt, 3)
         assert broken.score is None
         assert broken.message.startswith("The scaffold failed on every held-out problem")
         assert "SyntaxError" in broken.message
 
-        # A scaffold that goes looking for the key finds only the proxy's.
-        (workspace / "scaffold.py").write_text(SNOOP)
-        give_to_owner(workspace)
-        snooping = score_now(attempt, 4)
+        # A scaffold that goes looking for the key finds only the proxy's: its parent is the harness's
+        # wrapper, in an instance of its own, and the scorer with its configuration is nowhere in view.
+        put(workspace, "scaffold.py", SNOOP)
+        snooping = scored(attempt, 4)
         assert snooping.score == 0.0, snooping.message
         snooped = (workspace / "snooped.json").read_text()
         assert API_KEY not in snooped
         found = json.loads(snooped)
         assert found["env"]["OPENAI_API_KEY"].startswith("proxy-")
-        assert found["parent_environ"].startswith("refused")  # the scorer made itself non-dumpable
-        assert "budget_tokens" in found["configuration"] or found["configuration"].startswith("refused")
+        assert "run_scaffold.py" in found["parent_cmdline"], found["parent_cmdline"]
+        assert "RUST_CODECONTESTS" not in found["parent_environ"]
+        assert found["configuration"].startswith("refused"), found["configuration"][:200]
+        assert "OPENAI_BASE_URL=http://127.0.0.1:" in found["parent_environ"]
 
         # A budget too small for every problem: the proxy refuses the rest, and the spend stays under it.
         settings.RUST_CODECONTESTS_BUDGET_TOKENS = 1_500
-        shutil.copy(PACKAGE / "solution" / "scaffold.py", workspace / "scaffold.py")
-        give_to_owner(workspace)
-        starved = score_now(attempt, 5)
+        put(workspace, "scaffold.py", (PACKAGE / "solution" / "scaffold.py").read_text())
+        starved = scored(attempt, 5)
         assert starved.details["budget"]["refused"] >= 1, starved.message
         assert starved.details["budget"]["spent_tokens"] <= 1_500
         assert "The budget refused" in starved.message
@@ -306,13 +375,19 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
     assert final.normalised == pytest.approx(1.0)
 
 
+def prepared(tmp_path: Path) -> Path:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    packages.find(SLUG).prepare_staging(workspace)
+    return workspace
+
+
 @pytest.mark.django_db
 def test_without_a_model_endpoint_the_scorer_says_one_is_required(
     small_configuration: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small_configuration.RUST_CODECONTESTS_MODEL_URL = ""
-    workspace = tmp_path / "workspace"
-    packages.find(SLUG).prepare_workspace(workspace)
+    workspace = prepared(tmp_path)
     result = run_scorer(SLUG, workspace, tmp_path)
     assert result["score"] is None
     assert "needs a model endpoint: set RUST_CODECONTESTS_MODEL_URL" in result["message"]
@@ -324,8 +399,7 @@ def test_an_unreachable_model_makes_every_problem_fail_and_says_why(
 ) -> None:
     small_configuration.RUST_CODECONTESTS_MODEL_URL = model.url
     model.stop()  # nothing listens there any more
-    workspace = tmp_path / "workspace"
-    packages.find(SLUG).prepare_workspace(workspace)
+    workspace = prepared(tmp_path)
     result = run_scorer(SLUG, workspace, tmp_path)
     assert result["score"] is None
     assert "The scaffold failed on every held-out problem" in result["message"]

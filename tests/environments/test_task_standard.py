@@ -20,6 +20,7 @@ from graders.tasks import scoring_job_run
 from rebench_site.errors import ServiceError
 from tests import factories
 from tests.trials.celery_support import BROKERS, broker_url, running_worker, using_broker, wait_for
+from tests.workspace_support import put
 from trials import services as trials_services
 from trials.models import Attempt
 
@@ -90,7 +91,7 @@ def test_a_family_scored_at_the_end_refuses_intermediate_scores_and_scores_the_s
     with pytest.raises(ServiceError, match="scored once, when the attempt ends"):
         services.scoring_job_request(attempt=attempt, by=attempt.user)
     services.workspace_prepare(attempt=attempt)
-    (services.workspace_path(attempt) / "submission.txt").write_text("42\n")
+    put(services.workspace_path(attempt), "submission.txt", "42\n")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)
     assert len(callbacks) >= 1
@@ -109,7 +110,7 @@ def test_a_method_that_raises_while_scoring_is_a_nan_with_its_traceback(
     task_standard.task_family_register(path=str(FAMILIES / "good_family"))
     attempt = attempt_at("good_family-easy")
     services.workspace_prepare(attempt=attempt)
-    (services.workspace_path(attempt) / "answer.txt").write_text("not a number")
+    put(services.workspace_path(attempt), "answer.txt", "not a number")
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     scoring_job_run(str(job.pk))
     entry = ScoreLogEntry.objects.get(job=job)
@@ -135,7 +136,7 @@ def test_a_task_family_end_to_end_through_a_real_worker(
     client.force_login(attempt.user)
 
     def score(answer: str) -> ScoreLogEntry:
-        (workspace / "answer.txt").write_text(answer)
+        put(workspace, "answer.txt", answer)
         job_id = client.post(f"/api/attempts/{attempt.pk}/score/").json()["job"]
         assert wait_for(lambda: ScoreLogEntry.objects.filter(job_id=job_id).exists(), timeout=60)
         return ScoreLogEntry.objects.get(job_id=job_id)
@@ -162,10 +163,14 @@ def test_a_task_family_end_to_end_through_a_real_worker(
         assert wait_for(lambda: AttemptScore.objects.filter(attempt=attempt, is_final=True).exists(), timeout=60)
 
     final = ScoreLogEntry.objects.get(job__kind="final", attempt=attempt)
-    assert final.score == 0.9  # aggregate_scores: the max of 0.4, 0.9, 0.2 and the final 0.2
+    # aggregate_scores: the max of 0.4, 0.9, 0.2 and the final 0.2
+    assert final.score == 0.9, (final.message, final.details)
     assert final.details["last_intermediate"]["score"] == 0.2
     assert AttemptScore.objects.get(attempt=attempt).raw == 0.9
-    assert (workspace / "teardown.txt").read_text() == "done"
+    # Teardown runs with the final scoring, over the read-only snapshot the trusted half gets: its
+    # write fails there (noted, the score kept) and never reaches the live workspace.
+    assert "Permission denied" in final.details["teardown_error"]
+    assert not (workspace / "teardown.txt").exists()
 
 
 def test_the_admin_registers_a_family_on_its_page_and_experts_cannot(db, admin_user, expert) -> None:  # type: ignore[no-untyped-def]

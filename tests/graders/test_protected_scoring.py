@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from graders import sandbox, services
+from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
 from graders.tasks import scoring_job_run
 from tests.unix_users_support import as_user
-from trials import unix_users
+from tests.workspace_support import put
 from trials.models import Attempt
+from workstation import scoring as sandbox
+from workstation import users as unix_users
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="protected scoring and per-attempt users switch users: needs root"),
@@ -70,8 +72,8 @@ def test_the_protected_group_reads_the_scorer_but_the_attempts_shell_user_cannot
     attempt_on: Callable[..., Attempt], grading_dirs: Path
 ) -> None:
     attempt = attempt_on("grading_test_ok")
-    user = sandbox.attempt_user(attempt.pk).name
-    sandbox.ensure_protected_users()
+    user = unix_users.attempt_user(attempt.pk).name
+    sandbox.ensure_protected_group()
     source = Path(settings.BASE_DIR) / "environments" / "ai_rd_small_scaling_law" / "scoring"
     copy = sandbox.fresh_copy(source, grading_dirs / "protected" / "scorers" / "probe", protected=True)
     (grading_dirs / "protected").chmod(0o755)
@@ -97,25 +99,23 @@ def test_a_scorer_cannot_rewrite_its_code_nor_read_another_attempts_workspace(
     mine, theirs = attempt_on("grading_test_tamper"), attempt_on("grading_test_tamper")
     for attempt in (mine, theirs):
         services.workspace_prepare(attempt=attempt)
-    secret = services.workspace_path(theirs) / "secret.txt"
-    secret.write_text("their work")
-    (services.workspace_path(mine) / "other.txt").write_text(str(secret))
-    # The same scorer, pointed at its own attempt's file, reads it: the refusal below is the user's.
-    own = services.workspace_path(theirs) / "other.txt"
-    own.write_text(str(secret))
+    secret = put(services.workspace_path(theirs), "secret.txt", "their work")
+    put(services.workspace_path(mine), "other.txt", str(secret))
+    # The same scorer, pointed at a file its own snapshot holds, reads it: the refusal below is the sandbox's.
+    put(services.workspace_path(theirs), "other.txt", "/home/agent/other.txt")
 
     entry = score(mine, django_capture_on_commit_callbacks)
-    assert entry.details["rewrote_scorer"] == "PermissionError"
-    assert entry.details["read_other"] == "PermissionError"
-    assert score(theirs, django_capture_on_commit_callbacks).details["read_other"] == "their work"
+    # Its own code is mounted read-only; the other workspace isn't in its sandbox at all.
+    assert entry.details["rewrote_scorer"] == "OSError"
+    assert entry.details["read_other"] == "FileNotFoundError"
+    assert score(theirs, django_capture_on_commit_callbacks).details["read_other"] == "/home/agent/other.txt"
 
 
 def test_an_attempts_shell_user_cannot_read_another_attempts_workspace(attempt_on: Callable[..., Attempt]) -> None:
     mine, theirs = attempt_on("grading_test_ok"), attempt_on("grading_test_ok")
     for attempt in (mine, theirs):
         services.workspace_prepare(attempt=attempt)
-    secret = services.workspace_path(theirs) / "secret.txt"
-    secret.write_text("their work")
+    secret = put(services.workspace_path(theirs), "secret.txt", "their work")
     me = unix_users.attempt_user_name(mine.pk)
     shell = as_user(me, [], ["bash", "-c", f"cat {secret}; ls {secret.parent}"])
     assert "their work" not in shell.stdout
@@ -184,11 +184,11 @@ def test_a_running_attempts_user_is_never_retired(attempt_on: Callable[..., Atte
 def test_an_existing_account_in_a_privileged_group_is_refused(attempt_on: Callable[..., Attempt]) -> None:
     attempt = attempt_on("grading_test_ok")
     name = unix_users.attempt_user(attempt.pk).name
-    sandbox.ensure_protected_users()
+    sandbox.ensure_protected_group()
     subprocess.run(["usermod", "-a", "-G", sandbox.PROTECTED_GROUP, name], check=True)
     try:
-        with pytest.raises(sandbox.SandboxError, match="protected"):
-            sandbox.scorer_identity(attempt.pk)
+        with pytest.raises(unix_users.UnixUserError, match="protected"):
+            unix_users.attempt_user(attempt.pk)
     finally:  # attempt ids restart with each test's database: the next test gets this user again
         subprocess.run(["gpasswd", "-d", name, sandbox.PROTECTED_GROUP], check=True, capture_output=True)
 

@@ -13,6 +13,7 @@ import pytest
 from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
 from graders.tasks import scoring_job_run
+from tests.workspace_support import put
 from trials.models import Attempt
 
 pytestmark = pytest.mark.timeout(120)
@@ -103,9 +104,9 @@ def test_nan_entries_do_not_count_towards_the_final_score(attempt_on: Callable[.
     attempt = attempt_on("grading_test_ok")
     workspace = services.workspace_path(attempt)
     score_once(attempt)  # 0.5 from the starting solution
-    (workspace / "score.txt").write_text("0.8")
+    put(workspace, "score.txt", "0.8")
     score_once(attempt)
-    (workspace / "score.txt").write_text("not a number")
+    put(workspace, "score.txt", "not a number")
     score_once(attempt)
     final = attempt.final_score
     final.refresh_from_db()
@@ -113,3 +114,18 @@ def test_nan_entries_do_not_count_towards_the_final_score(attempt_on: Callable[.
     assert final.valid_entries == 2
     assert not math.isnan(final.normalised)
     assert ScoreLogEntry.objects.filter(attempt=attempt, score__isnull=True).count() == 1
+
+
+def test_a_package_harness_runs_the_experts_code_without_the_scorers_privileges(
+    attempt_on: Callable[..., Attempt],
+) -> None:
+    attempt = attempt_on("grading_test_harness")
+    services.workspace_prepare(attempt=attempt)
+    put(services.workspace_path(attempt), "program.sh", "echo 0.625\n")
+    status, entry = score_once(attempt)
+    assert status == ScoringJob.Status.DONE
+    assert entry.score == 0.625, entry.message
+    # The expert's code could not read the scorer, and what it left besides regular files never came back.
+    assert entry.details["scorer_read"] == ""
+    assert "No such file or directory" in entry.details["scorer_error"]
+    assert "link.txt" not in entry.details["files"]

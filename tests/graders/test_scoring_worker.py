@@ -27,6 +27,7 @@ from tests.trials.celery_support import (
     using_broker,
     wait_for,
 )
+from tests.workspace_support import put
 from trials import services as trials_services
 from trials.models import Attempt, Pause
 
@@ -78,7 +79,7 @@ def test_ending_the_attempt_makes_a_final_scoring_run_and_stores_the_final_score
 ) -> None:
     attempt = attempt_on("grading_test_ok")
     services.workspace_prepare(attempt=attempt)
-    (services.workspace_path(attempt) / "score.txt").write_text("0.75")
+    put(services.workspace_path(attempt), "score.txt", "0.75")
     with running_worker(app, queues=[attempt.workstation.queue_name]):
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)
         assert wait_for(lambda: AttemptScore.objects.filter(attempt=attempt, is_final=True).exists(), timeout=60)
@@ -127,6 +128,12 @@ def _worker_process(queue: str, grading_root: Path, name: str) -> subprocess.Pop
     return subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def slow_scorers_running() -> int:
+    """The harness processes of grading_test_slow on this machine (they are in a PID namespace: found by name)."""
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return sum(1 for line in ps.splitlines() if line.startswith("python3 -c") and line.endswith("rebench-slow-scorer"))
+
+
 def _logs(grading_root: Path) -> str:
     import redis
 
@@ -144,7 +151,7 @@ def test_a_worker_killed_mid_scoring_leaves_the_job_to_run_again_and_one_entry_i
     attempt = attempt_on("grading_test_slow")
     services.workspace_prepare(attempt=attempt)
     workspace = services.workspace_path(attempt)
-    (workspace / "sleep.txt").write_text("60")
+    put(workspace, "sleep.txt", "60")
     queue = attempt.workstation.queue_name
     with using_broker(killed_worker_redis_url()):
         job = services.scoring_job_request(attempt=attempt, by=attempt.user)
@@ -153,12 +160,12 @@ def test_a_worker_killed_mid_scoring_leaves_the_job_to_run_again_and_one_entry_i
         try:
             assert wait_for(lambda: (workspace / "starts.txt").exists(), timeout=60), _logs(grading_dirs)
             assert job_status(str(job.pk)) == "running"
-            first_scorer = int((workspace / "starts.txt").read_text().split()[0])
+            assert wait_for(lambda: slow_scorers_running() == 1, timeout=30), _logs(grading_dirs)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
-            # The scorer dies with its worker (parent-death signal), rather than scoring into the void.
-            assert wait_for(lambda: not Path(f"/proc/{first_scorer}").exists(), timeout=10)
-            (workspace / "sleep.txt").write_text("0")
+            # The scorer's sandbox dies with its worker (parent-death signal), rather than scoring into the void.
+            assert wait_for(lambda: slow_scorers_running() == 0, timeout=10)
+            put(workspace, "sleep.txt", "0")
             # kombu's Redis transport looks for expired unacked messages when a worker starts and then
             # only every ~100 s: start the next worker once the 3 s visibility timeout has passed.
             time.sleep(4)

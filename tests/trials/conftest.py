@@ -20,20 +20,28 @@ def term_dirs(settings):  # type: ignore[no-untyped-def]
 def local_attempt(term_dirs):  # type: ignore[no-untyped-def]
     attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
     yield attempt
-    from trials.backends.local import end_attempt_sync
+    from workstation.backends.local import end_attempt_sync
 
     end_attempt_sync(attempt.pk)
 
 
 @pytest.fixture
-def ssh_attempt(term_dirs):  # type: ignore[no-untyped-def]
+def ssh_attempt(term_dirs, ssh_cgroup):  # type: ignore[no-untyped-def]
     attempt = factories.AttemptFactory(
         reservation__workstation__backend=Workstation.Backend.SSH,
         reservation__workstation__host="127.0.0.1",
         reservation__workstation__ssh_user="rebench",
     )
     yield attempt
-    from trials.backends.local import end_attempt_sync
+    ts.remove_remote_spool(attempt.pk)  # the test server's shells run on this machine
 
-    end_attempt_sync(attempt.pk)  # the test server's shells run on this machine
-    ts.remove_remote_spool(attempt.pk)
+
+@pytest.fixture
+def ssh_cgroup(settings):  # type: ignore[no-untyped-def]
+    """A cgroup subtree delegated to the test SSH server's user, as a workstation's set-up would."""
+    from tests.sandbox_support import delegated_cgroup
+    from workstation import users
+
+    with delegated_cgroup(users.shared_user()) as parent:
+        settings.SANDBOX_SSH_CGROUP_PARENT = parent
+        yield parent

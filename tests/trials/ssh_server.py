@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncssh
 
-from trials.backends.local import shell_user
+from workstation.users import shared_user
 
 
 def _ctty() -> None:
@@ -27,7 +27,7 @@ def _set_size(fd: int, cols: int, rows: int) -> None:
 
 
 def _child_options() -> dict:  # type: ignore[type-arg]
-    user = shell_user()  # never root, as on a real workstation
+    user = shared_user()  # never root, as on a real workstation
     as_user = {"user": user.uid, "group": user.gid, "extra_groups": []} if os.geteuid() == 0 else {}
     env = {"HOME": user.home, "USER": user.name, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
     return {"env": env, "cwd": user.home, **as_user}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import os
 import shutil
 import struct
 import tempfile
@@ -94,8 +93,10 @@ def make_dirs(settings: Any) -> Path:  # type: ignore[no-untyped-def]
     settings.TERMINAL_WORKSPACE_ROOT = root / "workspaces"
     settings.MEDIA_ROOT = root / "media"
     settings.TERMINAL_RECORDING_SPOOL = root / "spool"
-    settings.TERMINAL_TMUX_SOCKET_PREFIX = f"rebench-test-{os.getpid()}"
     settings.TERMINAL_RECORDING_FLUSH_SECONDS = 0.5
+    settings.SANDBOX_STATE_DIR = root / "sandboxes"
+    settings.SANDBOX_TOOLS_DIR = root / "tools"
+    settings.PROTECTED_DIR = root / "protected"
     return root
 
 
@@ -104,11 +105,14 @@ def cleanup_dirs(root: Path) -> None:
 
 
 def remove_remote_spool(attempt_id: int) -> None:
-    """The recordings spool the test SSH server's shells (this machine's shared user) left for an attempt."""
-    from trials.backends import socket_name
-    from trials.backends.local import shell_user
+    """What the test SSH server's user (this machine's shared user) kept for an attempt: tmux, spool, sandbox."""
+    from workstation import layout, sandbox, tmux, users
+    from workstation.backends.local import _run_tmux
 
-    shutil.rmtree(Path(shell_user().home) / ".rebench" / "recordings" / socket_name(attempt_id), ignore_errors=True)
+    _run_tmux(tmux.kill_argv(tmux="tmux", socket=layout.sandbox_name(attempt_id)), users.shared_user())
+    home = Path(users.shared_user().home) / ".rebench"
+    sandbox.stop(str(home / "sandboxes" / layout.sandbox_name(attempt_id)), remove=True)
+    shutil.rmtree(home / "recordings" / layout.sandbox_name(attempt_id), ignore_errors=True)
 
 
 def ws_path(attempt_id: int, number: int = 1, cols: int = 80, rows: int = 24) -> str:

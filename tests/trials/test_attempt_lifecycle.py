@@ -376,13 +376,15 @@ def test_a_paused_attempt_past_the_slots_end_ends_there_for_reservation_end(
     assert ended.pauses.get().ended_at == reservation.ends_at
 
 
-def test_a_pause_opened_after_the_deadline_passed_is_dropped_when_the_attempt_is_ended(
+def test_a_pause_pressed_after_the_deadline_is_refused_and_ends_the_attempt_at_its_deadline(
     attempt: Attempt, expert: User
 ) -> None:
     # The deadline task is late; meanwhile the expert pressed pause on a clock already at zero.
     deadline = attempt.started_at + HOURS_8
-    services.attempt_pause(attempt=attempt, by=expert, reason=Pause.Reason.BREAK, now=deadline + minutes(2))
-    services.attempt_enforce_deadline(attempt_id=attempt.pk, now=deadline + minutes(5))
+    with pytest.raises(ServiceError) as info:
+        services.attempt_pause(attempt=attempt, by=expert, reason=Pause.Reason.BREAK, now=deadline + minutes(2))
+    assert info.value.field == "attempt"
+    services.attempt_enforce_deadline(attempt_id=attempt.pk, now=deadline + minutes(5))  # late, and too late
     ended = fresh(attempt)
     assert ended.ended_at == deadline
     assert ended.end_reason == Attempt.EndReason.DEADLINE

@@ -1,4 +1,4 @@
-"""Local shells run as their attempt's own Unix user: one attempt's shell can't read another's workspace."""
+"""Local shells run as their attempt's own Unix user, in its sandbox: another attempt's workspace isn't even there."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import pwd
 import pytest
 from channels.db import database_sync_to_async
 
-from graders import sandbox
 from tests import factories
 from tests.trials import terminal_support as ts
-from trials import unix_users
-from trials.backends.local import end_attempt_sync, shell_user, workspace_for
+from tests.workspace_support import put
 from trials.models import Workstation
+from workstation import layout, scoring
+from workstation import users as unix_users
+from workstation.backends.local import end_attempt_sync, prepare_workspace
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="per-attempt users need root")
 
@@ -57,13 +58,11 @@ async def test_an_attempts_shell_runs_as_its_own_user_and_cannot_read_another_at
 ) -> None:  # type: ignore[no-untyped-def]
     mine, theirs = two_attempts
     # Their workspace, as their terminal or worker makes it; a secret in it, and a protected scorer copy.
-    their_user = await database_sync_to_async(shell_user)(theirs.pk)
-    from trials.backends.local import prepare_workspace
-
-    their_workspace, _ = await database_sync_to_async(prepare_workspace)(theirs.pk, their_user)
-    (their_workspace / "secret.txt").write_text("their work")
-    await database_sync_to_async(sandbox.ensure_protected_users)()
-    scorer = sandbox.fresh_copy(
+    their_user = await database_sync_to_async(unix_users.attempt_user)(theirs.pk)
+    their_workspace = await database_sync_to_async(prepare_workspace)(theirs.pk, their_user)
+    put(their_workspace, "secret.txt", "their work")
+    await database_sync_to_async(scoring.ensure_protected_group)()
+    scorer = scoring.fresh_copy(
         lambda target: (target.mkdir(parents=True), (target / "score.py").write_text("SCORING CODE")),
         term_dirs / "protected" / "scorers" / "probe",
         protected=True,
@@ -75,16 +74,16 @@ async def test_an_attempts_shell_runs_as_its_own_user_and_cannot_read_another_at
     await screen.ready()
     start = len(screen.output)
     await screen.type(f"echo who:$(id -un):$(id -G | wc -w); cat {their_workspace}/secret.txt {scorer}/score.py\r")
-    await screen.until("Permission denied", start=start)
+    await screen.until("No such file", start=start)
     await screen.until(ts.PROMPT, start=start + 1)
     out = screen.output[start:].decode(errors="replace")
     await screen.comm.disconnect()
 
     assert f"who:{unix_users.attempt_user_name(mine.pk)}:1" in out  # its own user, its own group only
-    assert out.count("Permission denied") == 2
+    assert out.count("No such file or directory") == 2  # neither is in its sandbox at all
     assert "their work" not in out
     assert "SCORING CODE" not in out
-    assert workspace_for(mine.pk).stat().st_uid == pwd.getpwnam(unix_users.attempt_user_name(mine.pk)).pw_uid
+    assert layout.workspace(mine.pk).stat().st_uid == pwd.getpwnam(unix_users.attempt_user_name(mine.pk)).pw_uid
     assert their_user.uid != pwd.getpwnam(unix_users.attempt_user_name(mine.pk)).pw_uid
 
 
@@ -100,5 +99,5 @@ def test_with_per_attempt_users_off_every_attempt_shares_the_local_user(settings
 def test_not_root_every_attempt_runs_as_the_servers_own_user() -> None:
     me = pwd.getpwuid(os.geteuid()).pw_name
     assert unix_users.attempt_user(1).name == me
-    assert shell_user(2).name == me
+    assert unix_users.tmux_user().name == me
     assert unix_users.attempt_user_retire(1) is False

@@ -313,3 +313,24 @@ def test_an_expert_cannot_cancel_someone_elses_reservation(
         services.reservation_cancel(reservation=reservation, by=other_expert, now=now)
     reservation.refresh_from_db()
     assert reservation.cancelled_at is None
+
+
+def test_a_workstation_that_reports_it_cant_sandbox_takes_no_bookings_and_says_why(
+    expert: User, env_cumsum: Environment, workstation: Workstation, slot: datetime, now: datetime, settings: Any
+) -> None:
+    services.workstation_record_heartbeat(
+        workstation_id=workstation.pk, sandbox_problems=["bubblewrap is not installed"], at=now
+    )
+    error = refused(
+        "workstation", expert=expert, environment=env_cumsum, workstation=workstation, starts_at=slot, now=now
+    )
+    assert "can't sandbox attempts (bubblewrap is not installed)" in error.message
+    # Only the admin's explicit setting lets it take bookings anyway (the admin pages say so in red).
+    settings.SANDBOX_ALLOW_UNSAFE = True
+    assert book(expert, env_cumsum, workstation, slot, now=now).pk
+
+
+def test_a_booking_holds_the_gpus_its_environment_needs(
+    expert: User, env_cumsum: Environment, workstation: Workstation, slot: datetime, now: datetime
+) -> None:
+    assert book(expert, env_cumsum, workstation, slot, now=now).gpus == list(range(env_cumsum.gpus_min))

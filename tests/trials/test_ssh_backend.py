@@ -38,7 +38,7 @@ async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_di
         start = len(screen.output)
         await screen.type("stty size; echo $PATH; command -v task\r")
         await screen.until("30 100", start=start)
-        await screen.until("/.rebench/bin/task", start=start)
+        await screen.until("/opt/rebench/bin/task", start=start)  # inside the workstation's sandbox
         await screen.comm.disconnect()
 
 

@@ -16,7 +16,7 @@ from tests import factories
 from trials import services
 from trials.models import Attempt, AttemptToken, Note, Pause
 
-SOURCE = Path(__file__).resolve().parents[2] / "trials" / "terminal_task.py"
+SOURCE = Path(__file__).resolve().parents[2] / "workstation" / "tools" / "task.py"
 
 
 def installed_task(tmp_path: Path) -> str:
@@ -146,3 +146,26 @@ def test_the_token_stops_working_when_the_attempt_ends(attempt) -> None:  # type
     response = APIClient().get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION=f"Attempt {token}")
     assert response.status_code == 401
     assert "ended" in response.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(90)
+def test_task_in_the_sandboxed_shell_reaches_its_attempt_through_the_workstations_relay(
+    live_server, local_attempt, settings
+) -> None:  # type: ignore[no-untyped-def]
+    """No token in the shell, no network in the sandbox: `task` talks to the relay, which adds the credential."""
+    from tests.hostile.shell import close, open_shell, run
+    from tests.trials import terminal_support as ts
+
+    settings.TERMINAL_API_URL = f"{live_server.url}/api"
+
+    @ts.sync
+    async def session() -> None:
+        screen = await open_shell(local_attempt)
+        out = await run(screen, "task status; task note 'from inside the sandbox'")
+        await close(screen)
+        assert f"Attempt {local_attempt.pk}" in out, out
+        assert "Working time" in out, out
+
+    session()
+    assert Note.objects.filter(attempt=local_attempt, body="from inside the sandbox").exists()

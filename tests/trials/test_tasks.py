@@ -90,6 +90,22 @@ def test_the_heartbeat_task_stamps_the_workstation(workstation: Workstation) -> 
     assert tasks.workstation_heartbeat(987654) is False
 
 
+def test_the_heartbeat_says_whether_the_workstation_can_sandbox(workstation: Workstation, settings) -> None:  # type: ignore[no-untyped-def]
+    from workstation import capabilities
+
+    settings.SANDBOX_BWRAP = "/nonexistent/bwrap"
+    capabilities.local_report(fresh=True)
+    try:
+        assert tasks.workstation_heartbeat(workstation.pk) is True
+        workstation.refresh_from_db()
+        assert any("bubblewrap is not installed" in p for p in workstation.sandbox_problems)
+        assert workstation.sandbox_checked_at is not None
+        assert not workstation.is_bookable()
+    finally:
+        settings.SANDBOX_BWRAP = "bwrap"
+        capabilities.local_report(fresh=True)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_ping_sends_one_heartbeat_to_each_workstations_own_queue(app: Celery) -> None:
     first = factories.WorkstationFactory(name="first")

@@ -11,9 +11,11 @@ from channels.db import database_sync_to_async
 from tests import factories
 from tests.trials import terminal_support as ts
 from trials import services
-from trials.backends import socket_name
 from trials.consumers import TerminalConsumer
 from trials.models import Attempt, TerminalSession
+from workstation.backends.local import _run_tmux
+from workstation.layout import sandbox_name
+from workstation.users import tmux_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -27,16 +29,12 @@ def resident_bytes() -> int:
 
 
 def window_size(attempt: Attempt) -> str:
-    from trials.backends.local import _run_tmux, shell_user
-
-    argv = ["tmux", "-L", socket_name(attempt.pk), "display-message", "-p", "#{window_width}x#{window_height}"]
-    return _run_tmux(argv, shell_user(attempt.pk)).stdout.decode().strip()
+    argv = ["tmux", "-L", sandbox_name(attempt.pk), "display-message", "-p", "#{window_width}x#{window_height}"]
+    return _run_tmux(argv, tmux_user()).stdout.decode().strip()
 
 
 def tmux_alive(attempt: Attempt) -> bool:
-    from trials.backends.local import _run_tmux, shell_user
-
-    result = _run_tmux(["tmux", "-L", socket_name(attempt.pk), "has-session"], shell_user(attempt.pk))
+    result = _run_tmux(["tmux", "-L", sandbox_name(attempt.pk), "has-session"], tmux_user())
     return result.returncode == 0
 
 
@@ -67,14 +65,14 @@ async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attem
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     start = len(screen.output)
-    await screen.type('echo "uid=$(id -u) dir=$(pwd) token=$(wc -c < $REBENCH_TOKEN_FILE)" | tr = :\r')
-    await screen.until("token:", start=start)
+    await screen.type('echo "uid=$(id -u) dir=$(pwd) relay=$(test -S $REBENCH_API_SOCKET && echo socket)" | tr = :\r')
+    await screen.until("relay:", start=start)
     await screen.until(ts.PROMPT, start=start + 1)
     line = screen.output[start:].decode(errors="replace")
     uid = int(re.search(r"uid:(\d+)", line)[1])  # type: ignore[index]
     assert uid != 0, "the shell must never run as root"
-    assert f"dir:{term_dirs}/workspaces/attempt-{local_attempt.pk}" in line
-    assert int(re.search(r"token:(\d+)", line)[1]) > 20  # type: ignore[index]
+    assert "dir:/home/agent" in line, "the workspace is the sandbox's /home/agent"
+    assert "relay:socket" in line, "`task` reaches the site through the relay's socket"
     await screen.comm.disconnect()
 
 

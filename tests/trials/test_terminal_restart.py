@@ -108,7 +108,7 @@ def test_the_shell_and_its_variables_survive_a_restart_of_the_asgi_server_proces
             read_until(ws, "X is 42.")
     finally:
         stop_server(server)
-        from trials.backends.local import end_attempt_sync
+        from workstation.backends.local import end_attempt_sync
 
         end_attempt_sync(attempt.pk)
         ts.cleanup_dirs(root)

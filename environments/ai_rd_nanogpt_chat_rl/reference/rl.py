@@ -5,7 +5,7 @@ question, a reward scores them (on topic: the question's words; complete: a fini
 a sentence, not a fragment or a wall), and the log-probability of each sample is pushed up or down
 by how much better it did than the other samples for the same question. Writes `model.pth`.
 
-Usage: python rl.py [--steps 40] [--lr 3e-3]
+Usage: python rl.py [--steps 40] [--lr 2e-3]
 """
 
 from __future__ import annotations

@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
-"""The `task` command in the expert's shell: status, score, notes, pause, resume, submit (stdlib only)."""
+"""The `task` command in the expert's shell: status, score, notes, pause, resume, submit (stdlib only).
 
-# This file is copied onto each workstation's PATH as `task`; it must run on any python3 with no
+Inside the attempt's sandbox it talks to the site through the relay's Unix socket
+(REBENCH_API_SOCKET): the relay, outside, adds the attempt's credential and lets only this
+attempt's own API through. Outside a sandbox (a harness) it takes REBENCH_API_URL and a token.
+"""
+
+# This file is copied into the sandbox's tools folder as `task`; it must run on any python3 with no
 # packages, so it imports nothing from the project.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -52,8 +59,51 @@ def _message(body: Any) -> str:
     return str(body)
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=30)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(30)
+        self.sock.connect(self.socket_path)
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")[:500]
+
+
+def _call_relay(path_socket: str, method: str, path: str, data: dict[str, Any] | None) -> tuple[int, Any]:
+    attempt_id = os.environ.get("REBENCH_ATTEMPT_ID", "")
+    if not attempt_id:
+        raise TaskError("REBENCH_ATTEMPT_ID not set: `task` works inside the attempt's terminal, which sets it.")
+    body = json.dumps(data).encode() if data is not None else None
+    headers = {"Accept": "application/json", "Content-Length": str(len(body or b""))}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    connection = _UnixConnection(path_socket)
+    try:
+        connection.request(method, f"/attempts/{attempt_id}/{path}", body=body, headers=headers)
+        response = connection.getresponse()
+        status, payload = response.status, _decode(response.read())
+    except OSError as exc:
+        raise TaskError(f"Can't reach the site through the workstation ({exc}).") from None
+    finally:
+        connection.close()
+    if status in (401, 403):
+        raise TaskError(f"Not allowed: {_message(payload)}")
+    return status, payload
+
+
 def call(method: str, path: str, data: dict[str, Any] | None = None) -> tuple[int, Any]:
     """(status, JSON body) for an API call on this attempt; raises TaskError for answers it can't use."""
+    relay = os.environ.get("REBENCH_API_SOCKET", "")
+    if relay:
+        return _call_relay(relay, method, path, data)
     api, attempt_id, token = _config()
     url = f"{api}/attempts/{attempt_id}/{path}"
     body = json.dumps(data).encode() if data is not None else None
@@ -67,11 +117,7 @@ def call(method: str, path: str, data: dict[str, Any] | None = None) -> tuple[in
             raw = response.read()
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = raw.decode(errors="replace")[:500]
+        payload = _decode(exc.read())
         if exc.code in (401, 403):
             raise TaskError(f"Not allowed: {_message(payload)}") from None
         return exc.code, payload

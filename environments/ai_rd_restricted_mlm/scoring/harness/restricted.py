@@ -1,4 +1,4 @@
-"""The restriction of ai_rd_restricted_mlm, enforced: torch function and dispatch modes that refuse forbidden ops.
+"""The restriction of ai_rd_restricted_mlm, enforced where the model runs: torch modes that refuse forbidden ops.
 
 A model's forward pass runs inside `Restricted()`. The function mode sees every torch function,
 `torch.nn.functional` call and `torch.Tensor` method and operator (`a / b` arrives as

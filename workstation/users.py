@@ -1,9 +1,8 @@
-"""Unix users for attempts on this machine: one per attempt when we are root, so attempts can't read each other."""
+"""Unix users on a workstation: one per attempt when we are root, so attempts can't read each other, and tmux's own."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import grp
 import logging
 import os
@@ -11,7 +10,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,9 @@ PRIVILEGED_GROUPS = frozenset(
 # useradd takes /etc/passwd's lock and fails at once when another useradd holds it; the web server
 # and the workstation's Celery worker may both create the same user when an attempt starts.
 CREATE_RETRY_SECONDS = 10.0
-LOCK_FILE = Path(tempfile.gettempdir()) / "rebench-unix-users.lock"
+# Our own lock around useradd lives in a root-only folder (no expert can take it) and is never
+# waited on for longer than this.
+LOCK_SECONDS = 20.0
 
 
 class UnixUserError(Exception):
@@ -67,12 +67,14 @@ def _program(name: str) -> str:
 
 @contextlib.contextmanager
 def _accounts_lock() -> Iterator[None]:
-    with open(LOCK_FILE, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
+    from workstation.layout import lock_dir
+    from workstation.sandbox import locked
+
+    try:
+        with locked(str(lock_dir() / "unix-users.lock"), timeout=LOCK_SECONDS):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except TimeoutError:
+        raise UnixUserError(f"Another process held the accounts lock for {LOCK_SECONDS:g} s.") from None
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -127,6 +129,29 @@ def shared_user(*, create: bool = True) -> ShellUser:
     entry = _create(name, [_program("useradd"), "--system", "--create-home", "--shell", "/bin/bash", name])
     if entry.pw_uid == 0:
         raise UnixUserError(f"TERMINAL_LOCAL_USER={name!r} is root; local shells never run as root.")
+    return _from_entry(entry)
+
+
+def tmux_user(*, create: bool = True) -> ShellUser:
+    """TERMINAL_TMUX_USER, who runs every attempt's tmux server and pane recorders (outside the sandboxes).
+
+    Not an attempt's user: an expert can't signal, trace or re-pipe their terminal's tmux, so what
+    it records is out of their reach. Not root either: tmux parses whatever the shell prints. Not
+    root: this process's own user.
+    """
+    if not is_root():
+        return current_user()
+    name = settings.TERMINAL_TMUX_USER
+    if not create:
+        try:
+            return _from_entry(pwd.getpwnam(name))
+        except KeyError:
+            raise UnixUserError(f"The user {name!r} does not exist on this machine.") from None
+    entry = _create(
+        name,
+        [_program("useradd"), "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+    )
+    _check_unprivileged(entry)
     return _from_entry(entry)
 
 

@@ -293,9 +293,14 @@ class Bench:
         tmux and bash run as the attempt's user, the pane's command bash itself."""
         user = self.shell_users[attempt_id]
         await asyncio.to_thread(self._plain_create, attempt_id, number)
+        process, master = await self.attach_client(self.plain_socket(attempt_id), attempt_id, number, user)
+        return self.client(process, master)
+
+    async def attach_client(self, socket: str, attempt_id: int, number: int, user: Any) -> tuple[Any, int]:
+        """A tmux client on a fresh PTY, started in a thread as LocalBackend.open starts it."""
         argv = self.tmux.attach_argv(
             tmux=self.local.tmux_path(),
-            socket=self.plain_socket(attempt_id),
+            socket=socket,
             session=self.tmux.session_name(attempt_id, number),
             readonly=False,
         )
@@ -318,7 +323,7 @@ class Bench:
             )
         finally:
             os.close(slave)
-        return self.client(process, master)
+        return process, master
 
     async def until_prompt(self, client: Any, user_name: str, seen: bytes = b"") -> float:
         """The moment bash's prompt (`user@host:dir$`, /etc/bash.bashrc's) arrives through the tmux client."""
@@ -412,29 +417,7 @@ class Bench:
             t2 = time.perf_counter()
             await asyncio.to_thread(self.local._create_session, spec, found, tmux_user)
             t3 = time.perf_counter()
-            argv = self.tmux.attach_argv(
-                tmux=self.local.tmux_path(),
-                socket=self.local._socket(attempt_id),
-                session=self.tmux.session_name(attempt_id, number),
-                readonly=False,
-            )
-            master, slave = os.openpty()
-            self.local._set_size(slave, 80, 24)
-            os.fchown(slave, tmux_user.uid, tmux_user.gid)
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd="/",
-                env=self.local._tmux_env(),
-                start_new_session=True,
-                preexec_fn=self.local._become_session_leader_of_tty,
-                close_fds=True,
-                **self.local._as(tmux_user),
-            )
-            os.close(slave)
+            process, master = await self.attach_client(self.local._socket(attempt_id), attempt_id, number, tmux_user)
             t4 = time.perf_counter()
             client = self.client(process, master)
             first = await asyncio.wait_for(client.recv(), PROMPT_SECONDS)

@@ -475,7 +475,8 @@ class HarnessServer:
         import socket
 
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(str(self.path))
+        with sandbox.unix_path(str(self.path)) as address:
+            self.listener.bind(address)
         if is_root():
             os.chown(self.path, policy.uid, policy.gid)
         self.path.chmod(0o600)

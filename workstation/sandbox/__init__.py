@@ -334,6 +334,24 @@ def _private_dir(path: str, mode: int = 0o711) -> None:
     os.chmod(path, mode)
 
 
+def unix_address(path: str, directory_fd: int) -> str:
+    """An address for `path` that fits a Unix socket's 107 bytes however deep the data folder is: the
+    socket's name under `/proc/self/fd/N`, N an open descriptor of its folder."""
+    if len(os.fsencode(path)) <= 100:
+        return path
+    return f"/proc/self/fd/{directory_fd}/{os.path.basename(path)}"
+
+
+@contextlib.contextmanager
+def unix_path(path: str) -> Iterator[str]:
+    """unix_address(path) with its folder held open for as long as the address is in use (bind, connect)."""
+    fd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield unix_address(path, fd)
+    finally:
+        os.close(fd)
+
+
 def write_file(directory: str, name: str, data: bytes, *, mode: int = 0o600, uid: int = -1, gid: int = -1) -> None:
     """Replace `directory/name` atomically, never following a link (the folder is ours, the name fixed)."""
     fd_dir = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)

@@ -47,6 +47,7 @@ from . import (
     preexec,
     prepare_cgroup,
     read_json,
+    unix_path,
     write_file,
 )
 
@@ -72,7 +73,8 @@ def _socket(path: str, *, uid: int, gid: int, mode: int = 0o660) -> socket.socke
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    with unix_path(path) as address:
+        listener.bind(address)
     os.chmod(path, mode)
     if os.geteuid() == 0:
         os.chown(path, uid, gid)

@@ -119,9 +119,17 @@ def attach(path: str, terminal: int | None) -> int:
     """Hand this pane's terminal to the spawner and wait for the shell on it to exit."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     deadline = time.monotonic() + CONNECT_SECONDS
+    # A deep data folder can make the path longer than a socket address may be: connect through an
+    # open descriptor of its folder (this file runs alone, so workstation.sandbox.unix_path's twin).
+    address = path
+    if len(os.fsencode(path)) > 100:
+        with contextlib.suppress(OSError):  # no folder: connect says so below
+            address = (
+                f"/proc/self/fd/{os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)}/{os.path.basename(path)}"
+            )
     while True:
         try:
-            client.connect(path)
+            client.connect(address)
             break
         except OSError as exc:
             if time.monotonic() > deadline:

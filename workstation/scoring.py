@@ -94,14 +94,15 @@ def ensure_protected_group() -> int:
 
 
 def protected_gid() -> int:
-    return grp.getgrnam(PROTECTED_GROUP).gr_gid
+    """The group's gid, the group made first on a machine that has never scored."""
+    return ensure_protected_group()
 
 
 def protect_tree(path: Path, *, writable: bool = False) -> None:
     """root:protected, no access for others: the scorer user reads it, the expert's user can't."""
     if not is_root():
         return
-    gid = grp.getgrnam(PROTECTED_GROUP).gr_gid
+    gid = ensure_protected_group()
     dir_mode, file_mode = (0o2770, 0o660) if writable else (0o750, 0o640)
     for root, dirs, files in os.walk(path):
         os.chown(root, 0, gid)

@@ -39,6 +39,9 @@ class ScoringJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deliveries = models.PositiveIntegerField(default=0, help_text="How many times a worker picked the job up.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker running it last said it was alive."
+    )
     error = models.TextField(blank=True)
 
     class Meta:

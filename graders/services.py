@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import math
 import os
 import shutil
-from collections.abc import Iterable
-from datetime import datetime
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django import db
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from environments import packages
@@ -181,9 +185,9 @@ def scoring_job_request(*, attempt: Attempt, by: User, now: datetime | None = No
         raise ServiceError(f"{attempt.environment.slug} has no scorer on this site yet.", field="attempt")
     if not package.accepts_intermediate:
         raise ServiceError("This task is scored once, when the attempt ends.", field="attempt")
-    pending = ScoringJob.objects.filter(attempt=attempt, status__in=UNFINISHED).first()
-    if pending is not None:
-        return pending
+    pending = ScoringJob.objects.select_for_update().filter(attempt=attempt, status__in=UNFINISHED).first()
+    if pending is not None and not (_is_lost(pending, now) and _recover(pending, now) == "closed"):
+        return pending  # queued, running, or just sent out again
     job = ScoringJob.objects.create(attempt=attempt, queue_name=_queue_name(attempt), requested_by=by)
     _queue(job)
     return job
@@ -249,9 +253,10 @@ def attempt_user_retire_queue(attempt: Attempt) -> None:
 def scoring_job_rerun(*, job: ScoringJob, by: User) -> ScoringJob:
     if not roles.is_admin(by):
         raise NotAllowed("Only admins re-run scoring jobs.")
-    job = ScoringJob.objects.select_related("attempt__workstation").get(pk=job.pk)
+    job = ScoringJob.objects.select_for_update(of=("self",)).select_related("attempt__workstation").get(pk=job.pk)
     if job.status in UNFINISHED:
-        raise ServiceError("That job has not finished yet.", field="job")
+        # Stuck or not, the admin's word ends it: its one entry says so, and the re-run replaces it.
+        _close_lost(job, timezone.now(), why=f"Closed by {by} to run it again.", closed_by=str(by))
     rerun = ScoringJob.objects.create(
         attempt=job.attempt, kind=job.kind, queue_name=_queue_name(job.attempt), requested_by=by, rerun_of=job
     )
@@ -276,13 +281,19 @@ def scoring_job_begin(*, job_id: str, now: datetime | None = None) -> ScoringJob
     job = ScoringJob.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.status in (ScoringJob.Status.DONE, ScoringJob.Status.FAILED):
         return None
+    if job.status == ScoringJob.Status.RUNNING and not _is_lost(job, now):
+        return None  # a second message for a job another worker is running (a redelivery beside a resend)
+    if job.deliveries >= settings.SCORING_MAX_DELIVERIES:
+        _close_lost(job, now, why=LOST_MESSAGE)
+        return None
     if job.kind != ScoringJob.Kind.FINAL:
         # The worker may be the first thing to run since the deadline: it ends the attempt there.
         trials_services.attempt_end_if_overdue(attempt_id=job.attempt_id, now=now)
     job.status = ScoringJob.Status.RUNNING
     job.started_at = job.started_at or now
+    job.heartbeat_at = now
     job.deliveries += 1
-    job.save(update_fields=["status", "started_at", "deliveries"])
+    job.save(update_fields=["status", "started_at", "heartbeat_at", "deliveries"])
     attempt = Attempt.objects.get(pk=job.attempt_id)
     if _too_late_to_score(job, attempt):
         _job_record(
@@ -301,6 +312,113 @@ def scoring_job_begin(*, job_id: str, now: datetime | None = None) -> ScoringJob
         except ServiceError as exc:  # ended or paused meanwhile: the clock is already still
             log.info("no scoring pause for attempt %s: %s", attempt.pk, exc.message)
     return job
+
+
+LOST_MESSAGE = (
+    "Not scored: the worker running this job stopped (killed, or its host lost) and no worker finished it. "
+    "Score again, or ask an admin to re-run it."
+)
+
+
+def _is_lost(job: ScoringJob, now: datetime) -> bool:
+    """A running job whose worker has been silent for SCORING_LOST_AFTER_SECONDS, or one sent out
+    again after that (its scoring pause still open) that no worker has picked up in twice that."""
+    last = job.heartbeat_at or job.started_at
+    if last is None or job.status not in UNFINISHED:
+        return False  # never begun: waiting for a worker, the clock running
+    silent = (now - last).total_seconds()
+    if job.status == ScoringJob.Status.RUNNING:
+        return silent > settings.SCORING_LOST_AFTER_SECONDS
+    return silent > 2 * settings.SCORING_LOST_AFTER_SECONDS
+
+
+def _close_lost(job: ScoringJob, now: datetime, *, why: str, closed_by: str = "") -> ScoreLogEntry:
+    """With the job locked and unfinished: its one entry, invalid and marked lost; the clock runs again."""
+    details: dict[str, Any] = {"lost": True, "deliveries": job.deliveries}
+    if closed_by:
+        details["closed_by"] = closed_by
+    return _job_record(job, score=None, message=why, details=details, status=ScoringJob.Status.FAILED, now=now)
+
+
+def _recover(job: ScoringJob, now: datetime) -> str:
+    """With a lost job locked: send it out again while it has deliveries left, else close it. Says which."""
+    if job.status == ScoringJob.Status.RUNNING and job.deliveries < settings.SCORING_MAX_DELIVERIES:
+        # Queued again (the clock stays stopped: the workspace is as it was when scoring began).
+        job.status = ScoringJob.Status.QUEUED
+        job.heartbeat_at = now  # from now, a worker has 2 x LOST_AFTER to pick it up
+        job.save(update_fields=["status", "heartbeat_at"])
+        _queue(job)
+        log.warning("scoring job %s: its worker went silent; queued again", job.pk)
+        return "queued"
+    _close_lost(job, now, why=LOST_MESSAGE)
+    log.warning("scoring job %s: lost after %s deliveries; closed", job.pk, job.deliveries)
+    return "closed"
+
+
+def scoring_jobs_recover(*, now: datetime | None = None) -> dict[str, str]:
+    """Every running job whose worker went silent is sent out again or closed (the beat task's sweep).
+
+    Whatever the broker does with a dead worker's message (Redis returns it after its visibility
+    timeout, RabbitMQ when the connection drops, the embedded broker never), the job ends: run
+    again, or closed with one entry. A message that comes back later finds the job running
+    elsewhere or finished, and does nothing.
+    """
+    now = now or timezone.now()
+    horizon = now - timedelta(seconds=settings.SCORING_LOST_AFTER_SECONDS)
+    candidates = ScoringJob.objects.filter(status__in=UNFINISHED, started_at__isnull=False).filter(
+        Q(heartbeat_at__lt=horizon) | Q(heartbeat_at__isnull=True, started_at__lt=horizon)
+    )
+    done: dict[str, str] = {}
+    for job_id in candidates.values_list("pk", flat=True):
+        with transaction.atomic():
+            job = ScoringJob.objects.select_for_update().filter(pk=job_id).first()
+            if job is not None and _is_lost(job, now):
+                done[str(job_id)] = _recover(job, now)
+    return done
+
+
+def scoring_job_heartbeat(*, job_id: str, now: datetime | None = None) -> bool:
+    """The worker running the job is alive; False once the job is no longer running (closed or requeued)."""
+    return bool(
+        ScoringJob.objects.filter(pk=job_id, status=ScoringJob.Status.RUNNING).update(
+            heartbeat_at=now or timezone.now()
+        )
+    )
+
+
+@contextlib.contextmanager
+def scoring_job_heartbeats(job_id: str) -> Iterator[None]:
+    """While the body runs (the scorer), a thread beats for the job every SCORING_HEARTBEAT_SECONDS."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.SCORING_HEARTBEAT_SECONDS):
+                try:
+                    scoring_job_heartbeat(job_id=job_id)
+                except Exception:  # a database hiccup: the next beat tries again
+                    log.exception("scoring job %s: heartbeat failed", job_id)
+        finally:
+            db.connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+@transaction.atomic
+def scoring_job_close(*, job: ScoringJob, by: User, now: datetime | None = None) -> ScoreLogEntry | None:
+    """An admin ends a job that hasn't finished (a stuck worker): one invalid entry, marked lost; the clock runs."""
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins close scoring jobs.")
+    job = ScoringJob.objects.select_for_update().get(pk=job.pk)
+    if job.status not in UNFINISHED:
+        raise ServiceError("That job has finished already.", field="job")
+    return _close_lost(job, now or timezone.now(), why=f"Closed by {by} before it finished.", closed_by=str(by))
 
 
 def _too_late_to_score(job: ScoringJob, attempt: Attempt) -> bool:

@@ -15,12 +15,19 @@ def scoring_job_run(job_id: str) -> str:
     job = services.scoring_job_begin(job_id=job_id)
     if job is None:
         return "skipped"
-    outcome, status = services.scoring_job_execute(job=job)
+    with services.scoring_job_heartbeats(job_id):
+        outcome, status = services.scoring_job_execute(job=job)
     services.scoring_job_finish(job_id=job_id, outcome=outcome, status=status)
     if job.kind == job.Kind.FINAL:
         # Here, on the workstation that holds the attempt's user, once nothing of it has to run again.
         services.attempt_user_retire(attempt_id=job.attempt_id)
     return status
+
+
+@shared_task(acks_late=True)
+def scoring_jobs_recover() -> dict[str, str]:
+    """Periodic: jobs whose worker went silent are run again or closed (see services.scoring_jobs_recover)."""
+    return services.scoring_jobs_recover()
 
 
 @shared_task(acks_late=True)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("attempts/<int:pk>/scores/", views.attempt_score_card, name="attempt-scores"),
     path("jobs/", views.job_list, name="jobs"),
     path("jobs/rerun/", views.job_rerun, name="job-rerun"),
+    path("jobs/close/", views.job_close, name="job-close"),
 ]

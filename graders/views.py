@@ -67,14 +67,41 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(ADMIN)
 def job_rerun(request: HttpRequest) -> HttpResponse:
-    """The job id comes in the form (`job`); an unknown one is a message, not an error page."""
+    """The job id comes in the form (`job`); an unknown one is a message, not an error page.
+
+    An unfinished job (a stuck worker) is closed first, with its one entry saying so."""
+    job = _posted_job(request)
+    if job is not None:
+        try:
+            rerun = services.scoring_job_rerun(job=job, by=request.user)
+            messages.success(request, f"Queued {rerun.pk} on {rerun.queue_name}.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+    return redirect("graders:jobs")
+
+
+@require_POST
+@role_required(ADMIN)
+def job_close(request: HttpRequest) -> HttpResponse:
+    """End an unfinished job: an invalid entry marked lost, the attempt's clock running again."""
+    job = _posted_job(request)
+    if job is not None:
+        try:
+            services.scoring_job_close(job=job, by=request.user)
+            messages.success(request, f"Closed {job.pk}; the attempt's clock runs again.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+    return redirect("graders:jobs")
+
+
+def _posted_job(request: HttpRequest) -> ScoringJob | None:
     try:
         job = ScoringJob.objects.filter(pk=request.POST.get("job", "")).first()
     except ValidationError:
         job = None
     if job is None:
         messages.error(request, "No such scoring job.")
-        return redirect("graders:jobs")
+    return job
     try:
         rerun = services.scoring_job_rerun(job=job, by=request.user)
         messages.success(request, f"Queued {rerun.pk} on {rerun.queue_name}.")

@@ -46,12 +46,45 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def env_int_at_least(name: str, default: int, minimum: int) -> int:
+    value = env_int(name, default)
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 DEBUG = env_bool("DEBUG", True)
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - development default only
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_DISTINCT_CHARACTERS = 5
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` is too weak to sign sessions, password-reset links and CSRF tokens in production (None: it isn't)."""
+    if key == DEV_SECRET_KEY or key.startswith("django-insecure"):
+        return "it is a development key"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"it has {len(key)} characters; at least {SECRET_KEY_MIN_LENGTH} are needed"
+    if len(set(key)) < SECRET_KEY_MIN_DISTINCT_CHARACTERS:
+        return f"it has {len(set(key))} distinct characters; at least {SECRET_KEY_MIN_DISTINCT_CHARACTERS} are needed"
+    return None
+
+
 SECRET_KEY = env_str("SECRET_KEY")
+# Old keys still accepted for signatures (sessions, reset links) while a new SECRET_KEY rolls out.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (production).")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - development default only
+    SECRET_KEY = DEV_SECRET_KEY
+if not DEBUG:
+    # Anyone who knows or guesses the key can forge a session for any user: refuse to start.
+    _GENERATE_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+    for _name, _key in [("SECRET_KEY", SECRET_KEY), *(("SECRET_KEY_FALLBACKS", k) for k in SECRET_KEY_FALLBACKS)]:
+        if (_problem := secret_key_problem(_key)) is not None:
+            raise ImproperlyConfigured(
+                f"{_name} is too weak for production (DEBUG off): {_problem}. Make one with {_GENERATE_KEY}"
+            )
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
 if os.geteuid() == 0:
@@ -79,6 +112,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "axes",
     "rebench_site",
     "environments",
     "trials",
@@ -90,13 +124,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "rebench_site.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "rebench_site.middleware.RejectNulMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "rebench_site.urls"
@@ -194,11 +232,69 @@ LOCAL_WORKSTATION_GPU_COUNT = env_int("LOCAL_WORKSTATION_GPU_COUNT", 8)
 LOCAL_WORKSTATION_GPU_MODEL = env_str("LOCAL_WORKSTATION_GPU_MODEL", "H100 (simulated: demo on this machine)")
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Accounts: login throttling (django-axes), password reset mail ---
+# Every password check (the login page, the Django admin's login, the old password on the password
+# change page) goes through authenticate(), where axes refuses a locked-out username or address
+# before the password is even looked at. Failures count until LOGIN_LOCKOUT_MINUTES pass without
+# one; LOGIN_FAILURE_LIMIT of them lock the username (wherever the tries come from) and, separately,
+# the address (whatever usernames it tries). The address is REMOTE_ADDR as the ASGI server reports
+# it: uvicorn takes it from X-Forwarded-For when the proxy connects from FORWARDED_ALLOW_IPS.
+LOGIN_FAILURE_LIMIT = env_int_at_least("LOGIN_FAILURE_LIMIT", 5, 1)
+LOGIN_LOCKOUT_MINUTES = env_int_at_least("LOGIN_LOCKOUT_MINUTES", 15, 1)
+LOGIN_LOCK_BY_USERNAME = env_bool("LOGIN_LOCK_BY_USERNAME", True)
+LOGIN_LOCK_BY_ADDRESS = env_bool("LOGIN_LOCK_BY_ADDRESS", True)
+if not (LOGIN_LOCK_BY_USERNAME or LOGIN_LOCK_BY_ADDRESS):
+    raise ImproperlyConfigured(
+        "LOGIN_LOCK_BY_USERNAME and LOGIN_LOCK_BY_ADDRESS can't both be off: logins would be unthrottled."
+    )
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [
+    *(["username"] if LOGIN_LOCK_BY_USERNAME else []),
+    *(["ip_address"] if LOGIN_LOCK_BY_ADDRESS else []),
+]
+# A try during a lockout (even with the right password) is refused but not counted, so the lock ends
+# when the page said it would, instead of starting over each time the user tries again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "rebench_site.accounts.lockout_response"
+AXES_USERNAME_CALLABLE = "rebench_site.accounts.login_username"
+# Axes keeps the POST data of each failed try; the password change form's fields are passwords too.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "old_password", "new_password1", "new_password2"]
+# Not the "AXES: BEGIN" line on every manage.py command and worker start; failures and lockouts are still logged.
+AXES_VERBOSE = False
+
+# Password reset links (by e-mail, or handed over by an admin who forced a reset) expire after this.
+PASSWORD_RESET_TIMEOUT = env_int_at_least("PASSWORD_RESET_TIMEOUT_HOURS", 72, 1) * 3600
+# Mail goes out by SMTP once EMAIL_HOST is set; until then it is printed on the server's console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)  # STARTTLS (port 587)
+if EMAIL_USE_SSL and EMAIL_USE_TLS:
+    raise ImproperlyConfigured("EMAIL_USE_SSL and EMAIL_USE_TLS are exclusive: 465 speaks TLS at once, 587 STARTTLS.")
+EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+# Without a timeout a mail server that stops answering holds the request that sends the mail forever.
+EMAIL_TIMEOUT = env_int_at_least("EMAIL_TIMEOUT_SECONDS", 10, 1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "rebench_site <noreply@localhost>")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -227,7 +323,21 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "rebench_site.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # JSON with a nesting and size limit (a deep body is a 400, not a RecursionError) and plain forms
+    # (htmx); multipart only where a file is uploaded (the view says so). Both refuse NUL characters
+    # (bounded_json; rebench_site.middleware for forms), which PostgreSQL can't even compare.
+    "DEFAULT_PARSER_CLASSES": [
+        "rebench_site.bounded_json.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# Client JSON (API bodies, import lines): how deep it may nest and how large an API body may be.
+JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
+JSON_MAX_BYTES = env_int("JSON_MAX_BYTES", 5 * 1024 * 1024)
+# What a run may claim about itself: its length, and how far ahead of this server's clock it may start.
+RUN_MAX_SECONDS = env_int("RUN_MAX_SECONDS", 30 * 24 * 3600)
+RUN_MAX_START_AHEAD_SECONDS = env_int("RUN_MAX_START_AHEAD_SECONDS", 24 * 3600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "rebench_site API",
     "DESCRIPTION": "Reservations, attempts and workstations for RE-Bench human expert trials.",
@@ -235,13 +345,53 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- HTTPS and the browser's protections ---
+# On by default when DEBUG is off (production behind a TLS proxy); `make run` runs with DEBUG on,
+# over plain http on 127.0.0.1, so none of them applies there.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Paths (regexes, no leading slash) served over http too, e.g. ^api/ where TERMINAL_API_URL is http.
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", [])
+SECURE_HSTS_SECONDS = env_int_at_least("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 
+
+def env_proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
+    """ "Header,value" (X-Forwarded-Proto,https or HTTP_X_FORWARDED_PROTO,https); empty or "off": None."""
+    raw = os.environ.get(name, default).strip()
+    if raw.lower() in {"", "off", "none", "false"}:
+        return None
+    header, sep, value = (part.strip() for part in raw.partition(","))
+    if not sep or not header or not value or not all(c.isalnum() or c in "-_" for c in header):
+        raise ImproperlyConfigured(f"{name} must be 'Header-Name,value' (e.g. X-Forwarded-Proto,https), got {raw!r}")
+    meta = header.upper().replace("-", "_")
+    return (meta if meta.startswith("HTTP_") else f"HTTP_{meta}", value)
+
+
+# Which request header says the proxy received https. The proxy must set it on every request (and
+# drop what clients send): otherwise a client could claim https. Uvicorn also reads
+# X-Forwarded-Proto, but only from FORWARDED_ALLOW_IPS (127.0.0.1): a proxy on another host needs this.
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("SECURE_PROXY_SSL_HEADER", "" if DEBUG else "X-Forwarded-Proto,https")
+# Content-Security-Policy (rebench_site/csp.py): report-only reports violations without blocking.
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+CSP_REPORT_URI = env_str("CSP_REPORT_URI", "")
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload asks browsers to ship the domain as https-only, for good: a promise only the
+    # domain's owner can make, after submitting it to the preload list. SECURE_HSTS_PRELOAD=true then.
+    "security.W021",
+]
+
+# Client mistakes are logged without tracebacks and at most CLIENT_LOG_BURST times per window and
+# message (rebench_site/log_filters.py): a client can't fill the disk.
+CLIENT_LOG_BURST = env_int("CLIENT_LOG_BURST", 20)
+CLIENT_LOG_WINDOW_SECONDS = env_int("CLIENT_LOG_WINDOW_SECONDS", 60)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"client_noise": {"()": "rebench_site.log_filters.ClientNoiseFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["client_noise"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
@@ -301,6 +451,17 @@ GRADING_PACKAGE_DIRS = env_list("GRADING_PACKAGE_DIRS", [])
 PROTECTED_DIR = Path(env_str("PROTECTED_DIR", str(DATA_DIR / "protected")))
 # Make the end-of-attempt scoring run (off only for tests that end attempts without a worker).
 GRADING_FINAL_SCORING = env_bool("GRADING_FINAL_SCORING", True)
+# A running scoring job's worker says it is alive this often; one silent for LOST_AFTER is lost
+# (a killed worker, a lost host) whatever the broker does with its message: it is run again until
+# it has been picked up MAX_DELIVERIES times, then closed with an invalid entry marked lost and
+# the attempt's clock restarted. Checked by the beat task below and whenever the expert asks to score.
+SCORING_HEARTBEAT_SECONDS = env_int("SCORING_HEARTBEAT_SECONDS", 10)
+SCORING_LOST_AFTER_SECONDS = env_int("SCORING_LOST_AFTER_SECONDS", 60)
+SCORING_MAX_DELIVERIES = env_int("SCORING_MAX_DELIVERIES", 2)
+CELERY_BEAT_SCHEDULE["scoring-jobs-recover"] = {
+    "task": "graders.tasks.scoring_jobs_recover",
+    "schedule": timedelta(seconds=env_int("SCORING_RECOVER_SECONDS", 30)),
+}
 
 # --- Per-attempt Unix users ---
 # When the server and worker run as root, each attempt's shells and scorers run as its own user
@@ -415,6 +576,11 @@ LEADERBOARD_SNAPSHOTS_KEPT = env_int("LEADERBOARD_SNAPSHOTS_KEPT", 20)
 # --- Run imports and the harness API ---
 # Files of runs (Inspect logs, METR runs JSONL, our JSONL/CSV) above this size are refused before they are read.
 RUN_IMPORT_MAX_BYTES = env_int("RUN_IMPORT_MAX_BYTES", 200 * 1024 * 1024)
+# An .eval log is a zip read member by member into memory: what it may unpack to, in all and per
+# member, and how much better than a log's JSON a large member may compress (zip bombs: 1000x and more).
+RUN_IMPORT_MAX_UNPACKED_BYTES = env_int("RUN_IMPORT_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)
+RUN_IMPORT_MAX_MEMBER_BYTES = env_int("RUN_IMPORT_MAX_MEMBER_BYTES", 256 * 1024 * 1024)
+RUN_IMPORT_MAX_ZIP_RATIO = env_int("RUN_IMPORT_MAX_ZIP_RATIO", 100)
 # The import's progress row is written every this many runs checked (the page polls it).
 RUN_IMPORT_PROGRESS_EVERY = env_int("RUN_IMPORT_PROGRESS_EVERY", 50)
 

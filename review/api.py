@@ -9,10 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rebench_site.api_fields import FiniteFloatField
 from rebench_site.errors import NotAllowed
+from rebench_site.params import MAX_ID
 from rebench_site.roles import REVIEWER, HasRole
 from review import services
-from review.models import Assignment, ReviewQueue
+from review.models import Assignment, LabelValue, ReviewQueue
 
 
 class LeaseSerializer(serializers.Serializer):
@@ -32,18 +34,34 @@ def workable_queue(request: Request, pk: int) -> ReviewQueue:
     return queue
 
 
+class NextSerializer(serializers.Serializer):
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="Leases the client already shows (prefetched), not to be handed out again.",
+    )
+
+
+class LabelSerializer(serializers.Serializer):
+    value = serializers.ChoiceField(choices=LabelValue.values)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+    seconds = FiniteFloatField(
+        required=False, allow_null=True, default=None, min_value=0, help_text="Time spent on the item."
+    )
+
+
 class QueueNextView(APIView):
     permission_classes = [HasRole.of(REVIEWER)]
 
-    @extend_schema(request=None, responses={200: LeaseSerializer, 204: None})
+    @extend_schema(request=NextSerializer, responses={200: LeaseSerializer, 204: None})
     def post(self, request: Request, pk: int) -> Response:
         """Lease the next item of the queue (the one already held, if any); 204 when nothing is left."""
-        exclude = request.data.get("exclude", []) if hasattr(request.data, "get") else []
-        assignment = services.lease_next(
-            queue=workable_queue(request, pk),
-            reviewer=request.user,
-            exclude=exclude if isinstance(exclude, list) else [exclude],
-        )
+        queue = workable_queue(request, pk)
+        params = NextSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        assignment = services.lease_next(queue=queue, reviewer=request.user, exclude=params.validated_data["exclude"])
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(LeaseSerializer(assignment).data)
@@ -53,14 +71,7 @@ class LeaseLabelView(APIView):
     permission_classes = [HasRole.of(REVIEWER)]
 
     @extend_schema(
-        request=inline_serializer(
-            "LabelIn",
-            {
-                "value": serializers.ChoiceField(choices=["injurious", "safe", "unsure"]),
-                "note": serializers.CharField(required=False),
-                "seconds": serializers.FloatField(required=False),
-            },
-        ),
+        request=LabelSerializer,
         responses={
             201: inline_serializer(
                 "LabelOut", {"label": serializers.IntegerField(), "created": serializers.BooleanField()}
@@ -73,12 +84,14 @@ class LeaseLabelView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         """Label the leased item; the same label again answers 200 with the first one (nothing counted twice)."""
         get_object_or_404(Assignment.objects.filter(reviewer=request.user), pk=pk)
+        label = LabelSerializer(data=request.data)
+        label.is_valid(raise_exception=True)
         result = services.label_submit(
             reviewer=request.user,
             assignment_id=pk,
-            value=request.data.get("value", ""),
-            note=request.data.get("note", ""),
-            seconds_spent=request.data.get("seconds"),
+            value=label.validated_data["value"],
+            note=label.validated_data["note"],
+            seconds_spent=label.validated_data["seconds"],
         )
         return Response(
             {"label": result.label.pk, "created": result.created},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import math
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -18,10 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from rebench_site import bounded_json
 from rebench_site.errors import ServiceError
 from review.models import Assignment, Completion, ImportJob, Label, LabelValue, QueueItem, ReviewQueue, Slot
 
 SLOT_BATCH = 5000
+
+log = logging.getLogger(__name__)
 
 
 # --- completions -----------------------------------------------------------------------------
@@ -145,7 +150,9 @@ def completions_parse(*, data: bytes, fmt: str, batch: str = "", progress: Any =
             if not text.strip():
                 continue
             try:
-                raw = json.loads(text)
+                raw = bounded_json.loads(text)
+            except bounded_json.TooDeep as exc:
+                raise ImportError_(number, f"not accepted: {exc}") from exc
             except json.JSONDecodeError as exc:
                 raise ImportError_(number, f"not valid JSON ({exc.msg})") from exc
             rows.append(_import_row(raw, number, batch))
@@ -232,6 +239,15 @@ def import_job_run(*, job_id: int) -> ImportJob:
     except (ImportError_, ServiceError) as exc:
         ImportJob.objects.filter(pk=job_id).update(
             status=ImportJob.Status.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+    except Exception:
+        # Whatever else goes wrong, the job ends (a job left running would show progress forever
+        # and, redelivered, be skipped as the first run's).
+        log.exception("completion import %s failed", job_id)
+        ImportJob.objects.filter(pk=job_id).update(
+            status=ImportJob.Status.FAILED,
+            error="The import failed on the server; the file was not imported.",
+            finished_at=timezone.now(),
         )
     job.refresh_from_db()
     return job
@@ -588,6 +604,8 @@ def label_submit(
     _require_live_lease(assignment, slot, now)
     try:
         seconds = float(seconds_spent) if seconds_spent not in (None, "") else None
+        if seconds is not None and not math.isfinite(seconds):
+            raise ValueError(seconds)
     except (TypeError, ValueError) as exc:
         raise ServiceError("must be a number of seconds", field="seconds") from exc
     held_for = (now - assignment.leased_at).total_seconds()

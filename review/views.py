@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rebench_site.errors import NotAllowed, ServiceError
+from rebench_site.params import id_param
 from rebench_site.roles import ADMIN, REVIEWER, has_role, role_required
 from review import selectors, services
 from review.forms import ImportForm, QueueForm
@@ -86,7 +87,7 @@ def queue_label(request: HttpRequest, pk: int) -> HttpResponse:
 def item_next(request: HttpRequest, pk: int) -> HttpResponse:
     """The prefetched next item, as a partial (a lease is taken now, so it is ready when needed)."""
     queue = _workable_queue(request, pk)
-    exclude = [x for x in request.GET.getlist("exclude") if x.isdigit()]
+    exclude = [x for x in map(id_param, request.GET.getlist("exclude")) if x is not None]
     try:
         assignment = services.lease_next(queue=queue, reviewer=request.user, exclude=exclude)
     except ServiceError as exc:

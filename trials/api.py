@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from environments.models import Environment
 from rebench_site import roles
+from rebench_site.params import MAX_ID, id_param
 from trials import selectors, services
 from trials.models import Attempt, Note, Pause, Reservation, Workstation
 
@@ -27,6 +28,8 @@ AnyUser = AbstractBaseUser | AnonymousUser
 
 EXPERTS_AND_ADMINS = [IsAuthenticated, roles.HasRole.of(roles.EXPERT, roles.ADMIN)]
 ADMINS = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
+# The years a reservation, pause or run may name.
+YEARS = (2000, 2200)
 
 
 # --- fields ------------------------------------------------------------------------------------
@@ -35,7 +38,10 @@ ADMINS = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO-8601 date-time with its offset; DRF would read a naive one as server time, silently."""
 
-    default_error_messages = {"naive": "Give the time zone too, e.g. 2030-01-31T09:00:00+01:00 or 2030-01-31T08:00Z."}
+    default_error_messages = {
+        "naive": "Give the time zone too, e.g. 2030-01-31T09:00:00+01:00 or 2030-01-31T08:00Z.",
+        "years": f"Give a time between the years {YEARS[0]} and {YEARS[1]}.",
+    }
 
     def to_internal_value(self, value: Any) -> datetime:
         if isinstance(value, datetime) and timezone.is_naive(value):
@@ -47,7 +53,12 @@ class AwareDateTimeField(serializers.DateTimeField):
                 parsed = None  # well-formed but impossible (month 13): the parent's message says what to send
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive")
-        return super().to_internal_value(value)
+        parsed_value = super().to_internal_value(value)
+        # Times near datetime's ends overflow the moment a length is added to them (a slot's end,
+        # a deadline): refused here, where the field can be named.
+        if not YEARS[0] <= parsed_value.year <= YEARS[1]:
+            self.fail("years")
+        return parsed_value
 
 
 @extend_schema_field(
@@ -71,8 +82,9 @@ class WorkstationRefField(serializers.RelatedField):
             self.fail("incorrect_type")
         queryset = self.get_queryset()
         found = queryset.filter(name=data).first() if isinstance(data, str) else None
-        if found is None and (isinstance(data, int) or (data.isascii() and data.isdigit())):
-            found = queryset.filter(pk=int(data)).first()
+        pk = data if isinstance(data, int) else id_param(data)
+        if found is None and pk is not None and 1 <= pk <= MAX_ID:
+            found = queryset.filter(pk=pk).first()
         if found is None:
             self.fail("does_not_exist", value=data)
         return found
@@ -185,6 +197,13 @@ class AttemptSerializer(serializers.ModelSerializer):
     )
     server_now = serializers.DateTimeField(source="api_clock.server_now", read_only=True)
     pauses = PauseSerializer(many=True, read_only=True)
+    # Declared: a read-only field from the model loses its blank choice, and a running attempt's is "".
+    end_reason = serializers.ChoiceField(
+        choices=Attempt.EndReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it ended; empty while running.",
+    )
 
     class Meta:
         model = Attempt
@@ -257,7 +276,7 @@ class WorkstationSerializer(serializers.ModelSerializer):
 
 
 class ReservationFilterSerializer(serializers.Serializer):
-    expert = serializers.IntegerField(required=False, min_value=1)
+    expert = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
 class ReservationCreateSerializer(serializers.Serializer):

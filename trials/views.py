@@ -20,6 +20,9 @@ from trials.forms import AdminBookingForm, BookingForm, NoteForm, TechnicalPause
 from trials.models import Attempt, Note, Pause, Reservation, TerminalSession, Workstation
 from trials.recording import activity_timeline, cast_lines, recording_exists, storage
 
+# The days the booking and schedule pages show.
+DAYS = (date(2000, 1, 1), date(2200, 12, 31))
+
 
 def _day(request: HttpRequest) -> date:
     raw = request.GET.get("day")
@@ -27,10 +30,16 @@ def _day(request: HttpRequest) -> date:
     if not raw:
         return today
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         messages.error(request, f"{raw!r} is not a date (YYYY-MM-DD); showing today.")
         return today
+    # The page links the day before and after, and reads slots to the day's end: a day at either
+    # end of the calendar has neither.
+    if not DAYS[0] <= day <= DAYS[1]:
+        messages.error(request, f"Pick a day between {DAYS[0]} and {DAYS[1]}; showing today.")
+        return today
+    return day
 
 
 def _day_nav(day: date) -> dict[str, date]:
@@ -379,7 +388,8 @@ def workstation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _terminal_number(request: HttpRequest) -> int | None:
     raw = request.GET.get("terminal", "")
-    return int(raw) if raw.isdigit() else None
+    # A tab's number: a few ASCII digits (str.isdigit takes "²"; a 30-digit one overflows the column).
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else None
 
 
 @require_GET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,11 +21,14 @@ from graders.imports import selectors, services
 from graders.imports.models import RunImport
 from graders.models import AttemptScore, ScoreLogEntry
 from rebench_site import roles
+from rebench_site.api_fields import FiniteFloatField
 from rebench_site.errors import NotAllowed
 from trials.models import Attempt
 
 HarnessOrAdmin = roles.HasRole.of(roles.HARNESS, roles.ADMIN)
 AdminOnly = roles.HasRole.of(roles.ADMIN)
+# Nothing RE-Bench compares with ran before this; a year before it is a typo or a hostile client.
+EARLIEST_RUN_YEAR = 2000
 # Room for the multipart envelope around the file itself.
 ENVELOPE_BYTES = 64 * 1024
 
@@ -37,13 +41,20 @@ class RunCreateSerializer(serializers.Serializer):
     agent_name = serializers.CharField(max_length=200)
     agent_model = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     agent_scaffold = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    time_limit_seconds = serializers.FloatField(
+    time_limit_seconds = FiniteFloatField(
         required=False,
         allow_null=True,
         default=None,
+        min_value=1,
+        max_value=settings.RUN_MAX_SECONDS,
         help_text="The run's length; the environment's limit if left out.",
     )
-    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    started_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the run started (with its time zone); at most RUN_MAX_START_AHEAD_SECONDS ahead of now.",
+    )
 
     def validate_started_at(self, value: Any) -> Any:
         # DRF would read a naive time in the server's zone; a harness elsewhere means its own, so ask.
@@ -51,12 +62,30 @@ class RunCreateSerializer(serializers.Serializer):
         parsed = parse_datetime(raw) if isinstance(raw, str) else None
         if parsed is not None and timezone.is_naive(parsed):
             raise serializers.ValidationError("Give the time zone too (e.g. +00:00).")
+        if value is not None:
+            # A run's clock, deadline and leaderboard times are computed from its start: one far in
+            # the future (or before any run could have been) is a harness's mistake, not a run.
+            ahead = timedelta(seconds=settings.RUN_MAX_START_AHEAD_SECONDS)
+            if value > timezone.now() + ahead:
+                raise serializers.ValidationError(f"is more than {ahead} ahead of this server's clock.")
+            if value.year < EARLIEST_RUN_YEAR:
+                raise serializers.ValidationError(f"is before {EARLIEST_RUN_YEAR}.")
         return value
 
 
 class EntryCreateSerializer(serializers.Serializer):
-    elapsed_seconds = serializers.FloatField(help_text="Working time of the run when it was scored (0 … run length).")
-    score = serializers.FloatField(allow_null=True, help_text="The raw score; null for an invalid result (NaN).")
+    elapsed_seconds = FiniteFloatField(
+        min_value=0,
+        max_value=settings.RUN_MAX_SECONDS,
+        help_text="Working time of the run when it was scored (0 … run length).",
+    )
+    # NaN (null, or a NaN literal) is an invalid result; an infinity fails the bounds.
+    score = serializers.FloatField(
+        allow_null=True,
+        min_value=-1e300,
+        max_value=1e300,
+        help_text="The raw score; null for an invalid result (NaN).",
+    )
     message = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     details = serializers.DictField(required=False, default=dict)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -13,10 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from environments.models import Environment
+from rebench_site import bounded_json
 from rebench_site.errors import ServiceError
 
 Progress = Callable[[int, int], None]
@@ -170,8 +171,8 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if not raw.strip():
                 continue
             try:
-                row = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                row = bounded_json.loads(raw)
+            except ValueError as exc:  # not UTF-8, not JSON, or nested too deep
                 raise ImportRefused(f"not valid JSON ({exc}).", line=number_, field="line") from None
             if not isinstance(row, dict):
                 raise ImportRefused("each line must be a JSON object.", line=number_, field="line")
@@ -303,8 +304,8 @@ def _own_entries(row: dict[str, Any], line: int) -> list[EntryRecord]:
     log = row.get("score_log")
     if isinstance(log, str) and log.strip():
         try:
-            log = json.loads(log)
-        except json.JSONDecodeError as exc:
+            log = bounded_json.loads(log)
+        except ValueError as exc:
             raise ImportRefused(f"not valid JSON ({exc}).", line=line, field="score_log") from None
     entries: list[EntryRecord] = []
     if log not in (None, ""):
@@ -406,6 +407,7 @@ def _check_inspect_container(path: Path) -> None:
     if head.startswith(b"PK"):
         try:
             with zipfile.ZipFile(path) as archive:
+                _check_zip_sizes(archive)
                 bad = archive.testzip()
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise ImportRefused(f"the .eval archive is truncated or corrupt ({exc}).") from None
@@ -413,6 +415,31 @@ def _check_inspect_container(path: Path) -> None:
             raise ImportRefused(f"the .eval archive is corrupt: {bad} fails its checksum.")
     elif path.suffix.lower() == ".eval":
         raise ImportRefused("an .eval log must be a zip archive; this one is not (truncated?).")
+
+
+def _check_zip_sizes(archive: zipfile.ZipFile) -> None:
+    """Refuse a zip bomb from its directory, before anything is inflated: inspect_ai reads each member
+    whole, so a member's size is memory. Python's zipfile stops a member at its declared size, so the
+    declared sizes are what a read can cost."""
+    total = 0
+    for member in archive.infolist():
+        total += member.file_size
+        if member.file_size > settings.RUN_IMPORT_MAX_MEMBER_BYTES:
+            raise ImportRefused(
+                f"the .eval archive's {member.filename} unpacks to {member.file_size:,} bytes; "
+                f"the limit is {settings.RUN_IMPORT_MAX_MEMBER_BYTES:,}."
+            )
+        # Tiny members may compress as well as they like; a large one that shrank past the ratio is a bomb.
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 1024 * 1024 and ratio > settings.RUN_IMPORT_MAX_ZIP_RATIO:
+            raise ImportRefused(
+                f"the .eval archive's {member.filename} unpacks {ratio:,.0f} times its packed size; "
+                f"a log compresses at most {settings.RUN_IMPORT_MAX_ZIP_RATIO} times."
+            )
+    if total > settings.RUN_IMPORT_MAX_UNPACKED_BYTES:
+        raise ImportRefused(
+            f"the .eval archive unpacks to {total:,} bytes; the limit is {settings.RUN_IMPORT_MAX_UNPACKED_BYTES:,}."
+        )
 
 
 def _score_value(value: Any, *, line: int, field: str) -> float | None:

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from rebench_site.errors import ServiceError
+from rebench_site.params import id_param
 from rebench_site.roles import ADMIN, REVIEWER, role_required
 from review.classifier import selectors, services
 from review.classifier.models import ClassifierVersion, RedTeamAttempt
@@ -63,7 +64,7 @@ def _versions(request: HttpRequest) -> HttpResponse:
 @require_POST
 def version_activate(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("version", "")
-    version = ClassifierVersion.objects.filter(pk=raw).first() if raw.isdigit() else None
+    version = ClassifierVersion.objects.filter(pk=version_id).first() if (version_id := id_param(raw)) else None
     if version is None:
         messages.error(request, "version: no such classifier version.")
         return redirect("classifier:versions")
@@ -96,7 +97,7 @@ def threshold_page(request: HttpRequest) -> HttpResponse:
     versions = ClassifierVersion.objects.filter(status=ClassifierVersion.Status.READY)
     chosen = request.GET.get("version") or request.POST.get("version")
     if chosen:
-        version = get_object_or_404(versions, pk=chosen) if str(chosen).isdigit() else None
+        version = get_object_or_404(versions, pk=version_id) if (version_id := id_param(chosen)) else None
         if version is None:
             raise Http404("no such version")
     else:
@@ -192,7 +193,8 @@ def red_team_start(request: HttpRequest) -> HttpResponse:
     completion = None
     completion_id = request.POST.get("completion")
     if completion_id:
-        completion = Completion.objects.filter(pk=completion_id).first() if completion_id.isdigit() else None
+        pk = id_param(completion_id)
+        completion = Completion.objects.filter(pk=pk).first() if pk else None
         if completion is None:
             messages.error(request, "completion: no such completion.")
             return redirect("classifier:red-team")
@@ -232,7 +234,8 @@ def red_team_attempt(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def red_team_submit(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("attempt", "")
-    attempt = RedTeamAttempt.objects.filter(pk=raw, reviewer=request.user).first() if raw.isdigit() else None
+    pk = id_param(raw)
+    attempt = RedTeamAttempt.objects.filter(pk=pk, reviewer=request.user).first() if pk else None
     if attempt is None:
         messages.error(request, "attempt: no such red-team attempt of yours.")
         return redirect("classifier:red-team")

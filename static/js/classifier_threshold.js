@@ -23,7 +23,9 @@
         encoding: { x: { field: "t", type: "quantitative" } } });
     }
     const spec = { $schema: "https://vega.github.io/schema/vega-lite/v6.json", width: "container", height: 260, layer: layers };
-    vegaEmbed(el, spec, { actions: false, renderer: "svg" }).catch(function (err) { el.textContent = "Chart unavailable: " + err; });
+    // ast: Vega interprets chart expressions instead of compiling them with new Function(),
+    // which the Content-Security-Policy forbids.
+    vegaEmbed(el, spec, { actions: false, renderer: "svg", ast: true }).catch(function (err) { el.textContent = "Chart unavailable: " + err; });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw); else draw();
 })();

@@ -31,7 +31,9 @@
         ],
       },
     };
-    vegaEmbed(el, spec, { actions: false, renderer: "svg" }).catch(function (err) {
+    // ast: Vega interprets chart expressions instead of compiling them with new Function(),
+    // which the Content-Security-Policy forbids.
+    vegaEmbed(el, spec, { actions: false, renderer: "svg", ast: true }).catch(function (err) {
       el.textContent = "Chart unavailable: " + err;
     });
   }

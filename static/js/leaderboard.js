@@ -84,7 +84,9 @@
           spec: { width: 260, height: 170, layer: layers() },
         })
       : Object.assign(base, { width: "container", height: 320, layer: layers() });
-    vegaEmbed(el, spec, { actions: false, renderer: "svg" }).catch(function (err) {
+    // ast: Vega interprets chart expressions instead of compiling them with new Function(),
+    // which the Content-Security-Policy forbids.
+    vegaEmbed(el, spec, { actions: false, renderer: "svg", ast: true }).catch(function (err) {
       el.textContent = "Chart unavailable: " + err;
     });
   }

@@ -46,12 +46,23 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page_for(browser, live_server):  # type: ignore[no-untyped-def]
-    """page_for(username, password) -> a logged-in page in a fresh browser context."""
+    """page_for(username, password) -> a logged-in page in a fresh browser context.
+
+    Every page is watched for Content-Security-Policy violations: a page whose own code the policy
+    blocks fails the test. A test that provokes violations on purpose reads and clears
+    `page_for.csp_violations`.
+    """
     contexts = []
+    violations: list[str] = []
+
+    def watch(message) -> None:  # type: ignore[no-untyped-def]
+        if "Content Security Policy" in message.text:
+            violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
     def open_page(username: str, password: str):  # type: ignore[no-untyped-def]
         context = browser.new_context(base_url=live_server.url)
         context.set_default_timeout(10_000)
+        context.on("console", watch)
         contexts.append(context)
         page = context.new_page()
         page.goto("/accounts/login/")
@@ -61,6 +72,8 @@ def page_for(browser, live_server):  # type: ignore[no-untyped-def]
         page.wait_for_load_state()
         return page
 
+    open_page.csp_violations = violations  # type: ignore[attr-defined]
     yield open_page
     for context in contexts:
         context.close()
+    assert violations == [], "the Content-Security-Policy blocked the page's own code"

@@ -103,7 +103,8 @@ def test_the_admin_lists_scoring_jobs_across_workstations_and_re_runs_one(
     assert html.count('class="badge done"') == 2
     assert html.count('class="badge queued"') == 1
     assert second.workstation.queue_name in html
-    assert html.count("Re-run") == 2
+    assert html.count("Re-run") == 3  # any job, the unfinished one closed first
+    assert html.count(">Close<") == 1
     failed_only = client.get("/grading/jobs/?status=failed").content.decode()
     assert "No scoring jobs failed" in failed_only
     response = client.post("/grading/jobs/rerun/", {"job": "not-a-job"}, follow=True)

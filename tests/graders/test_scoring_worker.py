@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,41 @@ def killed_worker_redis_url() -> str:
     return urlsplit(os.environ["REDIS_URL"])._replace(path="/14").geturl()
 
 
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _rabbitmq_up() -> bool:
+    import socket
+
+    target = urlsplit(RABBITMQ_URL)
+    try:
+        socket.create_connection((target.hostname or "127.0.0.1", target.port or 5672), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+# Every broker the project supports: the embedded one (it never redelivers a dead worker's message),
+# Redis (after its visibility timeout) and RabbitMQ (when the connection drops).
+KILL_BROKERS = [
+    pytest.param("sqla", id="sqla-broker"),
+    pytest.param("redis", id="redis-broker", marks=pytest.mark.redis),
+    pytest.param(
+        "amqp",
+        id="rabbitmq-broker",
+        marks=pytest.mark.skipif(not _rabbitmq_up(), reason="no RabbitMQ at RABBITMQ_URL"),
+    ),
+]
+
+
+def kill_broker_url(kind: str, root: Path) -> str:
+    if kind == "redis":
+        return killed_worker_redis_url()
+    if kind == "amqp":
+        return RABBITMQ_URL
+    return f"sqla+sqlite:///{root / 'kill-broker.sqlite3'}"
+
+
 def _database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -109,13 +145,18 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-def _worker_process(queue: str, grading_root: Path, name: str) -> subprocess.Popen[bytes]:
+LOST_AFTER = 3
+
+
+def _worker_process(queue: str, grading_root: Path, name: str, broker: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": killed_worker_redis_url(),
-        # Short, so the killed worker's message comes back within the test.
+        "CELERY_BROKER_URL": broker,
+        # Short, so a killed worker's message comes back within the test where the broker returns it.
         "CELERY_VISIBILITY_TIMEOUT": "3",
+        "SCORING_HEARTBEAT_SECONDS": "1",
+        "SCORING_LOST_AFTER_SECONDS": str(LOST_AFTER),
         "GRADING_PACKAGE_DIRS": str(settings.GRADING_PACKAGE_DIRS[0]),
         "TERMINAL_WORKSPACE_ROOT": str(grading_root / "workspaces"),
         "PROTECTED_DIR": str(grading_root / "protected"),
@@ -135,52 +176,132 @@ def slow_scorers_running() -> int:
 
 
 def _logs(grading_root: Path) -> str:
-    import redis
-
-    client = redis.Redis.from_url(killed_worker_redis_url())
-    keys = {k.decode(): client.type(k).decode() for k in client.keys("*")}
-    ttl = client.ttl("unacked_mutex")
-    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(grading_root.glob("*.log")))
-    return f"redis keys {keys} mutex ttl {ttl}\n{logs}"
+    return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(grading_root.glob("*.log")))
 
 
-@pytest.mark.redis
-def test_a_worker_killed_mid_scoring_leaves_the_job_to_run_again_and_one_entry_is_written(
-    attempt_on: Callable[..., Attempt], grading_dirs: Path
-) -> None:
+class Workers:
+    """Real worker processes on one queue, each killed with SIGKILL or stopped at the end."""
+
+    def __init__(self, queue: str, root: Path, broker: str) -> None:
+        self.queue, self.root, self.broker = queue, root, broker
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        proc = _worker_process(self.queue, self.root, f"worker-{len(self.procs) + 1}", self.broker)
+        self.procs.append(proc)
+        return proc
+
+    def kill_while_scoring(self, proc: subprocess.Popen[bytes], job_id: str, runs: int) -> None:
+        """Once the job runs (its scorer started `runs` times), kill -9 its worker; the scorer dies with it."""
+        workspace_starts = self.root / "workspaces"
+        assert wait_for(lambda: job_status(job_id) == "running" and slow_scorers_running() == 1, timeout=60), _logs(
+            self.root
+        )
+        assert wait_for(lambda: _starts(workspace_starts) >= runs, timeout=10)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        # The scorer's sandbox dies with its worker (parent-death signal), rather than scoring into the void.
+        assert wait_for(lambda: slow_scorers_running() == 0, timeout=10)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)
+
+
+def _starts(workspaces: Path) -> int:
+    return sum(len(p.read_text().split()) for p in workspaces.glob("*/starts.txt"))
+
+
+@pytest.fixture(params=KILL_BROKERS)
+def kill_broker(request: pytest.FixtureRequest, grading_dirs: Path) -> Iterator[str]:
+    url = kill_broker_url(request.param, grading_dirs)
+    with using_broker(url) as app:
+        if request.param == "amqp":
+            app.control.purge()
+        yield url
+
+
+def _slow_attempt(attempt_on: Callable[..., Attempt], seconds: str) -> tuple[Attempt, Path, str]:
+    """An attempt of the slow scorer on a queue of its own (a broker shared across runs keeps no stale message)."""
     attempt = attempt_on("grading_test_slow")
+    queue = f"ws.kill-{uuid.uuid4().hex[:12]}"
+    type(attempt.workstation).objects.filter(pk=attempt.workstation_id).update(queue_name=queue)
+    attempt.refresh_from_db()
     services.workspace_prepare(attempt=attempt)
     workspace = services.workspace_path(attempt)
-    put(workspace, "sleep.txt", "60")
-    queue = attempt.workstation.queue_name
-    with using_broker(killed_worker_redis_url()):
-        job = services.scoring_job_request(attempt=attempt, by=attempt.user)
-        first = _worker_process(queue, grading_dirs, "first")
-        second = None
-        try:
-            assert wait_for(lambda: (workspace / "starts.txt").exists(), timeout=60), _logs(grading_dirs)
-            assert job_status(str(job.pk)) == "running"
-            assert wait_for(lambda: slow_scorers_running() == 1, timeout=30), _logs(grading_dirs)
-            first.send_signal(signal.SIGKILL)
-            first.wait(timeout=10)
-            # The scorer's sandbox dies with its worker (parent-death signal), rather than scoring into the void.
-            assert wait_for(lambda: slow_scorers_running() == 0, timeout=10)
-            put(workspace, "sleep.txt", "0")
-            # kombu's Redis transport looks for expired unacked messages when a worker starts and then
-            # only every ~100 s: start the next worker once the 3 s visibility timeout has passed.
-            time.sleep(4)
+    put(workspace, "sleep.txt", seconds)
+    return attempt, workspace, queue
 
-            second = _worker_process(queue, grading_dirs, "second")
-            assert wait_for(lambda: job_status(str(job.pk)) == "done", timeout=60), _logs(grading_dirs)
-        finally:
-            for proc in (first, second):
-                if proc is not None and proc.poll() is None:
-                    proc.terminate()
-                    proc.wait(timeout=20)
+
+def test_a_worker_killed_mid_scoring_is_replaced_and_exactly_one_entry_is_written(
+    attempt_on: Callable[..., Attempt], grading_dirs: Path, kill_broker: str, settings: Any
+) -> None:
+    settings.SCORING_LOST_AFTER_SECONDS = LOST_AFTER
+    attempt, workspace, queue = _slow_attempt(attempt_on, "60")
+    workers = Workers(queue, grading_dirs, kill_broker)
+    try:
+        job = services.scoring_job_request(attempt=attempt, by=attempt.user)
+        workers.kill_while_scoring(workers.start(), str(job.pk), runs=1)
+        put(workspace, "sleep.txt", "0")
+        # The sweep (beat's task) finds the silent job once LOST_AFTER has passed and sends it out again.
+        assert wait_for(lambda: services.scoring_jobs_recover().get(str(job.pk)) == "queued", timeout=20)
+        workers.start()
+        assert wait_for(lambda: job_status(str(job.pk)) == "done", timeout=60), _logs(grading_dirs)
+        time.sleep(1)  # a message the broker returned as well finds the job done, and does nothing
+    finally:
+        workers.stop()
     job.refresh_from_db()
     assert job.deliveries == 2
     assert len((workspace / "starts.txt").read_text().split()) == 2
     assert ScoreLogEntry.objects.filter(attempt=attempt).count() == 1
     assert ScoreLogEntry.objects.get(attempt=attempt).score == 3.0
-    # One scoring pause, ended: the redelivery did not open a second.
+    # One scoring pause, ended: the second delivery did not open a second.
     assert [(p.reason, p.ended_at is not None) for p in Pause.objects.filter(attempt=attempt)] == [("scoring", True)]
+
+
+def test_a_job_whose_worker_is_killed_twice_is_closed_lost_and_the_attempt_scores_again(
+    attempt_on: Callable[..., Attempt], grading_dirs: Path, kill_broker: str, settings: Any
+) -> None:
+    settings.SCORING_LOST_AFTER_SECONDS = LOST_AFTER
+    attempt, workspace, queue = _slow_attempt(attempt_on, "60")
+    workers = Workers(queue, grading_dirs, kill_broker)
+    try:
+        job = services.scoring_job_request(attempt=attempt, by=attempt.user)
+        workers.kill_while_scoring(workers.start(), str(job.pk), runs=1)
+        assert wait_for(lambda: services.scoring_jobs_recover().get(str(job.pk)) == "queued", timeout=20)
+        workers.kill_while_scoring(workers.start(), str(job.pk), runs=2)
+        assert wait_for(lambda: services.scoring_jobs_recover().get(str(job.pk)) == "closed", timeout=20)
+        entry = ScoreLogEntry.objects.get(attempt=attempt)
+        assert entry.score is None
+        assert entry.details["lost"] is True
+        assert job_status(str(job.pk)) == "failed"
+        attempt.refresh_from_db()
+        assert attempt.is_running
+        assert Pause.objects.get(attempt=attempt).ended_at is not None  # the clock runs again
+        # A usable attempt: the next request is a new job, and it is scored.
+        put(workspace, "sleep.txt", "0")
+        again = services.scoring_job_request(attempt=attempt, by=attempt.user)
+        assert again.pk != job.pk
+        workers.start()
+        assert wait_for(lambda: job_status(str(again.pk)) == "done", timeout=60), _logs(grading_dirs)
+    finally:
+        workers.stop()
+    assert ScoreLogEntry.objects.filter(job=job).count() == 1
+    assert [e.score for e in ScoreLogEntry.objects.filter(attempt=attempt).order_by("pk")] == [None, 3.0]
+
+
+def test_task_score_in_the_shell_waits_for_the_worker_and_prints_the_score(
+    app: Celery, attempt_on: Callable[..., Attempt], live_server: Any, tmp_path: Path
+) -> None:
+    from tests.trials.test_task_cli import run_task
+
+    attempt = attempt_on("grading_test_ok")
+    token = trials_services.attempt_token_issue(attempt=attempt)
+    with running_worker(app, queues=[attempt.workstation.queue_name]):
+        result = run_task(live_server, attempt, token, tmp_path, "score")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Scoring queued" in result.stdout
+    assert "score: 0.5" in result.stdout
+    assert ScoreLogEntry.objects.get(attempt=attempt).score == 0.5

@@ -169,3 +169,51 @@ def test_task_in_the_sandboxed_shell_reaches_its_attempt_through_the_workstation
 
     session()
     assert Note.objects.filter(attempt=local_attempt, body="from inside the sandbox").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_score_log_prints_each_entry_with_its_time_score_and_message(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from graders.models import ScoreLogEntry
+
+    ScoreLogEntry.objects.create(
+        attempt=attempt, scored_at=timezone.now(), elapsed_seconds=3725, score=0.75, message="fast enough"
+    )
+    ScoreLogEntry.objects.create(
+        attempt=attempt, scored_at=timezone.now(), elapsed_seconds=4000, score=None, message="wrong at index 3"
+    )
+    token = services.attempt_token_issue(attempt=attempt)
+    result = run_task(live_server, attempt, token, tmp_path, "score-log")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["1:02:05  0.75  fast enough", "1:06:40  invalid  wrong at index 3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_score_log_of_a_hidden_score_environment_tells_validity_only(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from graders.models import ScoreLogEntry
+
+    type(attempt.environment).objects.filter(pk=attempt.environment_id).update(scores_visible=False)
+    ScoreLogEntry.objects.create(attempt=attempt, scored_at=timezone.now(), elapsed_seconds=60, score=0.75, message="")
+    token = services.attempt_token_issue(attempt=attempt)
+    result = run_task(live_server, attempt, token, tmp_path, "score-log")
+    assert result.returncode == 0, result.stderr
+    assert "0.75" not in result.stdout
+    assert result.stdout.splitlines()[0] == "0:01:00  valid (score hidden)"
+
+
+def test_make_run_on_another_port_hands_its_own_address_to_the_shells_task() -> None:
+    from trials.management.commands.rundev import site_env
+
+    assert site_env({}, "127.0.0.1", 8123)["SITE_URL"] == "http://127.0.0.1:8123"
+    assert site_env({}, "0.0.0.0", 9000)["SITE_URL"] == "http://127.0.0.1:9000"  # noqa: S104 - listening on all
+    assert site_env({}, "::1", 9000)["SITE_URL"] == "http://[::1]:9000"
+    # An operator's address (a proxy in front of the server) is kept.
+    assert site_env({"SITE_URL": "https://trials.example"}, "127.0.0.1", 8123)["SITE_URL"] == "https://trials.example"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_task_instructions_prints_the_environments_instructions(live_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    attempt = factories.AttemptFactory(environment=factories.environment("ai_rd_triton_cumsum"))
+    token = services.attempt_token_issue(attempt=attempt)
+    result = run_task(live_server, attempt, token, tmp_path, "instructions")
+    assert result.returncode == 0, result.stderr
+    assert "prefix_sum" in result.stdout

@@ -352,10 +352,33 @@ async def assert_a_killed_recorder_is_restarted_and_the_gap_marked(attempt, monk
     await asyncio.sleep(0.5)
     await screen.comm.disconnect()
     name = await database_sync_to_async(lambda: session_of(attempt).recording_name)()
-    _header, events = await asyncio.to_thread(recording.read_cast, name)
+    events = await recorded_until(attempt, name, "LATER42")
     markers = [e[2] for e in events if e[1] == "m"]
     assert consumers.RECORDER_RESTARTED in markers, markers
     assert "LATER42" in printed(events), "the restarted recorder records"
+
+
+async def recorded_until(attempt: Attempt, name: str, text: str, timeout: float = 15.0) -> list[list[object]]:
+    """The recording's events once `text` is in its output (or the timeout has passed): the recorder
+    flushes every TERMINAL_RECORDING_FLUSH_SECONDS, so its last lines may land after the tab closed;
+    an SSH workstation's spool is pulled here as the consumer would have."""
+    from trials import selectors
+
+    backend = await database_sync_to_async(
+        lambda: selectors.workstation_backend(
+            Attempt.objects.select_related("workstation").get(pk=attempt.pk).workstation
+        )
+    )()
+    give_up = asyncio.get_running_loop().time() + timeout
+    try:
+        while True:
+            await backend.pull_recording(attempt.pk, 1, recording.spool_dir(name) / recording.OUTPUT)
+            _header, events = await asyncio.to_thread(recording.read_cast, name)
+            if text in printed(events) or asyncio.get_running_loop().time() > give_up:
+                return events
+            await asyncio.sleep(0.25)
+    finally:
+        await backend.disconnect()
 
 
 @ts.sync

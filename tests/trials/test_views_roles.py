@@ -54,6 +54,7 @@ PAGES = [
     Page("graders:attempt-scores", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("graders:jobs", "get", frozenset({"admin"})),
     Page("graders:job-rerun", "post", frozenset({"admin"})),
+    Page("graders:job-close", "post", frozenset({"admin"})),
     Page("environments:task-family-register", "get", frozenset({"admin"})),
     # Terminal recordings (issue 3): admins only, not even the attempt's own expert.
     Page("trials:terminal-replay", "get", frozenset({"admin"}), "attempt"),
@@ -97,7 +98,23 @@ PAGES = [
     Page("classifier:red-team-start", "post", frozenset({"reviewer", "admin"})),
     Page("classifier:red-team-submit", "post", frozenset({"reviewer", "admin"})),
     Page("classifier:red-team-attempt", "get", frozenset({"reviewer"}), "red_team_attempt"),
+    # Accounts: every logged-in user changes their own password (the reset pages are public, below).
+    Page("password_change", "get", frozenset({"expert", "other_expert", "reviewer", "admin"})),
+    Page("password_change_done", "get", frozenset({"expert", "other_expert", "reviewer", "admin"})),
 ]
+# Outside the matrix: home (it sends each role on, tested below), logging in and out, the schema, and the
+# password reset pages, which anyone may open (tests/rebench_site/test_passwords.py).
+PUBLIC = {
+    "home",
+    "login",
+    "logout",
+    "api-schema",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    "admin_password_reset",
+}
 
 
 def review_queue(admin):  # type: ignore[no-untyped-def]
@@ -160,7 +177,7 @@ def url_names() -> set[str]:
 
 
 def test_every_named_page_is_in_the_role_matrix() -> None:
-    covered = {page.name for page in PAGES} | {"home", "login", "logout", "api-schema"}
+    covered = {page.name for page in PAGES} | PUBLIC
     assert url_names() - covered == set()
 
 

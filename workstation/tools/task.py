@@ -198,16 +198,25 @@ def cmd_score_log(args: argparse.Namespace) -> int:
     if status == 404:
         print(NO_SCORING)
         return 2
-    entries = _expect(status, body, 200)
-    if isinstance(entries, dict) and "results" in entries:
-        entries = entries["results"]
+    log = _expect(status, body, 200)
+    entries = log.get("entries", []) if isinstance(log, dict) else []
     if not entries:
         print("No scores yet: run `task score`.")
         return 0
+    hidden = isinstance(log, dict) and not log.get("scores_visible", True)
     for entry in entries:
-        when = _hms(entry.get("elapsed_seconds")) if "elapsed_seconds" in entry else entry.get("scored_at", "")
-        score = entry.get("score", entry.get("raw_score"))
+        if not isinstance(entry, dict):
+            continue
+        when = _hms(entry.get("elapsed_seconds"))
+        if not entry.get("valid", True):
+            score = "invalid"
+        elif hidden:
+            score = "valid (score hidden)"
+        else:
+            score = f"{entry.get('score')}"
         print(f"{when}  {score}  {entry.get('message', '')}".rstrip())
+    if hidden:
+        print("This environment shows whether a score is valid, not the score itself.")
     return 0
 
 

@@ -7,12 +7,26 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from trials.services_demo import DEMO_LOGINS
+
+
+def site_env(environ: Mapping[str, str], host: str, port: int) -> dict[str, str]:
+    """The children's environment: SITE_URL (and so the API address every shell's `task` calls
+    through its sandbox) is where this server listens, unless the operator set it (a proxy in front).
+    Without it, a server on another port would send `task` and its token to whatever holds 8000."""
+    env = dict(environ)
+    if not env.get("SITE_URL"):
+        reachable = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - a listen-all address, not a bind
+        if ":" in reachable:
+            reachable = f"[{reachable}]"
+        env["SITE_URL"] = f"http://{reachable}:{port}"
+    return env
 
 
 class Command(BaseCommand):
@@ -35,7 +49,8 @@ class Command(BaseCommand):
                 "-s", str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
         }  # fmt: skip
-        procs = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603 - our own binaries
+        env = site_env(os.environ, host, port)
+        procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603 - our own binaries
         # The local workstation shows offline until its first heartbeat: ask for one now, not in 30 s.
         from trials.tasks import workstations_ping
 

@@ -1,0 +1,76 @@
+"""Property-based: schemathesis generates requests from the OpenAPI schema, valid and not, and sends them
+as each role would. No answer may be a 500, and every answer must match what the schema says of it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+
+from review import services as review_services
+from tests import factories
+from tests.review.conftest import make_completions
+
+pytestmark = [pytest.mark.django_db(transaction=False), pytest.mark.timeout(900)]
+
+
+@pytest.fixture
+def api_schema() -> Iterator[Any]:
+    # Requests go to the WSGI app in this process, on the test's connection and transaction: as
+    # Django's test client does, keep the handler from closing that connection after each one.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    document = json.loads(json.dumps(SchemaGenerator().get_schema(request=None, public=True), cls=DjangoJSONEncoder))
+    schema = schemathesis.openapi.from_dict(document)
+    schema.app = get_wsgi_application()
+    yield schema
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def role_headers(db: Any) -> dict[str, dict[str, str]]:
+    """Tokens of an admin, an expert with an attempt, a reviewer of a queue and a harness; and no one."""
+    factories.environment()
+    admin = factories.admin(username="st-admin")
+    expert = factories.expert(username="st-expert")
+    factories.AttemptFactory(user=expert, reservation__expert=expert)
+    reviewer = factories.reviewer(username="st-reviewer")
+    make_completions(5)
+    review_services.queue_create(created_by=admin, name="st", policy="random", seed=1)
+    harness = factories.UserFactory(username="st-harness", roles=["harness"])
+    headers = {
+        user.username: {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+        for user in (admin, expert, reviewer, harness)
+    }
+    headers["anonymous"] = {}
+    return headers
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+def test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe(
+    case: Any, role_headers: dict[str, dict[str, str]]
+) -> None:
+    for headers in role_headers.values():
+        case.call_and_validate(
+            headers=headers, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        )

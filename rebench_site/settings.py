@@ -321,7 +321,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "rebench_site.errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "rebench_site.params.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     # JSON with a nesting and size limit (a deep body is a 400, not a RecursionError) and plain forms
     # (htmx); multipart only where a file is uploaded (the view says so). Both refuse NUL characters

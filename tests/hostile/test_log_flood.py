@@ -20,6 +20,9 @@ def test_a_thousand_forbidden_requests_log_a_bounded_number_of_lines_without_tra
     settings.CLIENT_LOG_BURST = 5
     # The site's own console handler (settings.LOGGING), written to a buffer for the test.
     console = next(h for h in logging.getLogger().handlers if any(isinstance(f, ClientNoiseFilter) for f in h.filters))
+    for noise in console.filters:
+        if isinstance(noise, ClientNoiseFilter):
+            noise._windows.clear()  # the 403s of earlier tests in this process, within the same window
     buffer = io.StringIO()
     stream = console.setStream(buffer)  # type: ignore[attr-defined]
     try:

@@ -570,6 +570,9 @@ LEADERBOARD_DEBOUNCE_SECONDS = env_int("LEADERBOARD_DEBOUNCE_SECONDS", 30)
 LEADERBOARD_MAX_WAIT_SECONDS = env_int("LEADERBOARD_MAX_WAIT_SECONDS", 300)
 LEADERBOARD_BOOTSTRAP_RESAMPLES = env_int("LEADERBOARD_BOOTSTRAP_RESAMPLES", 1000)
 LEADERBOARD_BOOTSTRAP_SEED = env_int("LEADERBOARD_BOOTSTRAP_SEED", 20241122)
+# A run longer than its group's run length by at most this (a clock that ran on: RE-Bench's own human
+# runs overran by up to an hour) counts as one run scored at its end; a longer one is read at L.
+LEADERBOARD_OVERRUN_GRACE_MINUTES = env_int("LEADERBOARD_OVERRUN_GRACE_MINUTES", 60)
 # Snapshots kept besides the latest (older ones are deleted after each recompute).
 LEADERBOARD_SNAPSHOTS_KEPT = env_int("LEADERBOARD_SNAPSHOTS_KEPT", 20)
 

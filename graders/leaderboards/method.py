@@ -66,7 +66,7 @@ def _max_cdf(n: int, k: int) -> FloatArray:
 
 
 def budget_k(budget_seconds: float, run_length_seconds: float) -> int:
-    """k = ⌊B/L⌋ runs for B > L; 1 (one run, scored at B) for B ≤ L."""
+    """k = ⌊B/L⌋ runs for B > L (each scored at its end); 1 (one run, scored at B) for B ≤ L."""
     if budget_seconds <= run_length_seconds * (1 + _SLACK):
         return 1
     return math.floor(budget_seconds / run_length_seconds + _SLACK)
@@ -216,6 +216,33 @@ def _running_aggregate(run: IntArray, raw: FloatArray, aggregation: str) -> Floa
 # --- curves and bootstrap ------------------------------------------------------------------------
 
 
+RUN_COUNT_KINDS = ("at_length", "shorter", "overran", "truncated")
+
+
+def run_end_columns(
+    run_lengths: FloatArray, length: float, *, grace: float, col_of: dict[float, int]
+) -> tuple[IntArray, dict[str, int]]:
+    """Which time each run is scored at as one whole run (s_r), and how many runs were read each way.
+
+    - at_length: its length is the group's L: scored at L.
+    - shorter (a 4-hour run among 8-hour ones): scored at L, which is its end (it has nothing later).
+    - overran (longer than L by at most `grace`: a clock that ran on for minutes): scored at its own
+      end, as the run it was; it still counts as one run of length L.
+    - truncated (longer by more: a multi-day run): read at L, what it had reached after L of work.
+    """
+    slack = length * _SLACK
+    at_l = col_of[float(length)]
+    overran = (run_lengths > length + slack) & (run_lengths <= length + grace + slack)
+    columns = np.array([col_of[float(x)] if over else at_l for x, over in zip(run_lengths, overran, strict=True)])
+    counts = {
+        "at_length": int(np.sum(np.abs(run_lengths - length) <= slack)),
+        "shorter": int(np.sum(run_lengths < length - slack)),
+        "overran": int(np.sum(overran)),
+        "truncated": int(np.sum(run_lengths > length + grace + slack)),
+    }
+    return columns.astype(np.int64), counts
+
+
 def _mode_length(lengths: FloatArray) -> float:
     """The group's run length L: the most common run length, the longer one on a tie."""
     values, counts = np.unique(lengths, return_counts=True)
@@ -234,13 +261,14 @@ class _GroupCurve:
     k: list[int]
     point: list[float | None]
     boot: FloatArray  # resamples × budgets, NaN where undefined
+    counts: dict[str, int] = field(default_factory=dict)  # runs by how their length was read (run_counts)
 
 
 def group_curve(
     scores: FloatArray,
     *,
     budget_columns: Sequence[int],
-    length_column: int,
+    at_length: FloatArray,
     budgets: FloatArray,
     length: float,
     resamples: int,
@@ -249,9 +277,10 @@ def group_curve(
     """Point values and bootstrap replicates of one group's curve in one environment.
 
     `scores` is runs × times (from score_matrix); budget_columns[j] is the column of budgets[j].
+    `at_length` is each run's s_r, its score as one whole run (run_end_columns): what a budget
+    beyond L counts, whether one run fits (k = 1) or several.
     """
     n = scores.shape[0]
-    at_length = scores[:, length_column]
     order = np.argsort(at_length, kind="stable")
     scores = scores[order]
     s = at_length[order]
@@ -259,6 +288,13 @@ def group_curve(
     ks = [budget_k(float(b), length) for b in budgets]
     boot = np.full((resamples, len(budgets)), np.nan)
     one = [j for j, k in enumerate(ks) if k == 1]
+    # k = 1: within one run (B ≤ L) each run's score at B; beyond it, one whole run's s_r.
+    within = [budgets[j] <= length * (1 + _SLACK) for j in one]
+    by_run = (
+        np.column_stack([scores[:, budget_columns[j]] if inside else s for j, inside in zip(one, within, strict=True)])
+        if one
+        else np.zeros((n, 0))
+    )
     cum: IntArray | None = None
     if resamples:
         # Resampling runs with replacement, as counts per (sorted) run: one bincount, no sort per replicate.
@@ -266,15 +302,15 @@ def group_curve(
         draws += (np.arange(resamples) * n)[:, None]
         counts = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
         if one:
-            boot[:, one] = (counts.astype(np.float64) @ scores[:, [budget_columns[j] for j in one]]) / n
+            boot[:, one] = (counts.astype(np.float64) @ by_run) / n
         # The resample, sorted, is s with multiplicities: run j's copies end at position cum[:, j].
         cum = np.cumsum(counts[:, :-1], axis=1)
         # One buffer for every k's F(cum): fresh multi-megabyte arrays per k cost more in page faults than in work
         # ("clip", not the default "raise", lets take write into it unbuffered; cum is within 0..n anyway).
         buffer = np.empty(cum.shape)
-    points: list[float | None] = [
-        float(scores[:, budget_columns[j]].mean()) if k == 1 else None for j, k in enumerate(ks)
-    ]
+    points: list[float | None] = [None] * len(budgets)
+    for column, j in enumerate(one):
+        points[j] = float(by_run[:, column].mean())
     for k in sorted({k for k in ks if 1 < k <= n}):
         cdf = _max_cdf(n, k)
         # Σ_j s_j (F(c_j) − F(c_{j−1})) summed by parts: s_n − Σ_{j<n} F(c_j)(s_{j+1} − s_j), as c_n = n, F(n) = 1.
@@ -288,8 +324,13 @@ def group_curve(
     return _GroupCurve(length=length, n=n, k=ks, point=points, boot=boot)
 
 
-def leaderboard_compute(data: LeaderboardInput, *, resamples: int = 1000, seed: int = 0) -> LeaderboardResult:
-    """Every curve (per environment and overall, per group) and every table, from the runs."""
+def leaderboard_compute(
+    data: LeaderboardInput, *, resamples: int = 1000, seed: int = 0, overrun_grace_seconds: float = 3600.0
+) -> LeaderboardResult:
+    """Every curve (per environment and overall, per group) and every table, from the runs.
+
+    A run longer than its group's L by at most `overrun_grace_seconds` counts as one run scored at
+    its own end (run_end_columns)."""
     budgets = np.array(BUDGET_HOURS) * HOUR
     lengths = np.unique(data.run_length) if data.run_length.size else np.array([])
     times = np.unique(np.concatenate([budgets, lengths, [np.inf]]))
@@ -337,17 +378,20 @@ def leaderboard_compute(data: LeaderboardInput, *, resamples: int = 1000, seed: 
         for g in present_groups:
             group = data.groups[g]
             mine = np.flatnonzero(data.run_group[runs] == g)
-            length = _mode_length(data.run_length[runs[mine]])
+            run_lengths = data.run_length[runs[mine]]
+            length = _mode_length(run_lengths)
+            ends, counts = run_end_columns(run_lengths, length, grace=overrun_grace_seconds, col_of=col_of)
             rng = np.random.default_rng(_seed_for(seed, env.slug, group.key))
             curve = group_curve(
                 scores[mine],
                 budget_columns=budget_cols,
-                length_column=col_of[length],
+                at_length=scores[mine][np.arange(mine.size), ends],
                 budgets=budgets,
                 length=length,
                 resamples=resamples,
                 rng=rng,
             )
+            curve.counts = counts
             per_group_env.setdefault(g, {})[e] = curve
             result.curves.append(_curve_json(env.slug, group, curve, budgets, [env.slug]))
         _tables(result, data, env, runs, scores, final_col, col_of, budgets, per_group_env, e)
@@ -404,6 +448,7 @@ def _curve_json(
         "kind": group.kind,
         "run_length_hours": curve.length / HOUR,
         "runs": curve.n,
+        "run_counts": curve.counts,
         "environments": environments,
         "points": points,
     }
@@ -453,6 +498,7 @@ def _overall_json(
         "kind": group.kind,
         "run_length_hours": lengths.pop() / HOUR if len(lengths) == 1 else None,
         "runs": int(sum(by_env[e].n for e in envs)),
+        "run_counts": {kind: sum(by_env[e].counts.get(kind, 0) for e in envs) for kind in RUN_COUNT_KINDS},
         "environments": slugs,
         "points": points,
     }

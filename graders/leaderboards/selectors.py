@@ -179,8 +179,23 @@ def highlight_rows(curves: list[dict[str, Any]], hours: list[float]) -> list[dic
     rows = []
     for curve in curves:
         by_budget = {p["budget_hours"]: p for p in curve["points"]}
-        rows.append({"curve": curve, "points": [by_budget.get(h) for h in hours]})
+        rows.append({"curve": curve, "points": [by_budget.get(h) for h in hours], "lengths": run_counts_note(curve)})
     return rows
+
+
+def run_counts_note(curve: dict[str, Any]) -> str:
+    """How the curve read runs that aren't exactly its run length; "" when all are (or for older snapshots)."""
+    counts = curve.get("run_counts") or {}
+    if not counts or counts.get("at_length", 0) == curve.get("runs"):
+        return ""
+    parts = [f"{counts['at_length']} of the run length"] if counts.get("at_length") else []
+    if counts.get("shorter"):
+        parts.append(f"{counts['shorter']} shorter (scored at their end)")
+    if counts.get("overran"):
+        parts.append(f"{counts['overran']} overran within the grace (one run each, scored at their end)")
+    if counts.get("truncated"):
+        parts.append(f"{counts['truncated']} longer (read at the run length)")
+    return "; ".join(parts)
 
 
 def environment_page(data: dict[str, Any], slug: str) -> dict[str, Any] | None:

@@ -118,6 +118,7 @@ def leaderboard_snapshot_create(*, now: datetime | None = None) -> LeaderboardSn
         data,
         resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES,
         seed=settings.LEADERBOARD_BOOTSTRAP_SEED,
+        overrun_grace_seconds=settings.LEADERBOARD_OVERRUN_GRACE_MINUTES * 60,
     )
     payload = result.to_json()
     with transaction.atomic():

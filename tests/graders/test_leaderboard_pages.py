@@ -220,3 +220,17 @@ def test_the_leaderboard_api_is_in_the_openapi_schema(db, admin_user) -> None:  
     assert "get" in paths["/api/leaderboards/"]
     assert "get" in paths["/api/leaderboards/{table}/"]
     assert "post" in paths["/api/leaderboards/recompute/"]
+
+
+def test_the_environment_page_says_how_runs_of_another_length_were_read(db, admin_user) -> None:  # type: ignore[no-untyped-def]
+    chat = factories.environment("ai_rd_nanogpt_chat_rl")
+    for raw in (0.6, 0.7):
+        ended_run(chat, [(3, raw)], label=f"h{raw}")
+    ended_run(chat, [(8.2, 0.8)], label="overran", hours=8 + 20 / 60)
+    ended_run(chat, [(30, 0.9)], label="three-days", hours=72)
+    services.leaderboard_snapshot_create()
+    page = _client(admin_user).get(reverse("leaderboards:environment", args=[chat.slug])).content.decode()
+    assert (
+        "2 of the run length; 1 overran within the grace (one run each, scored at their end); "
+        "1 longer (read at the run length)"
+    ) in page

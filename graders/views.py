@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -70,25 +72,32 @@ def job_rerun(request: HttpRequest) -> HttpResponse:
     """The job id comes in the form (`job`); an unknown one is a message, not an error page.
 
     An unfinished job (a stuck worker) is closed first, with its one entry saying so."""
-    job = _posted_job(request)
-    if job is not None:
-        try:
-            rerun = services.scoring_job_rerun(job=job, by=request.user)
-            messages.success(request, f"Queued {rerun.pk} on {rerun.queue_name}.")
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-    return redirect("graders:jobs")
+
+    def rerun(job: ScoringJob) -> str:
+        again = services.scoring_job_rerun(job=job, by=request.user)
+        return f"Queued {again.pk} on {again.queue_name}."
+
+    return _act_on_posted_job(request, rerun)
 
 
 @require_POST
 @role_required(ADMIN)
 def job_close(request: HttpRequest) -> HttpResponse:
     """End an unfinished job: an invalid entry marked lost, the attempt's clock running again."""
+
+    def close(job: ScoringJob) -> str:
+        services.scoring_job_close(job=job, by=request.user)
+        return f"Closed {job.pk}; the attempt's clock runs again."
+
+    return _act_on_posted_job(request, close)
+
+
+def _act_on_posted_job(request: HttpRequest, act: Callable[[ScoringJob], str]) -> HttpResponse:
+    """Do `act` to the job named in the form; its message, or the refusal's, shows on the jobs page."""
     job = _posted_job(request)
     if job is not None:
         try:
-            services.scoring_job_close(job=job, by=request.user)
-            messages.success(request, f"Closed {job.pk}; the attempt's clock runs again.")
+            messages.success(request, act(job))
         except ServiceError as exc:
             messages.error(request, exc.message)
     return redirect("graders:jobs")

@@ -14,13 +14,13 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from graders.models import ScoreLogEntry
 from review import services as review_services
 from review.models import Completion, ImportJob
 from tests import factories
+from tests.api.test_agent_runs_api import token_client
 from tests.review.conftest import make_completions
 from trials.models import Attempt, Reservation
 
@@ -28,12 +28,6 @@ pytestmark = pytest.mark.django_db
 
 DEEP = "[" * 100_000 + "]" * 100_000
 HUGE_ID = "9" * 20
-
-
-def token_client(user: Any) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 @pytest.fixture

@@ -111,6 +111,8 @@ class LeaderboardInput:
     entry_run: IntArray
     entry_elapsed: FloatArray  # seconds of working time
     entry_raw: FloatArray  # NaN: invalid
+    # The environments the overall curve averages (RE-Bench's seven); empty: every environment here.
+    overall_environments: list[str] = field(default_factory=list)
 
     @property
     def run_count(self) -> int:
@@ -396,7 +398,8 @@ def leaderboard_compute(
             result.curves.append(_curve_json(env.slug, group, curve, budgets, [env.slug]))
         _tables(result, data, env, runs, scores, final_col, col_of, budgets, per_group_env, e)
     for g, by_env in sorted(per_group_env.items(), key=lambda item: data.groups[item[0]].key):
-        result.curves.append(_overall_json(data, g, by_env, budgets))
+        if (curve := _overall_json(data, g, by_env, budgets)) is not None:
+            result.curves.append(curve)
     return result
 
 
@@ -456,11 +459,20 @@ def _curve_json(
 
 def _overall_json(
     data: LeaderboardInput, g: int, by_env: dict[int, _GroupCurve], budgets: FloatArray
-) -> dict[str, Any]:
-    """Mean over the environments where the group has runs, equal weights; replicates averaged alike."""
+) -> dict[str, Any] | None:
+    """Mean over the overall environments, equal weights; replicates averaged alike.
+
+    A group with runs in only some of them is incomplete: its mean over those it has, marked as
+    such with the missing ones named (not comparable with a complete group's). None when it has
+    runs in none of them."""
     group = data.groups[g]
-    envs = sorted(by_env)
+    wanted = set(data.overall_environments) or {env.slug for env in data.environments}
+    overall = [e for e, env in enumerate(data.environments) if env.slug in wanted]
+    envs = [e for e in sorted(by_env) if e in overall]
+    if not envs:
+        return None
     slugs = [data.environments[e].slug for e in envs]
+    absent = [data.environments[e].slug for e in overall if e not in by_env]
     points = []
     intervals = _intervals(np.mean([by_env[e].boot for e in envs], axis=0))
     for j, b in enumerate(budgets):
@@ -499,6 +511,9 @@ def _overall_json(
         "run_length_hours": lengths.pop() / HOUR if len(lengths) == 1 else None,
         "runs": int(sum(by_env[e].n for e in envs)),
         "run_counts": {kind: sum(by_env[e].counts.get(kind, 0) for e in envs) for kind in RUN_COUNT_KINDS},
+        "complete": not absent,
+        "coverage": [len(envs), len(overall)],
+        "missing": absent,
         "environments": slugs,
         "points": points,
     }

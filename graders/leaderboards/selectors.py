@@ -9,6 +9,7 @@ import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from environments.models import Environment
+from environments.registry import BUILTIN_ENVIRONMENTS
 from graders.leaderboards.method import HUMANS, EnvironmentInfo, GroupInfo, LeaderboardInput
 from graders.models import LeaderboardSnapshot, ScoreLogEntry
 from rebench_site import roles
@@ -98,6 +99,7 @@ def leaderboard_inputs() -> LeaderboardInput:
         entry_elapsed.append(elapsed)
         entry_raw.append(np.nan if score is None else score)
     return LeaderboardInput(
+        overall_environments=[spec.slug for spec in BUILTIN_ENVIRONMENTS],
         environments=[
             EnvironmentInfo(
                 slug=env.slug,
@@ -214,10 +216,16 @@ def environment_page(data: dict[str, Any], slug: str) -> dict[str, Any] | None:
 
 
 def overview_page(data: dict[str, Any]) -> dict[str, Any]:
+    """Groups with runs in every overall environment are compared in one table; the others apart,
+    marked incomplete with what they miss (a mean over fewer environments is another number)."""
     overall = [c for c in data.get("curves", []) if c["environment"] == "overall"]
+    complete = [c for c in overall if c.get("complete", True)]
+    incomplete = [c for c in overall if not c.get("complete", True)]
+    hours = data.get("highlight_hours", [])
     return {
         "environments": data.get("environments", []),
         "curves": data.get("curves", []),
         "overall": overall,
-        "highlights": highlight_rows(overall, data.get("highlight_hours", [])),
+        "highlights": highlight_rows(complete, hours),
+        "incomplete_highlights": highlight_rows(incomplete, hours),
     }

@@ -425,3 +425,25 @@ def test_the_curve_never_decreases_with_budget_over_runs_of_mixed_lengths(
     for curve in result.curves:
         values = [p["value"] for p in curve["points"] if p["value"] is not None]
         assert all(b >= a - 1e-12 for a, b in itertools.pairwise(values)), values
+
+
+def test_overall_averages_every_overall_environment_and_marks_a_group_that_misses_some() -> None:
+    data = _input(
+        [
+            (0, 0, 8.0, [(1.0, 0.4)]),
+            (1, 0, 8.0, [(1.0, 0.6)]),
+            (2, 0, 8.0, [(1.0, 0.8)]),
+            (0, 1, 8.0, [(1.0, 0.3)]),  # the agent: env0 and env3 only
+            (3, 1, 8.0, [(1.0, 0.9)]),  # env3 is not one of the overall environments
+        ],
+        n_envs=4,
+    )
+    data.overall_environments = ["env0", "env1", "env2"]
+    result = method.leaderboard_compute(data, resamples=0)
+    humans = next(c for c in result.curves if c["environment"] == "overall" and c["group"] == "humans")
+    agent = next(c for c in result.curves if c["environment"] == "overall" and c["group"] == "agent:a||")
+    assert (humans["complete"], humans["coverage"], humans["missing"]) == (True, [3, 3], [])
+    assert _curve(result, "overall", "humans")[8.0]["value"] == pytest.approx((0.4 + 0.6 + 0.8) / 3)
+    assert (agent["complete"], agent["coverage"], agent["missing"]) == (False, [1, 3], ["env1", "env2"])
+    assert agent["environments"] == ["env0"]  # env3's 0.9 is in no overall mean
+    assert _curve(result, "overall", "agent:a||")[8.0]["value"] == pytest.approx(0.3)

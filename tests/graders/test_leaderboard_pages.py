@@ -234,3 +234,11 @@ def test_the_environment_page_says_how_runs_of_another_length_were_read(db, admi
         "2 of the run length; 1 overran within the grace (one run each, scored at their end); "
         "1 longer (read at the run length)"
     ) in page
+
+
+def test_the_overview_compares_complete_groups_and_shows_incomplete_ones_apart(board, admin_user) -> None:  # type: ignore[no-untyped-def]
+    page = _client(admin_user).get(reverse("leaderboards:overview")).content.decode()
+    # The board's runs are in two of RE-Bench's seven environments: every group is incomplete.
+    assert "Incomplete: not comparable with the groups above" in page
+    assert 'id="overall-incomplete"' in page
+    assert "incomplete, 2 of 7; missing ai_rd_fix_embedding" in page

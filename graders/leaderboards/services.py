@@ -69,6 +69,14 @@ def _send(*, countdown: float) -> None:
         log.exception("could not queue the leaderboard recompute")
 
 
+def _eager() -> bool:
+    """Tasks run in the caller (CELERY_TASK_ALWAYS_EAGER): nothing can wait in a queue, so a
+    deferral would call itself until the stack ran out; recompute at once instead."""
+    from celery import current_app
+
+    return bool(current_app.conf.task_always_eager)
+
+
 def leaderboard_recompute_due(*, now: datetime | None = None) -> str:
     """The debounced job: wait until the burst is quiet (or the max wait is over), then recompute once.
 
@@ -84,7 +92,7 @@ def leaderboard_recompute_due(*, now: datetime | None = None) -> str:
             return "idle"
         return leaderboard_recompute_due(now=max(now, timezone.now()))
     due = min(state.last_request_at + _delay(), state.dirty_since + _max_wait())
-    if now < due:
+    if now < due and not _eager():
         LeaderboardRecompute.objects.filter(pk=LeaderboardRecompute.SINGLETON).update(scheduled_at=now)
         _send(countdown=(due - now).total_seconds())
         return "deferred"
@@ -104,7 +112,7 @@ def leaderboard_recompute_due(*, now: datetime | None = None) -> str:
             state.requests = 0
             state.save(update_fields=["dirty_since", "scheduled_at", "requests"])
             again = False
-    if again:
+    if again and not _eager():
         _send(countdown=settings.LEADERBOARD_DEBOUNCE_SECONDS)
     return "recomputed"
 

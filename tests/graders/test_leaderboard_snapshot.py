@@ -230,3 +230,24 @@ def test_a_change_during_the_computation_queues_another_recompute(broker: Celery
     assert services.leaderboard_recompute_due(now=t0 + timedelta(seconds=71)) == "recomputed"
     assert _state().dirty_since is None
     assert LeaderboardSnapshot.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_eager_tasks_a_score_change_recomputes_at_once_without_recursing(chat_rl) -> None:  # type: ignore[no-untyped-def]
+    from rebench_site.celery import app
+
+    # Under the CELERY_ namespace the prefixed name is the one the app reads (as settings.py sets it).
+    app.loader.import_default_modules()  # the app's configuration read in, so the override below stays
+    changes = app.conf.changes
+    saved = changes.get("CELERY_TASK_ALWAYS_EAGER")
+    changes["CELERY_TASK_ALWAYS_EAGER"] = True
+    try:
+        assert app.conf.task_always_eager
+        with transaction.atomic():
+            ended_run(chat_rl, [(1, 0.6)])
+            services.leaderboard_request_recompute()
+    finally:
+        changes["CELERY_TASK_ALWAYS_EAGER"] = saved
+    assert LeaderboardSnapshot.objects.count() == 1
+    assert LeaderboardSnapshot.objects.get().runs == 1
+    assert LeaderboardRecompute.objects.get().dirty_since is None

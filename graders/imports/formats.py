@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -165,9 +164,14 @@ def check_run(record: RunRecord, seen: dict[str, int]) -> RunRecord:
     return record
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     with path.open("rb") as handle:
         for number_, raw in enumerate(handle, start=1):
+            if number_ == 1:
+                raw = raw.removeprefix(BOM)  # editors on Windows start UTF-8 files with one
             if not raw.strip():
                 continue
             try:
@@ -365,17 +369,20 @@ def _own_record(row: dict[str, Any], line: int, environments: Environments) -> R
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRefused(f"the file is not UTF-8 text ({exc}).") from None
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    if not reader.fieldnames or "run_id" not in reader.fieldnames:
-        raise ImportRefused("the first line must name the columns, run_id among them.", line=1, field="run_id")
-    for row in reader:
-        if None in row:  # more cells than columns
-            raise ImportRefused("this row has more cells than the header has columns.", line=reader.line_num)
-        yield reader.line_num, row
+    """Rows as they are read (the file is never held whole); a BOM and CRLF line ends are fine."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            if not reader.fieldnames or "run_id" not in reader.fieldnames:
+                raise ImportRefused("the first line must name the columns, run_id among them.", line=1, field="run_id")
+            for row in reader:
+                if None in row:  # more cells than columns
+                    raise ImportRefused("this row has more cells than the header has columns.", line=reader.line_num)
+                if None in row.values():  # fewer: a row cut short, not a run with empty cells
+                    raise ImportRefused("this row has fewer cells than the header has columns.", line=reader.line_num)
+                yield reader.line_num, row
+        except UnicodeDecodeError as exc:
+            raise ImportRefused(f"the file is not UTF-8 text ({exc}).", line=reader.line_num + 1) from None
 
 
 def read_run_file(path: Path, *, progress: Progress | None = None) -> list[RunRecord]:
@@ -394,7 +401,7 @@ def read_run_file(path: Path, *, progress: Progress | None = None) -> list[RunRe
 
 def _looks_like_csv(path: Path) -> bool:
     with path.open("rb") as handle:
-        return not handle.read(64).lstrip().startswith(b"{")
+        return not handle.read(64).removeprefix(BOM).lstrip().startswith(b"{")
 
 
 # --- Inspect eval logs -------------------------------------------------------------------------------

@@ -400,3 +400,35 @@ def test_the_bulk_written_final_scores_equal_what_grading_computes_from_the_log(
         again = attempt_score_update(attempt=attempt, is_final=True)
         assert (again.raw, again.normalised, again.valid_entries) == imported[attempt.pk]
     assert len(imported) == 17
+
+
+@pytest.mark.parametrize("name", ["ours.jsonl", "ours.csv"])
+def test_a_file_with_a_byte_order_mark_and_crlf_line_ends_imports_like_any_other(tmp_path: Path, name: str) -> None:
+    row = {"run_id": "b-1", "environment": CUMSUM, "participant_kind": "agent", "agent_name": "a"}
+    row |= {"time_limit_seconds": "7200", "elapsed_seconds": "60", "score": "0.9"}
+    if name.endswith(".jsonl"):
+        body = json.dumps(row) + "\r\n"
+    else:
+        body = ",".join(row) + "\r\n" + ",".join(row.values()) + "\r\n"
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+
+    result = run_import(path)
+
+    assert (result.status, result.detected_kind, result.runs_created) == ("done", "file", 1), result.error
+    assert log_of(Attempt.objects.get(external_id="b-1")) == [(60.0, 0.9)]
+
+
+def test_a_csv_row_cut_short_is_refused_with_its_line_not_imported_as_an_invalid_run(tmp_path: Path) -> None:
+    path = tmp_path / "ours.csv"
+    path.write_text(
+        "run_id,environment,participant_kind,agent_name,time_limit_seconds,elapsed_seconds,score\n"
+        f"c-1,{CUMSUM},agent,a,7200,60,0.9\n"
+        f"c-2,{CUMSUM},agent,a,7200\n"
+    )
+
+    result = run_import(path)
+
+    assert (result.status, result.error_line) == ("failed", 3)
+    assert "fewer cells than the header" in result.error
+    assert not Attempt.objects.exists()

@@ -139,6 +139,12 @@ class Attempt(models.Model):
         HARNESS = "harness", "finished by the agent harness"
         IMPORTED = "imported", "imported as finished"
 
+    class Exclusion(models.TextChoices):
+        TECHNICAL = "technical", "technical failure"
+        RULE_BREACH = "rule_breach", "rule breach"
+        TEST_RUN = "test_run", "test run"
+        OTHER = "other", "other"
+
     class Source(models.TextChoices):
         LOCAL = "local", "this site"
         API = "api", "harness API"
@@ -185,6 +191,13 @@ class Attempt(models.Model):
         blank=True,
         help_text="The harness or admin that created this run through the API or an import.",
     )
+    # --- what counts: an admin leaves a run out of every leaderboard, saying why ---
+    excluded_reason = models.CharField(max_length=20, choices=Exclusion.choices, blank=True)
+    excluded_note = models.CharField(max_length=500, blank=True)
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    excluded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

@@ -501,6 +501,47 @@ def attempt_end_by_admin(*, attempt: Attempt, by: User, now: datetime | None = N
 
 
 @transaction.atomic
+def attempt_exclude(*, attempt: Attempt, by: User, reason: str, note: str = "", now: datetime | None = None) -> Attempt:
+    """An admin leaves a run out of every leaderboard (a technical failure, a rule breach, a test
+    run), saying why; it stays listed, with the reason, as excluded. Excluding it again updates why."""
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins exclude runs from leaderboards.")
+    if reason not in Attempt.Exclusion.values:
+        raise ServiceError(f"Give a reason: one of {', '.join(Attempt.Exclusion.values)}.", field="reason")
+    note = note.strip()
+    if len(note) > 500:
+        raise ServiceError("The note holds at most 500 characters.", field="note")
+    if reason == Attempt.Exclusion.OTHER and not note:
+        raise ServiceError("Say what the other reason is.", field="note")
+    attempt = _locked_attempt(attempt)
+    attempt.excluded_reason, attempt.excluded_note = reason, note
+    attempt.excluded_by, attempt.excluded_at = by, now or timezone.now()
+    attempt.save(update_fields=["excluded_reason", "excluded_note", "excluded_by", "excluded_at"])
+    _leaderboards_changed()
+    return attempt
+
+
+@transaction.atomic
+def attempt_include(*, attempt: Attempt, by: User) -> Attempt:
+    """Undo an exclusion: the run counts again."""
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins change what counts on leaderboards.")
+    attempt = _locked_attempt(attempt)
+    if not attempt.excluded_reason:
+        raise ServiceError("That run is not excluded.", field="attempt")
+    attempt.excluded_reason, attempt.excluded_note, attempt.excluded_by, attempt.excluded_at = "", "", None, None
+    attempt.save(update_fields=["excluded_reason", "excluded_note", "excluded_by", "excluded_at"])
+    _leaderboards_changed()
+    return attempt
+
+
+def _leaderboards_changed() -> None:
+    from graders.leaderboards.services import leaderboard_request_recompute
+
+    leaderboard_request_recompute()
+
+
+@transaction.atomic
 def attempt_enforce_deadline(*, attempt_id: int, now: datetime | None = None) -> Attempt | None:
     """End the attempt if its deadline has passed; idempotent, safe to call any number of times.
 

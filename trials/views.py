@@ -165,6 +165,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
         "is_owner": attempt.user_id == request.user.pk,
         "note_form": NoteForm(),
         "technical_form": TechnicalPauseForm(),
+        "exclusion_reasons": Attempt.Exclusion.choices,
         "notes": attempt.notes.all(),
         "pauses": attempt.pauses.all(),
         **grading_context(attempt, request.user),
@@ -266,6 +267,29 @@ def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
 def attempt_end(request: HttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
         request, pk, lambda a: services.attempt_end_by_admin(attempt=a, by=request.user), "Attempt ended."
+    )
+
+
+@require_POST
+@role_required(ADMIN)
+def attempt_exclude(request: HttpRequest, pk: int) -> HttpResponse:
+    reason, note = request.POST.get("reason", ""), request.POST.get("note", "")
+    return _attempt_action(
+        request,
+        pk,
+        lambda a: services.attempt_exclude(attempt=a, by=request.user, reason=reason, note=note),
+        "Excluded: the run leaves every leaderboard at the next recompute.",
+    )
+
+
+@require_POST
+@role_required(ADMIN)
+def attempt_include(request: HttpRequest, pk: int) -> HttpResponse:
+    return _attempt_action(
+        request,
+        pk,
+        lambda a: services.attempt_include(attempt=a, by=request.user),
+        "Included: the run counts on leaderboards again at the next recompute.",
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 
 from environments.models import Environment
 from environments.registry import BUILTIN_ENVIRONMENTS
@@ -38,7 +39,7 @@ def leaderboard_inputs() -> LeaderboardInput:
     env_index = {env.pk: i for i, env in enumerate(environments)}
     attempts = list(
         # A run without a length can't be placed against any budget (k = B/L); imports and the API refuse them anyway.
-        Attempt.objects.filter(status=Attempt.Status.ENDED, time_limit__gt=timedelta(0))
+        Attempt.objects.filter(status=Attempt.Status.ENDED, time_limit__gt=timedelta(0), excluded_reason="")
         .order_by("pk")
         .values_list(
             "pk",
@@ -213,6 +214,15 @@ def environment_page(data: dict[str, Any], slug: str) -> dict[str, Any] | None:
         "agents": [a for a in data.get("agents", []) if a["environment"] == slug],
         "highlights": highlight_rows(curves, data.get("highlight_hours", [])),
     }
+
+
+def excluded_runs() -> QuerySet[Attempt]:
+    """Runs an admin left out of the leaderboards, with who and why (read live, not from a snapshot)."""
+    return (
+        Attempt.objects.exclude(excluded_reason="")
+        .select_related("environment", "user", "excluded_by")
+        .order_by("-excluded_at", "-pk")
+    )
 
 
 def overview_page(data: dict[str, Any]) -> dict[str, Any]:

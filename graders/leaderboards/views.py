@@ -29,6 +29,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"snapshot": snapshot, **selectors.overview_page(snapshot.data)}
     context["chart_data"] = {"curves": context["curves"], "environments": context["environments"]}
     context["export_tables"] = selectors.TABLES
+    context["excluded"] = list(selectors.excluded_runs()[:200])
     return render(request, "leaderboards/overview.html", context)
 
 

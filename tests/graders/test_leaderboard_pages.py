@@ -88,7 +88,8 @@ def test_the_page_queries_do_not_grow_with_the_runs(board, admin_user, django_as
         ended_run(board["chat"], [(1, raw)], agent=("bulk", "m", ""))
     services.leaderboard_snapshot_create()
     client = _client(admin_user)
-    with django_assert_max_num_queries(8):
+    # 9: the overview's list of excluded runs is read live (one query, however many).
+    with django_assert_max_num_queries(9):
         assert client.get(reverse("leaderboards:overview")).status_code == 200
         assert client.get(reverse("leaderboards:environment", args=[board["chat"].slug])).status_code == 200
 
@@ -242,3 +243,60 @@ def test_the_overview_compares_complete_groups_and_shows_incomplete_ones_apart(b
     assert "Incomplete: not comparable with the groups above" in page
     assert 'id="overall-incomplete"' in page
     assert "incomplete, 2 of 7; missing ai_rd_fix_embedding" in page
+
+
+def test_an_excluded_run_leaves_every_curve_and_table_and_is_listed_with_its_reason(
+    db, admin_user, expert, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    from trials import services as trials_services
+    from trials.models import Attempt
+
+    chat = factories.environment("ai_rd_nanogpt_chat_rl")
+    kept = ended_run(chat, [(1, 0.60)], user=expert)
+    broken = ended_run(chat, [(1, 0.85)], label="broken-gpu")
+    client = _client(admin_user)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            reverse("trials:attempt-exclude", args=[broken.pk]), {"reason": "technical", "note": "GPU fell off the bus"}
+        )
+    assert response.status_code == 302
+    assert callbacks  # the leaderboards are asked to recompute
+    broken.refresh_from_db()
+    assert (broken.excluded_reason, broken.excluded_note, broken.excluded_by) == (
+        "technical",
+        "GPU fell off the bus",
+        admin_user,
+    )
+
+    data = services.leaderboard_snapshot_create().data
+    assert [r["run_id"] for r in data["runs"]] == [kept.pk]
+    curve = next(c for c in data["curves"] if c["environment"] == chat.slug)
+    assert curve["runs"] == 1
+    page = client.get(reverse("leaderboards:overview")).content.decode()
+    assert 'id="excluded-runs"' in page
+    assert "technical failure — GPU fell off the bus" in page
+    attempt_page = client.get(reverse("trials:attempt", args=[broken.pk])).content.decode()
+    assert "Count it again" in attempt_page
+
+    trials_services.attempt_include(attempt=broken, by=admin_user)
+    assert Attempt.objects.get(pk=broken.pk).excluded_reason == ""
+    assert services.leaderboard_snapshot_create().data["curves"][0]["runs"] == 2
+
+
+def test_excluding_needs_an_admin_and_a_known_reason(db, admin_user, expert) -> None:  # type: ignore[no-untyped-def]
+    from rebench_site.errors import NotAllowed, ServiceError
+    from trials import services as trials_services
+
+    run = ended_run(factories.environment("ai_rd_nanogpt_chat_rl"), [(1, 0.6)], user=expert)
+    with pytest.raises(NotAllowed):
+        trials_services.attempt_exclude(attempt=run, by=expert, reason="technical")
+    with pytest.raises(ServiceError, match="Give a reason"):
+        trials_services.attempt_exclude(attempt=run, by=admin_user, reason="because")
+    with pytest.raises(ServiceError, match="Say what the other reason is"):
+        trials_services.attempt_exclude(attempt=run, by=admin_user, reason="other")
+    with pytest.raises(ServiceError, match="not excluded"):
+        trials_services.attempt_include(attempt=run, by=admin_user)
+    refused = _client(admin_user).post(reverse("trials:attempt-exclude", args=[run.pk]), {"reason": ""}, follow=True)
+    assert "Give a reason" in refused.content.decode()
+    run.refresh_from_db()
+    assert run.excluded_reason == ""

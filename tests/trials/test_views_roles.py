@@ -39,6 +39,8 @@ PAGES = [
     Page("trials:attempt-note", "post", frozenset({"expert"}), "attempt"),
     Page("trials:attempt-submit", "post", frozenset({"expert"}), "attempt"),
     Page("trials:attempt-end", "post", frozenset({"admin"}), "attempt"),
+    Page("trials:attempt-exclude", "post", frozenset({"admin"}), "attempt"),
+    Page("trials:attempt-include", "post", frozenset({"admin"}), "attempt"),
     Page("trials:attempt-technical-pause", "post", frozenset({"admin"}), "attempt"),
     Page("trials:attempt-start", "post", frozenset({"expert"}), "reservation"),
     Page("trials:reservation-cancel", "post", frozenset({"expert", "admin"}), "reservation"),

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import audit_record
 from environments import packages
 from environments.models import Environment
 from graders.leaderboards.services import leaderboard_request_recompute
@@ -254,11 +255,20 @@ def scoring_job_rerun(*, job: ScoringJob, by: User) -> ScoringJob:
     if not roles.is_admin(by):
         raise NotAllowed("Only admins re-run scoring jobs.")
     job = ScoringJob.objects.select_for_update(of=("self",)).select_related("attempt__workstation").get(pk=job.pk)
+    before = {"job": job.pk, "status": job.status}
     if job.status in UNFINISHED:
         # Stuck or not, the admin's word ends it: its one entry says so, and the re-run replaces it.
         _close_lost(job, timezone.now(), why=f"Closed by {by} to run it again.", closed_by=str(by))
     rerun = ScoringJob.objects.create(
         attempt=job.attempt, kind=job.kind, queue_name=_queue_name(job.attempt), requested_by=by, rerun_of=job
+    )
+    audit_record(
+        actor=by,
+        action="scoring.rerun",
+        subject=f"scoring job {job.pk}",
+        attempt_id=job.attempt_id,
+        before=before,
+        after={"rerun": rerun.pk},
     )
     _queue(rerun)
     return rerun
@@ -418,7 +428,18 @@ def scoring_job_close(*, job: ScoringJob, by: User, now: datetime | None = None)
     job = ScoringJob.objects.select_for_update().get(pk=job.pk)
     if job.status not in UNFINISHED:
         raise ServiceError("That job has finished already.", field="job")
-    return _close_lost(job, now or timezone.now(), why=f"Closed by {by} before it finished.", closed_by=str(by))
+    before = {"status": job.status, "deliveries": job.deliveries}
+    entry = _close_lost(job, now or timezone.now(), why=f"Closed by {by} before it finished.", closed_by=str(by))
+    audit_record(
+        actor=by,
+        action="scoring.close",
+        subject=f"scoring job {job.pk}",
+        attempt_id=job.attempt_id,
+        before=before,
+        after={"status": ScoringJob.Status.FAILED, "entry": entry.pk},
+        at=entry.scored_at,
+    )
+    return entry
 
 
 def _too_late_to_score(job: ScoringJob, attempt: Attempt) -> bool:

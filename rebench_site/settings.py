@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "rebench_site",
+    "audit",
     "environments",
     "trials",
     "graders",

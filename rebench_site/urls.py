@@ -10,6 +10,7 @@ from rebench_site import accounts, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("audit/", views.audit_log, name="audit-log"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/change/", accounts.PasswordChangeView.as_view(), name="password_change"),

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
+from audit.services import audit_record
 from environments.models import Environment
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
@@ -360,6 +361,8 @@ def attempt_pause(
     if attempt.pauses.filter(ended_at__isnull=True).exists():
         raise ServiceError("The attempt is already paused.", field="attempt")
     pause = Pause.objects.create(attempt=attempt, reason=reason, started_at=now, note=note[:500], created_by=by)
+    if _admin_of_another(by, attempt):
+        _audit(by, "attempt.pause", attempt, {"deadline": _deadline(attempt)}, {"paused": reason}, note, now)
     _schedule_deadline(attempt)  # a paused attempt still ends at its slot's hard stop
     return pause
 
@@ -383,6 +386,8 @@ def attempt_resume(*, attempt: Attempt, by: User | None, now: datetime | None = 
         raise ServiceError("The system only ends scoring pauses.")
     pause.ended_at = max(now, pause.started_at + timedelta(microseconds=1))
     pause.save(update_fields=["ended_at"])
+    if _admin_of_another(by, attempt):
+        _audit(by, "attempt.resume", attempt, {"paused": pause.reason}, {"deadline": _deadline(attempt)}, "", now)
     _schedule_deadline(attempt)
     return attempt
 
@@ -416,9 +421,12 @@ def attempt_add_pause(
         raise ServiceError("The pause starts before the attempt did.", field="started_at")
     if ended_at > now:
         raise ServiceError("A pause after the fact can't end in the future.", field="ended_at")
+    before = {"deadline": _deadline(attempt)}
     pause = Pause.objects.create(
         attempt=attempt, reason=reason, started_at=started_at, ended_at=ended_at, note=note[:500], created_by=by
     )
+    after = {"deadline": _deadline(attempt), "pause": [started_at, ended_at], "reason": reason}
+    _audit(by, "attempt.add_time", attempt, before, after, note, now)
     _schedule_deadline(attempt)
     return pause
 
@@ -497,7 +505,10 @@ def attempt_end_by_admin(*, attempt: Attempt, by: User, now: datetime | None = N
     attempt = _locked_attempt(attempt)
     if attempt.status != Attempt.Status.RUNNING or _end_if_overdue(attempt, now):
         return attempt
-    return _end(attempt, reason=Attempt.EndReason.ADMIN, at=now)
+    before = {"status": attempt.status, "deadline": _deadline(attempt)}
+    attempt = _end(attempt, reason=Attempt.EndReason.ADMIN, at=now)
+    _audit(by, "attempt.end", attempt, before, {"status": attempt.status, "ended_at": attempt.ended_at}, "", now)
+    return attempt
 
 
 @transaction.atomic
@@ -514,9 +525,11 @@ def attempt_exclude(*, attempt: Attempt, by: User, reason: str, note: str = "", 
     if reason == Attempt.Exclusion.OTHER and not note:
         raise ServiceError("Say what the other reason is.", field="note")
     attempt = _locked_attempt(attempt)
+    before = {"excluded": attempt.excluded_reason}
     attempt.excluded_reason, attempt.excluded_note = reason, note
     attempt.excluded_by, attempt.excluded_at = by, now or timezone.now()
     attempt.save(update_fields=["excluded_reason", "excluded_note", "excluded_by", "excluded_at"])
+    _audit(by, "attempt.exclude", attempt, before, {"excluded": reason}, note, attempt.excluded_at)
     _leaderboards_changed()
     return attempt
 
@@ -529,10 +542,41 @@ def attempt_include(*, attempt: Attempt, by: User) -> Attempt:
     attempt = _locked_attempt(attempt)
     if not attempt.excluded_reason:
         raise ServiceError("That run is not excluded.", field="attempt")
+    before = {"excluded": attempt.excluded_reason, "note": attempt.excluded_note}
     attempt.excluded_reason, attempt.excluded_note, attempt.excluded_by, attempt.excluded_at = "", "", None, None
     attempt.save(update_fields=["excluded_reason", "excluded_note", "excluded_by", "excluded_at"])
+    _audit(by, "attempt.include", attempt, before, {"excluded": ""}, "", None)
     _leaderboards_changed()
     return attempt
+
+
+def _admin_of_another(by: User | None, attempt: Attempt) -> bool:
+    return by is not None and roles.is_admin(by) and attempt.user_id != by.pk
+
+
+def _deadline(attempt: Attempt) -> datetime | None:
+    return Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).deadline()
+
+
+def _audit(
+    by: User | None,
+    action: str,
+    attempt: Attempt,
+    before: dict[str, object],
+    after: dict[str, object],
+    note: str,
+    at: datetime | None,
+) -> None:
+    audit_record(
+        actor=by,
+        action=action,
+        subject=f"attempt {attempt.pk}",
+        attempt_id=attempt.pk,
+        before=before,
+        after=after,
+        note=note,
+        at=at,
+    )
 
 
 def _leaderboards_changed() -> None:

@@ -11,10 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.selectors import audit_events
 from environments.models import Environment
 from graders.selectors import attempt_scores as grading_context
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, EXPERT, role_required
+from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
 from trials import selectors, services
 from trials.forms import AdminBookingForm, BookingForm, NoteForm, TechnicalPauseForm, WorkstationForm
 from trials.models import Attempt, Note, Pause, Reservation, TerminalSession, Workstation
@@ -166,6 +167,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
         "note_form": NoteForm(),
         "technical_form": TechnicalPauseForm(),
         "exclusion_reasons": Attempt.Exclusion.choices,
+        "audit_events": list(audit_events(attempt_id=attempt.pk)[:100]) if is_admin(request.user) else [],
         "notes": attempt.notes.all(),
         "pauses": attempt.pauses.all(),
         **grading_context(attempt, request.user),

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from environments.models import Environment
 from graders.imports import formats
 from graders.imports.models import RunImport
@@ -128,6 +129,12 @@ def run_import_execute(*, run_import_id: int, now: datetime | None = None) -> Ru
     except Exception as exc:  # whatever went wrong, the page must say so rather than spin forever
         log.exception("run import %s failed", run_import_id)
         return _finish(run_import_id, status=RunImport.Status.FAILED, error=f"The import failed on the server: {exc}")
+    audit_record(
+        actor=run_import.created_by,
+        action="runs.import",
+        subject=f"run import {run_import_id} ({run_import.original_name})"[:200],
+        after={"kind": kind, "runs_created": created, "runs_updated": updated, "entries": entries},
+    )
     return _finish(
         run_import_id,
         status=RunImport.Status.DONE,

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from audit.services import audit_record
 from rebench_site.errors import ServiceError
 from review.classifier import selectors, thresholds
 from review.classifier.models import ClassifierScore, ClassifierVersion, RedTeamAttempt
@@ -193,6 +194,14 @@ def classifier_version_activate(*, version: ClassifierVersion, by: AbstractBaseU
     version = ClassifierVersion.objects.select_for_update().get(pk=version.pk)
     if version.status != ClassifierVersion.Status.READY:
         raise ServiceError(f"Only a ready version can be activated; this one is {version.status}.", field="version")
+    previous = ClassifierVersion.objects.filter(is_active=True).exclude(pk=version.pk).first()
+    audit_record(
+        actor=by,
+        action="classifier.activate",
+        subject=f"classifier version {version.pk}",
+        before={"active": previous.pk if previous else None},
+        after={"active": version.pk},
+    )
     ClassifierVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     version.is_active = True
     version.activated_at = timezone.now()
@@ -218,6 +227,13 @@ def classifier_threshold_set(
     version = ClassifierVersion.objects.select_for_update().get(pk=version.pk)
     if version.status != ClassifierVersion.Status.READY:
         raise ServiceError("Only a ready version takes a threshold.", field="version")
+    audit_record(
+        actor=by,
+        action="classifier.threshold",
+        subject=f"classifier version {version.pk}",
+        before={"threshold": version.threshold, "target_recall": version.threshold_target_recall},
+        after={"threshold": value, "target_recall": recall},
+    )
     version.threshold = value
     version.threshold_target_recall = recall
     version.threshold_set_at = timezone.now()

@@ -1,0 +1,43 @@
+"""Writing the audit log."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from audit.models import AuditEvent
+
+
+def _plain(values: dict[str, Any] | None) -> dict[str, Any]:
+    """JSON-safe copies (times and ids as strings), so the record reads the same forever."""
+    return json.loads(json.dumps(values or {}, cls=DjangoJSONEncoder, default=str))
+
+
+def audit_record(
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    subject: str,
+    attempt_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    note: str = "",
+    at: datetime | None = None,
+) -> AuditEvent:
+    """One entry. Call it inside the transaction that makes the change."""
+    return AuditEvent.objects.create(
+        at=at or timezone.now(),
+        actor=actor if actor is not None and actor.pk is not None else None,
+        actor_name=getattr(actor, "username", "") if actor is not None else "",
+        action=action,
+        subject=subject[:200],
+        attempt_id=attempt_id,
+        before=_plain(before),
+        after=_plain(after),
+        note=note[:2000],
+    )

@@ -315,7 +315,9 @@ def scoring_job_begin(*, job_id: str, now: datetime | None = None) -> ScoringJob
             now=now,
         )
         return None
-    if attempt.is_running and not attempt.pauses.filter(ended_at__isnull=True).exists():
+    # An admin's re-run scores a snapshot of the workspace as it is now, beside the expert's work:
+    # it is not the expert's request, so it neither stops their clock nor freezes their processes.
+    if job.rerun_of_id is None and attempt.is_running and not attempt.pauses.filter(ended_at__isnull=True).exists():
         try:
             with transaction.atomic():
                 trials_services.attempt_pause(attempt=attempt, by=None, reason=Pause.Reason.SCORING, now=now)
@@ -607,6 +609,9 @@ def _job_record(
     attempt = Attempt.objects.prefetch_related("pauses").get(pk=job.attempt_id)
     # The clock stopped when scoring began, so this is the working time at that moment.
     elapsed = attempt.elapsed(job.started_at or now).total_seconds()
+    if job.rerun_of_id is not None:
+        # Said in the entry, so the log never shows an admin's re-score as the expert's own request.
+        details = {**details, "admin_rerun": True, "rerun_of": str(job.rerun_of_id)}
     entry = ScoreLogEntry.objects.create(
         attempt=attempt,
         job=job,

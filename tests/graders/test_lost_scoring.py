@@ -161,3 +161,23 @@ def test_re_running_an_unfinished_job_closes_it_first(attempt_on: Callable[..., 
     assert rerun.status == "queued"
     assert ScoringJob.objects.get(pk=job.pk).status == "failed"
     assert ScoreLogEntry.objects.filter(job=job).count() == 1
+
+
+def test_an_admin_re_run_scores_beside_the_expert_without_stopping_their_clock_and_is_marked(
+    attempt_on: Callable[..., Attempt], admin_user: Any
+) -> None:
+    attempt = attempt_on("grading_test_ok")
+    now = timezone.now()
+    job = begun(attempt, now)
+    services.scoring_job_finish(job_id=str(job.pk), outcome=scoring.Outcome(score=0.5, message="mine"), now=now)
+    rerun = services.scoring_job_rerun(job=ScoringJob.objects.get(pk=job.pk), by=admin_user)
+    later = now + timedelta(minutes=5)
+    assert services.scoring_job_begin(job_id=str(rerun.pk), now=later) is not None
+    assert not Pause.objects.filter(attempt=attempt, ended_at__isnull=True).exists()  # the clock runs on
+    entry = services.scoring_job_finish(job_id=str(rerun.pk), outcome=scoring.Outcome(score=0.6, message="again"))
+    assert entry is not None
+    assert entry.details["admin_rerun"] is True
+    assert entry.details["rerun_of"] == str(job.pk)
+    page = Client()
+    page.force_login(attempt.user)
+    assert "admin re-run" in page.get(f"/attempts/{attempt.pk}/").content.decode()

@@ -304,26 +304,7 @@ class Bench:
             session=self.tmux.session_name(attempt_id, number),
             readonly=False,
         )
-        master, slave = os.openpty()
-        try:
-            self.local._set_size(slave, 80, 24)
-            os.fchown(slave, user.uid, user.gid)
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd="/",
-                env=self.local._tmux_env(),
-                start_new_session=True,
-                preexec_fn=self.local._become_session_leader_of_tty,
-                close_fds=True,
-                **self.local._as(user),
-            )
-        finally:
-            os.close(slave)
-        return process, master
+        return await self.local.spawn_on_pty(argv, user, cols=80, rows=24)
 
     async def until_prompt(self, client: Any, user_name: str, seen: bytes = b"") -> float:
         """The moment bash's prompt (`user@host:dir$`, /etc/bash.bashrc's) arrives through the tmux client."""
@@ -491,25 +472,9 @@ class Bench:
     async def direct(self, argv: list[str], attempt_id: int, *, as_tmux: bool) -> float:
         """Seconds from starting `argv` on a fresh PTY to bash's prompt on it."""
         user = self.local._tmux_user() if as_tmux else self.shell_users[attempt_id]
-        master, slave = os.openpty()
-        self.local._set_size(slave, 80, 24)
-        os.fchown(slave, user.uid, user.gid)
         env = {**self.local._tmux_env(), "TERM": "tmux-256color"}
         began = time.perf_counter()
-        process = await asyncio.to_thread(
-            subprocess.Popen,
-            argv,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd="/",
-            env=env,
-            start_new_session=True,
-            preexec_fn=self.local._become_session_leader_of_tty,
-            close_fds=True,
-            **self.local._as(user),
-        )
-        os.close(slave)
+        process, master = await self.local.spawn_on_pty(argv, user, cols=80, rows=24, env=env)
         client = self.client(process, master)
         try:
             shown = await self.until_prompt(client, self.shell_users[attempt_id].name)

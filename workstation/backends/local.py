@@ -94,6 +94,40 @@ def _become_session_leader_of_tty() -> None:  # runs in the child between fork a
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+async def spawn_on_pty(
+    argv: list[str], user: ShellUser, *, cols: int, rows: int, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `argv` as `user` on a fresh PTY of cols × rows, as its controlling terminal; (process, master fd).
+
+    Forks in a thread: forking a large server process takes milliseconds that every other terminal
+    on this event loop would wait for.
+    """
+    master, slave = os.openpty()
+    try:
+        _set_size(slave, cols, rows)
+        if os.geteuid() == 0:
+            os.fchown(slave, user.uid, user.gid)
+        process = await asyncio.to_thread(
+            subprocess.Popen,
+            argv,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd="/",
+            env=env if env is not None else _tmux_env(),
+            start_new_session=True,
+            preexec_fn=_become_session_leader_of_tty,  # exec follows at once
+            close_fds=True,
+            **_as(user),
+        )
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return process, master
+
+
 class LocalShell(Shell):
     """The tmux client's PTY. Output is read by a callback that stays registered while fewer than
     COALESCE_LIMIT bytes wait unread: one wake-up and one read per burst, no registering and
@@ -279,31 +313,10 @@ class LocalBackend(Backend):
             session=tmux.session_name(spec.attempt_id, spec.number),
             readonly=spec.readonly,
         )
-        master, slave = os.openpty()
         try:
-            _set_size(slave, spec.cols, spec.rows)
-            if os.geteuid() == 0:
-                os.fchown(slave, user.uid, user.gid)
-            # In a thread: forking a large server process takes milliseconds that every other
-            # terminal on this event loop would wait for.
-            process = await asyncio.to_thread(
-                subprocess.Popen,
-                argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd="/",
-                env=_tmux_env(),
-                start_new_session=True,
-                preexec_fn=_become_session_leader_of_tty,  # exec follows at once
-                close_fds=True,
-                **_as(user),
-            )
+            process, master = await spawn_on_pty(argv, user, cols=spec.cols, rows=spec.rows)
         except OSError as exc:
-            os.close(master)
             raise BackendError(f"Could not start the shell: {exc}") from exc
-        finally:
-            os.close(slave)
         return LocalShell(process, master)
 
     async def ensure_recording(self, spec: ShellSpec) -> bool:

@@ -13,9 +13,21 @@ from django.utils import timezone
 from audit.models import AuditEvent
 
 
+class _Encoder(DjangoJSONEncoder):
+    """Django's ISO times, decimals and UUIDs; anything else as its str()."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
 def _plain(values: dict[str, Any] | None) -> dict[str, Any]:
-    """JSON-safe copies (times and ids as strings), so the record reads the same forever."""
-    return json.loads(json.dumps(values or {}, cls=DjangoJSONEncoder, default=str))
+    """JSON-safe copies (times and ids as strings), so the record reads the same forever.
+
+    (A `default=` beside `cls=` would replace the encoder's own default: times came out as str().)"""
+    return json.loads(json.dumps(values or {}, cls=_Encoder))
 
 
 def audit_record(

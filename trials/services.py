@@ -360,9 +360,10 @@ def attempt_pause(
     _require_running(attempt, now)
     if attempt.pauses.filter(ended_at__isnull=True).exists():
         raise ServiceError("The attempt is already paused.", field="attempt")
+    before = {"deadline": attempt.deadline()}
     pause = Pause.objects.create(attempt=attempt, reason=reason, started_at=now, note=note[:500], created_by=by)
     if _admin_of_another(by, attempt):
-        _audit(by, "attempt.pause", attempt, {"deadline": _deadline(attempt)}, {"paused": reason}, note, now)
+        _audit(by, "attempt.pause", attempt, before, {"paused": reason}, note, now)
     _schedule_deadline(attempt)  # a paused attempt still ends at its slot's hard stop
     return pause
 
@@ -421,7 +422,7 @@ def attempt_add_pause(
         raise ServiceError("The pause starts before the attempt did.", field="started_at")
     if ended_at > now:
         raise ServiceError("A pause after the fact can't end in the future.", field="ended_at")
-    before = {"deadline": _deadline(attempt)}
+    before = {"deadline": attempt.deadline()}
     pause = Pause.objects.create(
         attempt=attempt, reason=reason, started_at=started_at, ended_at=ended_at, note=note[:500], created_by=by
     )
@@ -505,7 +506,7 @@ def attempt_end_by_admin(*, attempt: Attempt, by: User, now: datetime | None = N
     attempt = _locked_attempt(attempt)
     if attempt.status != Attempt.Status.RUNNING or _end_if_overdue(attempt, now):
         return attempt
-    before = {"status": attempt.status, "deadline": _deadline(attempt)}
+    before = {"status": attempt.status, "deadline": attempt.deadline()}
     attempt = _end(attempt, reason=Attempt.EndReason.ADMIN, at=now)
     _audit(by, "attempt.end", attempt, before, {"status": attempt.status, "ended_at": attempt.ended_at}, "", now)
     return attempt
@@ -555,6 +556,7 @@ def _admin_of_another(by: User | None, attempt: Attempt) -> bool:
 
 
 def _deadline(attempt: Attempt) -> datetime | None:
+    """The deadline read afresh, with the pauses as they are now (the locked attempt's are as they were)."""
     return Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk).deadline()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -49,8 +51,12 @@ def test_pausing_giving_time_back_and_ending_an_attempt_are_recorded_with_the_de
     assert added.after["reason"] == "technical"
     assert added.note == "the host rebooted"
 
+    running_deadline = Attempt.objects.get(pk=attempt.pk).deadline()
     services.attempt_pause(attempt=attempt, by=admin_user, reason=Pause.Reason.ADMIN)
-    assert only_event("attempt.pause").after == {"paused": "admin"}
+    paused = only_event("attempt.pause")
+    assert paused.after == {"paused": "admin"}
+    # The deadline the attempt had while it ran, not the one its new open pause gives it.
+    assert paused.before == {"deadline": json.loads(json.dumps(running_deadline, cls=DjangoJSONEncoder))}
     services.attempt_resume(attempt=attempt, by=admin_user)
     assert only_event("attempt.resume").before == {"paused": "admin"}
     services.attempt_end_by_admin(attempt=attempt, by=admin_user)

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from typing import Any
 
-from environments.models import Environment, TaskFamily, TaskStandardTask
+from django.contrib import admin
+from django.http import HttpRequest
+
+from environments.models import Environment, EnvironmentConfiguration, TaskFamily, TaskStandardTask
 
 
 @admin.register(Environment)
@@ -8,6 +11,23 @@ class EnvironmentAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "gpus_min", "gpus_max", "time_limit", "direction", "source", "is_active"]
     list_filter = ["source", "is_active", "direction"]
     search_fields = ["slug", "title"]
+
+
+@admin.register(EnvironmentConfiguration)
+class EnvironmentConfigurationAdmin(admin.ModelAdmin):
+    """Custom configurations for imports; one that runs point at keeps its numbers (a change is a new version)."""
+
+    list_display = ["environment", "name", "version", "starting_score", "reference_score", "measured_with"]
+    list_filter = ["name", "environment"]
+    search_fields = ["environment__slug", "name"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is not None and obj.attempts.exists():
+            return ["environment", "name", "version", "starting_score", "reference_score"]
+        return []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or not obj.attempts.exists()
 
 
 @admin.register(TaskFamily)

@@ -9,6 +9,11 @@ from django.db import models
 from environments import registry
 
 
+def normalised(raw: float, *, start: float, reference: float) -> float:
+    """(raw − start) / (reference − start), clipped below at 0; above 1 is allowed."""
+    return max(0.0, (raw - start) / (reference - start))
+
+
 class Environment(models.Model):
     class Direction(models.TextChoices):
         HIGHER = registry.HIGHER, "higher is better"
@@ -61,8 +66,50 @@ class Environment(models.Model):
 
     def normalise(self, raw: float) -> float:
         """(raw − start) / (reference − start), clipped below at 0; above 1 is allowed."""
-        value = (raw - self.starting_score) / (self.reference_score - self.starting_score)
-        return max(0.0, value)
+        return normalised(raw, start=self.starting_score, reference=self.reference_score)
+
+
+class EnvironmentConfiguration(models.Model):
+    """One scale of an environment, versioned: the starting and reference raw scores a run is normalised by.
+
+    Every run (attempt, agent run, import) points at the configuration it was scored at, so changing
+    the site's active configuration, or re-measuring one (a new version), changes no stored number.
+    `small` and `full` come from the environment's package (`environment_sync`); admins may add a
+    named custom one for imports. Rows are never edited once a run points at them: a change of
+    constants is a new version.
+    """
+
+    FULL = "full"
+    SMALL = "small"
+
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="configurations")
+    name = models.SlugField(max_length=60, help_text="small, full (RE-Bench's task), or a custom name.")
+    version = models.PositiveIntegerField(default=1)
+    starting_score = models.FloatField()
+    reference_score = models.FloatField()
+    measured_with = models.CharField(max_length=500, blank=True, help_text="Where the two scores come from.")
+    note = models.CharField(max_length=500, blank=True, help_text="Which published number this is, and why.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["environment__slug", "name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "name", "version"], name="env_configuration_version"),
+            models.CheckConstraint(
+                condition=~models.Q(starting_score=models.F("reference_score")), name="env_config_start_ne_reference"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment_id and self.environment.slug} {self.label}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def normalise(self, raw: float) -> float:
+        """(raw − start) / (reference − start) with this configuration's constants, clipped below at 0."""
+        return normalised(raw, start=self.starting_score, reference=self.reference_score)
 
 
 class TaskFamily(models.Model):

@@ -40,6 +40,8 @@ class Configuration:
     starting_score: float
     reference_score: float
     measured_with: str = ""
+    # Which published number this is where there are several (chat RL's two references), and why.
+    note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
     # Parameter name → setting whose value the scorer gets in configuration.json (endpoint URLs, budgets).
@@ -83,6 +85,8 @@ class EnvironmentPackage:
     # "host" for scorers that call an endpoint (a judge, a model): the scorer's own instance gets the
     # host's network; the expert's code never does.
     scorer_network: str = "none"
+    # The package's own version (metadata `version`), recorded on every attempt beside the scorer's digest.
+    version: str = "1"
 
     @property
     def instructions_path(self) -> Path:
@@ -180,6 +184,26 @@ class EnvironmentPackage:
             return default_start, default_reference
         return config.starting_score, config.reference_score
 
+    def scorer_digest(self) -> str:
+        """SHA-256 over what produces a score: the scoring folder, common code if used, and the metadata.
+
+        Each file contributes its path and its bytes, in path order, so a renamed or changed file
+        changes the digest; compiled caches are left out (they differ per machine, not per scorer).
+        """
+        digest = hashlib.sha256()
+        roots = [("scoring", self.scoring_dir)]
+        if self.uses_common:
+            roots.append(("common", COMMON_DIR))
+        files = [(f"{label}/{path.relative_to(root)}", path) for label, root in roots for path in root.rglob("*")]
+        metadata = self.root / "metadata.yaml"
+        if metadata.is_file():
+            files.append(("metadata.yaml", metadata))
+        for name, path in sorted(files):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
     def populate(self, target: Path) -> None:
         """Fill the scorer's protected folder: the scoring folder, common code, the active configuration."""
         shutil.copytree(self.scoring_dir, target)
@@ -266,6 +290,7 @@ def _configurations(meta: dict[str, Any], where: Path) -> dict[str, Configuratio
             starting_score=float(raw["starting_score"]),
             reference_score=float(raw["reference_score"]),
             measured_with=str(raw.get("measured_with", "")),
+            note=str(raw.get("note", "")),
             params=dict(raw.get("params") or {}),
             paths={str(k): str(v) for k, v in (raw.get("paths") or {}).items()},
             settings={str(k): str(v) for k, v in (raw.get("settings") or {}).items()},
@@ -280,6 +305,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
     meta = yaml.safe_load(meta_path.read_text()) or {}
     known = {"slug", "scorer", "score_timeout_seconds", "memory_limit_gb", "configurations"}
     known |= {"start", "uses_common", "environment_variables", "workspace_files", "harness", "scorer_network"}
+    known.add("version")
     return EnvironmentPackage(
         slug=str(meta.get("slug") or root.name),
         root=root,
@@ -294,6 +320,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
         start=str(meta.get("start") or ""),
         uses_common=bool(meta.get("uses_common", False)),
         environment_variables=tuple(str(v) for v in meta.get("environment_variables") or ()),
+        version=str(meta.get("version", "1")),
     )
 
 
@@ -301,14 +328,21 @@ def package_dirs() -> list[Path]:
     return [BUILTIN_DIR, *(Path(p) for p in settings.GRADING_PACKAGE_DIRS)]
 
 
-def find(slug: str) -> EnvironmentPackage | None:
-    """The package for `slug`: a folder in the built-in or configured places, or a registered Task Standard task."""
+def find_on_disk(slug: str) -> EnvironmentPackage | None:
+    """The package folder for `slug` in the built-in or configured places (no database read)."""
     for base in package_dirs():
         candidate = base / slug
         if candidate.is_dir():
             package = _load(candidate)
             if package is not None:
                 return package
+    return None
+
+
+def find(slug: str) -> EnvironmentPackage | None:
+    """The package for `slug`: a folder in the built-in or configured places, or a registered Task Standard task."""
+    if (package := find_on_disk(slug)) is not None:
+        return package
     from environments import task_standard
 
     return task_standard.package_for(slug)

@@ -74,6 +74,7 @@ class ScoreLogEntry(models.Model):
     score = models.FloatField(null=True, blank=True)
     message = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
+    scorer_digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the scorer that ran.")
 
     class Meta:
         ordering = ["scored_at", "pk"]
@@ -109,9 +110,15 @@ class LeaderboardSnapshot(models.Model):
     """One computation of every leaderboard table and curve; pages and the API read the latest."""
 
     computed_at = models.DateTimeField(db_index=True)
+    # Runs of one configuration only: small and full runs never share a curve.
+    configuration = models.SlugField(max_length=60, default="full", db_index=True)
     duration_seconds = models.FloatField(default=0.0, help_text="How long the computation took.")
     runs = models.PositiveIntegerField(default=0, help_text="Attempts and agent runs that went in.")
     data = models.JSONField(default=dict, help_text="Tables and curves, as the JSON export serves them.")
+    # The per-run table apart from `data`: with 80,000 runs it is most of the snapshot, and only exports
+    # and "My results" read it. zlib-compressed JSON, columnar ({"columns": [...], "rows": [[...], ...]}):
+    # nothing queries inside it, and PostgreSQL parsing 14 MB of jsonb took longer than computing it.
+    runs_table = models.BinaryField(default=b"")
 
     class Meta:
         ordering = ["-computed_at", "-pk"]

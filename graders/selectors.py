@@ -41,7 +41,7 @@ def _row(entry: ScoreLogEntry, attempt: Attempt, visible: bool) -> EntryRow:
         entry=entry,
         valid=valid,
         raw=entry.score if visible and valid else None,
-        normalised=normalise(attempt.environment, entry.score) if visible and valid else None,
+        normalised=normalise(attempt.scale, entry.score) if visible and valid else None,
         budget_fraction=fraction if isinstance(fraction, int | float) else None,
     )
 
@@ -56,7 +56,7 @@ def entry_as_dict(entry: ScoreLogEntry, *, visible: bool) -> dict[str, Any]:
         "elapsed_seconds": entry.elapsed_seconds,
         "valid": valid,
         "score": entry.score if visible and valid else None,
-        "normalised_score": normalise(attempt.environment, entry.score) if visible and valid else None,
+        "normalised_score": normalise(attempt.scale, entry.score) if visible and valid else None,
         "message": entry.message,
     }
     if visible:
@@ -103,6 +103,8 @@ def attempt_scores(attempt: Attempt, user: AnyUser) -> dict[str, Any]:
         "instructions_markdown": package.instructions if package else "",
         "instructions_html": instructions.render(package.instructions) if package else "",
         "can_score": attempt.is_running and attempt.user_id == getattr(user, "pk", None),
+        # Validity is told even where scores are hidden, so this may be said to anyone who sees the log.
+        "no_valid_score": not attempt.is_running and not any(r.valid for r in rows),
     }
 
 

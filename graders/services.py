@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from environments import packages
-from environments.models import Environment
+from environments.models import Environment, EnvironmentConfiguration
 from graders.leaderboards.services import leaderboard_request_recompute
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
 from rebench_site import roles
@@ -44,11 +44,15 @@ UNFINISHED = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
 # --- numbers -------------------------------------------------------------------------------------
 
 
-def normalise(environment: Environment, raw: float | None) -> float | None:
-    """(raw − start)/(reference − start), below-start clipped to 0, above 1 allowed; NaN stays None."""
+def normalise(scale: Environment | EnvironmentConfiguration, raw: float | None) -> float | None:
+    """(raw − start)/(reference − start), below-start clipped to 0, above 1 allowed; NaN stays None.
+
+    `scale` is the run's configuration (Attempt.scale): a run is always normalised with the constants
+    it was scored at, whatever the site runs now.
+    """
     if raw is None or not math.isfinite(raw):
         return None
-    return environment.normalise(raw)
+    return scale.normalise(raw)
 
 
 def aggregate(scores: Iterable[float | None], aggregation: str) -> float | None:
@@ -76,7 +80,7 @@ def attempt_score_update(*, attempt: Attempt, is_final: bool = False, now: datet
     raw = aggregate(scores, environment.aggregation)
     row, _ = AttemptScore.objects.select_for_update().get_or_create(attempt=attempt, defaults={"computed_at": now})
     row.raw = raw
-    row.normalised = normalise(environment, raw)
+    row.normalised = normalise(attempt.scale, raw)
     row.valid_entries = sum(1 for s in scores if s is not None and math.isfinite(s))
     row.is_final = row.is_final or is_final
     row.computed_at = now
@@ -535,6 +539,7 @@ def _execute(job: ScoringJob) -> scoring.Outcome:
         env=_scorer_env(marker, package.required_environment_variables),
         network=package.scorer_network,
     )
+    digest = package.scorer_digest()
     try:
         result, _copied = scoring.score(policy, run, protected / "runs" / str(job.pk))
         outcome = scoring.outcome_from(result, marker, timeout=timeout)
@@ -543,6 +548,7 @@ def _execute(job: ScoringJob) -> scoring.Outcome:
         outcome.details.setdefault("duration_seconds", round(result.duration, 3))
         if result.dropped_bytes:
             outcome.details["output_cut_bytes"] = result.dropped_bytes
+        outcome.scorer_digest = digest
         return outcome
     finally:
         shutil.rmtree(protected / "runs" / str(job.pk), ignore_errors=True)
@@ -598,12 +604,25 @@ def scoring_job_finish(
     if job.status in (ScoringJob.Status.DONE, ScoringJob.Status.FAILED):
         return ScoreLogEntry.objects.filter(job=job).first()
     return _job_record(
-        job, score=outcome.score, message=outcome.message, details=outcome.details, status=status, now=now
+        job,
+        score=outcome.score,
+        message=outcome.message,
+        details=outcome.details,
+        status=status,
+        now=now,
+        scorer_digest=outcome.scorer_digest,
     )
 
 
 def _job_record(
-    job: ScoringJob, *, score: float | None, message: str, details: dict[str, Any], status: str, now: datetime
+    job: ScoringJob,
+    *,
+    score: float | None,
+    message: str,
+    details: dict[str, Any],
+    status: str,
+    now: datetime,
+    scorer_digest: str = "",
 ) -> ScoreLogEntry:
     """With the job locked and unfinished: write its one entry, finish it, and restart the clock."""
     attempt = Attempt.objects.prefetch_related("pauses").get(pk=job.attempt_id)
@@ -620,6 +639,7 @@ def _job_record(
         score=score,
         message=message,
         details=_jsonable(details),
+        scorer_digest=scorer_digest,
     )
     job.status = status
     job.finished_at = now

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from environments.models import Environment
-from environments.services import environment_sync_registry
+from environments.services import environment_configuration_for, environment_sync_registry
 from trials.models import Attempt, Reservation, Workstation
 
 PASSWORD = "correct-horse-battery"
@@ -89,3 +89,4 @@ class AttemptFactory(factory.django.DjangoModelFactory):
     time_limit = factory.SelfAttribute("reservation.environment.time_limit")
     hard_stop_at = factory.SelfAttribute("reservation.ends_at")
     started_at = factory.LazyFunction(timezone.now)
+    configuration = factory.LazyAttribute(lambda o: environment_configuration_for(environment=o.environment))

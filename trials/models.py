@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+if TYPE_CHECKING:
+    from environments.models import Environment, EnvironmentConfiguration
 from django.utils import timezone
 
 from trials import clock
@@ -191,6 +195,17 @@ class Attempt(models.Model):
         blank=True,
         help_text="The harness or admin that created this run through the API or an import.",
     )
+    # --- provenance: what the run was scored with, fixed when it starts (or is imported) ---
+    configuration = models.ForeignKey(
+        "environments.EnvironmentConfiguration",
+        on_delete=models.PROTECT,
+        related_name="attempts",
+        null=True,
+        blank=True,
+        help_text="The scale the run was scored at; its scores are normalised with this configuration's constants.",
+    )
+    package_version = models.CharField(max_length=60, blank=True, help_text="The environment package's version.")
+    scorer_digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the scorer at the start.")
     # --- what counts: an admin leaves a run out of every leaderboard, saying why ---
     excluded_reason = models.CharField(max_length=20, choices=Exclusion.choices, blank=True)
     excluded_note = models.CharField(max_length=500, blank=True)
@@ -225,6 +240,15 @@ class Attempt(models.Model):
         if self.user_id is not None and not self.participant_label:
             return self.user.username
         return self.participant_label or self.agent_name or self.participant_kind
+
+    @property
+    def scale(self) -> EnvironmentConfiguration | Environment:
+        """What its scores are normalised with: its configuration (an EnvironmentConfiguration).
+
+        A row written without one (test data, a raw ORM insert) falls back to the environment's
+        active constants; every service that creates a run sets the configuration.
+        """
+        return self.configuration if self.configuration_id is not None else self.environment
 
     @property
     def is_local(self) -> bool:

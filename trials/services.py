@@ -20,7 +20,9 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from environments import packages
 from environments.models import Environment
+from environments.services import environment_configuration_for
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
 from trials.models import Attempt, AttemptToken, Note, Pause, Reservation, TerminalSession, Workstation
@@ -316,6 +318,8 @@ def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = 
         )
     if now >= reservation.ends_at:
         raise ServiceError("The slot is over.", field="reservation")
+    # Provenance, fixed now: the scale the workstations run it at, and the scorer as it is at the start.
+    package = packages.find(reservation.environment.slug)
     attempt = Attempt.objects.create(
         participant_kind=Attempt.ParticipantKind.HUMAN,
         user_id=reservation.expert_id,
@@ -325,6 +329,9 @@ def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = 
         time_limit=reservation.environment.time_limit,
         hard_stop_at=reservation.ends_at,
         started_at=now,
+        configuration=environment_configuration_for(environment=reservation.environment),
+        package_version=package.version if package else "",
+        scorer_digest=package.scorer_digest() if package else "",
     )
     _schedule_deadline(attempt)
     from graders.services import workspace_prepare_queue  # graders builds on trials: import at call time

@@ -24,7 +24,8 @@ from review.models import Completion, ImportJob, ReviewQueue
 from trials.models import Attempt, Workstation
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
-# Humans over 8 h and two agents with 2 h and 8 h runs on four environments, in our own run format.
+# Humans over 8 h and two agents with 2 h and 8 h runs on four environments, in our own run format, at
+# RE-Bench scale (`full`); the demo's own attempts run the `small` configuration and have their own leaderboard.
 DEMO_RUNS = DEMO_DATA / "runs.jsonl"
 # Short story continuations, half of them clearly injurious, for the review demo.
 DEMO_COMPLETIONS = DEMO_DATA / "completions.jsonl"

@@ -74,6 +74,8 @@ class Outcome:
     score: float | None
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    # SHA-256 of the scorer that ran (EnvironmentPackage.scorer_digest); set by the worker, never by the scorer.
+    scorer_digest: str = ""
 
 
 def is_root() -> bool:

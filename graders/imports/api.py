@@ -41,6 +41,13 @@ class RunCreateSerializer(serializers.Serializer):
     agent_name = serializers.CharField(max_length=200)
     agent_model = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     agent_scaffold = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    configuration = serializers.SlugField(
+        max_length=60,
+        required=False,
+        default="full",
+        help_text="The scale the run's raw scores were measured at: full (RE-Bench's tasks, the default), small, "
+        "or a custom configuration's name. Its scores are normalised with that configuration's constants.",
+    )
     time_limit_seconds = FiniteFloatField(
         required=False,
         allow_null=True,
@@ -101,6 +108,7 @@ class RunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     run_id = serializers.CharField(source="external_id")
     environment = serializers.CharField(source="environment.slug")
+    configuration = serializers.SerializerMethodField()
     agent_name = serializers.CharField()
     agent_model = serializers.CharField()
     agent_scaffold = serializers.CharField()
@@ -109,6 +117,10 @@ class RunSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)
     final_score = serializers.SerializerMethodField()
+
+    def get_configuration(self, attempt: Attempt) -> str:
+        """The configuration's name and version, e.g. `full v1`."""
+        return attempt.configuration.label if attempt.configuration_id else ""
 
     def get_time_limit_seconds(self, attempt: Attempt) -> float:
         return attempt.time_limit.total_seconds()
@@ -135,7 +147,7 @@ class EntrySerializer(serializers.Serializer):
 def _run(request: Request, pk: int) -> Attempt:
     """Any API run by id: another harness's run is then refused (403) by the service, as the API promises."""
     return get_object_or_404(
-        Attempt.objects.select_related("environment", "final_score"), pk=pk, source=Attempt.Source.API
+        Attempt.objects.select_related("environment", "configuration", "final_score"), pk=pk, source=Attempt.Source.API
     )
 
 
@@ -235,6 +247,7 @@ class RunImportSerializer(serializers.ModelSerializer):
             "original_name",
             "size_bytes",
             "kind",
+            "configuration",
             "detected_kind",
             "status",
             "total",
@@ -265,6 +278,11 @@ class RunImportListView(APIView):
             {
                 "file": serializers.FileField(),
                 "kind": serializers.ChoiceField(choices=RunImport.Kind.choices, required=False),
+                "configuration": serializers.SlugField(
+                    required=False,
+                    default="full",
+                    help_text="The scale of rows that don't name one: full (the default), small or a custom name.",
+                ),
             },
         ),
         responses={202: RunImportSerializer, 400: OpenApiResponse(description="Too large, empty or unknown format.")},
@@ -278,7 +296,12 @@ class RunImportListView(APIView):
         if upload is None:
             return Response({"file": ["Attach the file of runs."]}, status=status.HTTP_400_BAD_REQUEST)
         run_import = services.run_import_create(
-            upload=upload, name=upload.name, size=upload.size, kind=request.data.get("kind") or "auto", by=request.user
+            upload=upload,
+            name=upload.name,
+            size=upload.size,
+            kind=request.data.get("kind") or "auto",
+            configuration=request.data.get("configuration") or "full",
+            by=request.user,
         )
         return Response(RunImportSerializer(run_import).data, status=status.HTTP_202_ACCEPTED)
 

@@ -15,7 +15,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from environments.models import Environment
+from environments.models import Environment, EnvironmentConfiguration
+from environments.services import environment_configuration_for
 from rebench_site import bounded_json
 from rebench_site.errors import ServiceError
 
@@ -64,6 +65,8 @@ class RunRecord:
     agent_scaffold: str = ""
     started_at: datetime | None = None
     entries: list[EntryRecord] = field(default_factory=list)
+    # The scale it was scored at: the row's `configuration`, else the import's (METR runs: `full`).
+    configuration: EnvironmentConfiguration | None = None
 
 
 # --- shared checks ---------------------------------------------------------------------------------
@@ -74,6 +77,21 @@ class Environments:
 
     def __init__(self) -> None:
         self._by_slug: dict[str, Environment] = {e.slug: e for e in Environment.objects.all()}
+        self._configurations: dict[tuple[int, str], EnvironmentConfiguration] = {}
+
+    def configuration(self, environment: Environment, name: Any, *, line: int) -> EnvironmentConfiguration:
+        """The latest version of configuration `name` of `environment`, looked up once per file."""
+        if not isinstance(name, str) or not name.strip():
+            raise ImportRefused(
+                "is required: small, full or a custom configuration's name.", line=line, field="configuration"
+            )
+        key = (environment.pk, name.strip())
+        if key not in self._configurations:
+            try:
+                self._configurations[key] = environment_configuration_for(environment=environment, name=key[1])
+            except ServiceError as exc:
+                raise ImportRefused(exc.message.rstrip("."), line=line, field="configuration") from None
+        return self._configurations[key]
 
     def find(self, *candidates: Any) -> Environment | None:
         for candidate in candidates:
@@ -210,30 +228,59 @@ def detect_kind(path: Path, original_name: str) -> str:
     raise ImportRefused(f"can't tell the format of {original_name!r}: name it .eval, .json, .jsonl or .csv.")
 
 
-def read(path: Path, kind: str, *, progress: Progress | None = None) -> list[RunRecord]:
-    readers = {KIND_INSPECT: read_inspect, KIND_METR_RUNS: read_metr_runs, KIND_FILE: read_run_file}
+def records(
+    path: Path, kind: str, *, configuration: str = EnvironmentConfiguration.FULL, progress: Progress | None = None
+) -> Iterator[RunRecord]:
+    """The file's runs, checked, one at a time: a file of any length is read in bounded memory.
+
+    `configuration` is the scale of runs whose row doesn't name one. A refusal comes as the
+    generator reaches the bad line; callers that write do so in one transaction (services).
+    """
+    readers: dict[str, Callable[..., Iterator[RunRecord]]] = {
+        KIND_INSPECT: read_inspect,
+        KIND_METR_RUNS: read_metr_runs,
+        KIND_FILE: read_run_file,
+    }
     if kind not in readers:
         raise ImportRefused(f"unknown import format {kind!r}.", field="kind")
-    records = readers[kind](path, progress=progress)
-    if not records:
+    empty = True
+    for record in readers[kind](path, configuration=configuration, progress=progress):
+        empty = False
+        yield record
+    if empty:
         raise ImportRefused("the file has no runs in it.")
-    return records
+
+
+def read(
+    path: Path, kind: str, *, configuration: str = EnvironmentConfiguration.FULL, progress: Progress | None = None
+) -> list[RunRecord]:
+    """Every run of a file at once (small files, tests); imports stream with `records`."""
+    return list(records(path, kind, configuration=configuration, progress=progress))
 
 
 # --- METR's public runs JSONL ------------------------------------------------------------------------
 
 
-def read_metr_runs(path: Path, *, progress: Progress | None = None) -> list[RunRecord]:
+def read_metr_runs(
+    path: Path, *, configuration: str = EnvironmentConfiguration.FULL, progress: Progress | None = None
+) -> Iterator[RunRecord]:
     """One run per line. `score_cont` is the normalised score (0 = starting solution, 1 = reference).
 
+    METR's runs are RE-Bench's tasks, so they are `full` by definition: `score_cont` is turned back
+    into a raw score with the full configuration's constants (raw = start + score_cont × (reference
+    − start)), and normalising it again gives `score_cont` back exactly (to rounding).
     The run's length is `time_limit` (seconds); a human row without one uses `human_minutes`.
     The score counts at the end of the run, or at `human_minutes` for a human who took less.
     """
+    if configuration != EnvironmentConfiguration.FULL:
+        raise ImportRefused(
+            f"METR runs are RE-Bench's tasks, scored at full scale: import them as full, not {configuration!r}.",
+            field="configuration",
+        )
     environments = Environments()
     total = _count_lines(path)
-    records: list[RunRecord] = []
     seen: dict[str, int] = {}
-    for line, row in _json_lines(path):
+    for done, (line, row) in enumerate(_json_lines(path), start=1):
         run_id = text(row.get("run_id"), line=line, field="run_id", required=True, max_length=MAX_ID_LENGTH)
         family, task_id = row.get("task_family"), row.get("task_id")
         task_prefix = task_id.split("/")[0] if isinstance(task_id, str) else None
@@ -249,11 +296,12 @@ def read_metr_runs(path: Path, *, progress: Progress | None = None) -> list[RunR
             limit = human_minutes * 60
         if limit is None:
             raise ImportRefused("is required (seconds) for an agent run.", line=line, field="time_limit")
+        full = environments.configuration(environment, EnvironmentConfiguration.FULL, line=line)
         normalised = number(row.get("score_cont"), line=line, field="score_cont", allow_missing=True)
         raw = None
         if normalised is not None:
-            # Back to the environment's raw scale, so that our normalisation gives the same number back.
-            raw = environment.starting_score + normalised * (environment.reference_score - environment.starting_score)
+            # Back to the full configuration's raw scale, so that our normalisation gives the same number back.
+            raw = full.starting_score + normalised * (full.reference_score - full.starting_score)
         elapsed = limit
         if is_human and human_minutes is not None:
             elapsed = human_minutes * 60
@@ -279,10 +327,10 @@ def read_metr_runs(path: Path, *, progress: Progress | None = None) -> list[RunR
                     details={"score_cont": normalised, "task_id": task_id, "task_source": row.get("task_source")},
                 )
             ],
+            configuration=full,
         )
-        records.append(check_run(record, seen))
-        _report(progress, len(records), total)
-    return records
+        yield check_run(record, seen)
+        _report(progress, done, total)
 
 
 # --- our own JSONL / CSV -----------------------------------------------------------------------------
@@ -301,6 +349,7 @@ OWN_FIELDS = (
     "elapsed_seconds",
     "score",
     "message",
+    "configuration",
 )
 
 
@@ -338,7 +387,7 @@ def _own_entries(row: dict[str, Any], line: int) -> list[EntryRecord]:
     return entries
 
 
-def _own_record(row: dict[str, Any], line: int, environments: Environments) -> RunRecord:
+def _own_record(row: dict[str, Any], line: int, environments: Environments, configuration: str) -> RunRecord:
     unknown = sorted(set(row) - set(OWN_FIELDS) - {None})
     if unknown:
         raise ImportRefused(f"unknown column {unknown[0]!r}.", line=line, field=str(unknown[0]))
@@ -353,10 +402,12 @@ def _own_record(row: dict[str, Any], line: int, environments: Environments) -> R
     agent_name = text(row.get("agent_name"), line=line, field="agent_name")
     if kind == "agent" and not agent_name:
         agent_name = label
+    environment = environments.get(row.get("environment"), line=line, field="environment")
     return RunRecord(
         line=line,
         external_id=text(row.get("run_id"), line=line, field="run_id", required=True, max_length=MAX_ID_LENGTH),
-        environment=environments.get(row.get("environment"), line=line, field="environment"),
+        environment=environment,
+        configuration=environments.configuration(environment, row.get("configuration") or configuration, line=line),
         participant_kind=kind,
         time_limit_seconds=limit,
         participant_label=label,
@@ -385,18 +436,18 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise ImportRefused(f"the file is not UTF-8 text ({exc}).", line=reader.line_num + 1) from None
 
 
-def read_run_file(path: Path, *, progress: Progress | None = None) -> list[RunRecord]:
+def read_run_file(
+    path: Path, *, configuration: str = EnvironmentConfiguration.FULL, progress: Progress | None = None
+) -> Iterator[RunRecord]:
     """Our own format (docs/run-import-format.md): JSONL or CSV, one row per run."""
     environments = Environments()
     is_csv = path.suffix.lower() == ".csv" or _looks_like_csv(path)
     rows: Iterable[tuple[int, dict[str, Any]]] = _csv_rows(path) if is_csv else _json_lines(path)
     total = _count_lines(path) - (1 if is_csv else 0)
-    records: list[RunRecord] = []
     seen: dict[str, int] = {}
-    for line, row in rows:
-        records.append(check_run(_own_record(row, line, environments), seen))
-        _report(progress, len(records), total)
-    return records
+    for done, (line, row) in enumerate(rows, start=1):
+        yield check_run(_own_record(row, line, environments, configuration), seen)
+        _report(progress, done, total)
 
 
 def _looks_like_csv(path: Path) -> bool:
@@ -482,7 +533,7 @@ def _human_scorings(store: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
-def _inspect_record(sample: Any, log: Any, number_: int, environments: Environments) -> RunRecord:
+def _inspect_record(sample: Any, log: Any, number_: int, environments: Environments, configuration: str) -> RunRecord:
     environment = _inspect_environment(sample, log, environments, number_)
     config = log.eval.config
     working = float(sample.working_time or 0.0)
@@ -536,6 +587,9 @@ def _inspect_record(sample: Any, log: Any, number_: int, environments: Environme
         line=number_,
         external_id=text(uid, line=number_, field="uuid", required=True, max_length=MAX_ID_LENGTH),
         environment=environment,
+        configuration=environments.configuration(
+            environment, metadata.get("configuration") or configuration, line=number_
+        ),
         participant_kind="human" if is_human else "agent",
         time_limit_seconds=limit,
         participant_label=text(
@@ -558,8 +612,12 @@ def _sample_start(sample: Any, log: Any) -> datetime | None:
     return start if isinstance(start, datetime) else None
 
 
-def read_inspect(path: Path, *, progress: Progress | None = None) -> list[RunRecord]:
-    """Each sample (and epoch) of an Inspect eval log is a run, read with inspect_ai's own reader."""
+def read_inspect(
+    path: Path, *, configuration: str = EnvironmentConfiguration.FULL, progress: Progress | None = None
+) -> Iterator[RunRecord]:
+    """Each sample (and epoch) of an Inspect eval log is a run, read with inspect_ai's own reader.
+
+    The configuration is the sample's or the eval's metadata `configuration`, else the import's."""
     from inspect_ai.log import read_eval_log  # heavy: only imports need it
 
     _check_inspect_container(path)
@@ -569,9 +627,7 @@ def read_inspect(path: Path, *, progress: Progress | None = None) -> list[RunRec
         raise ImportRefused(f"not a readable Inspect eval log ({type(exc).__name__}: {exc}).") from None
     samples = log.samples or []
     environments = Environments()
-    records: list[RunRecord] = []
     seen: dict[str, int] = {}
     for number_, sample in enumerate(samples, start=1):
-        records.append(check_run(_inspect_record(sample, log, number_, environments), seen))
-        _report(progress, len(records), len(samples))
-    return records
+        yield check_run(_inspect_record(sample, log, number_, environments, configuration), seen)
+        _report(progress, number_, len(samples))

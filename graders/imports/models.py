@@ -24,6 +24,8 @@ class RunImport(models.Model):
     original_name = models.CharField(max_length=255)
     size_bytes = models.PositiveBigIntegerField(default=0)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.AUTO)
+    # The configuration of rows that don't name one (METR runs are `full` by definition).
+    configuration = models.SlugField(max_length=60, default="full")
     detected_kind = models.CharField(max_length=20, choices=Kind.choices, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0, help_text="Runs (or lines) in the file, once counted.")

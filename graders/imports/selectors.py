@@ -26,5 +26,7 @@ def external_runs_summary() -> list[dict[str, object]]:
 
 def api_runs_visible_to(user: AbstractBaseUser) -> QuerySet[Attempt]:
     """API runs a harness created (every API run for an admin); ids outside it answer 404."""
-    runs = Attempt.objects.filter(source=Attempt.Source.API).select_related("environment", "final_score")
+    runs = Attempt.objects.filter(source=Attempt.Source.API).select_related(
+        "environment", "configuration", "final_score"
+    )
     return runs if roles.is_admin(user) else runs.filter(submitted_by_id=user.pk)

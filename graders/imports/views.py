@@ -41,10 +41,15 @@ def import_list_checked(request: HttpRequest) -> HttpResponse:
             upload = form.cleaned_data["file"]
             try:
                 run_import = services.run_import_create(
-                    upload=upload, name=upload.name, size=upload.size, kind=form.cleaned_data["kind"], by=request.user
+                    upload=upload,
+                    name=upload.name,
+                    size=upload.size,
+                    kind=form.cleaned_data["kind"],
+                    configuration=form.cleaned_data["configuration"],
+                    by=request.user,
                 )
             except ServiceError as exc:
-                form.add_error("file" if exc.field == "file" else None, exc.message)
+                form.add_error(exc.field if exc.field in ("file", "configuration") else None, exc.message)
             else:
                 messages.success(request, f"Import {run_import.pk} queued: {run_import.original_name}.")
                 return redirect("run_imports:detail", pk=run_import.pk)

@@ -21,17 +21,27 @@ EXPERTS_AND_ADMINS = [IsAuthenticated, roles.HasRole.of(roles.EXPERT, roles.ADMI
 ADMINS = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
 
 
-def _visible(request: Request) -> tuple[Any, dict[str, Any]]:
-    snapshot = selectors.leaderboard_latest()
+CONFIGURATION_PARAMETER = OpenApiParameter(
+    "configuration",
+    str,
+    description="Which configuration's leaderboard: full (RE-Bench's scale, the default), small or a custom name.",
+)
+
+
+def _visible(request: Request, *, with_runs: bool = True) -> tuple[Any, dict[str, Any]]:
+    configuration = selectors.configuration_param(request.query_params.get("configuration") or selectors.FULL)
+    snapshot = selectors.leaderboard_latest(configuration, with_runs=with_runs)
     if snapshot is None:
-        raise NotFound("No leaderboard computed yet.")
+        raise NotFound(f"No leaderboard computed yet for configuration {configuration!r}.")
     return snapshot, selectors.snapshot_visible_to(snapshot, request.user)
 
 
 class LeaderboardView(APIView):
     permission_classes = EXPERTS_AND_ADMINS
 
-    @extend_schema(operation_id="leaderboard_retrieve", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="leaderboard_retrieve", parameters=[CONFIGURATION_PARAMETER], responses={200: OpenApiTypes.OBJECT}
+    )
     def get(self, request: Request) -> Response:
         """The whole latest snapshot: environments, groups, curves, humans, agents, runs (an expert: own rows only)."""
         snapshot, data = _visible(request)
@@ -44,6 +54,7 @@ class LeaderboardTableView(APIView):
     @extend_schema(
         operation_id="leaderboard_table_retrieve",
         parameters=[
+            CONFIGURATION_PARAMETER,
             OpenApiParameter("environment", str, description="An environment slug, or `overall` for curves."),
             OpenApiParameter("group", str, description="A group key: `humans` or `agent:<name>|<model>|<scaffold>`."),
         ],
@@ -61,7 +72,7 @@ class LeaderboardTableView(APIView):
         """One table as flat rows (curves: one row per curve and budget), the same rows as the CSV export."""
         if table not in selectors.TABLES:
             raise NotFound(f"No table {table!r}; the tables are {', '.join(selectors.TABLES)}.")
-        snapshot, data = _visible(request)
+        snapshot, data = _visible(request, with_runs=table == "runs")
         rows = selectors.table_rows(data, table)
         environment = request.query_params.get("environment")
         if environment is not None:

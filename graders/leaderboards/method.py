@@ -34,7 +34,7 @@ _SLACK = 1e-9
 # --- the definitions, one run and one sample at a time (the reference the vectorised code must match) ---
 
 
-def normalise(raw: FloatArray, *, start: float, reference: float) -> FloatArray:
+def normalise(raw: FloatArray, *, start: float | FloatArray, reference: float | FloatArray) -> FloatArray:
     """(raw − start)/(reference − start), clipped below at 0: the vector form of Environment.normalise."""
     return np.maximum(0.0, (np.asarray(raw, dtype=float) - start) / (reference - start))
 
@@ -82,6 +82,7 @@ class EnvironmentInfo:
     starting_score: float
     reference_score: float
     aggregation: str
+    configuration: str = ""  # the configuration version these constants are, e.g. "full v2"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ class LeaderboardInput:
     entry_raw: FloatArray  # NaN: invalid
     # The environments the overall curve averages (RE-Bench's seven); empty: every environment here.
     overall_environments: list[str] = field(default_factory=list)
+    # The configuration every run here was scored at (one leaderboard per configuration).
+    configuration: str = ""
+    # Each run's own configuration-version constants; empty: the environment's (EnvironmentInfo).
+    run_start: FloatArray = field(default_factory=lambda: np.array([]))
+    run_reference: FloatArray = field(default_factory=lambda: np.array([]))
 
     @property
     def run_count(self) -> int:
@@ -130,10 +136,12 @@ class LeaderboardResult:
     runs: list[dict[str, Any]] = field(default_factory=list)
     resamples: int = 0
     seed: int = 0
+    configuration: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "method": "best-of-k by total time budget; docs/leaderboard-method.md",
+            "configuration": self.configuration,
             "budget_hours": self.budget_hours,
             "highlight_hours": list(HIGHLIGHT_HOURS),
             "ci_level": CI_LEVEL,
@@ -158,14 +166,15 @@ def score_matrix(
     entry_raw: FloatArray,
     n_runs: int,
     times: FloatArray,
-    start: float,
-    reference: float,
+    start: float | FloatArray,
+    reference: float | FloatArray,
     aggregation: str,
 ) -> FloatArray:
     """S[r, j] = score_r(times[j]) for the runs of one environment (entry_run indexes 0..n_runs−1).
 
     score_r(t) = the normalised aggregate (min/max/last, in log order) of run r's valid entries with
     elapsed ≤ t, clipped below at 0; 0 when it has none yet. `times` must be sorted ascending.
+    `start` and `reference` are one pair for every run, or one value per run (its configuration's).
     """
     m = times.size
     out = np.zeros((n_runs, m))
@@ -177,6 +186,8 @@ def score_matrix(
     order = np.lexsort((elapsed, run))
     run, elapsed, raw = run[order], elapsed[order], raw[order]
     running = _running_aggregate(run, raw, aggregation)
+    if np.ndim(start):  # per run: each entry takes its run's constants
+        start, reference = np.asarray(start)[run], np.asarray(reference)[run]
     value = normalise(running, start=start, reference=reference)
     first = np.searchsorted(times, elapsed, side="left")  # the entry counts from times[first] on
     inside = first < m
@@ -286,7 +297,6 @@ def group_curve(
     order = np.argsort(at_length, kind="stable")
     scores = scores[order]
     s = at_length[order]
-    gaps = np.diff(s)
     ks = [budget_k(float(b), length) for b in budgets]
     boot = np.full((resamples, len(budgets)), np.nan)
     one = [j for j, k in enumerate(ks) if k == 1]
@@ -297,7 +307,9 @@ def group_curve(
         if one
         else np.zeros((n, 0))
     )
-    cum: IntArray | None = None
+    multi = sorted({k for k in ks if 1 < k <= n})
+    # P(max of k draws = sorted position m), m = 1..n, for every k at once: a column per k.
+    weights = np.column_stack([np.diff(_max_cdf(n, k)) for k in multi]) if multi else np.zeros((n, 0))
     if resamples:
         # Resampling runs with replacement, as counts per (sorted) run: one bincount, no sort per replicate.
         draws = rng.integers(0, n, size=(resamples, n))
@@ -305,24 +317,21 @@ def group_curve(
         counts = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n)
         if one:
             boot[:, one] = (counts.astype(np.float64) @ by_run) / n
-        # The resample, sorted, is s with multiplicities: run j's copies end at position cum[:, j].
-        cum = np.cumsum(counts[:, :-1], axis=1)
-        # One buffer for every k's F(cum): fresh multi-megabyte arrays per k cost more in page faults than in work
-        # ("clip", not the default "raise", lets take write into it unbuffered; cum is within 0..n anyway).
-        buffer = np.empty(cum.shape)
+        if multi:
+            # Each resample, sorted, is s with multiplicities; every row sums to n, so one repeat
+            # lays them all out, and one matrix product gives every k's expected best for every replicate.
+            resampled = np.repeat(np.tile(s, resamples), counts.ravel()).reshape(resamples, n)
+            replicates = resampled @ weights
+            for column, k in enumerate(multi):
+                boot[:, [j for j, kj in enumerate(ks) if kj == k]] = replicates[:, [column]]
     points: list[float | None] = [None] * len(budgets)
     for column, j in enumerate(one):
         points[j] = float(by_run[:, column].mean())
-    for k in sorted({k for k in ks if 1 < k <= n}):
-        cdf = _max_cdf(n, k)
-        # Σ_j s_j (F(c_j) − F(c_{j−1})) summed by parts: s_n − Σ_{j<n} F(c_j)(s_{j+1} − s_j), as c_n = n, F(n) = 1.
-        value = float(s[-1] - cdf[1:n] @ gaps)
-        replicates = s[-1] - np.take(cdf, cum, out=buffer, mode="clip") @ gaps if cum is not None else None
+    values = s @ weights
+    for column, k in enumerate(multi):
         for j, kj in enumerate(ks):
             if kj == k:
-                points[j] = value
-                if replicates is not None:
-                    boot[:, j] = replicates
+                points[j] = float(values[column])
     return _GroupCurve(length=length, n=n, k=ks, point=points, boot=boot)
 
 
@@ -345,6 +354,7 @@ def leaderboard_compute(
         groups=[_group_json(g) for g in data.groups],
         resamples=resamples,
         seed=seed,
+        configuration=data.configuration,
     )
     # Entries grouped by run once; each environment then takes its slice.
     per_group_env: dict[int, dict[int, _GroupCurve]] = {}
@@ -358,6 +368,9 @@ def leaderboard_compute(
             {
                 "slug": env.slug,
                 "title": env.title,
+                "configuration": env.configuration,
+                "starting_score": env.starting_score,
+                "reference_score": env.reference_score,
                 "runs": int(runs.size),
                 "groups": [data.groups[g].key for g in present_groups],
             }
@@ -373,8 +386,8 @@ def leaderboard_compute(
             entry_raw=data.entry_raw[picks],
             n_runs=runs.size,
             times=times,
-            start=env.starting_score,
-            reference=env.reference_score,
+            start=data.run_start[runs] if data.run_start.size else env.starting_score,
+            reference=data.run_reference[runs] if data.run_reference.size else env.reference_score,
             aggregation=env.aggregation,
         )
         for g in present_groups:

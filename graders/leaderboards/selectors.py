@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import re
+import zlib
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import QuerySet
 
-from environments.models import Environment
+from environments.models import Environment, EnvironmentConfiguration
 from environments.registry import BUILTIN_ENVIRONMENTS
 from graders.leaderboards.method import HUMANS, EnvironmentInfo, GroupInfo, LeaderboardInput
 from graders.models import LeaderboardSnapshot, ScoreLogEntry
 from rebench_site import roles
+from rebench_site.errors import ServiceError
 from trials.models import Attempt
+
+FULL = EnvironmentConfiguration.FULL
+CONFIGURATION_NAME = re.compile(r"[-a-zA-Z0-9_]{1,60}")
 
 
 def _agent_key(name: str, model: str, scaffold: str) -> str:
@@ -30,16 +38,38 @@ def _agent_label(name: str, model: str, scaffold: str) -> str:
     return label
 
 
-def leaderboard_inputs() -> LeaderboardInput:
-    """Every ended attempt (human or agent) with its score log, as columns for method.leaderboard_compute.
+def leaderboard_configurations() -> list[str]:
+    """The configurations with runs, `full` (RE-Bench's scale) first and always: one leaderboard each."""
+    names = set(
+        Attempt.objects.filter(configuration__isnull=False)
+        .values_list("configuration__name", flat=True)
+        .distinct()
+        .order_by()
+    )
+    return [FULL, *sorted(names - {FULL})]
+
+
+def leaderboard_inputs(configuration: str = FULL) -> LeaderboardInput:
+    """Every ended attempt (human or agent) of one configuration with its score log, as columns for
+    method.leaderboard_compute; each run carries its own configuration version's constants.
 
     Running attempts are left out: their score at a budget beyond the time they have worked is not known yet.
     """
     environments = list(Environment.objects.order_by("slug"))
     env_index = {env.pk: i for i, env in enumerate(environments)}
+    # What each environment's page says it normalises by: the configuration's latest version.
+    latest = {
+        c.environment_id: c
+        for c in EnvironmentConfiguration.objects.filter(name=configuration).order_by("environment_id", "version")
+    }
     attempts = list(
         # A run without a length can't be placed against any budget (k = B/L); imports and the API refuse them anyway.
-        Attempt.objects.filter(status=Attempt.Status.ENDED, time_limit__gt=timedelta(0), excluded_reason="")
+        Attempt.objects.filter(
+            status=Attempt.Status.ENDED,
+            time_limit__gt=timedelta(0),
+            excluded_reason="",
+            configuration__name=configuration,
+        )
         .order_by("pk")
         .values_list(
             "pk",
@@ -52,12 +82,21 @@ def leaderboard_inputs() -> LeaderboardInput:
             "agent_model",
             "agent_scaffold",
             "time_limit",
+            "configuration__starting_score",
+            "configuration__reference_score",
         )
     )
     groups: list[GroupInfo] = []
     group_index: dict[str, int] = {}
+    seen: dict[tuple[str, str, str, str], int] = {}  # by the raw columns: the same agent over thousands of runs
 
     def group_of(kind: str, name: str, model: str, scaffold: str) -> int:
+        found = seen.get((kind, name, model, scaffold))
+        if found is None:
+            found = seen[kind, name, model, scaffold] = _group_index(kind, name, model, scaffold)
+        return found
+
+    def _group_index(kind: str, name: str, model: str, scaffold: str) -> int:
         if kind == Attempt.ParticipantKind.HUMAN:
             key, info = HUMANS, GroupInfo(key=HUMANS, kind="human", label="Human experts")
         else:
@@ -77,22 +116,26 @@ def leaderboard_inputs() -> LeaderboardInput:
 
     run_index: dict[int, int] = {}
     run_env, run_group, run_length, run_id, run_participant, run_user = [], [], [], [], [], []
-    for pk, env_id, kind, user_id, username, label, name, model, scaffold, limit in attempts:
+    run_start, run_reference = [], []
+    for pk, env_id, kind, user_id, username, label, name, model, scaffold, limit, start, reference in attempts:
         run_index[pk] = len(run_id)
+        run_start.append(start)
+        run_reference.append(reference)
         run_env.append(env_index[env_id])
         run_group.append(group_of(kind, name, model, scaffold))
         run_length.append(limit.total_seconds())
         run_id.append(pk)
-        run_participant.append(label or username or (_agent_label(name, model, scaffold) if kind != "human" else "?"))
+        group = run_group[-1]
+        run_participant.append(label or username or (groups[group].label if kind != "human" else "?"))
         run_user.append(user_id)
     # Log order (scored_at, pk) is what "last" aggregates by; one query for every entry of every run.
     entries = (
-        ScoreLogEntry.objects.filter(attempt__status=Attempt.Status.ENDED)
+        ScoreLogEntry.objects.filter(attempt__status=Attempt.Status.ENDED, attempt__configuration__name=configuration)
         .order_by("attempt_id", "scored_at", "pk")
         .values_list("attempt_id", "elapsed_seconds", "score")
     )
     entry_run, entry_elapsed, entry_raw = [], [], []
-    for attempt_id, elapsed, score in entries.iterator(chunk_size=20_000):
+    for attempt_id, elapsed, score in _fetch_all(entries):
         index = run_index.get(attempt_id)
         if index is None:  # ended between the two queries; it joins the next recompute
             continue
@@ -105,12 +148,16 @@ def leaderboard_inputs() -> LeaderboardInput:
             EnvironmentInfo(
                 slug=env.slug,
                 title=env.title,
-                starting_score=env.starting_score,
-                reference_score=env.reference_score,
+                starting_score=latest[env.pk].starting_score if env.pk in latest else env.starting_score,
+                reference_score=latest[env.pk].reference_score if env.pk in latest else env.reference_score,
                 aggregation=env.aggregation,
+                configuration=latest[env.pk].label if env.pk in latest else "",
             )
             for env in environments
         ],
+        configuration=configuration,
+        run_start=np.array(run_start, dtype=float),
+        run_reference=np.array(run_reference, dtype=float),
         groups=groups,
         run_env=np.array(run_env, dtype=np.int64),
         run_group=np.array(run_group, dtype=np.int64),
@@ -124,13 +171,61 @@ def leaderboard_inputs() -> LeaderboardInput:
     )
 
 
-def leaderboard_latest() -> LeaderboardSnapshot | None:
-    return LeaderboardSnapshot.objects.order_by("-computed_at", "-pk").first()
+def _fetch_all(rows: QuerySet[Any]) -> list[tuple[Any, ...]]:
+    """A values_list of plain columns (ints, floats) in one fetch: the ORM's chunks of 100 rows and its
+    per-row converters cost a third of a second on 240,000 entries, and these columns need none."""
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def leaderboard_latest(configuration: str = FULL, *, with_runs: bool = False) -> LeaderboardSnapshot | None:
+    """The configuration's latest snapshot; its per-run table only `with_runs` (it is most of its size)."""
+    snapshots = LeaderboardSnapshot.objects.filter(configuration=configuration)
+    if not with_runs:
+        snapshots = snapshots.defer("runs_table")
+    return snapshots.order_by("-computed_at", "-pk").first()
+
+
+def runs_table_pack(columns: list[str], runs: list[dict[str, Any]]) -> bytes:
+    """The per-run rows as LeaderboardSnapshot.runs_table stores them: columnar JSON, zlib-compressed.
+
+    Every row is built by one dict literal (method._tables), so its values come in the columns' order.
+    """
+    table = {"columns": columns, "rows": [list(row.values()) for row in runs]}
+    return zlib.compress(json.dumps(table, separators=(",", ":")).encode(), 1)
+
+
+def snapshot_data(snapshot: LeaderboardSnapshot) -> dict[str, Any]:
+    """The snapshot's tables and curves, with `runs` as rows when its per-run table was loaded."""
+    data = dict(snapshot.data)
+    if "runs_table" not in snapshot.get_deferred_fields() and snapshot.runs_table:
+        table = json.loads(zlib.decompress(bytes(snapshot.runs_table)))
+        columns = table["columns"]
+        data["runs"] = [dict(zip(columns, row, strict=True)) for row in table["rows"]]
+    return data
+
+
+def configuration_param(value: Any) -> str:
+    """A configuration name as a page or the API takes it (`?configuration=`); refused naming the field."""
+    if not isinstance(value, str) or not CONFIGURATION_NAME.fullmatch(value):
+        raise ServiceError(
+            "Name a configuration: full (RE-Bench's scale), small or a custom configuration's name.",
+            field="configuration",
+        )
+    return value
+
+
+def snapshot_configurations() -> list[str]:
+    """The configurations that have a computed leaderboard, `full` first: the page's selector."""
+    names = set(LeaderboardSnapshot.objects.values_list("configuration", flat=True).distinct().order_by())
+    return [FULL, *sorted(names - {FULL})]
 
 
 def snapshot_visible_to(snapshot: LeaderboardSnapshot, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
     """The snapshot's data as `user` may see it: all of it for an admin; an expert's own rows and nothing else."""
-    data = dict(snapshot.data)
+    data = snapshot_data(snapshot)
     if roles.is_admin(user):
         return data
     mine = user.pk if user.is_authenticated else None

@@ -118,10 +118,16 @@ def leaderboard_recompute_due(*, now: datetime | None = None) -> str:
 
 
 def leaderboard_snapshot_create(*, now: datetime | None = None) -> LeaderboardSnapshot:
-    """Compute every table and curve from the attempts and score logs, and store them as the latest snapshot."""
+    """Compute every table and curve, one leaderboard per configuration with runs (small and full runs
+    never share a curve), and store each as its configuration's latest snapshot. Returns `full`'s."""
     now = now or timezone.now()
+    snapshots = [_snapshot_create(configuration=name, now=now) for name in selectors.leaderboard_configurations()]
+    return snapshots[0]
+
+
+def _snapshot_create(*, configuration: str, now: datetime) -> LeaderboardSnapshot:
     started = time.perf_counter()
-    data = selectors.leaderboard_inputs()
+    data = selectors.leaderboard_inputs(configuration)
     result = method.leaderboard_compute(
         data,
         resamples=settings.LEADERBOARD_BOOTSTRAP_RESAMPLES,
@@ -129,15 +135,20 @@ def leaderboard_snapshot_create(*, now: datetime | None = None) -> LeaderboardSn
         overrun_grace_seconds=settings.LEADERBOARD_OVERRUN_GRACE_MINUTES * 60,
     )
     payload = result.to_json()
+    runs = payload.pop("runs")
+    columns = list(runs[0]) if runs else []
     with transaction.atomic():
         snapshot = LeaderboardSnapshot.objects.create(
             computed_at=now,
+            configuration=configuration,
             duration_seconds=time.perf_counter() - started,
             runs=data.run_count,
             data=payload,
+            runs_table=selectors.runs_table_pack(columns, runs),
         )
-        keep = list(LeaderboardSnapshot.objects.values_list("pk", flat=True)[: settings.LEADERBOARD_SNAPSHOTS_KEPT + 1])
-        LeaderboardSnapshot.objects.exclude(pk__in=keep).delete()
+        mine = LeaderboardSnapshot.objects.filter(configuration=configuration)
+        keep = list(mine.values_list("pk", flat=True)[: settings.LEADERBOARD_SNAPSHOTS_KEPT + 1])
+        mine.exclude(pk__in=keep).delete()
     return snapshot
 
 

@@ -13,20 +13,43 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from graders.leaderboards import selectors, services
+from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
 
 
-def _no_snapshot(request: HttpRequest, title: str) -> HttpResponse:
-    return render(request, "leaderboards/empty.html", {"title": title})
+def _no_snapshot(request: HttpRequest, title: str, scale: dict[str, Any], status: int = 200) -> HttpResponse:
+    return render(request, "leaderboards/empty.html", {"title": title, **scale}, status=status)
+
+
+def _scale(request: HttpRequest) -> dict[str, Any]:
+    """The configuration asked for (`?configuration=`, default full) and what the selector offers."""
+    configuration = request.GET.get("configuration") or selectors.FULL
+    return {
+        "configuration": configuration,
+        "configurations": selectors.snapshot_configurations(),
+        "configuration_query": "" if configuration == selectors.FULL else f"?configuration={configuration}",
+    }
+
+
+def _bad_scale(request: HttpRequest, scale: dict[str, Any]) -> HttpResponse | None:
+    try:
+        selectors.configuration_param(scale["configuration"])
+    except ServiceError as exc:
+        scale["configuration_error"] = exc.message
+        return _no_snapshot(request, "Leaderboards", scale, status=400)
+    return None
 
 
 @require_GET
 @role_required(ADMIN)
 def overview(request: HttpRequest) -> HttpResponse:
-    snapshot = selectors.leaderboard_latest()
+    scale = _scale(request)
+    if (refused := _bad_scale(request, scale)) is not None:
+        return refused
+    snapshot = selectors.leaderboard_latest(scale["configuration"])
     if snapshot is None:
-        return _no_snapshot(request, "Leaderboards")
-    context: dict[str, Any] = {"snapshot": snapshot, **selectors.overview_page(snapshot.data)}
+        return _no_snapshot(request, "Leaderboards", scale)
+    context: dict[str, Any] = {"snapshot": snapshot, **scale, **selectors.overview_page(snapshot.data)}
     context["chart_data"] = {"curves": context["curves"], "environments": context["environments"]}
     context["export_tables"] = selectors.TABLES
     context["excluded"] = list(selectors.excluded_runs()[:200])
@@ -36,14 +59,18 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(ADMIN)
 def environment(request: HttpRequest, slug: str) -> HttpResponse:
-    snapshot = selectors.leaderboard_latest()
+    scale = _scale(request)
+    if (refused := _bad_scale(request, scale)) is not None:
+        return refused
+    snapshot = selectors.leaderboard_latest(scale["configuration"])
     if snapshot is None:
-        return _no_snapshot(request, slug)
+        return _no_snapshot(request, slug, scale)
     page = selectors.environment_page(snapshot.data, slug)
     if page is None:
         raise Http404("No such environment on the leaderboard.")
     context: dict[str, Any] = {
         "snapshot": snapshot,
+        **scale,
         **page,
         "chart_data": {"curves": page["curves"]},
         "export_tables": selectors.TABLES,
@@ -54,11 +81,18 @@ def environment(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @role_required(EXPERT, ADMIN)
 def mine(request: HttpRequest) -> HttpResponse:
-    """An expert's own attempts as the leaderboard scores them; no one else's rows."""
-    snapshot = selectors.leaderboard_latest()
-    data = selectors.snapshot_visible_to(snapshot, request.user) if snapshot else {}
-    own = [r for r in data.get("runs", []) if r.get("user_id") == request.user.pk]
-    humans = [h for h in data.get("humans", []) if h.get("user_id") == request.user.pk]
+    """An expert's own attempts as the leaderboard scores them, at every configuration; no one else's rows."""
+    snapshot = None
+    own: list[dict[str, Any]] = []
+    humans: list[dict[str, Any]] = []
+    for name in selectors.snapshot_configurations():
+        found = selectors.leaderboard_latest(name, with_runs=True)
+        if found is None:
+            continue
+        snapshot = snapshot or found
+        data = selectors.snapshot_visible_to(found, request.user)
+        own += [{**r, "configuration": name} for r in data.get("runs", []) if r.get("user_id") == request.user.pk]
+        humans += [h for h in data.get("humans", []) if h.get("user_id") == request.user.pk]
     context = {"snapshot": snapshot, "runs": own, "humans": humans, "export_tables": ("humans", "runs")}
     return render(request, "leaderboards/mine.html", context)
 
@@ -79,7 +113,12 @@ def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
         raise Http404("No such table or format.")
     if table == "all" and fmt != "json":
         raise Http404("The whole snapshot is JSON only.")
-    snapshot = selectors.leaderboard_latest()
+    configuration = request.GET.get("configuration") or selectors.FULL
+    try:
+        selectors.configuration_param(configuration)
+    except ServiceError as exc:
+        return JsonResponse({"configuration": [exc.message]}, status=400)
+    snapshot = selectors.leaderboard_latest(configuration, with_runs=table in ("runs", "all"))
     # Before the first computation the export is empty, not missing: scripts polling it need no special case.
     data = selectors.snapshot_visible_to(snapshot, request.user) if snapshot else {}
     computed_at = snapshot.computed_at.isoformat() if snapshot else None
@@ -92,7 +131,7 @@ def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
         response = JsonResponse(body, json_dumps_params={"indent": 1})
     else:
         response = HttpResponse(_csv(selectors.table_rows(data, table), table), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="leaderboard-{table}-{stamp}.{fmt}"'
+    response["Content-Disposition"] = f'attachment; filename="leaderboard-{configuration}-{table}-{stamp}.{fmt}"'
     return response
 
 

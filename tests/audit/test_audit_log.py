@@ -143,4 +143,10 @@ def test_a_run_import_is_recorded_with_what_it_wrote(admin_user: Any, tmp_path: 
     imports.run_import_execute(run_import_id=created.pk)
     event = only_event("runs.import")
     assert event.actor == admin_user
-    assert event.after == {"kind": "file", "runs_created": 1, "runs_updated": 0, "entries": 1}
+    assert event.after == {
+        "kind": "file",
+        "configuration": "full",
+        "runs_created": 1,
+        "runs_updated": 0,
+        "entries": 1,
+    }

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from environments.models import Environment
+from environments.services import environment_configuration_for
 from graders.models import ScoreLogEntry
 from trials.models import Attempt
 
@@ -24,8 +25,9 @@ def ended_run(
     label: str = "",
     hours: float = 8.0,
     running: bool = False,
+    configuration: str = "full",
 ) -> Attempt:
-    """One run: `log` is [(elapsed hours, raw score or None for NaN)] in log order."""
+    """One run: `log` is [(elapsed hours, raw score or None for NaN)] in log order, scored at `configuration`."""
     started = timezone.now() - timedelta(hours=hours + 1)
     is_agent = agent is not None
     name, model, scaffold = agent or ("", "", "")
@@ -43,6 +45,7 @@ def ended_run(
         agent_scaffold=scaffold,
         source=Attempt.Source.API if is_agent or user is None else Attempt.Source.LOCAL,
         external_id=f"test-{next(_ids)}" if is_agent or user is None else "",
+        configuration=environment_configuration_for(environment=environment, name=configuration),
     )
     ScoreLogEntry.objects.bulk_create(
         ScoreLogEntry(
@@ -56,5 +59,6 @@ def ended_run(
     return attempt
 
 
-def normalised(environment: Environment, raw: float) -> float:
-    return environment.normalise(raw)
+def normalised(environment: Environment, raw: float, configuration: str = "full") -> float:
+    """What the leaderboard should show for `raw`: normalised with the configuration's constants."""
+    return environment_configuration_for(environment=environment, name=configuration).normalise(raw)

@@ -134,3 +134,21 @@ def test_the_attempt_page_shows_the_environments_instructions(attempt_on: Callab
     html = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()
     assert 'id="environment-instructions"' in html
     assert "Write <code>prefix_sum(x)</code> in <code>solution.py</code>" in html.replace("&#x27;", "'")
+
+
+def test_an_ended_attempt_without_a_valid_score_says_it_counts_as_zero_or_that_it_is_excluded(
+    attempt_on: Callable[..., Attempt], admin_user
+) -> None:  # type: ignore[no-untyped-def]
+    attempt = attempt_on("grading_test_ok")
+    log_entry(attempt, None, 5)
+    running = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()
+    assert 'id="no-valid-score"' not in running  # still running: nothing is decided yet
+
+    Attempt.objects.filter(pk=attempt.pk).update(status=Attempt.Status.ENDED, ended_at=timezone.now())
+    ended = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()
+    assert "counts as 0 at every budget" in ended
+
+    Attempt.objects.filter(pk=attempt.pk).update(excluded_reason=Attempt.Exclusion.TECHNICAL)
+    excluded = logged_in(admin_user).get(f"/attempts/{attempt.pk}/").content.decode()
+    assert "excluded from the\n    leaderboards (technical failure), so it counts nowhere" in excluded
+    assert "counts as 0" not in excluded

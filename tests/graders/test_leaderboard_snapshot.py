@@ -16,7 +16,7 @@ from graders.leaderboards import method, selectors, services
 from graders.models import LeaderboardRecompute, LeaderboardSnapshot
 from rebench_site.errors import NotAllowed
 from tests import factories
-from tests.graders.leaderboard_data import ended_run
+from tests.graders.leaderboard_data import ended_run, normalised
 from tests.trials.celery_support import BROKERS, broker_url, queue_length, running_worker, using_broker, wait_for
 
 AGENT = ("claude", "claude-3-5-sonnet", "triframe")
@@ -32,15 +32,16 @@ def _curve(data: dict, environment: str, group: str) -> dict[float, dict]:
     return {p["budget_hours"]: p for p in curve["points"]}
 
 
-def test_the_inputs_take_three_queries_however_many_runs(chat_rl, expert, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_the_inputs_take_four_queries_however_many_runs(chat_rl, expert, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
     for i in range(3):
         ended_run(chat_rl, [(1, 0.6), (2, 0.7)], user=expert)
         ended_run(chat_rl, [(1, 0.6 + i / 100)], agent=AGENT)
-    with django_assert_num_queries(3):
+    # Environments, their configurations' latest constants, runs, entries.
+    with django_assert_num_queries(4):
         small = selectors.leaderboard_inputs()
     for _ in range(10):
         ended_run(chat_rl, [(1, 0.6), (3, None), (5, 0.8)], agent=("other", "m", ""))
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         large = selectors.leaderboard_inputs()
     assert small.run_count == 6
     assert large.run_count == 16
@@ -48,7 +49,9 @@ def test_the_inputs_take_three_queries_however_many_runs(chat_rl, expert, django
 
 
 def test_a_snapshot_holds_the_curves_and_tables_computed_from_the_score_logs(chat_rl, expert) -> None:  # type: ignore[no-untyped-def]
-    n = chat_rl.normalise
+    def n(raw: float) -> float:
+        return normalised(chat_rl, raw)
+
     ended_run(chat_rl, [(1, 0.60), (3, 0.70)], user=expert)
     ended_run(chat_rl, [(0.5, None), (6, 0.80)], user=expert)
     ended_run(chat_rl, [(2, 0.65)], label="imported-human")
@@ -205,7 +208,7 @@ def test_a_score_change_reaches_the_leaderboard_through_a_real_worker(any_broker
     assert LeaderboardSnapshot.objects.count() == 1
     assert _state().dirty_since is None
     [row] = LeaderboardSnapshot.objects.get().data["agents"]
-    assert row["best"] == pytest.approx(env.normalise(0.6))
+    assert row["best"] == pytest.approx(normalised(env, 0.6))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -72,8 +72,10 @@ def test_an_inspect_log_written_by_inspect_ai_imports_each_sample_as_a_run_with_
         # The final score is the environment's aggregate (max here) of the imported log.
         assert run.final_score.raw == max(score for _, score in entries)
         assert run.final_score.is_final
-        env = run.environment
-        expected = (run.final_score.raw - env.starting_score) / (env.reference_score - env.starting_score)
+        # Normalised with the constants of the configuration it was imported at: full, as nothing named another.
+        scale = run.configuration
+        assert scale.name == "full"
+        expected = (run.final_score.raw - scale.starting_score) / (scale.reference_score - scale.starting_score)
         assert run.final_score.normalised == pytest.approx(max(0.0, expected))
     messages = set(ScoreLogEntry.objects.values_list("message", flat=True))
     assert {"after 1 turns", "after 2 turns"} <= messages

@@ -100,6 +100,26 @@ def test_a_finished_job_delivered_again_writes_nothing(attempt_on: Callable[...,
     assert job.run_seconds > 0
 
 
+def test_each_entry_records_the_digest_of_the_scorer_that_produced_it(
+    attempt_on: Callable[..., Attempt], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from environments import packages
+
+    attempt = attempt_on("grading_test_ok")
+    package = packages.find("grading_test_ok")
+    original = package.scorer_digest()
+    first = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
+    scoring_job_run(str(first.pk))
+    # The scorer changes (a new version deployed mid-attempt): the next entry says so.
+    monkeypatch.setattr(type(package), "scorer_digest", lambda self: "f" * 64)
+    second = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
+    scoring_job_run(str(second.pk))
+
+    digests = list(ScoreLogEntry.objects.filter(attempt=attempt).order_by("pk").values_list("scorer_digest", flat=True))
+    assert digests == [original, "f" * 64]
+    assert len(original) == 64
+
+
 def test_nan_entries_do_not_count_towards_the_final_score(attempt_on: Callable[..., Attempt]) -> None:
     attempt = attempt_on("grading_test_ok")
     workspace = services.workspace_path(attempt)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from rebench_site.errors import ServiceError
 from tests import factories
 from trials import services
 from trials.models import Attempt, Note, Pause, TerminalSession
+from workstation.scoring import Outcome
 
 HOURS_8 = timedelta(hours=8)
 ON_SQLITE = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
@@ -250,7 +250,7 @@ def test_a_scoring_run_that_outlasts_the_slots_hard_stop_is_kept_and_the_attempt
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     assert grading.scoring_job_begin(job_id=str(job.pk), now=hard_stop - minutes(10)) is not None
 
-    outcome = SimpleNamespace(score=0.7, message="ok", details={})
+    outcome = Outcome(score=0.7, message="ok", details={})
     entry = grading.scoring_job_finish(job_id=str(job.pk), outcome=outcome, now=hard_stop + minutes(10))
     assert entry is not None
     assert entry.score == 0.7

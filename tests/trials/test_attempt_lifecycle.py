@@ -64,6 +64,30 @@ def test_the_expert_starts_the_attempt_inside_the_slot(reservation: Reservation,
     assert fresh(attempt).deadline() == now + HOURS_8
 
 
+def test_an_attempt_records_its_configuration_package_version_and_scorer_at_the_start(
+    reservation: Reservation, expert: User, start: datetime, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from environments import packages
+
+    settings.ENVIRONMENT_CONFIGURATION = "small"
+    settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}
+    reservation.environment = factories.environment("ai_rd_fix_embedding")
+    reservation.save()
+    attempt = services.attempt_start(reservation=reservation, by=expert, now=start + minutes(1))
+    package = packages.find("ai_rd_fix_embedding")
+
+    assert attempt.configuration.name == "small"
+    assert (attempt.configuration.starting_score, attempt.configuration.reference_score) == (
+        package.configurations["small"].starting_score,
+        package.configurations["small"].reference_score,
+    )
+    assert attempt.package_version == package.version == "1.0"
+    assert attempt.scorer_digest == package.scorer_digest()
+    # The site switching to full later changes nothing about this attempt.
+    settings.ENVIRONMENT_CONFIGURATION = "full"
+    assert Attempt.objects.get(pk=attempt.pk).configuration.name == "small"
+
+
 def test_starting_twice_returns_the_same_attempt(reservation: Reservation, expert: User, start: datetime) -> None:
     first = services.attempt_start(reservation=reservation, by=expert, now=start + minutes(1))
     second = services.attempt_start(reservation=reservation, by=expert, now=start + minutes(30))

@@ -19,9 +19,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
         parser.add_argument("--format", dest="kind", choices=RunImport.Kind.values, default=RunImport.Kind.AUTO)
+        parser.add_argument(
+            "--configuration",
+            default="full",
+            help="The scale of rows that don't name one: full (RE-Bench's tasks, the default), small or a custom name.",
+        )
         parser.add_argument("--user", help="Username the import is recorded under (an admin); none by default.")
 
-    def handle(self, *args: Any, path: Path, kind: str, user: str | None, **options: Any) -> None:
+    def handle(self, *args: Any, path: Path, kind: str, configuration: str, user: str | None, **options: Any) -> None:
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         by = None
@@ -33,7 +38,13 @@ class Command(BaseCommand):
             services.refuse_if_too_large(path.stat().st_size)  # before a byte is copied
             with path.open("rb") as handle:
                 run_import = services.run_import_create(
-                    upload=handle, name=path.name, size=path.stat().st_size, kind=kind, by=by, queue=False
+                    upload=handle,
+                    name=path.name,
+                    size=path.stat().st_size,
+                    kind=kind,
+                    configuration=configuration,
+                    by=by,
+                    queue=False,
                 )
         except ServiceError as exc:
             raise CommandError(exc.message) from None

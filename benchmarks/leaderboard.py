@@ -6,6 +6,12 @@ logs of 20 entries each (about 5 % invalid), 1,000 bootstrap resamples: both com
 environment and overall, 29 budgets from 30 min to 64 h, with 95 % intervals) and the tables; the script
 checks that they agree to 1e-9 and prints both times and the ratio. Run it with
 `.venv/bin/python benchmarks/leaderboard.py [--resamples N] [--repeat N]`.
+
+Then, through the database (a throwaway test database of DATABASE_URL's server, or SQLite without
+one): 80,000 runs in our JSONL format (`--imports N`, 0 skips) imported by the import service in a
+fresh process — its wall time and peak memory (the process's peak RSS, minus what it held before the
+import began), beside the floor of merely parsing the same file with `json` — then one leaderboard
+recompute of those runs (`leaderboard_snapshot_create`: the selector's queries and the computation).
 """
 
 from __future__ import annotations
@@ -265,13 +271,152 @@ def compare(
     return points, ends, worst
 
 
+IMPORT_ENTRIES = 3
+
+
+def _import_file(path: Path, n: int, seed: int) -> None:
+    """n runs over the seven environments (human 8 h runs and four agents), three entries each, full scale."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    specs = list(BUILTIN_ENVIRONMENTS)
+    with path.open("w") as out:
+        for i in range(n):
+            spec = specs[i % len(specs)]
+            slot = (i // len(specs)) % (len(AGENTS) + 1)  # 0: a human run, else one of the agents
+            agent = AGENTS[slot - 1] if slot else None
+            hours = agent[3] if agent else 8.0
+            span = spec.reference_score - spec.starting_score
+            times = np.sort(rng.uniform(0, hours * 3600, IMPORT_ENTRIES))
+            log = [
+                {
+                    "elapsed_seconds": round(float(t), 1),
+                    "score": round(spec.starting_score + span * rng.uniform(-0.2, 1.1), 6),
+                }
+                for t in times
+            ]
+            row = {
+                "run_id": f"bench-{i}",
+                "environment": spec.slug,
+                "configuration": "full",
+                "participant_kind": "agent" if agent else "human",
+                "participant": f"expert {i % 97}" if not agent else "",
+                "agent_name": agent[0] if agent else "",
+                "agent_model": agent[1] if agent else "",
+                "agent_scaffold": agent[2] if agent else "",
+                "time_limit_seconds": hours * 3600,
+                "score_log": log,
+            }
+            out.write(json.dumps(row) + "\n")
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _import_child(path: str, results: Any) -> None:
+    """In a fresh process: the import's wall time and how far it raised the process's peak RSS."""
+    import django
+
+    django.setup()
+    from graders.imports import services as import_services
+    from graders.imports.models import RunImport
+
+    with open(path, "rb") as handle:
+        run_import = import_services.run_import_create(
+            upload=handle, name="bench.jsonl", size=os.path.getsize(path), kind="file", by=None, queue=False
+        )
+    before = _peak_rss_mb()
+    wall = time.perf_counter()
+    done = import_services.run_import_execute(run_import_id=run_import.pk)
+    results.put(
+        {
+            "wall": time.perf_counter() - wall,
+            "peak_mb": _peak_rss_mb(),
+            "grew_mb": _peak_rss_mb() - before,
+            "status": done.status,
+            "error": done.error,
+            "runs": done.runs_created,
+            "entries": done.entries_written,
+            "ok": done.status == RunImport.Status.DONE,
+        }
+    )
+
+
+def import_benchmark(n: int, seed: int) -> None:
+    import json
+    import multiprocessing
+    import tempfile
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    from environments.services import environment_sync_registry
+    from graders.leaderboards import services as leaderboard_services
+
+    settings.LEADERBOARD_BOOTSTRAP_RESAMPLES = 1000
+    old_name = connection.settings_dict["NAME"]
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        environment_sync_registry()
+        with tempfile.TemporaryDirectory() as folder:
+            settings.MEDIA_ROOT = folder
+            path = Path(folder) / "bench.jsonl"
+            _import_file(path, n, seed)
+            size = path.stat().st_size
+            wall = time.perf_counter()
+            with path.open() as handle:
+                parsed = sum(1 for line in handle if json.loads(line))
+            floor = time.perf_counter() - wall
+            connection.close()
+            context = multiprocessing.get_context("fork")
+            results = context.Queue()
+            child = context.Process(target=_import_child, args=(str(path), results))
+            child.start()
+            result = results.get()
+            child.join()
+            if not result["ok"]:
+                raise SystemExit(f"import refused: {result['status']} {result['error']}")
+            print(
+                f"import of {parsed:,} runs ({result['entries']:,} entries, {size / 1e6:.1f} MB JSONL, "
+                f"{connection.vendor}): wall {result['wall']:.2f} s (target < 30 s), "
+                f"peak RSS {result['peak_mb']:.0f} MB, "
+                f"raised by the import {result['grew_mb']:.0f} MB (target < 300 MB)"
+            )
+            print(f"  floor, json.loads of every line: {floor:.2f} s; ratio {result['wall'] / floor:.1f}x")
+        times = []
+        for _ in range(3):
+            wall = time.perf_counter()
+            snapshot = leaderboard_services.leaderboard_snapshot_create()
+            times.append(time.perf_counter() - wall)
+        print(
+            f"recompute of {snapshot.runs:,} runs (queries + every curve with 1,000 resamples + tables): "
+            f"best {min(times):.2f} s of 3 ({', '.join(f'{t:.2f}' for t in times)}; target < 3 s); "
+            f"computation alone {snapshot.duration_seconds:.2f} s"
+        )
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        _ = test_name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of our implementation (the best is reported)")
     parser.add_argument("--seed", type=int, default=20241122)
     parser.add_argument("--skip-peer", action="store_true", help="time ours only (the peer takes minutes)")
+    parser.add_argument("--imports", type=int, default=80_000, help="runs to import through the database (0 skips)")
+    parser.add_argument("--only-imports", action="store_true", help="skip the in-memory comparison")
     args = parser.parse_args()
+    if args.imports:
+        import_benchmark(args.imports, args.seed)
+    if args.only_imports:
+        return
 
     data = synthetic()
     print(

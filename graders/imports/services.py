@@ -152,7 +152,7 @@ def run_import_execute(*, run_import_id: int, now: datetime | None = None) -> Ru
         RunImport.objects.filter(pk=run_import_id).update(status=RunImport.Status.WRITING, total=total)
         created, updated, entries = _runs_write_retrying(read, SOURCE_OF_KIND[kind], run_import.created_by)
     except formats.ImportRefused as exc:
-        return _finish(run_import, status=RunImport.Status.FAILED, error=exc.message, line=exc.line, field=exc.field)
+        return _finish(run_import, status=RunImport.Status.FAILED, error=exc.reason, line=exc.line, field=exc.field)
     except ServiceError as exc:
         return _finish(run_import, status=RunImport.Status.FAILED, error=exc.message, field=exc.field)
     except Exception as exc:  # whatever went wrong, the page must say so rather than spin forever

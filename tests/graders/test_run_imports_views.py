@@ -175,3 +175,15 @@ def test_an_upload_without_its_csrf_token_is_refused(admin_user: Any) -> None:
     upload = SimpleUploadedFile("runs.jsonl", jsonl(metr_row("r1")))
     assert client.post("/grading/imports/", {"file": upload}).status_code == 403
     assert not RunImport.objects.exists()
+
+
+def test_a_refusal_names_its_line_and_field_once(admin_user: Any) -> None:
+    run_import = stored_import(admin_user, jsonl(metr_row("r1"), metr_row("r2", task_family="nope", task_id="nope/x")))
+    services.run_import_execute(run_import_id=run_import.pk)
+
+    html = client_for(admin_user).get(f"/grading/imports/{run_import.pk}/_progress/").content.decode()
+    error = html.split('id="run-import-error"')[1].split("</p>")[0]
+    assert "line 2" in error
+    assert "task_family" in error
+    assert error.count("line 2") == 1
+    assert error.count("task_family") == 1

@@ -106,13 +106,14 @@ def threshold_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and version is not None:
         try:
-            services.classifier_threshold_set(
+            # The saved row comes back: the one read above still holds the old threshold.
+            saved = services.classifier_threshold_set(
                 version=version, threshold=request.POST.get("threshold"), target_recall=target, by=request.user
             )
         except ServiceError as exc:
             error, status = f"{exc.field}: {exc.message}", 400
         else:
-            messages.success(request, f"Threshold of {version} set to {version.threshold}.")
+            messages.success(request, f"Threshold of {saved} set to {saved.threshold:g}.")
             return redirect(f"{request.path}?version={version.pk}&target_recall={target}")
     table = selectors.threshold_table(version=version, target_recall=target) if version else None
     chart = (

@@ -107,6 +107,8 @@ def test_threshold_page_recommends_and_saves_a_threshold(active_classifier, admi
     assert active_classifier.threshold == pytest.approx(table.recommended, abs=1e-6)
     assert active_classifier.threshold_target_recall == 0.9
     assert active_classifier.threshold_set_by == admin_user
+    said = client.get(response["Location"]).content.decode()
+    assert f"set to {active_classifier.threshold:g}." in said  # the value saved, not None
 
 
 def test_threshold_page_refuses_a_bad_threshold_naming_the_field(active_classifier, admin_user) -> None:  # type: ignore[no-untyped-def]

@@ -223,6 +223,9 @@ RESERVATION_SETUP_TIME = timedelta(minutes=env_int("RESERVATION_SETUP_MINUTES", 
 # Breaks stretch an attempt past its time limit, so a slot may be longer than the minimum; this
 # bounds it, so no one blocks a workstation for days.
 RESERVATION_MAX_LENGTH = timedelta(hours=env_int("RESERVATION_MAX_HOURS", 24))
+# An attempt that ends before its slot does (submitted early, ended by an admin) gives the rest of the
+# slot back this long after its end: room for its final scoring, then the GPUs and hours are bookable.
+RESERVATION_RELEASE_MARGIN = timedelta(minutes=env_int("RESERVATION_RELEASE_MARGIN_MINUTES", 30))
 # How early before the reservation's start an expert may start the attempt.
 ATTEMPT_EARLY_START = timedelta(minutes=env_int("ATTEMPT_EARLY_START_MINUTES", 0))
 BOOKING_HORIZON_DAYS = env_int("BOOKING_HORIZON_DAYS", 60)

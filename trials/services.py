@@ -470,6 +470,7 @@ def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
     attempt.save(update_fields=["status", "ended_at", "end_reason"])
     if not attempt.is_local:
         return attempt  # a harness's or an import's run has no terminal here and is scored where it ran
+    _reservation_release_rest(attempt, at)
     # The sandbox freezes at once; terminals are told why, their sockets close and their tmux
     # sessions end (the workspace stays, in the state it was frozen in, for the final score).
     attempt_sandbox_sync(attempt)
@@ -477,6 +478,18 @@ def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
     transaction.on_commit(lambda: terminals_end_for_attempt(attempt_id=attempt_id, reason=why))
     transaction.on_commit(lambda: _queue_final_scoring(attempt))
     return attempt
+
+
+def _reservation_release_rest(attempt: Attempt, at: datetime) -> None:
+    """The attempt ended at `at`: its slot's workstation, GPUs and hours are free again once the margin
+    for its final scoring has passed, not at the slot's booked end."""
+    if attempt.reservation_id is None:
+        return
+    reservation = Reservation.objects.select_for_update().get(pk=attempt.reservation_id)
+    release = max(at + settings.RESERVATION_RELEASE_MARGIN, reservation.starts_at + timedelta(minutes=1))
+    if release < reservation.ends_at:
+        reservation.ends_at = release
+        reservation.save(update_fields=["ends_at"])
 
 
 def _end_if_overdue(attempt: Attempt, now: datetime) -> bool:

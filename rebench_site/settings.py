@@ -155,6 +155,7 @@ TEMPLATES = [
                 "rebench_site.roles.roles_context",
                 "rebench_site.context.site_context",
             ],
+            "builtins": ["rebench_site.templatetags.humane"],
         },
     }
 ]

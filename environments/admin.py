@@ -9,7 +9,7 @@ from environments.models import Environment, EnvironmentConfiguration, TaskFamil
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "gpus_min", "gpus_max", "time_limit", "direction", "source", "is_active"]
-    list_filter = ["source", "is_active", "direction"]
+    list_filter = ["source", "is_active", "direction", "scores_visible", "scores_released"]
     search_fields = ["slug", "title"]
 
 

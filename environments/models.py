@@ -43,6 +43,11 @@ class Environment(models.Model):
     memory_gb = models.PositiveIntegerField(default=0)
     time_limit = models.DurationField(default=timedelta(hours=8))
     scores_visible = models.BooleanField(default=True)
+    # A hidden-score environment's scores reach experts (their own ended attempts, "My results", exports)
+    # only once an admin releases them: until then a score seen after one attempt is feedback for the next.
+    scores_released = models.BooleanField(
+        default=False, help_text="Hidden scores: experts see their own ended attempts' scores."
+    )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BUILTIN)
     is_active = models.BooleanField(default=True)
 

@@ -21,8 +21,11 @@ AnyUser = AbstractBaseUser | AnonymousUser
 
 
 def scores_visible_to(attempt: Attempt, user: AnyUser) -> bool:
-    """Hidden-score environments show experts only validity; admins always see everything."""
-    return attempt.environment.scores_visible or roles.is_admin(user)
+    """Hidden-score environments show experts only validity, until an admin releases the scores of
+    ended attempts; admins always see everything."""
+    environment = attempt.environment
+    released = environment.scores_released and not attempt.is_running
+    return environment.scores_visible or released or roles.is_admin(user)
 
 
 @dataclass

@@ -230,6 +230,14 @@ def snapshot_visible_to(snapshot: LeaderboardSnapshot, user: AbstractBaseUser | 
         return data
     mine = user.pk if user.is_authenticated else None
     hidden = ("curves", "humans", "agents", "runs", "groups", "environments")
+    # Their own rows of a hidden-score environment reach experts only once an admin releases its scores.
+    withheld = set(
+        Environment.objects.filter(scores_visible=False, scores_released=False).values_list("slug", flat=True)
+    )
+
+    def own(row: dict[str, Any]) -> bool:
+        return mine is not None and row.get("user_id") == mine and row.get("environment") not in withheld
+
     return {
         **{k: v for k, v in data.items() if k not in hidden},
         # Which agents are compared, and on what, is for admins too.
@@ -237,8 +245,8 @@ def snapshot_visible_to(snapshot: LeaderboardSnapshot, user: AbstractBaseUser | 
         "groups": [g for g in data.get("groups", []) if g.get("kind") == "human"],
         "curves": [],
         "agents": [],
-        "humans": [row for row in data.get("humans", []) if mine is not None and row.get("user_id") == mine],
-        "runs": [row for row in data.get("runs", []) if mine is not None and row.get("user_id") == mine],
+        "humans": [row for row in data.get("humans", []) if own(row)],
+        "runs": [row for row in data.get("runs", []) if own(row)],
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -60,6 +61,9 @@ def test_task_status_note_pause_resume_and_submit_work_with_the_attempt_token(li
     assert status.returncode == 0, status.stderr
     assert f"Attempt {attempt.pk}" in status.stdout
     assert "running" in status.stdout
+    # The deadline to the second, zone named: no ISO "T", no microseconds.
+    deadline = re.search(r"\(deadline ([^)]*)\)", status.stdout).group(1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+", deadline), deadline
 
     note = run_task(live_server, attempt, token, tmp_path, "note", "tried", "a blocked scan")
     assert note.returncode == 0, note.stderr

@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from typing import Any
 
 SCORE_POLL_SECONDS = 2.0
@@ -138,6 +139,15 @@ def _hms(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _when(stamp: str) -> str:
+    """An API timestamp as a person reads it: to the second, in the shell's time zone (TZ), zone named."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return str(stamp)
+    return f"{moment.astimezone():%Y-%m-%d %H:%M:%S %Z}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     a = _expect(*call("GET", ""), 200)
     state = a["state"] + (f" ({a['pause_reason']})" if a.get("pause_reason") else "")
@@ -145,7 +155,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Working time {_hms(a['elapsed_seconds'])} of {_hms(a['time_limit_seconds'])}", end="")
     if a.get("remaining_seconds") is not None:
         print(f", {_hms(a['remaining_seconds'])} left", end="")
-    print(f" (deadline {a['deadline']})" if a.get("deadline") else "")
+    print(f" (deadline {_when(a['deadline'])})" if a.get("deadline") else "")
     if a.get("end_reason"):
         print(f"Ended: {a['end_reason']}")
     return 0

@@ -42,7 +42,8 @@
       elapsedEl.textContent = fmt(elapsedAt0 + (now - syncAt) / 1000);
       if (remaining <= 0 && now - lastSyncAt > 2000) sync();  // the server ends it; ask, gently
     } else {
-      countdown.textContent = state === "ended" ? "00:00:00" : fmt(remainingFixed === null ? 0 : remainingFixed);
+      // An ended attempt has no time left to count: "00:00:00" after a 7-minute attempt read as a time-out.
+      countdown.textContent = state === "ended" ? "ended" : fmt(remainingFixed === null ? 0 : remainingFixed);
       elapsedEl.textContent = fmt(elapsedAt0);
     }
     countdown.dataset.state = state;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,21 @@ def test_the_attempt_page_tells_the_expert_the_terminal_is_recorded(recorded) ->
     assert b"Your terminal is recorded" in response.content
     assert b'id="terminal-panel"' in response.content
     assert b'data-readonly="false"' in response.content
+
+
+def test_an_ended_attempt_shows_a_summary_in_place_of_the_terminal(recorded, admin_user) -> None:  # type: ignore[no-untyped-def]
+    from trials import services
+    from trials.models import Attempt
+
+    started = timezone.now() - timezone.timedelta(hours=1)
+    Attempt.objects.filter(pk=recorded.pk).update(started_at=started)
+    recorded.refresh_from_db()
+    services.attempt_submit(attempt=recorded, by=recorded.user, now=started + timezone.timedelta(minutes=7))
+    page = client_for(recorded.user).get(reverse("trials:attempt", kwargs={"pk": recorded.pk})).content.decode()
+    assert 'id="terminal-panel"' not in page
+    assert 'id="ended-summary"' in page
+    assert re.search(r"id=\"ended-working-time\">([^<]*)<", page).group(1) == "0:07"
+    assert ">ended</div>" in page  # no 00:00:00 countdown after a 7-minute attempt
+    assert "terminal-replay" not in page  # recordings are for admins
+    admin_page = client_for(admin_user).get(reverse("trials:attempt", kwargs={"pk": recorded.pk})).content.decode()
+    assert f"/attempts/{recorded.pk}/recordings/?terminal=1" in admin_page

@@ -78,10 +78,10 @@ def book_choose(request: HttpRequest) -> HttpResponse:
 def book_environment(request: HttpRequest, slug: str) -> HttpResponse:
     environment = get_object_or_404(Environment, slug=slug, is_active=True)
     day = _day(request)
-    form = BookingForm(request.POST or None)
-    form.fields["workstation"].queryset = Workstation.objects.filter(
-        pk__in=[ws.pk for ws in selectors.eligible_workstations(environment)]
-    )
+    eligible = [ws.pk for ws in selectors.eligible_workstations(environment)]
+    # With one workstation that fits, the form starts on it rather than on an empty choice.
+    form = BookingForm(request.POST or None, initial={"workstation": eligible[0]} if len(eligible) == 1 else None)
+    form.fields["workstation"].queryset = Workstation.objects.filter(pk__in=eligible)
     if request.method == "POST" and form.is_valid():
         try:
             reservation = services.reservation_create(

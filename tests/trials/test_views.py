@@ -35,6 +35,11 @@ def test_expert_books_a_free_slot_from_the_day_view(expert, env_cumsum, workstat
     assert reservation.ends_at == start + env_cumsum.time_limit + timedelta(minutes=30)
 
 
+def test_the_another_start_time_form_starts_on_the_only_workstation_that_fits(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+    page = logged_in(expert).get(f"/book/{env_cumsum.slug}/").content.decode()
+    assert f'<option value="{workstation.pk}" selected>' in page
+
+
 def test_booking_in_the_past_shows_the_error_in_the_page_and_writes_nothing(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
     start = timezone.now() - timedelta(hours=3)
     response = logged_in(expert).post(

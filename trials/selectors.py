@@ -27,6 +27,17 @@ class Slot:
     why: str = ""
     is_now: bool = False
 
+    @property
+    def kind(self) -> str:
+        """How a slot that can't be booked is drawn: past, booked by someone, yours, or unavailable."""
+        if self.why == "past":
+            return "past"
+        if self.why == "booked":
+            return "booked"
+        if self.why == "you have a booking then":
+            return "mine"
+        return "unavailable" if self.why else ""
+
 
 @dataclass
 class WorkstationDay:

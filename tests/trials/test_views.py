@@ -206,3 +206,21 @@ def test_my_trials_uses_a_fixed_number_of_queries(expert, workstation, django_as
         )
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get("/my/").status_code == 200
+
+
+def test_past_booked_and_own_hours_are_drawn_apart(expert, other_expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+    now = timezone.now()
+    start = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    Reservation.objects.create(
+        expert=other_expert,
+        workstation=workstation,
+        environment=env_cumsum,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        created_by=other_expert,
+    )
+    day = timezone.localtime(start).date().isoformat()
+    page = logged_in(expert).get(f"/book/{env_cumsum.slug}/", {"day": day}).content.decode()
+    assert 'data-why="booked"' in page
+    if timezone.localtime(now).date().isoformat() == day and timezone.localtime(now).hour > 0:
+        assert 'data-why="past"' in page  # some hour of today is already over

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from environments.models import Environment
@@ -284,3 +284,22 @@ def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str 
     if pause is None or (pause.reason == "break" and settings.SANDBOX_BREAK_BACKGROUND_WORK):
         return None
     return pause.reason
+
+
+def attempts_for_admin(*, status: str = "", source: str = "", environment: str = "", q: str = "") -> QuerySet[Attempt]:
+    """Attempts and runs for the admin's list, newest first; `q` matches the participant or agent."""
+    attempts = Attempt.objects.select_related("environment", "workstation", "user").prefetch_related("pauses")
+    if status:
+        attempts = attempts.filter(status=status)
+    if source:
+        attempts = attempts.filter(source=source)
+    if environment:
+        attempts = attempts.filter(environment__slug=environment)
+    if q:
+        attempts = attempts.filter(
+            Q(user__username__icontains=q)
+            | Q(participant_label__icontains=q)
+            | Q(agent_name__icontains=q)
+            | Q(agent_model__icontains=q)
+        )
+    return attempts.order_by("-started_at", "-pk")

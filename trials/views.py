@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -321,15 +323,35 @@ def attempt_technical_pause(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(ADMIN)
 def attempt_list(request: HttpRequest) -> HttpResponse:
-    attempts = (
-        Attempt.objects.select_related("environment", "workstation", "user")
-        .prefetch_related("pauses")
-        .order_by("-started_at")[:200]
-    )
+    """Every attempt and run, newest first, 50 a page; filtered by state, source, environment and who."""
+    filters = {name: request.GET.get(name, "").strip() for name in ("status", "source", "environment", "q")}
+    known = {
+        "status": set(Attempt.Status.values),
+        "source": set(Attempt.Source.values),
+        "environment": set(Environment.objects.values_list("slug", flat=True)),
+    }
+    for name, allowed in known.items():
+        if filters[name] and filters[name] not in allowed:
+            messages.error(request, f"No {name} {filters[name]!r}: showing every {name}.")
+            filters[name] = ""
+    page = Paginator(selectors.attempts_for_admin(**filters), ATTEMPTS_PER_PAGE).get_page(request.GET.get("page"))
     now = timezone.now()
     return render(
-        request, "trials/attempt_list.html", {"attempts": [(a, selectors.attempt_clock(a, now)) for a in attempts]}
+        request,
+        "trials/attempt_list.html",
+        {
+            "attempts": [(a, selectors.attempt_clock(a, now)) for a in page.object_list],
+            "page": page,
+            "filters": filters,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
+            "statuses": Attempt.Status.choices,
+            "sources": Attempt.Source.choices,
+            "environments": Environment.objects.order_by("slug").values_list("slug", flat=True),
+        },
     )
+
+
+ATTEMPTS_PER_PAGE = 50
 
 
 @role_required(ADMIN)

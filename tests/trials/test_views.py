@@ -224,3 +224,25 @@ def test_past_booked_and_own_hours_are_drawn_apart(expert, other_expert, env_cum
     assert 'data-why="booked"' in page
     if timezone.localtime(now).date().isoformat() == day and timezone.localtime(now).hour > 0:
         assert 'data-why="past"' in page  # some hour of today is already over
+
+
+def test_the_attempt_list_filters_searches_and_pages(admin_user, workstation) -> None:  # type: ignore[no-untyped-def]
+    from tests.graders.leaderboard_data import ended_run
+
+    chat = factories.environment("ai_rd_nanogpt_chat_rl")
+    for i in range(55):
+        ended_run(chat, [(1, 0.6)], agent=(f"agent-{i}", "m", ""))
+    ended_run(chat, [(1, 0.6)], label="grace-imported")
+    client = logged_in(admin_user)
+
+    first = client.get("/attempts/").content.decode()
+    assert "56 attempts; page 1 of 2." in first
+    assert 'rel="next"' in first
+    assert "grace-imported" in client.get("/attempts/", {"q": "grace"}).content.decode()
+    assert "agent-3" not in client.get("/attempts/", {"q": "grace"}).content.decode()
+    assert "1 attempt match." in client.get("/attempts/", {"q": "agent-12"}).content.decode()
+    assert "No attempt matches." in client.get("/attempts/", {"status": "running"}).content.decode()
+
+    refused = client.get("/attempts/", {"status": "exploded", "page": "zzz"})
+    assert refused.status_code == 200
+    assert "No status &#x27;exploded&#x27;: showing every status." in refused.content.decode()

@@ -23,6 +23,7 @@ class WorkstationAdmin(admin.ModelAdmin):
 class ReservationAdmin(admin.ModelAdmin):
     list_display = ["id", "expert", "environment", "workstation", "starts_at", "ends_at", "cancelled_at"]
     list_filter = ["workstation", "environment"]
+    list_select_related = ["expert", "environment", "workstation"]
     raw_id_fields = ["expert", "created_by"]
 
 

@@ -29,10 +29,12 @@ class Workstation(models.Model):
 
     name = models.SlugField(max_length=60, unique=True)
     host = models.CharField(max_length=255)
-    ssh_port = models.PositiveIntegerField(default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)])
-    ssh_user = models.CharField(max_length=60, blank=True)
-    gpu_count = models.PositiveSmallIntegerField(default=0)
-    gpu_model = models.CharField(max_length=60, blank=True)
+    ssh_port = models.PositiveIntegerField(
+        "SSH port", default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    ssh_user = models.CharField("SSH user", max_length=60, blank=True)
+    gpu_count = models.PositiveSmallIntegerField("GPU count", default=0)
+    gpu_model = models.CharField("GPU model", max_length=60, blank=True)
     queue_name = models.CharField(max_length=100, unique=True, help_text="Celery queue of this workstation's worker.")
     backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.SSH)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, help_text="Set by admins.")
@@ -107,7 +109,8 @@ class Reservation(models.Model):
         indexes = [models.Index(fields=["workstation", "starts_at"]), models.Index(fields=["expert", "starts_at"])]
 
     def __str__(self) -> str:
-        return f"{self.environment_id} on {self.workstation_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+        # Titles in the admin and in messages: who, what, where, when (the admin selects the related rows).
+        return f"{self.expert} · {self.environment} on {self.workstation}, {self.starts_at:%Y-%m-%d %H:%M}"
 
     @property
     def is_cancelled(self) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pwd
+import site
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 
@@ -40,6 +43,32 @@ def _probe_user() -> tuple[int, int]:
         return 65534, 65534
 
 
+def unreachable_folders() -> list[str]:
+    """Folders an attempt's own user must pass through but can't: the workspaces and, when shared,
+    this server's Python packages. A checkout under a 0700 home folder is the usual case: every
+    scorer then fails with "Permission denied". Only root switches to attempt users, so only root checks."""
+    if os.geteuid() != 0:
+        return []
+    needed = [Path(settings.TERMINAL_WORKSPACE_ROOT)]
+    if settings.SANDBOX_SHARE_PYTHON_PACKAGES:
+        needed += [Path(p) for p in site.getsitepackages()]
+    found = []
+    for path in needed:
+        absolute = path.resolve()
+        for folder in [*reversed(absolute.parents), absolute]:
+            try:
+                mode = folder.stat().st_mode
+            except OSError:
+                break  # not made yet: the workspaces root is created, with the right mode, on first use
+            if not mode & 0o001:
+                found.append(
+                    f"attempt users can't enter {folder} (mode {mode & 0o777:o}) on the way to {path}: "
+                    f"chmod o+x {folder}, or put the checkout and data folder somewhere they can reach"
+                )
+                break
+    return found
+
+
 def local_report(*, fresh: bool = False) -> Report:
     """This machine's answer, cached for a minute (it starts a sandbox to find out)."""
     global _cached
@@ -54,6 +83,7 @@ def local_report(*, fresh: bool = False) -> Report:
         cgroup_root=settings.SANDBOX_CGROUP_ROOT,
         cgroup_parent=settings.SANDBOX_CGROUP_PARENT,
     )
+    found += unreachable_folders()
     hierarchy = sandbox.cgroups.detect(settings.SANDBOX_CGROUP_VERSION, settings.SANDBOX_CGROUP_ROOT)
     report = Report(
         problems=found,

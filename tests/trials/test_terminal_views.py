@@ -122,6 +122,7 @@ def test_an_ended_attempt_shows_a_summary_in_place_of_the_terminal(recorded, adm
     assert 'id="ended-summary"' in page
     assert re.search(r"id=\"ended-working-time\">([^<]*)<", page).group(1) == "0:07"
     assert ">ended</div>" in page  # no 00:00:00 countdown after a 7-minute attempt
+    assert "slot closes" not in page  # the slot was given back; its old end means nothing now
     assert "terminal-replay" not in page  # recordings are for admins
     admin_page = client_for(admin_user).get(reverse("trials:attempt", kwargs={"pk": recorded.pk})).content.decode()
     assert f"/attempts/{recorded.pk}/recordings/?terminal=1" in admin_page

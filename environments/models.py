@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.db import models
 
 from environments import registry
+
+# What EnvironmentConfiguration.name takes (a slug), as forms, imports and the leaderboard's ?configuration= check it.
+CONFIGURATION_NAME = re.compile(r"[-a-zA-Z0-9_]{1,60}")
 
 
 def normalised(raw: float, *, start: float, reference: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from environments.models import Environment, EnvironmentConfiguration
+from environments.models import CONFIGURATION_NAME, Environment, EnvironmentConfiguration
 from environments.services import environment_configuration_for
 from graders.imports import formats
 from graders.imports.models import RunImport
@@ -30,8 +29,6 @@ from rebench_site.errors import NotAllowed, ServiceError
 from trials.models import Attempt
 
 log = logging.getLogger(__name__)
-# EnvironmentConfiguration.name: a slug.
-CONFIGURATION_NAME = re.compile(r"[-a-zA-Z0-9_]{1,60}")
 User = AbstractBaseUser
 SOURCE_OF_KIND = {
     formats.KIND_INSPECT: Attempt.Source.INSPECT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from datetime import timedelta
 from typing import Any
@@ -13,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import QuerySet
 
-from environments.models import Environment, EnvironmentConfiguration
+from environments.models import CONFIGURATION_NAME, Environment, EnvironmentConfiguration
 from environments.registry import BUILTIN_ENVIRONMENTS
 from graders.leaderboards.method import HUMANS, EnvironmentInfo, GroupInfo, LeaderboardInput
 from graders.models import LeaderboardSnapshot, ScoreLogEntry
@@ -22,7 +21,6 @@ from rebench_site.errors import ServiceError
 from trials.models import Attempt
 
 FULL = EnvironmentConfiguration.FULL
-CONFIGURATION_NAME = re.compile(r"[-a-zA-Z0-9_]{1,60}")
 
 
 def _agent_key(name: str, model: str, scaffold: str) -> str:

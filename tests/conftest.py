@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -81,3 +85,13 @@ def env_cumsum(db):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def workstation(db):  # type: ignore[no-untyped-def]
     return factories.WorkstationFactory(name="h100-a", gpu_count=8)
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A temporary folder attempt users can enter (pytest's tmp_path sits under root's 0700
+    /tmp/pytest-of-root, which the sandbox report rightly names as unreachable)."""
+    folder = Path(tempfile.mkdtemp(prefix="rebench-open-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -67,9 +67,9 @@ async def test_the_database_code_references_recordings_scorers_and_other_attempt
     await close(screen)
 
 
-def test_the_database_the_server_creates_as_root_is_its_alone(tmp_path: Path) -> None:
+def test_the_database_the_server_creates_as_root_is_its_alone(open_tmp: Path) -> None:
     """A fresh SQLite database (and the data folder) made by `manage.py migrate` as root: 0600 and 0711."""
-    data = tmp_path / "data"
+    data = open_tmp / "data"
     env = {**os.environ, "DATA_DIR": str(data), "DATABASE_URL": "", "PYTHONPATH": str(settings.BASE_DIR)}
     env.pop("DATABASE_URL")
     subprocess.run(

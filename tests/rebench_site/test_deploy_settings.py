@@ -56,8 +56,8 @@ def _settings_of(env: dict[str, str], *names: str) -> dict[str, object]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_check_deploy_is_clean_with_production_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], _production_env(tmp_path))
+def test_check_deploy_is_clean_with_production_settings(open_tmp) -> None:  # type: ignore[no-untyped-def]
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], _production_env(open_tmp))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
 

@@ -1,8 +1,10 @@
-"""Run the app on the embedded defaults: the ASGI server and a Celery worker with beat, until Ctrl-C."""
+"""Run the app on the embedded defaults: the ASGI server and a Celery worker with beat, until Ctrl-C; and, once,
+the training of the demo's first classifier in the background."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from trials.services_demo import DEMO_LOGINS
+from trials.services_demo import DEMO_LOGINS, demo_classifier_wanted
+
+
+def demo_classifier_command() -> list[str]:
+    """`seed_demo --classifier` in a process of its own, niced where `nice` exists: training is CPU-bound
+    for tens of seconds, and the web server's first pages come first."""
+    command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "seed_demo", "--classifier"]
+    nice = shutil.which("nice")
+    return [nice, "-n", "10", *command] if nice else command
 
 
 def site_env(environ: Mapping[str, str], host: str, port: int) -> dict[str, str]:
@@ -51,6 +61,8 @@ class Command(BaseCommand):
         }  # fmt: skip
         env = site_env(os.environ, host, port)
         procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603 - our own binaries
+        # One-shot, unlike the two above: its end (done, or failed and said why) stops nothing.
+        trainer = subprocess.Popen(demo_classifier_command(), env=env) if demo_classifier_wanted() else None  # noqa: S603
         # The local workstation shows offline until its first heartbeat: ask for one now, not in 30 s.
         from trials.tasks import workstations_ping
 
@@ -60,6 +72,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}; broker: {settings.CELERY_BROKER_URL}")
         for login in DEMO_LOGINS:
             self.stdout.write(f"  {login.role:<9} {login.username:<8} / {login.password}")
+        if trainer is not None:
+            self.stdout.write(
+                "The demo's first classifier is training in the background: the red-team tool, the threshold "
+                "page and the dashboard work once it says so (under a minute)."
+            )
         self.stdout.write("")
         stopping = False
 
@@ -75,8 +92,17 @@ class Command(BaseCommand):
                     if proc.poll() is not None:
                         self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
                         stopping = True
+                if trainer is not None and trainer.poll() is not None:
+                    if trainer.returncode != 0:
+                        self.stderr.write(
+                            f"Training the demo classifier failed (exit {trainer.returncode}, see above); "
+                            "the site runs on, and an admin can train one at /review/classifier/."
+                        )
+                    trainer = None
                 time.sleep(0.5)
         finally:
+            if trainer is not None and trainer.poll() is None:
+                procs["demo classifier"] = trainer
             for proc in procs.values():
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)

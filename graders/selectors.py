@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from environments import instructions, packages
@@ -81,6 +81,17 @@ def job_progress(job: ScoringJob | None, now: datetime | None = None) -> dict[st
         seconds = int((now - job.started_at).total_seconds())
         label = f"running {seconds // 60:02d}:{seconds % 60:02d}"
     return {"job": job, "label": label, "finished": job.status not in (ScoringJob.Status.QUEUED, "running")}
+
+
+def attempt_scoring_marker(attempt: Attempt) -> str:
+    """What changes when the attempt's scoring does (an entry, a job's state, the final score), in two queries.
+
+    The attempt page compares it between polls and fetches its live parts only when it moved.
+    """
+    entries = ScoreLogEntry.objects.filter(attempt=attempt).aggregate(n=Count("pk"), last=Max("pk"))
+    job = ScoringJob.objects.filter(attempt=attempt).order_by("-created_at").values_list("pk", "status").first()
+    final = AttemptScore.objects.filter(attempt=attempt).values_list("computed_at", "is_final").first()
+    return f"{entries['n']}:{entries['last']}:{job}:{final}"
 
 
 def attempt_scores(attempt: Attempt, user: AnyUser) -> dict[str, Any]:

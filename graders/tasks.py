@@ -7,6 +7,7 @@ from celery import shared_task
 from graders import services
 from graders.leaderboards.tasks import leaderboard_recompute_due  # noqa: F401 - registers it with the worker
 from trials.models import Attempt
+from trials.services import attempt_workspace_mark_ready
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -37,6 +38,7 @@ def workspace_prepare(attempt_id: int) -> list[str]:
     if attempt is None:
         return []
     prepared = services.workspace_prepare(attempt=attempt)
+    attempt_workspace_mark_ready(attempt_id=attempt_id)
     services.scoring_job_queue_start(attempt_id=attempt_id)
     return prepared
 

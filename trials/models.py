@@ -178,6 +178,9 @@ class Attempt(models.Model):
         help_text="Wall-clock end of the slot: the attempt ends here even if paused time remains.",
     )
     started_at = models.DateTimeField()
+    # When the workstation finished copying the starting solution in (or the package's start step):
+    # until then the page says the workspace is being prepared instead of showing a bare shell.
+    workspace_ready_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

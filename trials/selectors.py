@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time as time_module
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -268,6 +269,45 @@ FROZEN_MESSAGES = {
     "deadline": "The time is up: your processes are frozen and the final score is taken from this state.",
     "ended": "The attempt has ended: your processes are frozen and the final score is taken from this state.",
 }
+
+
+# Past this, a workspace still not ready is worth a word on the page (fix_embedding's start takes ~25 s).
+PREPARING_SLOW_SECONDS = 180
+
+
+def attempt_preparing(attempt: Attempt, *, has_scorer: bool, scored: bool, scoring_running: bool) -> str:
+    """Which set-up step a just-started attempt is at: "workspace", "scoring" (its starting solution), or "".
+
+    `scored`: the score log has an entry; `scoring_running`: the latest scoring job is queued or running
+    (the start's, queued as the workspace is marked ready).
+    """
+    if not (attempt.is_local and attempt.is_running):
+        return ""
+    if attempt.workspace_ready_at is None:
+        return "workspace"
+    if has_scorer and not scored and scoring_running:
+        return "scoring"
+    return ""
+
+
+def attempt_live_marker(attempt: Attempt, clock: ClockState, *, scoring: str) -> str:
+    """A short digest of everything the attempt page shows live; it changes exactly when the page should.
+
+    `attempt` has `pauses` and `notes` prefetched; `scoring` is the grading side's own marker.
+    """
+    pauses = [(p.pk, p.ended_at) for p in attempt.pauses.all()]
+    parts = (
+        clock.state,
+        clock.pause_reason,
+        attempt.end_reason,
+        attempt.workspace_ready_at,
+        attempt_frozen_reason(attempt, clock.server_now),
+        len(attempt.notes.all()),
+        pauses,
+        attempt.excluded_reason,
+        scoring,
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str | None:

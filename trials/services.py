@@ -340,6 +340,18 @@ def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = 
     return attempt
 
 
+def attempt_workspace_mark_ready(*, attempt_id: int, now: datetime | None = None) -> bool:
+    """The workstation finished setting the workspace up: the page stops saying it is being prepared.
+
+    The first time counts (a re-run of the set-up finds it prepared and changes nothing); False if it was already.
+    """
+    return bool(
+        Attempt.objects.filter(pk=attempt_id, workspace_ready_at__isnull=True).update(
+            workspace_ready_at=now or timezone.now()
+        )
+    )
+
+
 EXPERT_PAUSE_REASONS = {Pause.Reason.BREAK}
 ADMIN_PAUSE_REASONS = {Pause.Reason.BREAK, Pause.Reason.ADMIN, Pause.Reason.TECHNICAL}
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("attempts/", views.attempt_list, name="attempt-list"),
     path("attempts/<int:pk>/", views.attempt_detail, name="attempt"),
     path("attempts/<int:pk>/clock/", views.attempt_clock, name="attempt-clock"),
+    path("attempts/<int:pk>/live/", views.attempt_live, name="attempt-live"),
     path("attempts/<int:pk>/pause/", views.attempt_pause, name="attempt-pause"),
     path("attempts/<int:pk>/resume/", views.attempt_resume, name="attempt-resume"),
     path("attempts/<int:pk>/submit/", views.attempt_submit, name="attempt-submit"),

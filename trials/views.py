@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.selectors import audit_events
 from environments.models import Environment
 from graders.selectors import attempt_scores as grading_context
+from graders.selectors import attempt_scoring_marker
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
 from trials import selectors, services
@@ -160,9 +161,22 @@ def _visible_attempt_now(request: HttpRequest, pk: int) -> Attempt:
 
 def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
     frozen = selectors.attempt_frozen_reason(attempt)
+    clock = selectors.attempt_clock(attempt)
+    grading = grading_context(attempt, request.user)
+    job = grading["score_job"]
+    preparing = selectors.attempt_preparing(
+        attempt,
+        has_scorer=grading["has_scorer"],
+        scored=bool(grading["score_rows"]),
+        scoring_running=job is not None and not job["finished"],
+    )
     return {
         "attempt": attempt,
-        "clock": selectors.attempt_clock(attempt),
+        "clock": clock,
+        "live_version": selectors.attempt_live_marker(attempt, clock, scoring=attempt_scoring_marker(attempt)),
+        "preparing": preparing,
+        "is_slow_to_prepare": preparing == "workspace"
+        and (clock.server_now - attempt.started_at).total_seconds() > selectors.PREPARING_SLOW_SECONDS,
         "frozen_message": selectors.FROZEN_MESSAGES.get(frozen or "", ""),
         "break_background_work": settings.SANDBOX_BREAK_BACKGROUND_WORK,
         "is_owner": attempt.user_id == request.user.pk,
@@ -172,7 +186,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
         "audit_events": list(audit_events(attempt_id=attempt.pk)[:100]) if is_admin(request.user) else [],
         "notes": attempt.notes.all(),
         "pauses": attempt.pauses.all(),
-        **grading_context(attempt, request.user),
+        **grading,
     }
 
 
@@ -185,6 +199,7 @@ def attempt_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required(EXPERT, ADMIN)
 def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
+    """The countdown's numbers, and `version`: when it changes, the page fetches its live parts."""
     attempt = _visible_attempt_now(request, pk)
     clock = selectors.attempt_clock(attempt)
     return JsonResponse(
@@ -197,8 +212,17 @@ def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
             "pause_reason": clock.pause_reason,
             "end_reason": attempt.end_reason or None,
             "server_now": clock.server_now.isoformat(),
+            "version": selectors.attempt_live_marker(attempt, clock, scoring=attempt_scoring_marker(attempt)),
         }
     )
+
+
+@require_GET
+@role_required(EXPERT, ADMIN)
+def attempt_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The attempt page's live parts (state, actions, set-up, scores, notes, pauses; the summary once ended)."""
+    attempt = _visible_attempt_now(request, pk)
+    return render(request, "trials/_attempt_live.html", _attempt_context(request, attempt))
 
 
 def _attempt_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:  # type: ignore[no-untyped-def]
@@ -209,6 +233,9 @@ def _attempt_action(request: HttpRequest, pk: int, action, done: str) -> HttpRes
         messages.success(request, done)
     except ServiceError as exc:
         messages.error(request, exc.message)
+    if request.headers.get("HX-Request") == "true":
+        # From the page's bar: answer with its live parts, so the terminal and any draft stay put.
+        return render(request, "trials/_attempt_live.html", _attempt_context(request, _visible_attempt(request, pk)))
     return redirect("trials:attempt", pk=pk)
 
 

@@ -31,6 +31,22 @@ def duration_hm(seconds: Any) -> str:
 
 
 @register.filter
+def duration_hms(seconds: Any) -> str:
+    """Seconds as hh:mm:ss, the countdown's own format ("28800" → "08:00:00"); "—" for nothing.
+
+    What the attempt bar shows before its script takes over the ticking, so the two never disagree.
+    """
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return "—"
+    if not math.isfinite(value):
+        return "—"
+    whole = int(max(0.0, value))
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+@register.filter
 def significant(value: Any, digits: int = 4) -> str:
     """A float to `digits` significant digits (1.8141730640649552 → "1.814"); the exact value belongs in a title."""
     try:

@@ -23,6 +23,22 @@
   const tabs = new Map();
   let current = null;
 
+  // lineHeight 1 cuts the underscore off: at device-pixel-ratio 1 with DejaVu Sans Mono (Linux's default
+  // monospace) the glyph sits below the row's box, so `snake_case` read "snake case". 1.2 keeps it inside
+  // (tests/browser/test_terminal_font.py compares a row with "_" against one with " ").
+  function terminalOptions() {
+    return {
+      cursorBlink: true,
+      disableStdin: readonly,
+      fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, "DejaVu Sans Mono", monospace',
+      fontSize: 14,
+      lineHeight: 1.2,
+      scrollback: 10000,
+    };
+  }
+
+  function poke() { document.dispatchEvent(new CustomEvent("attempt:poke")); }
+
   function frame(type, payload) {
     const out = new Uint8Array(1 + payload.length);
     out[0] = type;
@@ -102,19 +118,25 @@
       tab.closeReason = msg.reason;
       tab.term.writeln(`\r\n\x1b[31m${msg.reason}\x1b[0m`);
       setState(tab, "closed", msg.reason);
+      poke();
     } else if (msg.type === "frozen") {
       // A pause or the deadline froze the attempt's processes on the workstation (or they run again).
+      // Said above the terminal, not written into it: a line in the screen would leave the prompt dangling.
       if (frozenEl) {
         frozenEl.querySelector("span").textContent = msg.message;
         frozenEl.hidden = !msg.frozen;
       }
-      if (msg.frozen) tab.term.writeln(`\r\n\x1b[34m${msg.message}\x1b[0m`);
+      poke();
     } else if (msg.type === "notice") {
-      // An admin's message: a line in the terminal, and a banner above it that stays until dismissed.
-      tab.term.writeln(`\r\n\x1b[36m${msg.message}\x1b[0m`);
+      // An admin's message: a banner over the terminal that stays until dismissed. Not a line in the
+      // screen: the shell doesn't know it is there, so the prompt would be left dangling under it.
       if (noticeEl) {
         noticeEl.querySelector("span").textContent = msg.message;
+        noticeEl.querySelector("time").textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
         noticeEl.hidden = false;
+        noticeEl.classList.remove("fresh");
+        void noticeEl.offsetWidth;  // restart the attention animation for a second message
+        noticeEl.classList.add("fresh");
       }
     }
   }
@@ -156,13 +178,7 @@
     button.textContent = `Terminal ${n}`;
     button.dataset.terminal = n;
     tabsEl.appendChild(button);
-    const term = new Terminal({
-      cursorBlink: true,
-      disableStdin: readonly,
-      fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, monospace',
-      fontSize: 14,
-      scrollback: 10000,
-    });
+    const term = new Terminal(terminalOptions());
     const fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(screen);

@@ -75,6 +75,22 @@ def test_the_api_queues_a_job_that_a_worker_on_the_workstation_queue_scores(
     assert log["final_score"] == 0.5
 
 
+def test_the_worker_prepares_the_workspace_marks_it_ready_then_scores_the_start(
+    app: Celery, attempt_on: Callable[..., Attempt]
+) -> None:
+    attempt = attempt_on("grading_test_ok")
+    assert attempt.workspace_ready_at is None, "a new attempt's page says its workspace is being prepared"
+    with running_worker(app, queues=[attempt.workstation.queue_name]):
+        from django.db import transaction
+
+        with transaction.atomic():
+            services.workspace_prepare_queue(attempt)
+        assert wait_for(lambda: ScoreLogEntry.objects.filter(attempt=attempt).exists(), timeout=60)
+    attempt.refresh_from_db()
+    assert attempt.workspace_ready_at is not None
+    assert attempt.workspace_ready_at <= ScoreLogEntry.objects.get(attempt=attempt).scored_at
+
+
 def test_ending_the_attempt_makes_a_final_scoring_run_and_stores_the_final_score(
     app: Celery, attempt_on: Callable[..., Attempt]
 ) -> None:

@@ -34,6 +34,7 @@ PAGES = [
     Page("trials:book-environment", "get", frozenset({"expert", "other_expert"}), "environment"),
     Page("trials:attempt", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-clock", "get", frozenset({"expert", "admin"}), "attempt"),
+    Page("trials:attempt-live", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-pause", "post", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-resume", "post", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-note", "post", frozenset({"expert"}), "attempt"),

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from environments import instructions, packages
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
 from graders.services import normalise
 from rebench_site import roles
+from rebench_site.params import id_param
 from trials.models import Attempt
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -122,10 +124,28 @@ def attempt_scores(attempt: Attempt, user: AnyUser) -> dict[str, Any]:
     }
 
 
-def scoring_jobs_for_admin(status: str = "") -> QuerySet[ScoringJob]:
-    jobs = ScoringJob.objects.select_related(
-        "attempt__environment", "attempt__workstation", "attempt__user", "entry"
-    ).order_by("-created_at")
+# The list shows a job as the first 8 hex digits of its UUID: a search can name it by as little as that.
+JOB_ID_PREFIX = re.compile(r"[0-9a-f]{4,8}(-[0-9a-f-]{0,28})?", re.IGNORECASE)
+
+
+def scoring_jobs_for_admin(
+    *, status: str = "", kind: str = "", environment: str = "", configuration: str = "", q: str = ""
+) -> QuerySet[ScoringJob]:
+    """Scoring jobs for the admin's list, newest first; `q` matches the expert, the attempt's number or the job's id."""
+    jobs = ScoringJob.objects.select_related("attempt__environment", "attempt__workstation", "attempt__user", "entry")
     if status:
         jobs = jobs.filter(status=status)
-    return jobs
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    if environment:
+        jobs = jobs.filter(attempt__environment__slug=environment)
+    if configuration:
+        jobs = jobs.filter(attempt__configuration__name=configuration)
+    if q:
+        match = Q(attempt__user__username__icontains=q) | Q(attempt__participant_label__icontains=q)
+        if (attempt_id := id_param(q)) is not None:
+            match |= Q(attempt_id=attempt_id)
+        if JOB_ID_PREFIX.fullmatch(q):
+            match |= Q(pk__startswith=q.lower())
+        jobs = jobs.filter(match)
+    return jobs.order_by("-created_at", "-pk")

@@ -6,13 +6,16 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from graders import selectors, services
+from environments.models import Environment, EnvironmentConfiguration
+from graders import listing, selectors, services
 from graders.models import ScoringJob
 from rebench_site.errors import ServiceError
+from rebench_site.params import id_param
 from rebench_site.roles import ADMIN, EXPERT, role_required
 from trials.models import Attempt
 from trials.selectors import attempts_visible_to
@@ -52,17 +55,42 @@ def attempt_score_card(request: HttpRequest, pk: int) -> HttpResponse:
     return _card(request, _visible_attempt(request, pk))
 
 
+def _job_filter_values() -> dict[str, list[str]]:
+    """What each filter of the job list may be: its options, and what a query string is checked against."""
+    return {
+        "status": ScoringJob.Status.values,
+        "kind": ScoringJob.Kind.values,
+        "environment": list(Environment.objects.order_by("slug").values_list("slug", flat=True)),
+        "configuration": list(
+            EnvironmentConfiguration.objects.order_by("name").values_list("name", flat=True).distinct()
+        ),
+    }
+
+
 @require_GET
 @role_required(ADMIN)
 def job_list(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "")
-    if status not in ScoringJob.Status.values:
-        status = ""
-    jobs = list(selectors.scoring_jobs_for_admin(status)[:200])
+    """Every scoring job, newest first, 50 a page; filtered by state, kind, environment and configuration,
+    searched by expert, attempt number or job id."""
+    known = _job_filter_values()
+    filters = listing.list_query(request.GET, known, request)
+    if tidy := listing.tidy_url(request, filters):
+        return redirect(tidy)
+    page = listing.paginate(selectors.scoring_jobs_for_admin(**filters.values), request.GET.get("page"))
     return render(
         request,
         "graders/job_list.html",
-        {"jobs": jobs, "status": status, "statuses": ScoringJob.Status.choices},
+        {
+            "jobs": page.object_list,
+            "page": page,
+            "filters": filters.values,
+            "query": filters.query,
+            "back": listing.with_page(filters.query, page.number),
+            "statuses": ScoringJob.Status.choices,
+            "kinds": ScoringJob.Kind.choices,
+            "environments": known["environment"],
+            "configurations": known["configuration"],
+        },
     )
 
 
@@ -100,7 +128,10 @@ def _act_on_posted_job(request: HttpRequest, act: Callable[[ScoringJob], str]) -
             messages.success(request, act(job))
         except ServiceError as exc:
             messages.error(request, exc.message)
-    return redirect("graders:jobs")
+    # Back to the page of the list it was done from: its filters re-read, so nothing else passes through.
+    back = QueryDict(request.POST.get("back", ""))
+    query = listing.with_page(listing.list_query(back, _job_filter_values()).query, id_param(back.get("page", "")))
+    return redirect(f"{reverse('graders:jobs')}?{query}" if query else reverse("graders:jobs"))
 
 
 def _posted_job(request: HttpRequest) -> ScoringJob | None:
@@ -111,9 +142,3 @@ def _posted_job(request: HttpRequest) -> ScoringJob | None:
     if job is None:
         messages.error(request, "No such scoring job.")
     return job
-    try:
-        rerun = services.scoring_job_rerun(job=job, by=request.user)
-        messages.success(request, f"Queued {rerun.pk} on {rerun.queue_name}.")
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    return redirect("graders:jobs")

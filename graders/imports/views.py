@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -9,6 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from environments.models import EnvironmentConfiguration
+from graders import listing
 from graders.imports import selectors, services
 from graders.imports.api import ENVELOPE_BYTES
 from graders.imports.forms import RunImportForm
@@ -57,13 +61,52 @@ def import_list_checked(request: HttpRequest) -> HttpResponse:
     return _list_page(request, form)
 
 
+# What a file was read as; "auto" is how it was asked for, never what it was read as.
+FORMATS = [choice for choice in RunImport.Kind.choices if choice[0] != RunImport.Kind.AUTO]
+
+
+def _configurations() -> list[str]:
+    """Every configuration an import named (custom ones included) or an environment has."""
+    named = RunImport.objects.order_by().values_list("configuration", flat=True)
+    return sorted(named.union(EnvironmentConfiguration.objects.order_by().values_list("name", flat=True)))
+
+
+def _imports_page(request: HttpRequest, *, say: bool) -> tuple[listing.ListQuery, dict[str, Any]]:
+    """The list's page and its filters, for the whole page and for the polled rows alike (which say nothing
+    of a bad filter: the page they are part of said it once)."""
+    configurations = _configurations()
+    known = {
+        "status": RunImport.Status.values,
+        "format": [value for value, _ in FORMATS],
+        "configuration": configurations,
+    }
+    filters = listing.list_query(request.GET, known, request if say else None)
+    values = filters.values
+    imports = selectors.run_imports_for_admin(
+        status=values["status"], kind=values["format"], configuration=values["configuration"], q=values["q"]
+    )
+    page = listing.paginate(imports, request.GET.get("page"))
+    return filters, {
+        "imports": page.object_list,
+        "page": page,
+        "filters": values,
+        "query": filters.query,
+        "back": listing.with_page(filters.query, page.number),
+        "polling": any(not i.is_finished for i in page.object_list),
+        "configurations": configurations,
+    }
+
+
 def _list_page(request: HttpRequest, form: RunImportForm, status: int = 200, error: str = "") -> HttpResponse:
-    imports = selectors.run_imports_recent()
+    filters, page = _imports_page(request, say=True)
+    if request.method == "GET" and (tidy := listing.tidy_url(request, filters)):
+        return redirect(tidy)
     context = {
         "form": form,
         "error": error,
-        "imports": imports,
-        "polling": any(not i.is_finished for i in imports),
+        **page,
+        "statuses": RunImport.Status.choices,
+        "formats": FORMATS,
         "summary": selectors.external_runs_summary(),
         "max_mib": settings.RUN_IMPORT_MAX_BYTES / 2**20,
     }
@@ -73,10 +116,8 @@ def _list_page(request: HttpRequest, form: RunImportForm, status: int = 200, err
 @require_GET
 @role_required(ADMIN)
 def import_rows(request: HttpRequest) -> HttpResponse:
-    """The list's rows alone, polled while an import is unfinished."""
-    imports = selectors.run_imports_recent()
-    polling = any(not i.is_finished for i in imports)
-    return render(request, "run_imports/_rows.html", {"imports": imports, "polling": polling})
+    """The list's rows alone (the same filters and page), polled while an import on it is unfinished."""
+    return render(request, "run_imports/_rows.html", _imports_page(request, say=False)[1])
 
 
 @require_GET

@@ -106,7 +106,7 @@ def test_the_admin_lists_scoring_jobs_across_workstations_and_re_runs_one(
     assert html.count("Re-run") == 3  # any job, the unfinished one closed first
     assert html.count(">Close<") == 1
     failed_only = client.get("/grading/jobs/?status=failed").content.decode()
-    assert "No scoring jobs failed" in failed_only
+    assert "No scoring job matches." in failed_only
     response = client.post("/grading/jobs/rerun/", {"job": "not-a-job"}, follow=True)
     assert "No such scoring job." in response.content.decode()
 

@@ -31,9 +31,15 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def demo(settings, open_tmp):  # type: ignore[no-untyped-def]
+def demo(settings, open_tmp, monkeypatch):  # type: ignore[no-untyped-def]
+    from rebench_site.celery import app
+
     # A data folder attempt users can enter: the command's system checks refuse one they can't.
     settings.MEDIA_ROOT = open_tmp / "media"
+    # The jobs the seed queues after commit (imports it already ran, a leaderboard recompute) run here
+    # rather than wait in a broker for a worker of some later test or demo, which would find no such rows.
+    app.loader.import_default_modules()  # the app's configuration read in, so the override below stays
+    monkeypatch.setitem(app.conf.changes, "CELERY_TASK_ALWAYS_EAGER", True)
     demo_seed()
     return open_tmp
 

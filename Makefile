@@ -1,27 +1,53 @@
-# make run: the app on embedded defaults, seeded with a demo.  make test: ruff + the whole suite.
+# make run: the app on embedded defaults, seeded with a demo (installs only what running needs).
+# make test: ruff, the migrations check and the whole suite, the manual's build included (installs the test tools).
+# make docs: the manual in docs/ built strictly into site/; make docs-serve serves it on 127.0.0.1:8001.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+# A stamp per set of requirements, named by a hash of the files it installed: editing one of them
+# installs again, and nothing else does.
+hash = $(shell cat $(1) | sha1sum | cut -c1-12)
+RUN_STAMP := $(VENV)/.installed-run-$(call hash,requirements.txt)
+DOCS_STAMP := $(VENV)/.installed-docs-$(call hash,requirements-docs.txt)
+DEV_STAMP := $(VENV)/.installed-dev-$(call hash,requirements.txt requirements-dev.txt requirements-docs.txt)
+# pip byte-compiles what it installs one file at a time (about 45 s of torch, triton and
+# transformers on two cores); compileall does the same on every core. Compiled ahead all the same,
+# not on first import: sandboxed scorers can't write into .venv and would compile torch on every run.
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --no-compile
+COMPILE := $(PY) -m compileall -qq -j 0 $(VENV)/lib
+# Material for MkDocs prints a banner about its successor on every build; a strict build reads no warning into it.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run test lint format migrate seed
+.PHONY: install run test lint format migrate seed docs docs-serve test-tools
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-
-$(STAMP): requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)
+$(RUN_STAMP): | $(PY)
+	$(PIP_INSTALL) -r requirements.txt
+	$(COMPILE) || true
+	rm -f $(VENV)/.installed-run-* && touch $@
+
+$(DOCS_STAMP): | $(PY)
+	$(PIP_INSTALL) -r requirements-docs.txt
+	rm -f $(VENV)/.installed-docs-* && touch $@
+
+# requirements-dev.txt includes the other two, so a dev install stands for all three.
+$(DEV_STAMP): | $(PY)
+	$(PIP_INSTALL) -r requirements-dev.txt
+	$(COMPILE) || true
+	rm -f $(VENV)/.installed-* && touch $@ $(RUN_STAMP) $(DOCS_STAMP)
+
+# Everything: the app, the test tools and the docs builder.
+install: $(DEV_STAMP)
 
 # Where this machine can't sandbox attempts (no bubblewrap, no user namespaces, cgroups not
 # writable: a laptop, a container) the demo runs without a full sandbox, explicitly:
 # `sandbox_check --env` prints SANDBOX_ALLOW_UNSAFE=true there (and why), nothing where it can.
 UNSAFE_IF_NEEDED = $(eval UNSAFE := $(shell $(PY) manage.py sandbox_check --env))
 
-migrate: install
+migrate: $(RUN_STAMP)
 	$(UNSAFE_IF_NEEDED)
 	$(UNSAFE) $(PY) manage.py migrate --noinput
 
@@ -31,14 +57,29 @@ seed: migrate
 run: seed
 	$(UNSAFE) $(PY) manage.py rundev
 
-lint: install
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# The system programs some tests need: each missing one is named with what it is for, before the
+# suite runs (.ci/run installs them all).
+test-tools:
+	@command -v tmux >/dev/null || echo "make test: tmux is missing (apt-get install tmux): the tests that open terminals fail without it"
+	@command -v bwrap >/dev/null || echo "make test: bubblewrap is missing (apt-get install bubblewrap): the tests that run sandboxes fail without it"
+	@command -v $${CHROMIUM_PATH:-chromium} >/dev/null || echo "make test: Chromium is missing (apt-get install chromium): the browser tests are skipped"
+	@test -x /usr/bin/rustc || echo "make test: Debian's rustc is missing (apt-get install rustc): the Rust environment's judge tests fail without it"
+	@test "$$(id -u)" = 0 || echo "make test: not root: the sandbox tests that switch users and make cgroups are skipped"
+
+test: lint test-tools
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest
+
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+
+docs-serve: $(DOCS_STAMP)
+	$(PY) -m mkdocs serve --strict --dev-addr 127.0.0.1:8001

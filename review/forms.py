@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from rebench_site.roles import REVIEWER
-from review.models import Completion, ImportJob, ReviewQueue
+from review.models import DEFAULT_MIN_SECONDS_PER_ITEM, Completion, ImportJob, ReviewQueue
 
 
 class QueueForm(forms.Form):
@@ -19,6 +19,14 @@ class QueueForm(forms.Form):
     overlap = forms.IntegerField(min_value=1, max_value=10, initial=2, help_text="labels wanted per item")
     lease_seconds = forms.IntegerField(min_value=30, max_value=86400, initial=300)
     gold_rate = forms.FloatField(min_value=0, max_value=0.99, initial=0.0, help_text="fraction of gold items mixed in")
+    min_seconds_per_item = forms.FloatField(
+        min_value=0,
+        max_value=3600,
+        initial=DEFAULT_MIN_SECONDS_PER_ITEM,
+        required=False,
+        label="Minimum seconds per item",
+        help_text=f"labels given faster are flagged as too fast (0: never; empty: {DEFAULT_MIN_SECONDS_PER_ITEM:g})",
+    )
     all_reviewers = forms.BooleanField(required=False, initial=True, label="Open to all reviewers")
     reviewers = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(), required=False, help_text="when not open to all"

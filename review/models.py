@@ -51,6 +51,9 @@ class Completion(models.Model):
         return f"completion {self.pk} ({self.source})"
 
 
+DEFAULT_MIN_SECONDS_PER_ITEM = 3.0
+
+
 class ReviewQueue(models.Model):
     """A set of completions to label under one policy, with N labels wanted per item."""
 
@@ -68,6 +71,9 @@ class ReviewQueue(models.Model):
     all_reviewers = models.BooleanField(default=True)
     reviewers = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="review_queues")
     gold_rate = models.FloatField(default=0.0)
+    # Labels given in less time on the item than this are flagged as too fast (not refused: a
+    # glaring item can be judged at a glance; many in a row is what the flag is for).
+    min_seconds_per_item = models.FloatField(default=DEFAULT_MIN_SECONDS_PER_ITEM)
     guideline = models.TextField(blank=True, default="")
     # The selection the queue was built from (empty: any).
     source_filter = models.CharField(max_length=32, blank=True, default="")
@@ -174,6 +180,8 @@ class Label(models.Model):
     note = models.TextField(blank=True, default="")
     seconds_spent = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the reviewer changes the label from their history; each change is a LabelRevision.
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -184,6 +192,24 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} on item {self.item_id}"
+
+
+class LabelRevision(models.Model):
+    """One change of a label after it was given: who changed it, when, and the value and note before and after."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="revisions")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    changed_at = models.DateTimeField()
+    value_before = models.CharField(max_length=16, choices=LabelValue.choices)
+    value_after = models.CharField(max_length=16, choices=LabelValue.choices)
+    note_before = models.TextField(blank=True, default="")
+    note_after = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+    def __str__(self) -> str:
+        return f"label {self.label_id}: {self.value_before} → {self.value_after}"
 
 
 class ImportJob(models.Model):

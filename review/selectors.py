@@ -1,4 +1,5 @@
-"""Reads for review: consensus, queue state, agreement (kappas, alpha), reviewer throughput, exports."""
+"""Reads for review: consensus, queue state and progress, agreement (kappas, alpha), reviewer throughput and
+pace, a reviewer's own labels, the admin's completion list, exports."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from typing import Any
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from review.models import Completion, Label, LabelValue, QueueItem, ReviewQueue, Slot
+from review.models import Assignment, Completion, Label, LabelValue, QueueItem, ReviewQueue, Slot
 
 CATEGORIES = list(LabelValue.values)  # injurious, safe, unsure: the column order of every table below
 
@@ -67,8 +68,27 @@ def _count(rows: QuerySet[Any]) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def queues_for_reviewer(*, reviewer: AbstractBaseUser) -> QuerySet[ReviewQueue]:
-    """Open queues this reviewer may work, with how many slots are unfilled and how many they labelled."""
+def _slots_open_to(reviewer: AbstractBaseUser, now: datetime) -> QuerySet[Slot]:
+    """Unfilled slots of items this reviewer may still be given: never had, or leased by them right now.
+
+    An item they labelled, skipped or let a lease expire on is never offered to them again (one
+    Assignment per item and reviewer), so it is not theirs to label any more.
+    """
+    had = Assignment.objects.filter(item_id=OuterRef("item_id"), reviewer=reviewer).exclude(
+        state=Assignment.State.LEASED, expires_at__gt=now
+    )
+    return Slot.objects.filter(filled=False).exclude(Exists(had))
+
+
+def _count_items(slots: QuerySet[Slot]) -> Coalesce:
+    counted = slots.order_by().values("queue").annotate(n=Count("item_id", distinct=True)).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def queues_for_reviewer(*, reviewer: AbstractBaseUser, now: datetime | None = None) -> QuerySet[ReviewQueue]:
+    """Open queues this reviewer may work, with their progress: slots unfilled and in all, the reviewer's
+    labels and the items still open to them."""
+    now = now or timezone.now()
     return (
         ReviewQueue.objects.filter(is_open=True)
         .filter(Q(all_reviewers=True) | Q(reviewers=reviewer))
@@ -76,10 +96,47 @@ def queues_for_reviewer(*, reviewer: AbstractBaseUser) -> QuerySet[ReviewQueue]:
         .annotate(
             # Subqueries, not joins: two joined counts would multiply slots by labels.
             open_slots=_count(Slot.objects.filter(queue=OuterRef("pk"), filled=False)),
+            slot_total=_count(Slot.objects.filter(queue=OuterRef("pk"))),
             my_labels=_count(Label.objects.filter(queue=OuterRef("pk"), reviewer=reviewer)),
+            my_remaining=_count_items(_slots_open_to(reviewer, now).filter(queue=OuterRef("pk"))),
         )
         .order_by("-created_at", "-id")
     )
+
+
+@dataclass
+class QueueProgress:
+    """ "x of N" twice: the reviewer's labels of the items they may label, and the queue's labels of those wanted."""
+
+    mine: int
+    mine_possible: int  # their labels + the items still open to them
+    filled: int
+    wanted: int  # slots: items × overlap
+
+    @staticmethod
+    def _percent(part: int, whole: int) -> int:
+        return int(100 * part / whole) if whole else 100
+
+    @property
+    def mine_percent(self) -> int:
+        return self._percent(self.mine, self.mine_possible)
+
+    @property
+    def queue_percent(self) -> int:
+        return self._percent(self.filled, self.wanted)
+
+    def as_json(self) -> dict[str, int]:
+        return {"mine": self.mine, "mine_possible": self.mine_possible, "filled": self.filled, "wanted": self.wanted}
+
+
+def queue_progress(*, queue: ReviewQueue, reviewer: AbstractBaseUser, now: datetime | None = None) -> QueueProgress:
+    now = now or timezone.now()
+    mine = Label.objects.filter(queue=queue, reviewer=reviewer).count()
+    remaining = (
+        _slots_open_to(reviewer, now).filter(queue=queue).values("item_id").distinct().count() if queue.is_open else 0
+    )
+    slots = Slot.objects.filter(queue=queue).aggregate(wanted=Count("id"), filled=Count("id", filter=Q(filled=True)))
+    return QueueProgress(mine=mine, mine_possible=mine + remaining, filled=slots["filled"], wanted=slots["wanted"])
 
 
 def queue_overview(*, queues: QuerySet[ReviewQueue] | None = None) -> list[ReviewQueue]:
@@ -213,6 +270,11 @@ class ReviewerStats:
     gold_labels: int
     gold_correct: int
     counts: dict[str, int]
+    too_fast: int = 0  # labels given in less time than their queue's min_seconds_per_item
+
+    @property
+    def too_fast_share(self) -> float | None:
+        return self.too_fast / self.labels if self.labels else None
 
     @property
     def labels_per_hour(self) -> float | None:
@@ -228,7 +290,11 @@ class ReviewerStats:
 
 
 def reviewer_stats(*, labels: QuerySet[Label] | None = None, now: datetime | None = None) -> list[ReviewerStats]:
-    """Per reviewer: labels (all, today), time spent, labels per hour, accuracy on gold, label mix."""
+    """Per reviewer: labels (all, today), time spent, labels per hour, accuracy on gold, label mix, too-fast labels.
+
+    Labels per hour is labels ÷ the time their items were on screen (seconds_spent), so pauses
+    between items don't lower it; a label is too fast when its time is under its queue's
+    min_seconds_per_item."""
     labels = labels if labels is not None else Label.objects.all()
     now = now or timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -239,6 +305,7 @@ def reviewer_stats(*, labels: QuerySet[Label] | None = None, now: datetime | Non
             n=Count("id"),
             today=Count("id", filter=Q(created_at__gte=start_of_day)),
             seconds=Sum("seconds_spent"),
+            too_fast=Count("id", filter=Q(seconds_spent__lt=F("queue__min_seconds_per_item"))),
             gold=Count("id", filter=Q(item__is_gold=True) & ~Q(completion__gold_label="")),
             injurious=Count("id", filter=Q(value=LabelValue.INJURIOUS)),
             safe=Count("id", filter=Q(value=LabelValue.SAFE)),
@@ -262,6 +329,7 @@ def reviewer_stats(*, labels: QuerySet[Label] | None = None, now: datetime | Non
             gold_labels=r["gold"],
             gold_correct=correct.get(r["reviewer_id"], 0),
             counts={c: r[c] for c in CATEGORIES},
+            too_fast=r["too_fast"],
         )
         for r in rows
     ]
@@ -280,6 +348,7 @@ def reviewer_throughput(*, reviewer: AbstractBaseUser, now: datetime | None = No
         "total": stats[0].labels if stats else 0,
         "seconds_per_label": mean,
         "labels_per_hour": stats[0].labels_per_hour if stats else None,
+        "too_fast": stats[0].too_fast if stats else 0,
     }
 
 
@@ -334,3 +403,102 @@ def completion_counts() -> list[dict[str, Any]]:
         .annotate(n=Count("id"), scored=Count("id", filter=Q(classifier_score__isnull=False)))
         .order_by("source", "batch")
     )
+
+
+# --- a reviewer's own labels ---------------------------------------------------------------------
+
+
+def label_edit_refusal(*, queue: ReviewQueue, adjudicated: bool) -> str | None:
+    """Why a label of `queue` can't be changed any more (None: it can). The rule label_edit enforces."""
+    if not queue.is_open:
+        return "the queue is closed: its labels are final"
+    if adjudicated:
+        return "an adjudicator has taken this item: their label settles it"
+    return None
+
+
+def labels_of_reviewer(*, reviewer: AbstractBaseUser, queue: ReviewQueue | None = None) -> QuerySet[Label]:
+    """The reviewer's labels, newest first, with their queue, completion and change history."""
+    labels = Label.objects.filter(reviewer=reviewer)
+    if queue is not None:
+        labels = labels.filter(queue=queue)
+    return labels.select_related("queue", "completion").prefetch_related("revisions").order_by("-created_at", "-id")
+
+
+@dataclass
+class LabelRow:
+    label: Label
+    too_fast: bool
+    refusal: str | None  # why it can't be edited; None when it can
+
+
+def label_rows(labels: list[Label]) -> list[LabelRow]:
+    """Each label with its pace flag and whether it may still be edited, in one more query for the page."""
+    plain = [lb for lb in labels if lb.queue.policy != ReviewQueue.Policy.ADJUDICATE]
+    taken = set(
+        QueueItem.objects.filter(
+            queue__adjudicates_id__in={lb.queue_id for lb in plain},
+            completion_id__in={lb.completion_id for lb in plain},
+        )
+        .filter(Q(label_count__gt=0) | Exists(Assignment.objects.filter(item_id=OuterRef("pk"))))
+        .values_list("queue__adjudicates_id", "completion_id")
+    )
+    return [
+        LabelRow(
+            label=lb,
+            too_fast=lb.seconds_spent < lb.queue.min_seconds_per_item,
+            refusal=label_edit_refusal(queue=lb.queue, adjudicated=(lb.queue_id, lb.completion_id) in taken),
+        )
+        for lb in labels
+    ]
+
+
+# --- the admin's completion list -----------------------------------------------------------------
+
+COMPLETION_LABEL_STATES = {
+    "unlabelled": "no label yet",
+    "labelled": "at least one label",
+    "injurious": "labelled injurious by someone",
+    "safe": "labelled safe by someone",
+    "unsure": "labelled unsure by someone",
+    "disputed": "labels that differ",
+}
+
+
+def completions_for_admin(
+    *, queue: ReviewQueue | None = None, state: str = "", source: str = "", q: str = ""
+) -> QuerySet[Completion]:
+    """Completions for the admin's list, newest first. With a queue: its completions, and the label
+    state counts that queue's labels only. `q` matches prompt or text (contains), external id or batch."""
+    completions = Completion.objects.all()
+    labels = Label.objects.filter(completion_id=OuterRef("pk"))
+    if queue is not None:
+        completions = completions.filter(Exists(QueueItem.objects.filter(queue=queue, completion_id=OuterRef("pk"))))
+        labels = labels.filter(queue=queue)
+    if source:
+        completions = completions.filter(source=source)
+    if q:
+        completions = completions.filter(Q(text__icontains=q) | Q(prompt__icontains=q) | Q(external_id=q) | Q(batch=q))
+    if state == "unlabelled":
+        completions = completions.filter(~Exists(labels))
+    elif state == "labelled":
+        completions = completions.filter(Exists(labels))
+    elif state in LabelValue.values:
+        completions = completions.filter(Exists(labels.filter(value=state)))
+    elif state == "disputed":
+        has = {value: Exists(labels.filter(value=value)) for value in CATEGORIES}
+        completions = completions.filter(
+            (has["injurious"] & has["safe"]) | (has["injurious"] & has["unsure"]) | (has["safe"] & has["unsure"])
+        )
+    return completions.order_by("-id")
+
+
+def label_counts(*, completion_ids: list[int], queue: ReviewQueue | None = None) -> dict[int, dict[str, int]]:
+    """Completion id → {injurious, safe, unsure} label counts (in `queue` when given), in one query."""
+    labels = Label.objects.filter(completion_id__in=completion_ids)
+    if queue is not None:
+        labels = labels.filter(queue=queue)
+    result: dict[int, dict[str, int]] = {cid: dict.fromkeys(CATEGORIES, 0) for cid in completion_ids}
+    for cid, value, n in labels.values_list("completion_id", "value").annotate(n=Count("id")).order_by():
+        result[cid][value] = n
+    return result

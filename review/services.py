@@ -1,4 +1,4 @@
-"""Writes for review: completions and their imports, queues, leases on slots, labels, undo."""
+"""Writes for review: completions and their imports, queues, leases on slots, labels, undo and edits."""
 
 from __future__ import annotations
 
@@ -22,7 +22,19 @@ from django.utils import timezone
 
 from rebench_site import bounded_json
 from rebench_site.errors import ServiceError
-from review.models import Assignment, Completion, ImportJob, Label, LabelValue, QueueItem, ReviewQueue, Slot
+from review.models import (
+    DEFAULT_MIN_SECONDS_PER_ITEM,
+    Assignment,
+    Completion,
+    ImportJob,
+    Label,
+    LabelRevision,
+    LabelValue,
+    QueueItem,
+    ReviewQueue,
+    Slot,
+)
+from review.selectors import label_edit_refusal
 
 SLOT_BATCH = 5000
 
@@ -304,6 +316,7 @@ def queue_create(
     all_reviewers: bool = True,
     reviewers: Iterable[AbstractBaseUser] = (),
     gold_rate: float = 0.0,
+    min_seconds_per_item: Any = DEFAULT_MIN_SECONDS_PER_ITEM,
     guideline: str = "",
     source: str = "",
     batch: str = "",
@@ -324,6 +337,7 @@ def queue_create(
         raise ServiceError("must be between 30 seconds and 24 hours", field="lease_seconds")
     if not 0.0 <= float(gold_rate) < 1.0:
         raise ServiceError("must be at least 0 and below 1", field="gold_rate")
+    min_seconds = _min_seconds(min_seconds_per_item)
     if source and source not in Completion.Source.values:
         raise ServiceError(f"must be one of {', '.join(Completion.Source.values)}", field="source")
     if size is not None and size < 1:
@@ -342,6 +356,7 @@ def queue_create(
         lease_seconds=lease_seconds,
         all_reviewers=all_reviewers,
         gold_rate=gold_rate,
+        min_seconds_per_item=min_seconds,
         guideline=guideline,
         source_filter=source,
         batch_filter=batch[:200],
@@ -392,6 +407,16 @@ def queue_create(
     return queue
 
 
+def _min_seconds(raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ServiceError("must be a number of seconds", field="min_seconds_per_item") from None
+    if not 0.0 <= value <= 3600.0:  # NaN fails both comparisons
+        raise ServiceError("must be between 0 and 3,600 seconds", field="min_seconds_per_item")
+    return value
+
+
 def _adjudication_queue_for(queue: ReviewQueue) -> ReviewQueue:
     existing = ReviewQueue.objects.filter(adjudicates=queue, is_open=True).order_by("id").first()
     if existing:
@@ -402,6 +427,7 @@ def _adjudication_queue_for(queue: ReviewQueue) -> ReviewQueue:
         overlap=1,
         lease_seconds=queue.lease_seconds,
         all_reviewers=queue.all_reviewers,
+        min_seconds_per_item=queue.min_seconds_per_item,
         guideline=queue.guideline,
         adjudicates=queue,
         created_by=queue.created_by,
@@ -590,16 +616,16 @@ def label_submit(
     now = now or timezone.now()
     if value not in LabelValue.values:
         raise ServiceError(f"must be one of {', '.join(LabelValue.values)}", field="value")
-    note = (note or "").strip()
-    if len(note) > 5000:
-        raise ServiceError("is longer than 5,000 characters", field="note")
+    note = _check_note(note or "")
     assignment, slot = _locked_assignment(assignment_id, reviewer)
     if assignment.state == Assignment.State.LABELED:
         existing = Label.objects.get(assignment=assignment)
         if existing.value == value:
             return LabelResult(existing, created=False)
         raise ServiceError(
-            f"you already labelled this item {existing.value}; undo (u) to change it", field="value", code="labelled"
+            f"you already labelled this item {existing.value}; undo (u) or change it under Your labels",
+            field="value",
+            code="labelled",
         )
     _require_live_lease(assignment, slot, now)
     try:
@@ -625,15 +651,102 @@ def label_submit(
     assignment.state = Assignment.State.LABELED
     assignment.save(update_fields=["state"])
     Slot.objects.filter(pk=slot.pk).update(filled=True)
+    # The item's row is locked (by _locked_assignment) until commit: an edit of another label of
+    # this item locks the same row, so the disagreement check below sees settled values.
     QueueItem.objects.filter(pk=item.pk).update(label_count=F("label_count") + 1)
     item.refresh_from_db(fields=["label_count"])
-    queue = assignment.queue
-    if queue.policy != ReviewQueue.Policy.ADJUDICATE and item.label_count >= queue.overlap >= 2:
-        values = set(Label.objects.filter(item=item).values_list("value", flat=True))
-        if len(values) > 1:
-            # Disagreements flow into the queue's adjudication queue as soon as the item is complete.
-            _items_add(_adjudication_queue_for(queue), [(item.completion_id, now.timestamp(), False)])
+    _adjudication_sync(assignment.queue, item, now)
     return LabelResult(label, created=True)
+
+
+def _adjudication_sync(queue: ReviewQueue, item: QueueItem, now: datetime) -> None:
+    """A complete item of a queue with overlap ≥ 2 is in its adjudication queue exactly when its labels differ.
+
+    Disagreements flow in as soon as the item is complete; an edit that makes the labels agree takes
+    the item out again (label_edit has already refused if an adjudicator took it).
+    """
+    if queue.policy == ReviewQueue.Policy.ADJUDICATE or not item.label_count >= queue.overlap >= 2:
+        return
+    values = set(Label.objects.filter(item=item).values_list("value", flat=True))
+    if len(values) > 1:
+        _items_add(_adjudication_queue_for(queue), [(item.completion_id, now.timestamp(), False)])
+    else:
+        QueueItem.objects.filter(queue__adjudicates=queue, completion_id=item.completion_id, label_count=0).exclude(
+            Exists(Assignment.objects.filter(item_id=OuterRef("pk")))
+        ).delete()
+
+
+def _adjudication_started(queue: ReviewQueue, completion_id: int) -> bool:
+    """Whether an adjudicator has leased or labelled this queue's item of the completion.
+
+    The adjudication slots are locked first, so an adjudicator's pick (SKIP LOCKED) passes over
+    them until this transaction ends, and a pick already made is seen once it commits.
+    """
+    if queue.policy == ReviewQueue.Policy.ADJUDICATE:
+        return False
+    items = QueueItem.objects.filter(queue__adjudicates=queue, completion_id=completion_id)
+    list(Slot.objects.select_for_update(of=("self",)).filter(item__in=items).values_list("pk", flat=True))
+    return items.filter(Q(label_count__gt=0) | Q(assignments__isnull=False)).exists()
+
+
+def _check_note(note: Any) -> str:
+    if not isinstance(note, str):
+        raise ServiceError("must be text", field="note")
+    note = note.strip()
+    if len(note) > 5000:
+        raise ServiceError("is longer than 5,000 characters", field="note")
+    return note
+
+
+@transaction.atomic
+def label_edit(
+    *, reviewer: AbstractBaseUser, label_id: Any, value: Any, note: Any = None, now: datetime | None = None
+) -> Label:
+    """Change one of the reviewer's own labels (value, and note unless None), from their history.
+
+    Allowed while the queue is open and, in a queue whose disagreements go to adjudication, until an
+    adjudicator has taken the item: from then on the adjudicator's label is the item's answer and
+    an edit underneath it would rewrite a decided item. Each change is kept as a LabelRevision. An
+    item whose labels come to differ (or to agree) by the edit joins (or leaves) the adjudication
+    queue, as if it had been labelled that way. The same value and note again change nothing.
+    """
+    now = now or timezone.now()
+    try:
+        label_id = int(label_id)
+    except (TypeError, ValueError):
+        raise ServiceError("must be a label number", field="label") from None
+    if value not in LabelValue.values:
+        raise ServiceError(f"must be one of {', '.join(LabelValue.values)}", field="value")
+    found = Label.objects.filter(pk=label_id, reviewer=reviewer).values_list("assignment_id", flat=True).first()
+    if found is None:
+        raise ServiceError("no such label of yours", field="label")
+    # Locked as label_submit and undo lock: the slot, then the assignment with its queue and item
+    # rows (FOR UPDATE covers the select_related rows). A label of another slot of the same item
+    # takes the same item row, so neither decides adjudication on the other's uncommitted value.
+    assignment, _slot = _locked_assignment(found, reviewer)
+    queue, item = assignment.queue, assignment.item
+    label = Label.objects.select_for_update(of=("self",)).get(pk=label_id)
+    note = label.note if note is None else _check_note(note)
+    if value == label.value and note == label.note:
+        return label
+    refusal = label_edit_refusal(queue=queue, adjudicated=_adjudication_started(queue, label.completion_id))
+    if refusal:
+        raise ServiceError(refusal, field="label", code="final")
+    LabelRevision.objects.create(
+        label=label,
+        changed_by=reviewer,
+        changed_at=now,
+        value_before=label.value,
+        value_after=value,
+        note_before=label.note,
+        note_after=note,
+    )
+    label.value = value
+    label.note = note
+    label.edited_at = now
+    label.save(update_fields=["value", "note", "edited_at"])
+    _adjudication_sync(queue, item, now)
+    return label
 
 
 @transaction.atomic

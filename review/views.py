@@ -1,13 +1,17 @@
-"""Review pages: reviewers' queues and the labeling page with its partials; admins' queue, quality, import pages."""
+"""Review pages: reviewers' queues, the labeling page with its partials and their own labels; admins' queue,
+quality, completion and import pages."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rebench_site.errors import NotAllowed, ServiceError
@@ -15,7 +19,15 @@ from rebench_site.params import id_param
 from rebench_site.roles import ADMIN, REVIEWER, has_role, role_required
 from review import selectors, services
 from review.forms import ImportForm, QueueForm
-from review.models import Assignment, ImportJob, Label, ReviewQueue
+from review.models import (
+    DEFAULT_MIN_SECONDS_PER_ITEM,
+    Assignment,
+    Completion,
+    ImportJob,
+    Label,
+    LabelValue,
+    ReviewQueue,
+)
 
 # --- reviewer pages ----------------------------------------------------------------------------
 
@@ -24,6 +36,9 @@ from review.models import Assignment, ImportJob, Label, ReviewQueue
 @require_GET
 def review_home(request: HttpRequest) -> HttpResponse:
     queues = list(selectors.queues_for_reviewer(reviewer=request.user)) if not _admin_only(request) else []
+    for q in queues:
+        q.my_possible = q.my_labels + q.my_remaining  # type: ignore[attr-defined]
+        q.labels_in = q.slot_total - q.open_slots  # type: ignore[attr-defined]
     return render(
         request,
         "review/home.html",
@@ -76,6 +91,7 @@ def queue_label(request: HttpRequest, pk: int) -> HttpResponse:
             "queue": queue,
             "error": error,
             "throughput": selectors.reviewer_throughput(reviewer=request.user),
+            "progress": selectors.queue_progress(queue=queue, reviewer=request.user),
             "renew_every_ms": max(5, queue.lease_seconds // 3) * 1000,
             **_item_context(current),
         },
@@ -111,13 +127,15 @@ def _answer(
         return JsonResponse({"ok": True, **payload})
     if error is not None:
         messages.error(request, f"{error.field}: {error.message}")
+    elif payload.get("message"):
+        messages.success(request, payload["message"])
     return redirect("review:label", pk=pk)
 
 
 @role_required(REVIEWER)
 @require_POST
 def label_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    _workable_queue(request, pk)
+    queue = _workable_queue(request, pk)
     try:
         result = services.label_submit(
             reviewer=request.user,
@@ -128,14 +146,25 @@ def label_submit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except ServiceError as exc:
         return _answer(request, pk, {}, error=exc)
+    label = result.label
+    too_fast = label.seconds_spent < queue.min_seconds_per_item
+    message = f"Labelled {label.value}."
+    if too_fast:
+        message += (
+            f" That took {label.seconds_spent:.1f} s, under this queue's {queue.min_seconds_per_item:g} s"
+            " per item: it is flagged as too fast."
+        )
     return _answer(
         request,
         pk,
         {
-            "label": result.label.pk,
-            "value": result.label.value,
+            "label": label.pk,
+            "value": label.value,
             "created": result.created,
+            "too_fast": too_fast,
+            "message": message,
             "throughput": _throughput_json(request),
+            "progress": selectors.queue_progress(queue=queue, reviewer=request.user).as_json(),
         },
     )
 
@@ -146,30 +175,44 @@ def _throughput_json(request: HttpRequest) -> dict[str, Any]:
         "last_hour": t["last_hour"],
         "today": t["today"],
         "seconds_per_label": None if t["seconds_per_label"] is None else round(t["seconds_per_label"], 1),
+        "too_fast": t["too_fast"],
     }
+
+
+SKIP_MESSAGE = "Skipped: the item went back to the queue for other reviewers; you won't be shown it again."
 
 
 @role_required(REVIEWER)
 @require_POST
 def label_skip(request: HttpRequest, pk: int) -> HttpResponse:
-    _workable_queue(request, pk)
+    queue = _workable_queue(request, pk)
     try:
         services.lease_skip(reviewer=request.user, assignment_id=request.POST.get("assignment"))
     except ServiceError as exc:
         return _answer(request, pk, {}, error=exc)
-    return _answer(request, pk, {})
+    progress = selectors.queue_progress(queue=queue, reviewer=request.user)
+    return _answer(request, pk, {"message": SKIP_MESSAGE, "progress": progress.as_json()})
 
 
 @role_required(REVIEWER)
 @require_POST
 def label_undo(request: HttpRequest, pk: int) -> HttpResponse:
-    _workable_queue(request, pk)
+    queue = _workable_queue(request, pk)
     try:
         assignment = services.label_undo(reviewer=request.user, label_id=request.POST.get("label"))
     except ServiceError as exc:
         return _answer(request, pk, {}, error=exc)
     html = render_to_string("review/_item.html", _item_context(assignment), request=request)
-    return _answer(request, pk, {"assignment": assignment.pk, "html": html, "throughput": _throughput_json(request)})
+    return _answer(
+        request,
+        pk,
+        {
+            "assignment": assignment.pk,
+            "html": html,
+            "throughput": _throughput_json(request),
+            "progress": selectors.queue_progress(queue=queue, reviewer=request.user).as_json(),
+        },
+    )
 
 
 @role_required(REVIEWER)
@@ -192,6 +235,71 @@ def lease_release(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         return _answer(request, pk, {}, error=exc)
     return _answer(request, pk, {})
+
+
+# --- a reviewer's own labels ------------------------------------------------------------------
+
+LABELS_PER_PAGE = 50
+
+
+def _my_labels_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    mine = ReviewQueue.objects.filter(labels__reviewer=request.user).distinct().order_by("-created_at", "-id")
+    queue = None
+    raw = request.GET.get("queue", "").strip()
+    if raw:
+        queue_id = id_param(raw)
+        queue = mine.filter(pk=queue_id).first() if queue_id else None
+        if queue is None:
+            messages.error(request, f"queue: you have no labels in a queue “{raw[:50]}”; showing all your labels.")
+    labels = selectors.labels_of_reviewer(reviewer=request.user, queue=queue)
+    page = Paginator(labels, LABELS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "review/my_labels.html",
+        {
+            "rows": selectors.label_rows(list(page.object_list)),
+            "page": page,
+            "queue": queue,
+            "queues": mine,
+            "progress": selectors.queue_progress(queue=queue, reviewer=request.user) if queue else None,
+            "query": urlencode({"queue": queue.pk}) if queue else "",
+            "values": LabelValue.choices,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@role_required(REVIEWER)
+@require_GET
+def my_labels(request: HttpRequest) -> HttpResponse:
+    """The reviewer's own labels, newest first, 50 a page (one queue's with ?queue=), each editable while allowed."""
+    return _my_labels_page(request)
+
+
+@role_required(REVIEWER)
+@require_POST
+def label_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    # Someone else's label is a 404: whether it exists is none of this reviewer's business.
+    label = get_object_or_404(Label, pk=pk, reviewer=request.user)
+    try:
+        label = services.label_edit(
+            reviewer=request.user,
+            label_id=label.pk,
+            value=request.POST.get("value"),
+            note=request.POST.get("note"),
+        )
+    except ServiceError as exc:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "field": exc.field, "code": exc.code, "error": exc.message}, status=400)
+        return _my_labels_page(request, error=f"{exc.field}: {exc.message}", status=400)
+    if _wants_json(request):
+        return JsonResponse({"ok": True, "label": label.pk, "value": label.value, "note": label.note})
+    messages.success(request, f"Label {label.pk} is now {label.value}.")
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("review:my-labels")
 
 
 # --- admin pages -------------------------------------------------------------------------------
@@ -219,6 +327,11 @@ def queue_new(request: HttpRequest) -> HttpResponse:
                 all_reviewers=data["all_reviewers"],
                 reviewers=data["reviewers"],
                 gold_rate=data["gold_rate"] or 0.0,
+                min_seconds_per_item=(
+                    DEFAULT_MIN_SECONDS_PER_ITEM
+                    if data["min_seconds_per_item"] is None
+                    else data["min_seconds_per_item"]
+                ),
                 guideline=data["guideline"],
                 source=data["source"],
                 batch=data["batch"],
@@ -273,6 +386,50 @@ def queue_close(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def reviewer_list(request: HttpRequest) -> HttpResponse:
     return render(request, "review/reviewers.html", {"stats": selectors.reviewer_stats()})
+
+
+COMPLETIONS_PER_PAGE = 50
+
+
+@role_required(ADMIN)
+@require_GET
+def completion_list(request: HttpRequest) -> HttpResponse:
+    """Every completion, newest first, 50 a page; filtered by queue, label state and source, searched by text."""
+    filters = {name: request.GET.get(name, "").strip() for name in ("queue", "state", "source", "q")}
+    queue = None
+    if filters["queue"]:
+        queue_id = id_param(filters["queue"])
+        queue = ReviewQueue.objects.filter(pk=queue_id).first() if queue_id else None
+    known = {
+        "queue": queue is not None,
+        "state": filters["state"] in selectors.COMPLETION_LABEL_STATES,
+        "source": filters["source"] in Completion.Source.values,
+    }
+    for name, ok in known.items():
+        if filters[name] and not ok:
+            messages.error(request, f"{name}: no {name} “{filters[name][:50]}”; showing every {name}.")
+            filters[name] = ""
+    filters["q"] = filters["q"][:200]
+    completions = selectors.completions_for_admin(
+        queue=queue, state=filters["state"], source=filters["source"], q=filters["q"]
+    )
+    page = Paginator(completions, COMPLETIONS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    counts = selectors.label_counts(completion_ids=[c.pk for c in rows], queue=queue)
+    return render(
+        request,
+        "review/completion_list.html",
+        {
+            "rows": [(c, counts[c.pk]) for c in rows],
+            "page": page,
+            "filters": filters,
+            "filter_queue": queue,
+            "query": urlencode({k: v for k, v in filters.items() if v}),
+            "queues": ReviewQueue.objects.order_by("-created_at", "-id").values_list("pk", "name"),
+            "states": selectors.COMPLETION_LABEL_STATES.items(),
+            "sources": Completion.Source.choices,
+        },
+    )
 
 
 @role_required(ADMIN)

@@ -283,7 +283,7 @@ def _leaderboard_summary() -> dict[str, Any] | None:
 
 @role_required(ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from review.selectors import queue_agreement, queue_overview
+    from review.selectors import queue_agreement, queue_overview, reviewer_stats
 
     queues = queue_overview(queues=ReviewQueue.objects.filter(is_open=True))
     for queue in queues[:10]:
@@ -299,6 +299,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "version": version,
             "at_threshold": selectors.unsafe_rate_at(version=version) if version else None,
             "red_team": selectors.red_team_stats(),
+            "reviewers": reviewer_stats(),
             "leaderboard": _leaderboard_summary(),
         },
     )

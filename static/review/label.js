@@ -21,10 +21,11 @@
   const itemOf = (box) => box.querySelector(".review-item[data-assignment]");
   const idOf = (box) => { const el = itemOf(box); return el ? el.dataset.assignment : null; };
 
-  function say(text, isError) {
+  // kind: true or "error" (red), "warn" (a flag, e.g. too fast), anything else fine.
+  function say(text, kind) {
     status.textContent = "";
     const span = document.createElement("span");
-    span.className = isError ? "review-error" : "review-ok";
+    span.className = kind === true || kind === "error" ? "review-error" : kind === "warn" ? "review-warn" : "review-ok";
     span.textContent = text;
     status.appendChild(span);
   }
@@ -35,6 +36,15 @@
       const v = t[el.dataset.k];
       el.textContent = v === null || v === undefined ? "—" : String(v);
     }
+  }
+
+  function showProgress(p) {
+    if (!p) return;
+    for (const el of document.querySelectorAll("#review-progress [data-p]")) {
+      if (p[el.dataset.p] !== undefined) el.textContent = String(p[el.dataset.p]);
+    }
+    const bar = document.querySelector("#review-progress progress[data-bar=mine]");
+    if (bar) { bar.max = p.mine_possible || 1; bar.value = p.mine; }
   }
 
   async function post(url, fields) {
@@ -92,8 +102,9 @@
     const sent = post(urls.submit, { assignment, value, note: note.value, seconds }).then((data) => {
       if (data.ok) {
         lastLabel = { label: data.label };
-        say(`Labelled ${data.value}.`, false);
+        say(data.message || `Labelled ${data.value}.`, data.too_fast ? "warn" : false);
         showThroughput(data.throughput);
+        showProgress(data.progress);
       } else {
         say(`Label not saved: ${data.error}`, true);
       }
@@ -111,7 +122,11 @@
   function skip() {
     const assignment = idOf(current);
     if (!assignment) return Promise.resolve();
-    track(post(urls.skip, { assignment }).then((d) => { if (!d.ok) say(`Skip failed: ${d.error}`, true); }));
+    track(post(urls.skip, { assignment }).then((d) => {
+      if (!d.ok) { say(`Skip failed: ${d.error}`, true); return; }
+      say(d.message, false);
+      showProgress(d.progress);
+    }));
     return advance();
   }
 
@@ -130,6 +145,7 @@
     note.value = "";
     syncForm();
     showThroughput(data.throughput);
+    showProgress(data.progress);
     say("Label undone: label this item again.", false);
   }
 

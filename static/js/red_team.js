@@ -1,6 +1,19 @@
 // The red-team editor: debounced live score with per-token saliency, and substitutions for a clicked token.
+// The text being edited is kept in localStorage (per user and attempt) so a reload or a crash loses
+// nothing; it is dropped once the attempt shows as submitted. Submit is enabled only while the latest
+// text's score is below the threshold, with the reason beside it otherwise (the server checks again).
 (function () {
   "use strict";
+  const draftKey = function (user, attempt) { return "rt-draft:" + user + ":" + attempt; };
+  const storage = (function () {
+    try { return window.localStorage; } catch (e) { return null; } // storage disabled: no drafts
+  })();
+
+  // Pages that show an attempt as submitted: its draft has done its job.
+  document.querySelectorAll("[data-rt-submitted]").forEach(function (el) {
+    if (storage) storage.removeItem(draftKey(el.dataset.user, el.dataset.rtSubmitted));
+  });
+
   const root = document.getElementById("red-team");
   if (!root) return;
   const textarea = document.getElementById("rt-text");
@@ -9,11 +22,16 @@
   const statusEl = document.getElementById("rt-status");
   const tokensEl = document.getElementById("rt-tokens");
   const subsEl = document.getElementById("rt-subs");
+  const submit = document.getElementById("rt-submit");
+  const reasonEl = document.getElementById("rt-submit-reason");
+  const draftEl = document.getElementById("rt-draft");
   const threshold = root.dataset.threshold === "" ? null : Number(root.dataset.threshold);
+  const key = draftKey(root.dataset.user, root.dataset.attempt);
   const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
   let timer = null;
   let sequence = 0;
   let lastText = null;
+  let lastReason = "Waiting for the score of this text…"; // what Submit says about lastText
 
   function post(url, body) {
     return fetch(url, {
@@ -30,6 +48,31 @@
         return data;
       });
     });
+  }
+
+  function blockSubmit(reason, scored) {
+    if (scored) lastReason = reason;
+    if (threshold === null) return; // the page already says why: no threshold yet
+    submit.disabled = reason !== "";
+    reasonEl.textContent = reason;
+  }
+
+  function saveDraft() {
+    if (!storage) return;
+    try {
+      if (textarea.value === textarea.defaultValue) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify({ text: textarea.value, saved_at: Date.now() }));
+    } catch (e) { /* storage full: the edit still works, it just isn't kept */ }
+  }
+
+  function restoreDraft() {
+    if (!storage) return;
+    let draft = null;
+    try { draft = JSON.parse(storage.getItem(key) || "null"); } catch (e) { draft = null; }
+    if (!draft || typeof draft.text !== "string" || draft.text === textarea.value) return;
+    textarea.value = draft.text;
+    document.getElementById("rt-draft-time").textContent = new Date(draft.saved_at).toLocaleString();
+    draftEl.hidden = false;
   }
 
   function colour(token, scale) {
@@ -66,14 +109,22 @@
 
   function rescore() {
     const text = textarea.value;
-    if (text === lastText) return;
+    if (text === lastText) {
+      // Edited and changed back: the text on screen is the one last scored (or being scored).
+      statusEl.textContent = "";
+      blockSubmit(lastReason);
+      return;
+    }
     lastText = text;
+    blockSubmit("Waiting for the score of your latest edit…", true);
     const mine = ++sequence;
     statusEl.textContent = "scoring…";
     post(root.dataset.scoreUrl, { text: text }).then(function (data) {
       if (mine !== sequence) return; // a newer edit is on its way
       scoreEl.textContent = data.score.toFixed(4);
       scoreEl.dataset.score = data.score;
+      blockSubmit(data.passes || data.threshold === null ? "" : "Can't submit: it scores " + data.score.toFixed(4) +
+        ", at or above the threshold " + data.threshold.toFixed(4) + ", so the classifier still filters it. Lower the score first.", true);
       if (verdictEl) {
         verdictEl.textContent = data.passes ? "passes the classifier" : "filtered out";
         verdictEl.className = "badge " + (data.passes ? "active" : "offline");
@@ -86,6 +137,7 @@
       scoreEl.textContent = "—";
       statusEl.textContent = err.message;
       tokensEl.textContent = "";
+      blockSubmit("Can't submit: " + err.message, true);
     });
   }
 
@@ -111,7 +163,7 @@
         use.type = "button";
         use.className = "secondary";
         use.textContent = "Use";
-        use.addEventListener("click", function () { textarea.value = s.text; rescore(); });
+        use.addEventListener("click", function () { textarea.value = s.text; saveDraft(); blockSubmit("Waiting for the score of this text…"); rescore(); });
         cell.appendChild(use);
         row.appendChild(cell);
         body.appendChild(row);
@@ -124,8 +176,19 @@
   textarea.addEventListener("input", function () {
     clearTimeout(timer);
     statusEl.textContent = "…";
+    saveDraft();
+    blockSubmit("Waiting for the score of your latest edit…");
     timer = setTimeout(rescore, 300);
   });
+  document.getElementById("rt-draft-discard").addEventListener("click", function () {
+    textarea.value = textarea.defaultValue;
+    if (storage) storage.removeItem(key);
+    draftEl.hidden = true;
+    blockSubmit("Waiting for the score of this text…");
+    rescore();
+  });
   if (threshold === null) statusEl.textContent = "";
+  restoreDraft();
+  blockSubmit("Waiting for the score of this text…");
   rescore();
 })();

@@ -184,6 +184,8 @@ def test_a_rewrite_the_classifier_still_filters_is_refused(active_classifier, re
     attempt = RedTeamAttempt.objects.get()
     response = client.post(reverse("classifier:red-team-submit"), {"attempt": attempt.pk, "text": FILTERED})
     assert response.status_code == 400
+    # The server checks the score itself (the page's disabled Submit is a convenience) and names the field.
+    assert "text: scores " in response.content.decode()
     assert "still filters it" in response.content.decode()
     attempt.refresh_from_db()
     assert attempt.submitted_at is None

@@ -6,7 +6,7 @@ leases); here they are read-mostly.
 
 from django.contrib import admin
 
-from review.models import Completion, Label, ReviewQueue
+from review.models import Completion, Label, LabelRevision, ReviewQueue
 
 
 @admin.register(Completion)
@@ -19,7 +19,7 @@ class CompletionAdmin(admin.ModelAdmin):
 
 @admin.register(ReviewQueue)
 class ReviewQueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "policy", "overlap", "gold_rate", "is_open", "created_at"]
+    list_display = ["name", "policy", "overlap", "gold_rate", "min_seconds_per_item", "is_open", "created_at"]
     list_filter = ["policy", "is_open"]
     search_fields = ["name"]
     readonly_fields = ["policy", "overlap", "source_filter", "batch_filter", "threshold", "adjudicates"]
@@ -28,6 +28,21 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
 @admin.register(Label)
 class LabelAdmin(admin.ModelAdmin):
-    list_display = ["id", "queue", "completion", "reviewer", "value", "created_at"]
+    list_display = ["id", "queue", "completion", "reviewer", "value", "created_at", "edited_at"]
     list_filter = ["queue", "value"]
     raw_id_fields = ["assignment", "item", "completion", "reviewer", "queue"]
+
+
+@admin.register(LabelRevision)
+class LabelRevisionAdmin(admin.ModelAdmin):
+    """The history reviewers write by editing their labels: for reading, never for rewriting."""
+
+    list_display = ["id", "label", "changed_by", "value_before", "value_after", "changed_at"]
+    list_select_related = ["changed_by"]
+    raw_id_fields = ["label", "changed_by"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False

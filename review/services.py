@@ -700,9 +700,9 @@ def _check_note(note: Any) -> str:
 
 @transaction.atomic
 def label_edit(
-    *, reviewer: AbstractBaseUser, label_id: Any, value: Any, note: Any = None, now: datetime | None = None
+    *, reviewer: AbstractBaseUser, label_id: Any, value: Any = None, note: Any = None, now: datetime | None = None
 ) -> Label:
-    """Change one of the reviewer's own labels (value, and note unless None), from their history.
+    """Change one of the reviewer's own labels from their history: its value and note (None: as it is).
 
     Allowed while the queue is open and, in a queue whose disagreements go to adjudication, until an
     adjudicator has taken the item: from then on the adjudicator's label is the item's answer and
@@ -715,7 +715,7 @@ def label_edit(
         label_id = int(label_id)
     except (TypeError, ValueError):
         raise ServiceError("must be a label number", field="label") from None
-    if value not in LabelValue.values:
+    if value is not None and value not in LabelValue.values:
         raise ServiceError(f"must be one of {', '.join(LabelValue.values)}", field="value")
     found = Label.objects.filter(pk=label_id, reviewer=reviewer).values_list("assignment_id", flat=True).first()
     if found is None:
@@ -726,6 +726,7 @@ def label_edit(
     assignment, _slot = _locked_assignment(found, reviewer)
     queue, item = assignment.queue, assignment.item
     label = Label.objects.select_for_update(of=("self",)).get(pk=label_id)
+    value = label.value if value is None else value
     note = label.note if note is None else _check_note(note)
     if value == label.value and note == label.note:
         return label

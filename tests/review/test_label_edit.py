@@ -61,14 +61,20 @@ def test_an_edit_changes_the_label_and_keeps_who_changed_what_and_when(completio
     assert QueueItem.objects.get().label_count == 1
 
 
-def test_the_same_value_and_note_again_changes_nothing(completions, make_queue, reviewers) -> None:
+def test_the_same_value_and_note_again_changes_nothing_and_what_is_not_sent_stays(
+    completions, make_queue, reviewers
+) -> None:
     completions(1)
     queue = make_queue()
     (label,) = label_all(queue, reviewers[0], ["safe"])
     services.label_edit(reviewer=reviewers[0], label_id=label.pk, value="safe")
     services.label_edit(reviewer=reviewers[0], label_id=label.pk, value="safe", note="")
+    services.label_edit(reviewer=reviewers[0], label_id=label.pk)
     assert not LabelRevision.objects.exists()
     assert Label.objects.get().edited_at is None
+    services.label_edit(reviewer=reviewers[0], label_id=label.pk, note="on second thought")
+    assert (Label.objects.get().value, Label.objects.get().note) == ("safe", "on second thought")
+    assert LabelRevision.objects.get().value_after == "safe"
 
 
 def test_labels_of_a_closed_queue_are_final(completions, make_queue, reviewers) -> None:
@@ -286,6 +292,10 @@ def test_editing_someone_elses_label_is_a_404_and_a_refused_edit_is_a_400_naming
     assert login(reviewers[1]).post(url, {"value": "injurious"}).status_code == 404
     assert login(admin_user).post(url, {"value": "injurious"}).status_code == 403
     client = login(reviewers[0])
+    # A post without fields changes nothing and goes back to the list.
+    empty = client.post(url)
+    assert empty.status_code == 302
+    assert not LabelRevision.objects.exists()
     bad = client.post(url, {"value": "maybe"}, **JSON)
     assert bad.status_code == 400
     assert bad.json()["field"] == "value"

@@ -97,7 +97,9 @@ def test_the_expert_types_echo_hello_and_an_admin_replays_it(browser, asgi_serve
         end_attempt_sync(attempt.pk)
 
 
-def test_an_admins_message_appears_over_the_experts_open_terminal_without_breaking_its_prompt(browser, asgi_server) -> None:  # type: ignore[no-untyped-def]
+def test_an_admins_message_appears_over_the_experts_open_terminal_without_breaking_its_prompt(  # type: ignore[no-untyped-def]
+    browser, asgi_server
+) -> None:
     expert = factories.expert(username="ada")
     factories.admin(username="root")
     attempt = factories.AttemptFactory(

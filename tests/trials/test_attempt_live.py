@@ -55,7 +55,8 @@ def test_the_live_fragment_swaps_parts_by_id_and_never_the_terminal_while_runnin
     for part in ("attempt-status", "attempt-actions", "score-card-wrap", "notes-list", "pauses-list"):
         assert f'id="{part}"' in page
     assert page.count('hx-swap-oob="true"') >= 7
-    assert "terminal-panel" not in page and 'id="workspace-main"' not in page
+    assert "terminal-panel" not in page
+    assert 'id="workspace-main"' not in page
     assert "<textarea" not in page, "the note's box is not in the live parts: an unsent note stays"
 
 
@@ -74,7 +75,8 @@ def test_pause_from_the_bar_answers_with_the_live_parts_and_a_plain_form_with_a_
     response = client.post(url, {"reason": "break"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'data-state="paused"' in body and "Paused: the clock has stopped." in body
+    assert 'data-state="paused"' in body
+    assert "Paused: the clock has stopped." in body
     resume = client.post(reverse("trials:attempt-resume", args=[attempt.pk]))
     assert resume.status_code == 302
 

@@ -8,7 +8,18 @@ from environments.models import Environment, EnvironmentConfiguration, TaskFamil
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ["slug", "title", "gpus_min", "gpus_max", "time_limit", "direction", "source", "is_active"]
+    list_display = [
+        "slug",
+        "title",
+        "gpus_min",
+        "gpus_max",
+        "time_limit",
+        "attempts_per_expert",
+        "direction",
+        "source",
+        "is_active",
+    ]
+    list_editable = ["attempts_per_expert"]
     list_filter = ["source", "is_active", "direction", "scores_visible", "scores_released"]
     search_fields = ["slug", "title"]
 

@@ -52,6 +52,11 @@ class Environment(models.Model):
     scores_released = models.BooleanField(
         default=False, help_text="Hidden scores: experts see their own ended attempts' scores."
     )
+    # The study's rule: a baseline from someone who has seen the task isn't a first attempt. Each booking
+    # that is live or was started counts; 0 lifts the limit (pilots, demos).
+    attempts_per_expert = models.PositiveSmallIntegerField(
+        default=1, help_text="How many attempts one expert may make here (booked or made); 0: no limit."
+    )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BUILTIN)
     is_active = models.BooleanField(default=True)
 

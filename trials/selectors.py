@@ -10,13 +10,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from environments.models import Environment
 from rebench_site import roles
 from trials.models import Attempt, Reservation, Workstation
-from trials.services import reservation_min_length, workstation_meets
+from trials.services import expert_attempts_counted_q, reservation_min_length, workstation_meets
 from workstation.backends import Backend, SandboxRequest, backend_for
 
 
@@ -50,6 +50,24 @@ class WorkstationDay:
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = timezone.make_aware(datetime.combine(day, time.min))
     return start, start + timedelta(days=1)
+
+
+def attempts_left(
+    *, expert: AbstractBaseUser, environments: list[Environment], now: datetime | None = None
+) -> dict[int, int | None]:
+    """Per environment (by pk), how many more attempts the expert may book there under its
+    attempts-per-expert limit; None where it sets none. One query for all of them."""
+    now = now or timezone.now()
+    counted = dict(
+        Reservation.objects.filter(expert=expert, environment__in=environments)
+        .filter(expert_attempts_counted_q(now=now))
+        .values_list("environment")
+        .annotate(n=Count("pk"))
+    )
+    return {
+        env.pk: max(0, env.attempts_per_expert - counted.get(env.pk, 0)) if env.attempts_per_expert else None
+        for env in environments
+    }
 
 
 def eligible_workstations(environment: Environment) -> list[Workstation]:

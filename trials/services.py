@@ -141,6 +141,21 @@ def workstation_meets(workstation: Workstation, environment: Environment) -> str
     return None
 
 
+def expert_attempts_counted_q(*, now: datetime) -> Q:
+    """The bookings that count against an environment's attempts-per-expert limit: those whose attempt
+    started, and those not cancelled and not over yet (a slot that passed unused was no attempt)."""
+    return Q(cancelled_at__isnull=True) & (Q(attempt__isnull=False) | Q(ends_at__gt=now))
+
+
+def expert_attempts_counted(*, expert: User, environment: Environment, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    return (
+        Reservation.objects.filter(expert=expert, environment=environment)
+        .filter(expert_attempts_counted_q(now=now))
+        .count()
+    )
+
+
 def _overlapping(qs, starts_at: datetime, ends_at: datetime):  # type: ignore[no-untyped-def]
     return qs.filter(cancelled_at__isnull=True, starts_at__lt=ends_at, ends_at__gt=starts_at)
 
@@ -197,6 +212,14 @@ def reservation_create(
         raise ServiceError(f"{workstation.name} is already booked at that time.", field="starts_at")
     if _overlapping(Reservation.objects.filter(expert=expert), starts_at, ends_at).exists():
         raise ServiceError("You already hold a reservation that overlaps this one.", field="starts_at")
+    limit = environment.attempts_per_expert
+    if limit and (made := expert_attempts_counted(expert=expert, environment=environment, now=now)) >= limit:
+        who = "You have" if expert.pk == created_by.pk else f"{expert} has"
+        raise ServiceError(
+            f"{who} already booked or made {made} attempt{'s' if made != 1 else ''} at {environment.title}; "
+            f"the study allows {limit} per expert.",
+            field="environment",
+        )
     try:
         with transaction.atomic():
             return Reservation.objects.create(

@@ -74,7 +74,9 @@ def my_trials(request: HttpRequest) -> HttpResponse:
 
 @role_required(EXPERT, ADMIN)
 def book_choose(request: HttpRequest) -> HttpResponse:
-    return render(request, "trials/book_choose.html", {"environments": Environment.objects.filter(is_active=True)})
+    environments = list(Environment.objects.filter(is_active=True))
+    left = selectors.attempts_left(expert=request.user, environments=environments)
+    return render(request, "trials/book_choose.html", {"rows": [(env, left[env.pk]) for env in environments]})
 
 
 @role_required(EXPERT)
@@ -113,6 +115,7 @@ def book_environment(request: HttpRequest, slug: str) -> HttpResponse:
             "rows": rows,
             "form": form,
             "slot_length": services.reservation_min_length(environment),
+            "attempts_left": selectors.attempts_left(expert=request.user, environments=[environment])[environment.pk],
             **_day_nav(day),
         },
         status=status,

@@ -64,6 +64,30 @@ def test_booking_an_overlapping_slot_shows_the_error_and_writes_nothing(
     assert Reservation.objects.count() == 1
 
 
+def test_the_booking_pages_say_how_many_attempts_are_left_and_a_second_booking_is_refused_in_the_page(
+    expert, env_cumsum, workstation
+) -> None:  # type: ignore[no-untyped-def]
+    client = logged_in(expert)
+    choose = client.get("/book/").content.decode()
+    assert "1 left to you" in choose
+    assert f'data-book="{env_cumsum.slug}"' in choose
+    start = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    first = factories.ReservationFactory(
+        expert=expert, environment=env_cumsum, workstation=workstation, starts_at=start
+    )
+
+    choose = client.get("/book/").content.decode()
+    assert "you have booked or made yours" in choose
+    assert f'data-book="{env_cumsum.slug}"' not in choose
+    assert "data-limit-reached" in client.get(f"/book/{env_cumsum.slug}/").content.decode()
+    response = client.post(
+        f"/book/{env_cumsum.slug}/", {"workstation": workstation.pk, "starts_at": local_iso(first.ends_at)}
+    )
+    assert response.status_code == 400
+    assert "the study allows 1 per expert" in response.content.decode()
+    assert Reservation.objects.count() == 1
+
+
 def test_booking_with_a_garbled_start_time_is_a_form_error(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
     response = logged_in(expert).post(f"/book/{env_cumsum.slug}/", {"workstation": workstation.pk, "starts_at": "soon"})
     assert response.status_code == 400

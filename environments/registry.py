@@ -1,4 +1,4 @@
-"""The built-in RE-Bench environments: metadata from RE-Bench v1 (see shared/REBENCH.md).
+"""The built-in RE-Bench environments: metadata from RE-Bench v1 (see docs/subsystems/environments.md).
 
 Scorers and packages plug in here in a later issue; the database mirrors this registry
 (`environment_sync_registry`) so that reservations can point at an environment row.

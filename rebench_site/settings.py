@@ -622,6 +622,9 @@ CLASSIFIER_TRAIN_EPOCHS = env_int("CLASSIFIER_TRAIN_EPOCHS", 300)
 # torch threads in the process that scores and trains (0: torch's default, one per core).
 CLASSIFIER_TORCH_THREADS = env_int("CLASSIFIER_TORCH_THREADS", 0)
 CLASSIFIER_QUEUE = env_str("CLASSIFIER_QUEUE", "celery")
+# Load the active version into a web server at start-up, so a reviewer's first red-team score doesn't
+# wait for torch and the encoder: "auto" in web servers only, "1" always, "0" never.
+CLASSIFIER_PRELOAD = env_str("CLASSIFIER_PRELOAD", "auto")
 # Completions added after the active version was activated (imports) are scored this often.
 CLASSIFIER_SCORE_NEW_SECONDS = env_int("CLASSIFIER_SCORE_NEW_SECONDS", 60)
 CELERY_BEAT_SCHEDULE["classifier-score-new-completions"] = {

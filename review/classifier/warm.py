@@ -43,7 +43,7 @@ def preload_wanted(setting: str, argv: Sequence[str], environ: Mapping[str, str]
 
 
 def preload_setting() -> str:
-    return str(getattr(settings, "CLASSIFIER_PRELOAD", os.environ.get("CLASSIFIER_PRELOAD", "auto")))
+    return str(settings.CLASSIFIER_PRELOAD)
 
 
 def warm_up_in_background(argv: Sequence[str] | None = None) -> threading.Thread | None:

@@ -82,6 +82,9 @@ PAGES = [
     Page("review:label-undo", "post", frozenset({"reviewer"}), "review_queue"),
     Page("review:lease-renew", "post", frozenset({"reviewer"}), "review_queue"),
     Page("review:lease-release", "post", frozenset({"reviewer"}), "review_queue"),
+    Page("review:my-labels", "get", frozenset({"reviewer"})),
+    Page("review:label-edit", "post", frozenset({"reviewer"}), "review_label"),
+    Page("review:completions", "get", frozenset({"admin"})),
     Page("review:queues", "get", frozenset({"admin"})),
     Page("review:queue-new", "get", frozenset({"admin"})),
     Page("review:queue", "get", frozenset({"admin"}), "review_queue"),
@@ -126,6 +129,14 @@ def review_queue(admin):  # type: ignore[no-untyped-def]
     return review_services.queue_create(created_by=admin, name="matrix", policy="random")
 
 
+def review_label(admin, reviewer):  # type: ignore[no-untyped-def]
+    """The reviewer's own label, on a queue of its own; anyone else's is a 404."""
+    Completion.objects.create(prompt="Twice", text="upon a time.")
+    queue = review_services.queue_create(created_by=admin, name="labelled", policy="random")
+    lease = review_services.lease_next(queue=queue, reviewer=reviewer)
+    return review_services.label_submit(reviewer=reviewer, assignment_id=lease.pk, value="safe").label
+
+
 @pytest.fixture
 def world(db):  # type: ignore[no-untyped-def]
     users = {
@@ -153,6 +164,7 @@ def world(db):  # type: ignore[no-untyped-def]
         # A review queue over one completion, and an import job (issue 6).
         "review_queue": {"pk": review_queue(users["admin"]).pk},
         "review_import": {"pk": ImportJob.objects.create(format="jsonl").pk},
+        "review_label": {"pk": review_label(users["admin"], users["reviewer"]).pk},
     }
     return users, objects
 

@@ -34,6 +34,11 @@ class AdminBookingForm(BookingForm):
     field_order = ["expert", "environment", "workstation", "starts_at"]
 
 
+class ReservationEndForm(forms.Form):
+    ends_at = forms.DateTimeField(widget=DateTimeLocalInput(), input_formats=[DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S"])
+    note = forms.CharField(required=False, max_length=500)
+
+
 class NoteForm(forms.Form):
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What are you trying now?"}), max_length=10_000

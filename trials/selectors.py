@@ -344,6 +344,36 @@ def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str 
     return pause.reason
 
 
+RESERVATION_VIEWS = {
+    "live": "now and upcoming",
+    "past": "past",
+    "cancelled": "cancelled",
+    "all": "all",
+}
+
+
+def reservations_for_admin(
+    *, view: str = "live", environment: str = "", q: str = "", now: datetime | None = None
+) -> QuerySet[Reservation]:
+    """Reservations for the admin's list: `live` (not cancelled, not over) soonest first, the others
+    newest first; `q` matches the expert or the workstation."""
+    now = now or timezone.now()
+    reservations = Reservation.objects.select_related("expert", "environment", "workstation", "attempt")
+    if view == "live":
+        reservations = reservations.filter(cancelled_at__isnull=True, ends_at__gt=now).order_by("starts_at", "pk")
+    elif view == "past":
+        reservations = reservations.filter(cancelled_at__isnull=True, ends_at__lte=now).order_by("-starts_at", "-pk")
+    elif view == "cancelled":
+        reservations = reservations.filter(cancelled_at__isnull=False).order_by("-starts_at", "-pk")
+    else:
+        reservations = reservations.order_by("-starts_at", "-pk")
+    if environment:
+        reservations = reservations.filter(environment__slug=environment)
+    if q:
+        reservations = reservations.filter(Q(expert__username__icontains=q) | Q(workstation__name__icontains=q))
+    return reservations
+
+
 def attempts_for_admin(*, status: str = "", source: str = "", environment: str = "", q: str = "") -> QuerySet[Attempt]:
     """Attempts and runs for the admin's list, newest first; `q` matches the participant or agent."""
     attempts = Attempt.objects.select_related("environment", "workstation", "user").prefetch_related("pauses")

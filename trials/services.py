@@ -250,6 +250,107 @@ def reservation_cancel(*, reservation: Reservation, by: User, now: datetime | No
         raise ServiceError("The slot has begun; only an admin can cancel it now.")
     reservation.cancelled_at = now
     reservation.save(update_fields=["cancelled_at"])
+    if reservation.expert_id != by.pk:
+        _reservation_audit(by=by, action="reservation.cancel", reservation=reservation, attempt=None, at=now)
+    return reservation
+
+
+def _reservation_audit(
+    *,
+    by: User,
+    action: str,
+    reservation: Reservation,
+    attempt: Attempt | None,
+    before: dict[str, object] | None = None,
+    after: dict[str, object] | None = None,
+    note: str = "",
+    at: datetime,
+) -> None:
+    audit_record(
+        actor=by,
+        action=action,
+        subject=f"reservation {reservation.pk} ({reservation.expert}, {reservation.workstation.name})",
+        attempt_id=attempt.pk if attempt is not None else None,
+        before=before,
+        after=after,
+        note=note,
+        at=at,
+    )
+
+
+@transaction.atomic
+def reservation_change_end(
+    *, reservation: Reservation, by: User, ends_at: datetime, note: str = "", now: datetime | None = None
+) -> Reservation:
+    """An admin moves a slot's end: later to give an attempt held up by a broken machine its time back,
+    earlier to free the workstation (maintenance, a no-show). A running attempt's hard stop follows the
+    slot's end, and its sandbox and deadline task are told. The start never moves: that is a new booking."""
+    if not roles.is_admin(by):
+        raise NotAllowed("Only admins change a reservation's end.")
+    now = now or timezone.now()
+    if timezone.is_naive(ends_at):
+        raise ServiceError("End time needs a time zone.", field="ends_at")
+    note = note.strip()
+    if len(note) > 500:
+        raise ServiceError("A note is at most 500 characters.", field="note")
+    # The workstation's row first, then the expert's, then the slot: the order bookings lock in.
+    current = Reservation.objects.get(pk=reservation.pk)
+    Workstation.objects.select_for_update().get(pk=current.workstation_id)
+    get_user_model().objects.select_for_update().filter(pk=current.expert_id).first()
+    reservation = (
+        Reservation.objects.select_for_update()
+        .select_related("environment", "workstation", "expert")
+        .get(pk=reservation.pk)
+    )
+    if reservation.cancelled_at:
+        raise ServiceError("That reservation is cancelled.", field="ends_at")
+    attempt = Attempt.objects.select_for_update().prefetch_related("pauses").filter(reservation=reservation).first()
+    if attempt is not None and attempt.status != Attempt.Status.RUNNING:
+        raise ServiceError("Its attempt has ended; the slot is history.", field="ends_at")
+    if ends_at <= now:
+        why = "; to stop the attempt now, end it" if attempt is not None else ""
+        raise ServiceError(f"The new end is in the past{why}.", field="ends_at")
+    length = ends_at - reservation.starts_at
+    if length > settings.RESERVATION_MAX_LENGTH:
+        raise ServiceError(f"A slot lasts at most {settings.RESERVATION_MAX_LENGTH}.", field="ends_at")
+    min_length = reservation_min_length(reservation.environment)
+    if attempt is None and length < min_length:
+        # Cutting a running attempt short is the admin's call; a slot not yet used must still fit one.
+        raise ServiceError(f"The slot must be at least {min_length} (time limit plus set-up).", field="ends_at")
+    if ends_at == reservation.ends_at:
+        return reservation
+    old_end = reservation.ends_at
+    if ends_at > old_end:
+        others = Reservation.objects.exclude(pk=reservation.pk)
+        taken = _overlapping(others.filter(workstation=reservation.workstation_id), old_end, ends_at).first()
+        if taken is not None:
+            raise ServiceError(
+                f"{reservation.workstation.name} is booked from {timezone.localtime(taken.starts_at):%a %d %b %H:%M}"
+                f" ({taken.expert}); move or cancel that booking first.",
+                field="ends_at",
+            )
+        if _overlapping(others.filter(expert=reservation.expert_id), old_end, ends_at).exists():
+            raise ServiceError(f"{reservation.expert} holds another reservation in that time.", field="ends_at")
+    reservation.ends_at = ends_at
+    try:
+        with transaction.atomic():
+            reservation.save(update_fields=["ends_at"])
+    except IntegrityError as exc:  # the PostgreSQL exclusion constraints, should a check above be bypassed
+        raise ServiceError("That time was just taken.", field="ends_at") from exc
+    if attempt is not None:
+        attempt.hard_stop_at = ends_at
+        attempt.save(update_fields=["hard_stop_at"])
+        _schedule_deadline(attempt)
+    _reservation_audit(
+        by=by,
+        action="reservation.extend" if ends_at > old_end else "reservation.shorten",
+        reservation=reservation,
+        attempt=attempt,
+        before={"ends_at": old_end.isoformat()},
+        after={"ends_at": ends_at.isoformat()},
+        note=note,
+        at=now,
+    )
     return reservation
 
 

@@ -10,7 +10,9 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.selectors import audit_events
@@ -20,7 +22,14 @@ from graders.selectors import attempt_scoring_marker
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
 from trials import selectors, services
-from trials.forms import AdminBookingForm, BookingForm, NoteForm, TechnicalPauseForm, WorkstationForm
+from trials.forms import (
+    AdminBookingForm,
+    BookingForm,
+    NoteForm,
+    ReservationEndForm,
+    TechnicalPauseForm,
+    WorkstationForm,
+)
 from trials.models import Attempt, Note, Pause, Reservation, TerminalSession, Workstation
 from trials.recording import activity_timeline, cast_lines, recording_exists, storage
 
@@ -131,7 +140,77 @@ def reservation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Reservation cancelled.")
     except ServiceError as exc:
         messages.error(request, exc.message)
-    return redirect(request.POST.get("next") or "home")
+    return redirect(_next_or(request, "home"))
+
+
+def _next_or(request: HttpRequest, default: str) -> str:
+    """The form's `next` when it is a page of this site, else the named default."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse(default)
+
+
+@role_required(ADMIN)
+def reservation_list(request: HttpRequest) -> HttpResponse:
+    """Every reservation, 50 a page: now and upcoming first, or the past, the cancelled, or all; each
+    live one with its end to move and, unused, a cancel."""
+    filters = {
+        "view": request.GET.get("view", "").strip() or "live",
+        "environment": request.GET.get("environment", "").strip(),
+        "q": request.GET.get("q", "").strip(),
+    }
+    if filters["view"] not in selectors.RESERVATION_VIEWS:
+        messages.error(request, f"No view {filters['view']!r}: showing now and upcoming.")
+        filters["view"] = "live"
+    slugs = list(Environment.objects.order_by("slug").values_list("slug", flat=True))
+    if filters["environment"] and filters["environment"] not in slugs:
+        messages.error(request, f"No environment {filters['environment']!r}: showing every environment.")
+        filters["environment"] = ""
+    now = timezone.now()
+    page = Paginator(selectors.reservations_for_admin(**filters, now=now), RESERVATIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "trials/reservation_list.html",
+        {
+            "rows": [
+                (r, r.state(now), ReservationEndForm(initial={"ends_at": timezone.localtime(r.ends_at)})) for r in page
+            ],
+            "page": page,
+            "filters": filters,
+            "query": urlencode({k: v for k, v in filters.items() if v and not (k == "view" and v == "live")}),
+            "views": selectors.RESERVATION_VIEWS.items(),
+            "environments": slugs,
+        },
+    )
+
+
+RESERVATIONS_PER_PAGE = 50
+
+
+@require_POST
+@role_required(ADMIN)
+def reservation_end(request: HttpRequest, pk: int) -> HttpResponse:
+    reservation = get_object_or_404(Reservation, pk=pk)
+    form = ReservationEndForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect(_next_or(request, "trials:reservations"))
+    try:
+        changed = services.reservation_change_end(
+            reservation=reservation,
+            by=request.user,
+            ends_at=form.cleaned_data["ends_at"],
+            note=form.cleaned_data["note"],
+        )
+    except ServiceError as exc:
+        messages.error(request, f"Reservation {pk}: {exc.message}")
+    else:
+        messages.success(request, f"Reservation {pk} now ends {timezone.localtime(changed.ends_at):%a %d %b %H:%M}.")
+    return redirect(_next_or(request, "trials:reservations"))
 
 
 @require_POST

@@ -32,6 +32,8 @@ PAGES = [
     Page("trials:my", "get", frozenset({"expert", "other_expert"})),
     Page("trials:book", "get", frozenset({"expert", "other_expert", "admin"})),
     Page("trials:book-environment", "get", frozenset({"expert", "other_expert"}), "environment"),
+    Page("trials:reservations", "get", frozenset({"admin"})),
+    Page("trials:reservation-end", "post", frozenset({"admin"}), "reservation"),
     Page("trials:attempt", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-clock", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-live", "get", frozenset({"expert", "admin"}), "attempt"),

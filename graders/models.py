@@ -91,6 +91,17 @@ class ScoreLogEntry(models.Model):
     def raw(self) -> float:
         return self.score if self.score is not None else math.nan
 
+    @property
+    def verdict(self) -> str:
+        """valid; invalid; or untimed: the trusted scorer found every answer correct but had no GPU to
+        time it (a speed task on a machine without one), so there is no score, through no fault of the answer."""
+        if self.is_valid:
+            return "valid"
+        details = self.details if isinstance(self.details, dict) else {}
+        if details.get("correct") is True and details.get("timed") is False:
+            return "untimed"
+        return "invalid"
+
 
 class AttemptScore(models.Model):
     """The attempt's aggregate over its valid entries, kept current as entries arrive."""

@@ -34,6 +34,7 @@ def scores_visible_to(attempt: Attempt, user: AnyUser) -> bool:
 class EntryRow:
     entry: ScoreLogEntry
     valid: bool
+    verdict: str
     raw: float | None
     normalised: float | None
     budget_fraction: float | None
@@ -45,6 +46,7 @@ def _row(entry: ScoreLogEntry, attempt: Attempt, visible: bool) -> EntryRow:
     return EntryRow(
         entry=entry,
         valid=valid,
+        verdict=entry.verdict,
         raw=entry.score if visible and valid else None,
         normalised=normalise(attempt.scale, entry.score) if visible and valid else None,
         budget_fraction=fraction if isinstance(fraction, int | float) else None,

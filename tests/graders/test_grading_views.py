@@ -21,13 +21,28 @@ def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
     return client
 
 
+def test_a_correct_answer_the_scorer_could_not_time_reads_correct_timing_needs_a_gpu_not_invalid(
+    attempt_on: Callable[..., Attempt],
+) -> None:
+    attempt = attempt_on("grading_test_ok")
+    untimed = log_entry(attempt, None, 3, correct=True, timed=False)
+    wrong = log_entry(attempt, None, 5, correct=False)
+    assert untimed.verdict == "untimed"
+    assert wrong.verdict == "invalid"
+    assert log_entry(attempt, 1.25, 7, correct=True, timed=True).verdict == "valid"
+    html = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()
+    assert '<tr class="untimed">' in html
+    assert html.count("correct — timing needs a GPU") == 1
+    assert '<tr class="invalid">' in html
+
+
 def test_the_experts_attempt_page_shows_the_score_log_and_the_chart_data(attempt_on: Callable[..., Attempt]) -> None:
     attempt = attempt_on("grading_test_ok")
     log_entry(attempt, 0.625, 3)
     log_entry(attempt, None, 5)
     html = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()
     assert 'id="score-log"' in html
-    assert "0.6250" in html
+    assert '<span title="0.625">0.625</span>' in html
     assert "NaN" in html
     assert 'id="score-button"' in html
     points = json.loads(re.search(r'data-points="([^"]*)"', html).group(1).replace("&quot;", '"'))
@@ -69,7 +84,7 @@ def test_the_score_button_queues_a_job_and_the_card_polls_until_it_finishes(
     ScoreLogEntry.objects.create(attempt=attempt, job=job, scored_at=timezone.now(), elapsed_seconds=60, score=0.9)
     html = client.get(f"/grading/attempts/{attempt.pk}/scores/").content.decode()
     assert "every 2s" not in html  # finished: polling stops
-    assert "score 0.9000" in html
+    assert 'score <span title="0.9">0.9</span>' in html
 
 
 def test_scoring_someone_elses_attempt_is_a_404_and_a_reviewer_is_refused(

@@ -104,9 +104,15 @@ def free_slots(
         if day_start <= now < day_end and this_minute not in starts:
             starts.append(this_minute)
             starts.sort()
+        # A slot given back this minute (an attempt ended early) is free from its end, not from the
+        # minute's turn: "now" starts there, to the second, so the next expert needn't wait.
+        freed = [r.ends_at for r in taken if this_minute < r.ends_at <= now]
         for start in starts:
-            end = start + length
             is_now = start == this_minute
+            if is_now and freed:
+                # To the whole second after it: the booking form carries seconds, not microseconds.
+                start = max(freed) + timedelta(microseconds=(1_000_000 - max(freed).microsecond) % 1_000_000)
+            end = start + length
             why = ""
             if start < now and not is_now:
                 why = "past"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -9,7 +11,7 @@ from playwright.sync_api import expect
 from graders.models import ScoreLogEntry
 from tests import factories
 from trials import services
-from trials.models import Attempt
+from trials.models import Attempt, Reservation
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -104,3 +106,28 @@ def test_an_attempt_ended_elsewhere_turns_into_its_summary_without_a_reload(page
     expect(page.locator("#countdown")).to_have_text("ended")
     expect(page.locator("#submit-button")).to_have_count(0)
     assert page.evaluate("window.sameDocument") == "yes", "the page reloaded"
+
+
+def test_submitting_early_frees_the_slot_for_another_expert_to_book_now(page_for, settings) -> None:  # type: ignore[no-untyped-def]
+    # No margin for the final scoring: the slot is given back the moment the attempt ends.
+    settings.RESERVATION_RELEASE_MARGIN = timedelta(0)
+    attempt, page = open_attempt(page_for)
+    factories.expert(username="grace")
+    other = page_for("grace", factories.PASSWORD)
+    card = f"[data-workstation='{attempt.workstation.name}']"
+    other.goto(f"/book/{attempt.environment.slug}/")
+    expect(other.locator(card)).to_have_count(1)
+    expect(other.locator(f"{card} button[data-slot='now']")).to_have_count(0)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#submit-button")
+    expect(page.locator("#countdown")).to_have_attribute("data-state", "ended")
+    assert page.evaluate("window.sameDocument") == "yes"
+
+    other.goto(f"/book/{attempt.environment.slug}/")
+    other.click(f"{card} button[data-slot='now']")
+    expect(other.locator("body")).to_contain_text(f"Booked {attempt.environment.title} on {attempt.workstation.name}")
+    booked = Reservation.objects.filter(expert__username="grace").get()
+    ended = Attempt.objects.get(pk=attempt.pk)
+    assert booked.starts_at >= ended.ended_at - timedelta(seconds=1)
+    assert Reservation.objects.get(pk=attempt.reservation_id).ends_at <= booked.starts_at

@@ -13,7 +13,7 @@ from django.utils import timezone
 from environments.models import Environment
 from rebench_site.errors import NotAllowed, ServiceError
 from tests import factories
-from trials import services
+from trials import selectors, services
 from trials.models import Reservation, Workstation
 
 pytestmark = pytest.mark.django_db
@@ -412,3 +412,20 @@ def test_a_limit_of_two_allows_two_and_zero_lifts_the_limit(
     env_cumsum.attempts_per_expert = 0
     env_cumsum.save()
     assert book(expert, env_cumsum, workstation, second.ends_at).pk
+
+
+def test_a_slot_given_back_this_minute_offers_now_from_its_end_to_the_next_whole_second(
+    expert: User, other_expert: User, env_cumsum: Environment, workstation: Workstation
+) -> None:
+    now = timezone.now().replace(second=40, microsecond=0)
+    freed_at = now.replace(second=12, microsecond=250_000)
+    given_back = factories.ReservationFactory(
+        expert=other_expert, environment=env_cumsum, workstation=workstation, starts_at=freed_at - timedelta(hours=2)
+    )
+    Reservation.objects.filter(pk=given_back.pk).update(ends_at=freed_at)
+    Workstation.objects.filter(pk=workstation.pk).update(last_heartbeat_at=now)
+    (row,) = selectors.free_slots(environment=env_cumsum, day=timezone.localdate(now), expert=expert, now=now)
+    (slot,) = [s for s in row.slots if s.is_now]
+    assert slot.starts_at == now.replace(second=13)
+    assert slot.free
+    assert book(expert, env_cumsum, workstation, slot.starts_at, now=now).starts_at == now.replace(second=13)

@@ -4,12 +4,20 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils import timezone
 
 from rebench_site import roles
 
 
 def site_context(request: HttpRequest) -> dict[str, Any]:
-    return {"TIME_ZONE": settings.TIME_ZONE, "unsafe_sandbox": _unsafe_sandbox(request)}
+    zone = timezone.get_current_timezone_name()
+    return {
+        # The zone this page's times are in (rebench_site.middleware.TimeZoneMiddleware picked it).
+        "time_zone": zone,
+        # The same under the name Django's own tz context processor gives it, for templates written against that.
+        "TIME_ZONE": zone,
+        "unsafe_sandbox": _unsafe_sandbox(request),
+    }
 
 
 def _unsafe_sandbox(request: HttpRequest) -> list[str]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.utils import timezone
+
+from rebench_site.time_zones import zone_for
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -30,3 +33,25 @@ class RejectNulMiddleware:
 
 def _has_nul(items: object) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values) for key, values in items)  # type: ignore[attr-defined]
+
+
+class TimeZoneMiddleware:
+    """Shows and reads times in the user's zone (rebench_site.time_zones.zone_for) for the request.
+
+    Pages and their forms follow it: a datetime-local field is parsed in it, `timezone.localtime`
+    converts to it. The API stays on TIME_ZONE: its clients read offsets, not a person's clock, and
+    a browser's session should not change what a script sees. Sits after AuthenticationMiddleware,
+    whose request.user it reads."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            return self.get_response(request)
+        timezone.activate(zone_for(request))
+        try:
+            return self.get_response(request)
+        finally:
+            # The zone is the request's alone: whatever runs next in this thread starts from TIME_ZONE.
+            timezone.deactivate()

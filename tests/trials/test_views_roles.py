@@ -109,6 +109,8 @@ PAGES = [
     # Accounts: every logged-in user changes their own password (the reset pages are public, below).
     Page("password_change", "get", frozenset({"expert", "other_expert", "reviewer", "admin"})),
     Page("password_change_done", "get", frozenset({"expert", "other_expert", "reviewer", "admin"})),
+    # Every logged-in user picks the zone their pages show times in.
+    Page("time_zone", "get", frozenset({"expert", "other_expert", "reviewer", "admin"})),
     Page("audit-log", "get", frozenset({"admin"})),
 ]
 # Outside the matrix: home (it sends each role on, tested below), logging in and out, the schema, and the

@@ -4,7 +4,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from environments import instructions
-from environments.models import Environment
+from environments.models import Environment, EnvironmentConfiguration
+from environments.services import environment_configuration_for
+from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, role_required
 
 
@@ -19,7 +21,23 @@ def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     text = instructions.markdown_for(environment)
     # The description is the page's summary already; instructions are shown when there are more.
     html = instructions.render(text) if text and text != environment.description else ""
-    return render(request, "environments/detail.html", {"environment": environment, "instructions_html": html})
+    configuration = _configuration_or_none(environment)
+    # Beside a smaller configuration, RE-Bench's own task's numbers, named as such.
+    rebench = _configuration_or_none(environment, "full") if configuration and configuration.name != "full" else None
+    return render(
+        request,
+        "environments/detail.html",
+        {"environment": environment, "instructions_html": html, "configuration": configuration, "rebench": rebench},
+    )
+
+
+def _configuration_or_none(environment: Environment, name: str | None = None) -> EnvironmentConfiguration | None:
+    """The configuration, or None where the package declares no such one: the page still shows the task,
+    and starting an attempt names the problem where an admin acts on it."""
+    try:
+        return environment_configuration_for(environment=environment, name=name)
+    except ServiceError:
+        return None
 
 
 @role_required(ADMIN)

@@ -150,3 +150,28 @@ def test_each_full_configuration_carries_rebench_numbers_and_each_small_one_its_
     assert small.measured_with.endswith(f"environment_measure {slug}")
     assert small.reference_score < small.starting_score  # lower is better in all three
     assert full.paths  # full-scale data comes from settings
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["small", "full"])
+def test_the_environment_page_shows_the_configuration_that_runs_here_with_its_own_constants(
+    settings: pytest.FixtureRequest, name: str
+) -> None:
+    from django.test import Client
+
+    from environments.services import environment_configuration_for
+    from tests import factories
+
+    settings.ENVIRONMENT_CONFIGURATION = name  # type: ignore[attr-defined]
+    environment_sync_registry()
+    environment = Environment.objects.get(slug="ai_rd_fix_embedding")
+    running = environment_configuration_for(environment=environment)
+    assert running.name == name
+    client = Client()
+    client.force_login(factories.expert(username="ada"))
+    page = client.get(f"/environments/{environment.slug}/").content.decode()
+    assert f"<strong>{name} v{running.version}</strong>" in page
+    start, reference = f"{running.starting_score:.4g}", f"{running.reference_score:.4g}"
+    assert f"(raw − {start}) / ({reference} − {start})" in page
+    # The small configuration's page also names RE-Bench's numbers, as such; full's are its own.
+    assert ("RE-Bench's <code>full</code> task" in page) is (name == "small")

@@ -1,7 +1,8 @@
 """The built-in RE-Bench environments: metadata from RE-Bench v1 (see docs/subsystems/environments.md).
 
-Scorers and packages plug in here in a later issue; the database mirrors this registry
-(`environment_sync_registry`) so that reservations can point at an environment row.
+Each environment's package (instructions, scorer, configurations) lives in its folder beside this
+file (see `environments/packages.py`); the database mirrors this registry (`environment_sync_registry`)
+so that reservations can point at an environment row.
 """
 
 from __future__ import annotations

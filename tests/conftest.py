@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
 
 
-# Per-attempt Unix users (issue 4): attempt ids restart in every test database, so each test run
+# Per-attempt Unix users: attempt ids restart in every test database, so each test run
 # names its users apart (rbt<pid>-<attempt id>) and deletes them at the end; subprocess workers
 # inherit the prefix through the environment. Never another run's users, never the site's rb-a*.
 TEST_ATTEMPT_USER_PREFIX = f"rbt{os.getpid()}-"

@@ -54,29 +54,29 @@ PAGES = [
     Page("environments:list", "get", frozenset({"expert", "other_expert", "admin"})),
     Page("environments:detail", "get", frozenset({"expert", "other_expert", "admin"}), "environment"),
     Page("review:home", "get", frozenset({"reviewer", "admin"})),
-    # Grading (issue 4).
+    # Grading.
     Page("graders:attempt-score", "post", frozenset({"expert", "admin"}), "attempt"),
     Page("graders:attempt-scores", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("graders:jobs", "get", frozenset({"admin"})),
     Page("graders:job-rerun", "post", frozenset({"admin"})),
     Page("graders:job-close", "post", frozenset({"admin"})),
     Page("environments:task-family-register", "get", frozenset({"admin"})),
-    # Terminal recordings (issue 3): admins only, not even the attempt's own expert.
+    # Terminal recordings: admins only, not even the attempt's own expert.
     Page("trials:terminal-replay", "get", frozenset({"admin"}), "attempt"),
     Page("trials:terminal-cast", "get", frozenset({"admin"}), "attempt"),
-    # Run imports (issue 5): admins only.
+    # Run imports: admins only.
     Page("run_imports:list", "get", frozenset({"admin"})),
     Page("run_imports:rows", "get", frozenset({"admin"})),
     Page("run_imports:detail", "get", frozenset({"admin"}), "run_import"),
     Page("run_imports:progress", "get", frozenset({"admin"}), "run_import"),
-    # Leaderboards (issue 5): admins; an expert has "My results" and exports of their own rows.
+    # Leaderboards: admins; an expert has "My results" and exports of their own rows.
     Page("leaderboards:overview", "get", frozenset({"admin"})),
     Page("leaderboards:environment", "get", frozenset({"admin"}), "environment"),
     Page("leaderboards:mine", "get", frozenset({"expert", "other_expert", "admin"})),
     Page("leaderboards:compute", "post", frozenset({"admin"})),
     Page("leaderboards:export", "get", frozenset({"expert", "other_expert", "admin"}), "leaderboard_export"),
     Page("trials:attempt-message", "post", frozenset({"admin"}), "attempt"),
-    # Review queues (issue 6): reviewers label; admins build queues, read quality, import.
+    # Review queues: reviewers label; admins build queues, read quality, import.
     Page("review:label", "get", frozenset({"reviewer"}), "review_queue"),
     Page("review:item-next", "get", frozenset({"reviewer"}), "review_queue"),
     Page("review:label-submit", "post", frozenset({"reviewer"}), "review_queue"),
@@ -95,7 +95,7 @@ PAGES = [
     Page("review:reviewers", "get", frozenset({"admin"})),
     Page("review:import", "get", frozenset({"admin"})),
     Page("review:import-job", "get", frozenset({"admin"}), "review_import"),
-    # Review classifier (issue 6): versions, threshold and dashboard for admins; the red-team tool for reviewers.
+    # Review classifier: versions, threshold and dashboard for admins; the red-team tool for reviewers.
     Page("classifier:versions", "get", frozenset({"admin"})),
     Page("classifier:_versions", "get", frozenset({"admin"})),
     Page("classifier:train", "post", frozenset({"admin"})),
@@ -158,14 +158,14 @@ def world(db):  # type: ignore[no-untyped-def]
         "reservation": {"pk": upcoming.pk},
         "workstation": {"pk": attempt.workstation.pk},
         "environment": {"slug": attempt.environment.slug},
-        # A queued run import (issue 5); its pages never open the file.
+        # A queued run import; its pages never open the file.
         "run_import": {"pk": RunImport.objects.create(original_name="runs.jsonl", file="run_imports/runs.jsonl").pk},
         "leaderboard_export": {"table": "humans", "fmt": "csv"},
-        # The reviewer's own red-team attempt (issue 6); anyone else's is a 404.
+        # The reviewer's own red-team attempt; anyone else's is a 404.
         "red_team_attempt": {
             "pk": RedTeamAttempt.objects.create(reviewer=users["reviewer"], prompt="Once", started_at=timezone.now()).pk
         },
-        # A review queue over one completion, and an import job (issue 6).
+        # A review queue over one completion, and an import job.
         "review_queue": {"pk": review_queue(users["admin"]).pk},
         "review_import": {"pk": ImportJob.objects.create(format="jsonl").pk},
         "review_label": {"pk": review_label(users["admin"], users["reviewer"]).pk},

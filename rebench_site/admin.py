@@ -1,4 +1,4 @@
-"""The Django admin's user pages, plus "Force password reset" (an action and a button on each user)."""
+"""The Django admin's user pages, plus "Force password reset" (an action and a button on each user), and profiles."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from rebench_site.accounts import ForcedReset, force_password_reset
+from rebench_site.models import Profile
 
 User = get_user_model()
 
@@ -86,3 +87,14 @@ class SiteUserAdmin(UserAdmin):
             "results": results,
         }
         return TemplateResponse(request, "admin/auth/user/force_password_reset_done.html", context)
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    """Users' own settings (their time zone), which they change on their Time zone page."""
+
+    list_display = ["user", "time_zone"]
+    list_filter = ["time_zone"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "time_zone"]
+    raw_id_fields = ["user"]

@@ -4,9 +4,13 @@ Queues are created and run from the review pages (/review/), which keep their in
 leases); here they are read-mostly.
 """
 
-from django.contrib import admin
+from typing import Any
 
-from review.models import Completion, Label, LabelRevision, ReviewQueue
+from django.contrib import admin
+from django.http import HttpRequest
+
+from rebench_site.admin_records import RecordAdmin
+from review.models import Assignment, Completion, ImportJob, Label, LabelRevision, QueueItem, ReviewQueue, Slot
 
 
 @admin.register(Completion)
@@ -46,3 +50,48 @@ class LabelRevisionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+# Items, slots and leases are the queues' machinery: the review pages add them and the lease service
+# moves them, counts and all. Here they are for looking up, never for editing.
+
+
+@admin.register(QueueItem)
+class QueueItemAdmin(RecordAdmin):
+    list_display = ["id", "queue", "completion", "is_gold", "label_count", "sort_key", "created_at"]
+    list_filter = ["is_gold", "queue"]
+    list_select_related = ["queue", "completion"]
+    search_fields = ["queue__name", "completion__id__exact", "completion__external_id"]
+
+
+@admin.register(Slot)
+class SlotAdmin(RecordAdmin):
+    list_display = ["id", "queue", "item", "index", "filled", "lease", "lease_expires_at"]
+    list_filter = ["filled", "queue"]
+    list_select_related = ["queue", "item__queue", "lease__reviewer"]
+    search_fields = ["queue__name", "item__id__exact", "item__completion__id__exact"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(RecordAdmin):
+    list_display = ["id", "reviewer", "queue", "item", "slot", "state", "leased_at", "expires_at"]
+    list_filter = ["state", "queue"]
+    list_select_related = ["reviewer", "queue", "item__queue", "slot"]
+    search_fields = ["reviewer__username", "queue__name", "item__id__exact"]
+    date_hierarchy = "leased_at"
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(RecordAdmin):
+    """Uploads of completions: read-only records of how each went; deleting one leaves its completions."""
+
+    list_display = ["id", "original_name", "format", "batch", "status", "created_count", "created_by", "created_at"]
+    list_filter = ["status", "format"]
+    list_select_related = ["created_by"]
+    search_fields = ["original_name", "batch", "created_by__username"]
+    deletable = True
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Not while the worker is still writing it.
+        running = obj is not None and obj.status in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
+        return not running and super().has_delete_permission(request, obj)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class LabelValue(models.TextChoices):
@@ -117,7 +118,9 @@ class QueueItem(models.Model):
         constraints = [models.UniqueConstraint(fields=["queue", "completion"], name="review_item_once_per_queue")]
 
     def __str__(self) -> str:
-        return f"item {self.pk} of queue {self.queue_id}"
+        # The queue's name: the admin selects the queue with the item.
+        queue = self.queue.name if self.queue_id else "no queue"
+        return f"completion {self.completion_id} in {queue} (item {self.pk})"
 
 
 class Slot(models.Model):
@@ -141,7 +144,8 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"slot {self.index} of item {self.item_id}"
+        state = "filled" if self.filled else "open"
+        return f"slot {self.index} of item {self.item_id} ({state})"
 
 
 class Assignment(models.Model):
@@ -165,7 +169,10 @@ class Assignment(models.Model):
         indexes = [models.Index(fields=["reviewer", "queue", "state"], name="review_assign_reviewer")]
 
     def __str__(self) -> str:
-        return f"lease {self.pk} of item {self.item_id} ({self.state})"
+        # Whose: the admin selects the reviewer with the lease.
+        when = f"{timezone.localtime(self.leased_at):%Y-%m-%d %H:%M}" if self.leased_at else "not leased yet"
+        reviewer = self.reviewer.username if self.reviewer_id else "nobody"
+        return f"{reviewer}'s lease on item {self.item_id} ({self.get_state_display()}), {when}"
 
 
 class Label(models.Model):
@@ -244,7 +251,8 @@ class ImportJob(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"import {self.pk} ({self.status})"
+        name = self.original_name or self.file.name or "nothing"
+        return f"import {self.pk} of {name} ({self.get_status_display()})"
 
     @property
     def percent(self) -> int:

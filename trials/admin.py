@@ -1,6 +1,11 @@
-from django.contrib import admin
+from typing import Any
 
-from trials.models import Attempt, Note, Pause, Reservation, Workstation
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from rebench_site.admin_records import RecordAdmin, RecordInline
+from trials.models import Attempt, AttemptToken, Note, Pause, Reservation, TerminalSession, Workstation
 
 
 @admin.register(Workstation)
@@ -30,16 +35,86 @@ class ReservationAdmin(admin.ModelAdmin):
 class PauseInline(admin.TabularInline):
     model = Pause
     extra = 0
+    raw_id_fields = ["created_by"]
 
 
 class NoteInline(admin.TabularInline):
     model = Note
     extra = 0
+    raw_id_fields = ["author"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Note]:
+        return super().get_queryset(request).select_related("author")  # each row's title names its author
+
+
+class TerminalSessionInline(RecordInline):
+    model = TerminalSession
+    fields = ["number", "backend", "tmux_session", "created_at", "last_connected_at", "ended_at", "end_reason"]
+    readonly_fields = fields
 
 
 @admin.register(Attempt)
 class AttemptAdmin(admin.ModelAdmin):
     list_display = ["id", "participant_kind", "user", "environment", "status", "started_at", "ended_at", "end_reason"]
     list_filter = ["status", "participant_kind", "environment"]
-    inlines = [PauseInline, NoteInline]
+    inlines = [PauseInline, NoteInline, TerminalSessionInline]
     raw_id_fields = ["user", "reservation"]
+
+
+# Pauses and notes are edited on their attempt's page (above); their own lists are for looking across
+# attempts: the clock's pauses are opened and closed by the services, which keep one open at a time.
+
+
+@admin.register(Pause)
+class PauseAdmin(RecordAdmin):
+    list_display = ["id", "attempt", "expert", "reason", "started_at", "ended_at", "created_by", "note"]
+    list_filter = ["reason", "attempt__environment"]
+    list_select_related = ["attempt__user", "created_by"]
+    search_fields = ["attempt__id__exact", "attempt__user__username", "note"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description="expert", ordering="attempt__user__username")
+    def expert(self, pause: Pause) -> Any:
+        return pause.attempt.user
+
+
+@admin.register(Note)
+class NoteAdmin(RecordAdmin):
+    list_display = ["id", "attempt", "author", "created_at", "elapsed_seconds", "body"]
+    list_filter = ["attempt__environment"]
+    list_select_related = ["attempt", "author"]
+    search_fields = ["attempt__id__exact", "author__username", "body"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(TerminalSession)
+class TerminalSessionAdmin(RecordAdmin):
+    """What tmux session and recording each terminal of an attempt was: written by the terminal's services."""
+
+    list_display = ["id", "attempt", "expert", "number", "backend", "created_at", "last_connected_at", "ended_at"]
+    list_filter = ["backend", "attempt__environment"]
+    list_select_related = ["attempt__user"]
+    search_fields = ["attempt__id__exact", "attempt__user__username", "tmux_session", "recording_name"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="expert", ordering="attempt__user__username")
+    def expert(self, session: TerminalSession) -> Any:
+        return session.attempt.user
+
+
+@admin.register(AttemptToken)
+class AttemptTokenAdmin(RecordAdmin):
+    """The `task` command's tokens: which attempt, when made and last used; never the hash.
+
+    Deleting one revokes it (the shell's `task` command stops authenticating); nothing else changes here.
+    """
+
+    list_display = ["id", "attempt", "expert", "created_at", "last_used_at"]
+    list_select_related = ["attempt__user"]
+    search_fields = ["attempt__id__exact", "attempt__user__username"]
+    fields = ["attempt", "created_at", "last_used_at"]  # not key_hash: a hash of a secret is no one's business
+    deletable = True
+
+    @admin.display(description="expert", ordering="attempt__user__username")
+    def expert(self, token: AttemptToken) -> Any:
+        return token.attempt.user

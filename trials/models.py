@@ -17,6 +17,11 @@ from django.utils import timezone
 from trials import clock
 
 
+def _when(moment: datetime | None) -> str:
+    """A row's time in its title, in the site's time zone ("not saved yet" before auto_now_add sets it)."""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "not saved yet"
+
+
 class Workstation(models.Model):
     class Backend(models.TextChoices):
         LOCAL = "local", "local PTY"
@@ -312,7 +317,8 @@ class Pause(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reason} pause of attempt {self.attempt_id}"
+        until = f" to {_when(self.ended_at)}" if self.ended_at else " (open)"
+        return f"{self.get_reason_display()} pause of attempt {self.attempt_id}, {_when(self.started_at)}{until}"
 
 
 class Note(models.Model):
@@ -326,7 +332,9 @@ class Note(models.Model):
         ordering = ["created_at"]
 
     def __str__(self) -> str:
-        return f"note on attempt {self.attempt_id}"
+        # Who wrote it reads its author (the admin selects it with the note).
+        author = self.author.username if self.author_id else "nobody yet"
+        return f"note by {author} on attempt {self.attempt_id}, {_when(self.created_at)}"
 
 
 # --- terminal ------------------------------------------------------------------------
@@ -352,7 +360,7 @@ class TerminalSession(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"terminal {self.number} of attempt {self.attempt_id}"
+        return f"terminal {self.number} of attempt {self.attempt_id}, opened {_when(self.created_at)}"
 
 
 class AttemptToken(models.Model):
@@ -364,7 +372,8 @@ class AttemptToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"token of attempt {self.attempt_id}"
+        # Never the hash: which attempt and when are enough to tell tokens apart.
+        return f"token of attempt {self.attempt_id}, made {_when(self.created_at)}"
 
     @staticmethod
     def hash_of(token: str) -> str:

@@ -1,8 +1,9 @@
-"""Django admin for the classifier: versions (read-mostly), red-team attempts."""
+"""Django admin for the classifier: versions (read-mostly), their scores (read-only), red-team attempts."""
 
 from django.contrib import admin
 
-from review.classifier.models import ClassifierVersion, RedTeamAttempt
+from rebench_site.admin_records import RecordAdmin
+from review.classifier.models import ClassifierScore, ClassifierVersion, RedTeamAttempt
 
 
 @admin.register(ClassifierVersion)
@@ -18,3 +19,14 @@ class RedTeamAttemptAdmin(admin.ModelAdmin):
     list_display = ("id", "reviewer", "started_at", "submitted_at", "final_score", "rewrite")
     list_select_related = ("reviewer", "rewrite")
     raw_id_fields = ("start_completion", "rewrite", "version")
+
+
+@admin.register(ClassifierScore)
+class ClassifierScoreAdmin(RecordAdmin):
+    """Each version's score of each completion, as its rescoring job wrote them: for reading only."""
+
+    list_display = ("id", "version", "completion", "score")
+    list_filter = ("version",)
+    list_select_related = ("version", "completion")
+    search_fields = ("completion__id__exact", "completion__external_id")
+    raw_id_fields = ("version", "completion")

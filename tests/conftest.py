@@ -24,6 +24,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
 
 
+# System programs some tests need. CI (.ci/run) installs them all; elsewhere a test that needs a
+# missing one is skipped with the reason and the fix (`make test-tools` names them before the suite).
+# A fixture that starts terminals or sandboxes calls skip_without(...), so the tests using it inherit
+# the skip; a test that needs one without such a fixture takes the marker (needs_bwrap, ...).
+MISSING_TOOL_REASONS = {
+    "tmux": "tmux is missing (apt-get install tmux): the terminal's shells run in it",
+    "bwrap": "bubblewrap is missing (apt-get install bubblewrap): attempts' shells and scorers run in its sandbox",
+    "rustc": "Debian's rustc is missing (apt-get install rustc): the Rust environment's judge compiles answers "
+    "with it as an unprivileged user, who can't run a rustup toolchain under /root",
+}
+DEBIAN_RUSTC = "/usr/bin/rustc"
+
+
+def tool_missing(tool: str) -> str | None:
+    """Why the tests that need `tool` (tmux, bwrap or rustc) can't run here, or None where they can."""
+    if tool == "rustc":
+        present = os.path.isfile(DEBIAN_RUSTC) and os.access(DEBIAN_RUSTC, os.X_OK)
+    else:
+        present = shutil.which(tool) is not None
+    return None if present else MISSING_TOOL_REASONS[tool]
+
+
+def skip_without(*tools: str) -> None:
+    """Skip the calling test (or fixture) with the reasons of every one of `tools` this machine lacks."""
+    reasons = [reason for reason in map(tool_missing, tools) if reason]
+    if reasons:
+        pytest.skip("; ".join(reasons))
+
+
+needs_tmux = pytest.mark.skipif(tool_missing("tmux") is not None, reason=MISSING_TOOL_REASONS["tmux"])
+needs_bwrap = pytest.mark.skipif(tool_missing("bwrap") is not None, reason=MISSING_TOOL_REASONS["bwrap"])
+needs_rustc = pytest.mark.skipif(tool_missing("rustc") is not None, reason=MISSING_TOOL_REASONS["rustc"])
+
+
 # Per-attempt Unix users: attempt ids restart in every test database, so each test run
 # names its users apart (rbt<pid>-<attempt id>) and deletes them at the end; subprocess workers
 # inherit the prefix through the environment. Never another run's users, never the site's rb-a*.

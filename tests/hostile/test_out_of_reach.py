@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.conftest import needs_bwrap
 from tests.hostile.conftest import ROOT_ONLY
 from tests.hostile.shell import close, open_shell, run
 from tests.trials import terminal_support as ts
@@ -67,6 +68,7 @@ async def test_the_database_code_references_recordings_scorers_and_other_attempt
     await close(screen)
 
 
+@needs_bwrap  # manage.py's checks refuse to run where attempts can't be sandboxed
 def test_the_database_the_server_creates_as_root_is_its_alone(open_tmp: Path) -> None:
     """A fresh SQLite database (and the data folder) made by `manage.py migrate` as root: 0600 and 0711."""
     data = open_tmp / "data"

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from asgiref.testing import ApplicationCommunicator
 
+from tests.conftest import skip_without
 from trials.consumers import ACK, INPUT, OUTPUT, RESIZE
 
 PROMPT = "READY$ "
@@ -86,8 +87,14 @@ class WebsocketCommunicator(ApplicationCommunicator):
         await self.wait(timeout)
 
 
-def make_dirs(settings: Any) -> Path:  # type: ignore[no-untyped-def]
-    """Workspaces and recordings under a world-traversable directory: the shell runs as another user."""
+def make_dirs(settings: Any, *, tools: tuple[str, ...] = ("tmux", "bwrap")) -> Path:
+    """Workspaces and recordings under a world-traversable directory: the shell runs as another user.
+
+    Every terminal test starts here: where this machine lacks `tools` (the shell's tmux and its
+    bubblewrap sandbox, on this machine or on the SSH test server, which is this machine too) the
+    test is skipped with the reason, before anything is made.
+    """
+    skip_without(*tools)
     root = Path(tempfile.mkdtemp(prefix="rebench-term-", dir="/tmp"))
     root.chmod(0o755)
     settings.TERMINAL_WORKSPACE_ROOT = root / "workspaces"

@@ -11,7 +11,9 @@ from celery import Celery
 from django.conf import settings
 from django.utils import timezone
 
+from rebench_site.errors import ServiceError
 from tests import factories
+from tests.conftest import needs_bwrap
 from tests.trials.celery_support import BROKERS, broker_url, queue_length, running_worker, using_broker, wait_for
 from trials import services
 from trials.models import Workstation
@@ -28,6 +30,7 @@ def heartbeat_of(workstation: Workstation) -> object:
     return Workstation.objects.values_list("last_heartbeat_at", flat=True).get(pk=workstation.pk)
 
 
+@needs_bwrap  # the heartbeat reports whether the workstation can sandbox: without bubblewrap it can't be booked
 @pytest.mark.timeout(120)
 @pytest.mark.django_db(transaction=True)
 def test_only_a_workstation_whose_worker_consumes_its_queue_gets_a_heartbeat(app: Celery) -> None:
@@ -90,7 +93,7 @@ def test_a_drained_workstation_shows_draining_whatever_its_heartbeat(workstation
 
 @pytest.mark.django_db
 def test_an_unknown_status_is_refused(workstation: Workstation) -> None:
-    with pytest.raises(services.ServiceError):
+    with pytest.raises(ServiceError):
         services.workstation_set_status(workstation=workstation, status="asleep")
     workstation.refresh_from_db()
     assert workstation.status == Workstation.Status.ACTIVE

@@ -20,7 +20,7 @@ ATTEMPT = 990001
 
 @pytest.fixture
 def policy(settings: Any) -> Iterator[sandbox.Policy]:
-    root = ts.make_dirs(settings)
+    root = ts.make_dirs(settings, tools=())  # no shell: populating a workspace needs neither tmux nor a sandbox
     layout.install_tools()
     found = local_policy(SandboxRequest(attempt_id=ATTEMPT))
     workspaces.make(found)

@@ -23,6 +23,7 @@ from django.conf import settings
 from environments import packages
 from environments.common.llm import LocalChatServer
 from graders import services
+from tests.conftest import MISSING_TOOL_REASONS
 from tests.environments.scoring_support import (
     copy_into,
     load_module,
@@ -120,9 +121,17 @@ def judge_folders() -> list[Path]:
     return [*Path(tempfile.gettempdir()).glob("rust-judge-*"), *Path("/tmp").glob("rust-judge-*")]  # noqa: S108
 
 
+def judge_rustc() -> str:
+    """The rustc the judge will use; the test is skipped, saying why, where it finds none."""
+    try:
+        return judge.find_rustc()
+    except judge.JudgeUnavailable:
+        pytest.skip(MISSING_TOOL_REASONS["rustc"])
+
+
 @pytest.fixture(scope="module")
 def rustc() -> str:
-    return judge.find_rustc()
+    return judge_rustc()
 
 
 @pytest.mark.timeout(120)
@@ -263,6 +272,7 @@ def endpoint(small_configuration: Any, model: LocalChatServer, monkeypatch: pyte
     small_configuration.RUST_CODECONTESTS_MODEL = "scripted-rust-model"
     small_configuration.RUST_CODECONTESTS_BUDGET_TOKENS = 200_000
     small_configuration.RUST_CODECONTESTS_RUSTC = ""
+    judge_rustc()  # the scorer's judge finds the same one
     # The worker's environment holds the key; the package hands it to the scorer alone.
     monkeypatch.setenv("RUST_CODECONTESTS_API_KEY", API_KEY)
     return model

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rebench_site.errors import NotAllowed, ServiceError
 from rebench_site.params import id_param
 from rebench_site.roles import ADMIN, REVIEWER, has_role, role_required
-from review import selectors, services
+from review import agreement, selectors, services
 from review.forms import ImportForm, QueueForm
 from review.models import (
     DEFAULT_MIN_SECONDS_PER_ITEM,
@@ -355,7 +355,7 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "review/queue_detail.html",
         {
             "queue": overview,
-            "agreement": selectors.queue_agreement(queue=queue),
+            "agreement": agreement.queue_agreement(queue=queue),
             "stats": selectors.reviewer_stats(labels=Label.objects.filter(queue=queue)),
             "disagreements": len(selectors.queue_disagreements(queue=queue)),
             "adjudication_queues": ReviewQueue.objects.filter(adjudicates=queue),

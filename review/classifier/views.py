@@ -283,7 +283,8 @@ def _leaderboard_summary() -> dict[str, Any] | None:
 
 @role_required(ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from review.selectors import queue_agreement, queue_overview, reviewer_stats
+    from review.agreement import queue_agreement
+    from review.selectors import queue_overview, reviewer_stats
 
     queues = queue_overview(queues=ReviewQueue.objects.filter(is_open=True))
     for queue in queues[:10]:

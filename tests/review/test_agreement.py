@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from review import selectors, services
+from review import agreement, selectors, services
 
 
 def test_agreement_on_a_hand_computed_example() -> None:
@@ -21,7 +21,7 @@ def test_agreement_on_a_hand_computed_example() -> None:
     a = ["injurious", "injurious", "safe", "safe"]
     b = ["injurious", "safe", "safe", "safe"]
     rows = [(i, "a", v) for i, v in enumerate(a)] + [(i, "b", v) for i, v in enumerate(b)]
-    result = selectors.agreement_from_labels(rows)
+    result = agreement.agreement_from_labels(rows)
     assert result.items == 4
     assert result.fleiss_kappa == pytest.approx(7 / 15)
     assert result.krippendorff_alpha == pytest.approx(8 / 15)
@@ -33,11 +33,11 @@ def test_agreement_on_a_hand_computed_example() -> None:
 
 def test_agreement_is_undefined_not_a_crash_when_everyone_says_the_same() -> None:
     rows = [(i, r, "safe") for i in range(3) for r in ("a", "b")]
-    result = selectors.agreement_from_labels(rows)
+    result = agreement.agreement_from_labels(rows)
     assert result.percent_agreement == 1.0
     assert result.krippendorff_alpha is None
     assert result.pairs[0].kappa is None
-    assert selectors.agreement_from_labels([]).items == 0
+    assert agreement.agreement_from_labels([]).items == 0
 
 
 def _label_all(queue, plan) -> None:  # type: ignore[no-untyped-def]
@@ -55,9 +55,9 @@ def test_queue_agreement_and_reviewer_stats_from_real_labels(completions, make_q
     queue = make_queue(batch="b1", overlap=2, gold_rate=0.5, seed=5)
     assert queue.items.filter(is_gold=True).count() == 2
     _label_all(queue, [(reviewers[0], ["injurious"] * 4), (reviewers[1], ["injurious", "injurious", "safe", "safe"])])
-    agreement = selectors.queue_agreement(queue=queue)
-    assert agreement.items == 4
-    assert agreement.fleiss_items == 4
+    figures = agreement.queue_agreement(queue=queue)
+    assert figures.items == 4
+    assert figures.fleiss_items == 4
     stats = {s.username: s for s in selectors.reviewer_stats(labels=queue.labels.all())}
     assert stats["rev0"].gold_accuracy == 1.0
     assert stats["rev0"].labels == 4

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rebench_site.errors import ServiceError
 from review import selectors, services
 from review.models import Label, LabelRevision, QueueItem, ReviewQueue
+from review.services import labels as label_services
 from tests import factories
 from tests.review.conftest import make_completions
 
@@ -163,14 +164,15 @@ def test_an_edit_racing_the_last_label_of_the_same_item_leaves_adjudication_righ
     when each decides: without the lock the edit would count one label and the label would read
     the old "safe", both would conclude "they agree", and the item would be missed every round.
     """
-    real_sync = services._adjudication_sync
+    real_sync = label_services._adjudication_sync
     delay = {"label": 0.2, "edit": 0.4}
 
     def slow_sync(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         time.sleep(delay.get(threading.current_thread().name, 0))
         real_sync(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_adjudication_sync", slow_sync)
+    # label_submit and label_edit look it up in their own module.
+    monkeypatch.setattr(label_services, "_adjudication_sync", slow_sync)
     rounds = 6
     make_completions(rounds)
     queue = services.queue_create(created_by=admin_user, name="race", policy="random", overlap=2, seed=5)

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 
 from rebench_site.errors import ServiceError
 from review.models import DEFAULT_MIN_SECONDS_PER_ITEM, Completion, ReviewQueue
@@ -47,28 +48,18 @@ def queue_create(
     seed: int | None = None,
 ) -> ReviewQueue:
     """Build a queue over the completions matching source/batch, each with a policy sort key and `overlap` slots."""
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("is required", field="name")
-    if policy not in ReviewQueue.Policy.values:
-        raise ServiceError(f"must be one of {', '.join(ReviewQueue.Policy.values)}", field="policy")
-    if not 1 <= int(overlap) <= settings.REVIEW_MAX_OVERLAP:
-        raise ServiceError(f"must be between 1 and {settings.REVIEW_MAX_OVERLAP}", field="overlap")
-    lease_seconds = settings.REVIEW_DEFAULT_LEASE_SECONDS if lease_seconds is None else int(lease_seconds)
-    if not 30 <= lease_seconds <= 24 * 3600:
-        raise ServiceError("must be between 30 seconds and 24 hours", field="lease_seconds")
-    if not 0.0 <= float(gold_rate) < 1.0:
-        raise ServiceError("must be at least 0 and below 1", field="gold_rate")
+    # One input at a time, in this order: the first that fails is the field the error names.
+    name = _checked_name(name)
+    _check_policy(policy)
+    _check_overlap(overlap)
+    lease_seconds = _checked_lease_seconds(lease_seconds)
+    _check_gold_rate(gold_rate)
     min_seconds = _min_seconds(min_seconds_per_item)
-    if source and source not in Completion.Source.values:
-        raise ServiceError(f"must be one of {', '.join(Completion.Source.values)}", field="source")
-    if size is not None and size < 1:
-        raise ServiceError("must be at least 1", field="size")
-    reviewers = list(reviewers)
-    if not all_reviewers and not reviewers:
-        raise ServiceError("name at least one reviewer, or open the queue to all reviewers", field="reviewers")
-    if policy == ReviewQueue.Policy.ADJUDICATE and adjudicates is None:
-        raise ServiceError("an adjudication queue needs the queue whose disagreements it settles", field="adjudicates")
+    _check_source(source)
+    _check_size(size)
+    reviewers = _checked_reviewers(all_reviewers, reviewers)
+    _check_adjudicates(policy, adjudicates)
+    # One generator for the sample, the keys and the gold items, drawn in that order: a seed gives one queue.
     rng = random.Random(seed)  # noqa: S311 - sampling and shuffling, not secrets
     threshold = current_threshold() if policy == ReviewQueue.Policy.UNCERTAIN else None
     queue = ReviewQueue.objects.create(
@@ -91,42 +82,48 @@ def queue_create(
 
     if policy == ReviewQueue.Policy.ADJUDICATE:
         assert adjudicates is not None
-        from review.selectors import queue_disagreements
-
-        ids = [item.completion_id for item in queue_disagreements(queue=adjudicates)]
-        entries = [(cid, float(n), False) for n, cid in enumerate(ids)]
+        entries = _disagreement_entries(adjudicates)
     else:
-        completions = Completion.objects.all()
-        if source:
-            completions = completions.filter(source=source)
-        elif policy == ReviewQueue.Policy.VERIFY:
-            completions = completions.filter(source__in=[Completion.Source.RED_TEAM, Completion.Source.ADVERSARIAL])
-        if batch:
-            completions = completions.filter(batch=batch)
-        rows = list(completions.values_list("id", "classifier_score", "gold_label"))
-        if size is not None and size < len(rows):
-            rows = rng.sample(rows, size)
-        entries = []
-        for cid, score, gold_label in rows:
-            if policy == ReviewQueue.Policy.UNCERTAIN:
-                # Unscored completions go last, in random order among themselves.
-                key = abs(score - threshold) if score is not None else 1e6 + rng.random()  # type: ignore[operator]
-            elif policy == ReviewQueue.Policy.RANDOM:
-                key = rng.random()
-            else:
-                key = float(cid)
-            entries.append((cid, key, bool(gold_label)))
+        rows = _sampled_rows(_matching_completions(policy, source, batch), size, rng)
+        entries = _keyed_entries(rows, policy, threshold, rng)
         if gold_rate and entries:
-            wanted = round(gold_rate * len(entries) / (1 - gold_rate))
-            taken = {e[0] for e in entries}
-            pool = [g for g in Completion.objects.exclude(gold_label="").values_list("id", flat=True) if g not in taken]
-            gold_ids = rng.sample(pool, min(wanted, len(pool)))
-            low, high = min(e[1] for e in entries), max(e[1] for e in entries)
-            entries += [(gid, rng.uniform(low, high), True) for gid in gold_ids]
+            entries += _gold_entries(entries, gold_rate, rng)
     if not entries:
         raise ServiceError("no completions match this source and batch", field="source")
     _items_add(queue, entries)
     return queue
+
+
+# --- queue_create's input checks, in the order it makes them -----------------------------------
+
+
+def _checked_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("is required", field="name")
+    return name
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in ReviewQueue.Policy.values:
+        raise ServiceError(f"must be one of {', '.join(ReviewQueue.Policy.values)}", field="policy")
+
+
+def _check_overlap(overlap: int) -> None:
+    if not 1 <= int(overlap) <= settings.REVIEW_MAX_OVERLAP:
+        raise ServiceError(f"must be between 1 and {settings.REVIEW_MAX_OVERLAP}", field="overlap")
+
+
+def _checked_lease_seconds(lease_seconds: int | None) -> int:
+    lease_seconds = settings.REVIEW_DEFAULT_LEASE_SECONDS if lease_seconds is None else int(lease_seconds)
+    if not 30 <= lease_seconds <= 24 * 3600:
+        raise ServiceError("must be between 30 seconds and 24 hours", field="lease_seconds")
+    return lease_seconds
+
+
+def _check_gold_rate(gold_rate: float) -> None:
+    if not 0.0 <= float(gold_rate) < 1.0:
+        raise ServiceError("must be at least 0 and below 1", field="gold_rate")
 
 
 def _min_seconds(raw: Any) -> float:
@@ -137,6 +134,90 @@ def _min_seconds(raw: Any) -> float:
     if not 0.0 <= value <= 3600.0:  # NaN fails both comparisons
         raise ServiceError("must be between 0 and 3,600 seconds", field="min_seconds_per_item")
     return value
+
+
+def _check_source(source: str) -> None:
+    if source and source not in Completion.Source.values:
+        raise ServiceError(f"must be one of {', '.join(Completion.Source.values)}", field="source")
+
+
+def _check_size(size: int | None) -> None:
+    if size is not None and size < 1:
+        raise ServiceError("must be at least 1", field="size")
+
+
+def _checked_reviewers(all_reviewers: bool, reviewers: Iterable[AbstractBaseUser]) -> list[AbstractBaseUser]:
+    reviewers = list(reviewers)
+    if not all_reviewers and not reviewers:
+        raise ServiceError("name at least one reviewer, or open the queue to all reviewers", field="reviewers")
+    return reviewers
+
+
+def _check_adjudicates(policy: str, adjudicates: ReviewQueue | None) -> None:
+    if policy == ReviewQueue.Policy.ADJUDICATE and adjudicates is None:
+        raise ServiceError("an adjudication queue needs the queue whose disagreements it settles", field="adjudicates")
+
+
+# --- queue_create's items: (completion id, sort key, is gold), as _items_add takes them ---------
+
+Entry = tuple[int, float, bool]
+
+
+def _disagreement_entries(adjudicates: ReviewQueue) -> list[Entry]:
+    """The adjudicated queue's items whose labels differ, in the order the selector gives them."""
+    from review.selectors import queue_disagreements
+
+    ids = [item.completion_id for item in queue_disagreements(queue=adjudicates)]
+    return [(cid, float(n), False) for n, cid in enumerate(ids)]
+
+
+def _matching_completions(policy: str, source: str, batch: str) -> QuerySet[Completion]:
+    """The source's completions (a verify queue without one: red-team and adversarial), of the batch if named."""
+    completions = Completion.objects.all()
+    if source:
+        completions = completions.filter(source=source)
+    elif policy == ReviewQueue.Policy.VERIFY:
+        completions = completions.filter(source__in=[Completion.Source.RED_TEAM, Completion.Source.ADVERSARIAL])
+    if batch:
+        completions = completions.filter(batch=batch)
+    return completions
+
+
+def _sampled_rows(
+    completions: QuerySet[Completion], size: int | None, rng: random.Random
+) -> list[tuple[int, float | None, str]]:
+    """(id, classifier score, gold label) of every match, or of a random `size` of them."""
+    rows = list(completions.values_list("id", "classifier_score", "gold_label"))
+    if size is not None and size < len(rows):
+        rows = rng.sample(rows, size)
+    return rows
+
+
+def _keyed_entries(
+    rows: list[tuple[int, float | None, str]], policy: str, threshold: float | None, rng: random.Random
+) -> list[Entry]:
+    """Each row with its policy's sort key: nearest the threshold first, random, or arrival order."""
+    entries = []
+    for cid, score, gold_label in rows:
+        if policy == ReviewQueue.Policy.UNCERTAIN:
+            # Unscored completions go last, in random order among themselves.
+            key = abs(score - threshold) if score is not None else 1e6 + rng.random()  # type: ignore[operator]
+        elif policy == ReviewQueue.Policy.RANDOM:
+            key = rng.random()
+        else:
+            key = float(cid)
+        entries.append((cid, key, bool(gold_label)))
+    return entries
+
+
+def _gold_entries(entries: list[Entry], gold_rate: float, rng: random.Random) -> list[Entry]:
+    """Gold completions not already in, making up `gold_rate` of the whole, keyed at random within the others' keys."""
+    wanted = round(gold_rate * len(entries) / (1 - gold_rate))
+    taken = {e[0] for e in entries}
+    pool = [g for g in Completion.objects.exclude(gold_label="").values_list("id", flat=True) if g not in taken]
+    gold_ids = rng.sample(pool, min(wanted, len(pool)))
+    low, high = min(e[1] for e in entries), max(e[1] for e in entries)
+    return [(gid, rng.uniform(low, high), True) for gid in gold_ids]
 
 
 @transaction.atomic

@@ -19,6 +19,7 @@ from rebench_site.errors import ServiceError
 from tests import factories
 from trials import services
 from trials.models import Attempt, Note, Pause, TerminalSession
+from trials.services import deadlines
 from workstation.scoring import Outcome
 
 HOURS_8 = timedelta(hours=8)
@@ -57,7 +58,8 @@ def attempt(db, expert: User, start: datetime) -> Attempt:  # type: ignore[no-un
 def ends(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     """The attempts whose end was committed, once per end: each end queues one final scoring after commit."""
     ended: list[int] = []
-    monkeypatch.setattr(services, "_queue_final_scoring", lambda attempt: ended.append(attempt.pk))
+    # Replaced in the module whose _end calls it: the package only re-exports public names.
+    monkeypatch.setattr(deadlines, "_queue_final_scoring", lambda attempt: ended.append(attempt.pk))
     return ended
 
 

@@ -18,6 +18,7 @@ from trials.models import Attempt, AttemptToken, TerminalSession, Workstation
 from trials.services._shared import User, _require_running
 from trials.services.deadlines import ends_overdue_attempt_first
 from trials.services.sync import _send_to_terminals
+from workstation import tmux
 
 
 @transaction.atomic
@@ -58,7 +59,7 @@ def terminal_session_open(*, attempt_id: int, number: int, user: User, now: date
         number=number,
         defaults={
             "backend": backend,
-            "tmux_session": f"attempt-{attempt.pk}-terminal-{number}",
+            "tmux_session": tmux.session_name(attempt.pk, number),
             "recording_name": recording_name(attempt.pk, number),
         },
     )

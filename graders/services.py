@@ -575,7 +575,7 @@ def _append_csv_log(attempt_id: int, entry: ScoreLogEntry) -> None:
     logs = path.parent
     logs.mkdir(parents=True, exist_ok=True)
     protected_gid = None
-    if scoring.is_root():
+    if users.is_root():
         protected_gid = scoring.ensure_protected_group()
         os.chown(logs, 0, protected_gid)
     os.chmod(logs, 0o750)  # noqa: S103 - no access for others; the group reads, as the docstring says

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation import sandbox
+from workstation.users import is_root
 
 PROTECTED_GROUP = "protected"
 RESULT_MARKER_ENV = "REBENCH_RESULT_MARKER"
@@ -76,10 +77,6 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     # SHA-256 of the scorer that ran (EnvironmentPackage.scorer_digest); set by the worker, never by the scorer.
     scorer_digest: str = ""
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
 
 
 def ensure_protected_group() -> int:

@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from workstation import scoring
+from workstation import scoring, users
 from workstation.sandbox import Policy
 
 STAGING = "/opt/rebench/staging"
@@ -51,13 +51,13 @@ def make(policy: Policy) -> Path:
 def make_folder(path: Path, *, uid: int, gid: int) -> Path:
     """A workspace folder, its user's alone (0700). Its parent is ours, so the name can't be swapped."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if scoring.is_root():
+    if users.is_root():
         path.parent.chmod(0o711)
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        if scoring.is_root():
+        if users.is_root():
             os.fchown(fd, uid, gid)
         os.fchmod(fd, 0o700)
     finally:
@@ -78,7 +78,7 @@ def staging_folder(path: Path, *, gid: int) -> Iterator[Path]:
 
 def _share_with(folder: Path, gid: int) -> None:
     """root:<attempt's group>, group-readable: the attempt's user may read the staging, nobody else."""
-    if not scoring.is_root():
+    if not users.is_root():
         return
     for root, dirs, files in os.walk(folder):
         os.lchown(root, 0, gid)

@@ -92,11 +92,6 @@ def attempt_score_update(*, attempt: Attempt, is_final: bool = False, now: datet
 # --- workspaces ------------------------------------------------------------------------------------
 
 
-def workspace_path(attempt: Attempt) -> Path:
-    """The folder the attempt's shells work in (and its sandbox sees as /home/agent)."""
-    return layout.workspace(attempt.pk)
-
-
 def _policy(attempt: Attempt) -> workstation_sandbox.Policy:
     """The attempt's sandbox on this machine (the worker runs on its workstation), its tools in place."""
     layout.install_tools()
@@ -111,7 +106,7 @@ def workspace_prepare(*, attempt: Attempt) -> list[str]:
     own user inside its sandbox, never over a file that exists. The "prepared" mark lives beside
     the workspace, root's, so the expert can't make us redo it.
     """
-    workspace = workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     mark = workspace.parent / f".{workspace.name}.prepared"
     if mark.exists():
         return []
@@ -528,7 +523,7 @@ def _execute(job: ScoringJob) -> scoring.Outcome:
             copy,
             Path(workstation_sandbox.HOME),
             final=job.kind == ScoringJob.Kind.FINAL,
-            context=_final_context(job, workspace_path(attempt)),
+            context=_final_context(job, layout.workspace(attempt.pk)),
         ),
         scorer_copy=copy,
         workspace_files=package.workspace_files,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workstation import sandbox
+from workstation import layout, sandbox
 
 CACHE_SECONDS = 60.0
 
@@ -49,7 +49,7 @@ def unreachable_folders() -> list[str]:
     scorer then fails with "Permission denied". Only root switches to attempt users, so only root checks."""
     if os.geteuid() != 0:
         return []
-    needed = [Path(settings.TERMINAL_WORKSPACE_ROOT)]
+    needed = [layout.workspace_root()]
     if settings.SANDBOX_SHARE_PYTHON_PACKAGES:
         needed += [Path(p) for p in site.getsitepackages()]
     found = []

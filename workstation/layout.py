@@ -36,7 +36,8 @@ def workspace_root() -> Path:
 
 
 def workspace(attempt_id: int) -> Path:
-    """The attempt's workspace: its shells start there, its scorers read it, it outlives the attempt."""
+    """The attempt's workspace (its sandbox sees it as /home/agent): its shells start there, its scorers
+    read it, it outlives the attempt."""
     return workspace_root() / f"attempt-{int(attempt_id)}"
 
 

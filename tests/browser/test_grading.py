@@ -32,9 +32,10 @@ def app(tmp_path: Path) -> Iterator[Celery]:
 def test_the_expert_scores_and_sees_progress_the_log_and_the_chart(page_for, attempt_on, app: Celery) -> None:  # type: ignore[no-untyped-def]
     attempt = attempt_on("grading_test_slow")
     from graders import services
+    from workstation import layout
 
     services.workspace_prepare(attempt=attempt)
-    put(services.workspace_path(attempt), "sleep.txt", "2")
+    put(layout.workspace(attempt.pk), "sleep.txt", "2")
     page = page_for("ada", factories.PASSWORD)
     page.goto(f"/attempts/{attempt.pk}/")
     expect(page.locator("#score-log")).to_contain_text("No scores yet.")

@@ -19,6 +19,7 @@ from graders.tasks import scoring_job_run
 from tests.environments.scoring_support import run_scorer
 from tests.workspace_support import put
 from trials.models import Attempt
+from workstation import layout
 
 SLUG = "ai_rd_triton_cumsum"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG
@@ -41,7 +42,7 @@ def prefix_sum(x):
 
 def score_solution(attempt: Attempt, source: str) -> ScoreLogEntry:
     services.workspace_prepare(attempt=attempt)
-    put(services.workspace_path(attempt), "solution.py", source)
+    put(layout.workspace(attempt.pk), "solution.py", source)
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     scoring_job_run(str(job.pk))
     return ScoreLogEntry.objects.get(job=job)

@@ -26,6 +26,7 @@ from tests.environments.scoring_support import (
     worker_for,
 )
 from trials.models import Attempt
+from workstation import layout
 
 SLUG = "ai_rd_fix_embedding"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG
@@ -48,7 +49,7 @@ def test_start_corrupts_a_trained_model_and_the_worker_scores_start_reference_an
         small.starting_score,
         small.reference_score,
     )
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)  # start, then the starting solution is scored
         start = wait_for_entries(attempt, 1)[0]

@@ -30,6 +30,7 @@ from tests.environments.scoring_support import (
     worker_for,
 )
 from trials.models import Attempt
+from workstation import layout
 
 SLUG = "ai_rd_nanogpt_chat_rl"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG
@@ -62,7 +63,7 @@ def test_start_trains_the_base_model_and_the_worker_scores_start_reference_and_b
         small.starting_score,
         small.reference_score,
     )
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)  # start, then the starting model is scored
         start = wait_for_entries(attempt, 1, timeout=400)[0]

@@ -21,6 +21,7 @@ from tests.environments.scoring_support import (
     worker_for,
 )
 from trials.models import Attempt
+from workstation import layout
 
 SLUG = "ai_rd_optimize_llm_foundry"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG
@@ -36,7 +37,7 @@ def test_the_worker_times_the_starting_and_reference_scripts_and_refuses_changed
     attempt = attempt_on(SLUG)
     small = packages.find(SLUG).configurations["small"]
     assert attempt.environment.reference_score == small.reference_score
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)
         start = wait_for_entries(attempt, 1, timeout=300)[0]

@@ -34,6 +34,7 @@ from tests.environments.scoring_support import (
 )
 from tests.workspace_support import give_to_owner
 from trials.models import Attempt
+from workstation import layout
 
 SLUG = "ai_rd_restricted_mlm"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG
@@ -258,7 +259,7 @@ def test_the_worker_scores_the_starting_the_reference_and_a_forbidden_solution(
     attempt = attempt_on(SLUG)
     small = packages.find(SLUG).configurations["small"]
     assert attempt.environment.starting_score == small.starting_score
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)
         start = wait_for_entries(attempt, 1)[0]

@@ -34,6 +34,7 @@ from tests.environments.scoring_support import (
 )
 from tests.workspace_support import put
 from trials.models import Attempt
+from workstation import layout
 
 SLUG = "ai_rd_rust_codecontests_inference"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG
@@ -327,7 +328,7 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
         small.starting_score,
         small.reference_score,
     )
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)  # the starting scaffold is scored once the workspace is ready
         start = wait_for_entries(attempt, 1, timeout=300)[0]

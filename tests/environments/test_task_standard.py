@@ -23,6 +23,7 @@ from tests.trials.celery_support import BROKERS, broker_url, running_worker, usi
 from tests.workspace_support import put
 from trials import services as trials_services
 from trials.models import Attempt
+from workstation import layout
 
 FAMILIES = Path(__file__).resolve().parent / "task_families"
 
@@ -91,7 +92,7 @@ def test_a_family_scored_at_the_end_refuses_intermediate_scores_and_scores_the_s
     with pytest.raises(ServiceError, match="scored once, when the attempt ends"):
         services.scoring_job_request(attempt=attempt, by=attempt.user)
     services.workspace_prepare(attempt=attempt)
-    put(services.workspace_path(attempt), "submission.txt", "42\n")
+    put(layout.workspace(attempt.pk), "submission.txt", "42\n")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)
     assert len(callbacks) >= 1
@@ -110,7 +111,7 @@ def test_a_method_that_raises_while_scoring_is_a_nan_with_its_traceback(
     task_standard.task_family_register(path=str(FAMILIES / "good_family"))
     attempt = attempt_at("good_family-easy")
     services.workspace_prepare(attempt=attempt)
-    put(services.workspace_path(attempt), "answer.txt", "not a number")
+    put(layout.workspace(attempt.pk), "answer.txt", "not a number")
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     scoring_job_run(str(job.pk))
     entry = ScoreLogEntry.objects.get(job=job)
@@ -131,7 +132,7 @@ def test_a_task_family_end_to_end_through_a_real_worker(
     monkeypatch.setenv("REBENCH_GOOD_FAMILY_FLAG", "on")
     task_standard.task_family_register(path=str(FAMILIES / "good_family"))
     attempt = attempt_at("good_family-easy")
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     client = Client()
     client.force_login(attempt.user)
 

@@ -20,6 +20,7 @@ from graders.tasks import scoring_job_run
 from tests.unix_users_support import as_user
 from tests.workspace_support import put
 from trials.models import Attempt
+from workstation import layout
 from workstation import scoring as sandbox
 from workstation import users as unix_users
 
@@ -55,7 +56,7 @@ def test_each_attempt_gets_its_own_unprivileged_user_owning_its_workspace(
         # Its own group only: not `protected`, not sudo, nothing another attempt shares.
         assert os.getgrouplist(user.pw_name, user.pw_gid) == [user.pw_gid]
         assert stat.S_IMODE(os.stat(user.pw_dir).st_mode) == 0o700
-        workspace = services.workspace_path(attempt).stat()
+        workspace = layout.workspace(attempt.pk).stat()
         assert (workspace.st_uid, workspace.st_gid) == (user.pw_uid, user.pw_gid)
         assert stat.S_IMODE(workspace.st_mode) == 0o700
 
@@ -99,10 +100,10 @@ def test_a_scorer_cannot_rewrite_its_code_nor_read_another_attempts_workspace(
     mine, theirs = attempt_on("grading_test_tamper"), attempt_on("grading_test_tamper")
     for attempt in (mine, theirs):
         services.workspace_prepare(attempt=attempt)
-    secret = put(services.workspace_path(theirs), "secret.txt", "their work")
-    put(services.workspace_path(mine), "other.txt", str(secret))
+    secret = put(layout.workspace(theirs.pk), "secret.txt", "their work")
+    put(layout.workspace(mine.pk), "other.txt", str(secret))
     # The same scorer, pointed at a file its own snapshot holds, reads it: the refusal below is the sandbox's.
-    put(services.workspace_path(theirs), "other.txt", "/home/agent/other.txt")
+    put(layout.workspace(theirs.pk), "other.txt", "/home/agent/other.txt")
 
     entry = score(mine, django_capture_on_commit_callbacks)
     # Its own code is mounted read-only; the other workspace isn't in its sandbox at all.
@@ -115,13 +116,13 @@ def test_an_attempts_shell_user_cannot_read_another_attempts_workspace(attempt_o
     mine, theirs = attempt_on("grading_test_ok"), attempt_on("grading_test_ok")
     for attempt in (mine, theirs):
         services.workspace_prepare(attempt=attempt)
-    secret = put(services.workspace_path(theirs), "secret.txt", "their work")
+    secret = put(layout.workspace(theirs.pk), "secret.txt", "their work")
     me = unix_users.attempt_user_name(mine.pk)
     shell = as_user(me, [], ["bash", "-c", f"cat {secret}; ls {secret.parent}"])
     assert "their work" not in shell.stdout
     assert shell.stderr.count("Permission denied") == 2
     # Its own workspace is its own.
-    assert as_user(me, [], ["touch", str(services.workspace_path(mine) / "mine.txt")]).returncode == 0
+    assert as_user(me, [], ["touch", str(layout.workspace(mine.pk) / "mine.txt")]).returncode == 0
 
 
 def test_the_csv_score_log_is_root_protected_0640_and_the_expert_cannot_read_it(
@@ -166,7 +167,7 @@ def test_the_final_score_retires_the_attempts_user_and_a_new_shell_reopens_it(
         time.sleep(0.05)
     assert left_running.poll() is not None, "the retired user's processes are stopped"
     assert unix_users._expired(user.name)
-    assert services.workspace_path(attempt).is_dir(), "the workspace is kept for review and re-scoring"
+    assert layout.workspace(attempt.pk).is_dir(), "the workspace is kept for review and re-scoring"
     # An admin's re-run still scores as that user.
     assert score(attempt, django_capture_on_commit_callbacks, kind=ScoringJob.Kind.FINAL).score == entry.score
 

@@ -15,6 +15,7 @@ from graders.models import ScoreLogEntry, ScoringJob
 from graders.tasks import scoring_job_run
 from tests.workspace_support import put
 from trials.models import Attempt
+from workstation import layout
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -122,7 +123,7 @@ def test_each_entry_records_the_digest_of_the_scorer_that_produced_it(
 
 def test_nan_entries_do_not_count_towards_the_final_score(attempt_on: Callable[..., Attempt]) -> None:
     attempt = attempt_on("grading_test_ok")
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     score_once(attempt)  # 0.5 from the starting solution
     put(workspace, "score.txt", "0.8")
     score_once(attempt)
@@ -141,7 +142,7 @@ def test_a_package_harness_runs_the_experts_code_without_the_scorers_privileges(
 ) -> None:
     attempt = attempt_on("grading_test_harness")
     services.workspace_prepare(attempt=attempt)
-    put(services.workspace_path(attempt), "program.sh", "echo 0.625\n")
+    put(layout.workspace(attempt.pk), "program.sh", "echo 0.625\n")
     status, entry = score_once(attempt)
     assert status == ScoringJob.Status.DONE
     assert entry.score == 0.625, entry.message

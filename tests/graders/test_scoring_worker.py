@@ -31,6 +31,7 @@ from tests.trials.celery_support import (
 from tests.workspace_support import put
 from trials import services as trials_services
 from trials.models import Attempt, Pause
+from workstation import layout
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -96,7 +97,7 @@ def test_ending_the_attempt_makes_a_final_scoring_run_and_stores_the_final_score
 ) -> None:
     attempt = attempt_on("grading_test_ok")
     services.workspace_prepare(attempt=attempt)
-    put(services.workspace_path(attempt), "score.txt", "0.75")
+    put(layout.workspace(attempt.pk), "score.txt", "0.75")
     with running_worker(app, queues=[attempt.workstation.queue_name]):
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)
         assert wait_for(lambda: AttemptScore.objects.filter(attempt=attempt, is_final=True).exists(), timeout=60)
@@ -246,7 +247,7 @@ def _slow_attempt(attempt_on: Callable[..., Attempt], seconds: str) -> tuple[Att
     type(attempt.workstation).objects.filter(pk=attempt.workstation_id).update(queue_name=queue)
     attempt.refresh_from_db()
     services.workspace_prepare(attempt=attempt)
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     put(workspace, "sleep.txt", seconds)
     return attempt, workspace, queue
 

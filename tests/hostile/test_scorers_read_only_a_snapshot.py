@@ -33,6 +33,7 @@ from tests.graders.conftest import attempt_on, grading_dirs
 from tests.workspace_support import give_to_owner
 from trials import services as trials_services
 from trials.models import Attempt
+from workstation import layout
 
 __all__ = ["attempt_on", "grading_dirs", "small_configuration"]
 
@@ -97,7 +98,7 @@ def test_an_answer_linked_to_a_file_the_scorer_could_read_is_no_answer(
 ) -> None:
     attempt = attempt_on(SCALING_LAW)
     services.workspace_prepare(attempt=attempt)
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     if target == "reference answer":
         linked = REFERENCE_ANSWER
@@ -125,7 +126,7 @@ def test_a_checkpoint_that_is_a_pipe_or_a_link_to_etc_shadow_is_a_quick_nan_with
 ) -> None:
     attempt = attempt_on(FIX_EMBEDDING)
     services.workspace_prepare(attempt=attempt)  # start: the trained and corrupted models (cached)
-    workspace = services.workspace_path(attempt)
+    workspace = layout.workspace(attempt.pk)
     if kind == "fifo":
         replace_with_fifo(workspace, "fixed_model.pth")  # opening it would wait for a writer forever
     else:
@@ -159,7 +160,7 @@ def final_job(grading_dirs: Path, django_capture_on_commit_callbacks: Any) -> Ca
         )
         attempt = factories.AttemptFactory(reservation=reservation)
         services.workspace_prepare(attempt=attempt)
-        workspace = services.workspace_path(attempt)
+        workspace = layout.workspace(attempt.pk)
         if kind == "fifo":
             replace_with_fifo(workspace, "submission.txt")
         else:
@@ -181,7 +182,7 @@ def test_a_task_standard_submission_that_is_a_link_or_a_pipe_is_read_as_empty(
     job = final_job(kind)
     # What the worker (root) reads itself and hands the family's `score` as the submission.
     started = time.monotonic()
-    assert services._final_context(job, services.workspace_path(job.attempt))["submission"] == ""
+    assert services._final_context(job, layout.workspace(job.attempt.pk))["submission"] == ""
     assert time.monotonic() - started < 5  # a pipe with no writer is not waited on
 
 

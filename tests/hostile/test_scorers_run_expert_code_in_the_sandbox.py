@@ -36,7 +36,7 @@ from tests.graders.conftest import attempt_on, grading_dirs
 from tests.hostile.conftest import ROOT_ONLY
 from tests.workspace_support import put
 from trials.models import Attempt
-from workstation import scoring
+from workstation import layout, scoring
 
 pytestmark = [ROOT_ONLY, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
 __all__ = ["attempt_on", "grading_dirs", "small_configuration"]
@@ -55,7 +55,7 @@ def score(attempt: Attempt) -> scoring.Outcome:
 
 def prepared(attempt: Attempt) -> Path:
     services.workspace_prepare(attempt=attempt)
-    return services.workspace_path(attempt)
+    return layout.workspace(attempt.pk)
 
 
 def report(workspace: Path, name: str) -> dict[str, Any] | None:

@@ -17,8 +17,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.selectors import audit_events
 from environments.models import Environment
-from graders.selectors import attempt_scores as grading_context
-from graders.selectors import attempt_scoring_marker
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
 from trials import selectors, services
@@ -30,6 +28,7 @@ from trials.forms import (
     TechnicalPauseForm,
     WorkstationForm,
 )
+from trials.grading import grading
 from trials.models import Attempt, Note, Pause, Reservation, TerminalSession, Workstation
 from trials.recording import activity_timeline, cast_lines, recording_exists, storage
 
@@ -244,18 +243,18 @@ def _visible_attempt_now(request: HttpRequest, pk: int) -> Attempt:
 def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
     frozen = selectors.attempt_frozen_reason(attempt)
     clock = selectors.attempt_clock(attempt)
-    grading = grading_context(attempt, request.user)
-    job = grading["score_job"]
+    scores = grading().page_scores(attempt, request.user)
+    job = scores["score_job"]
     preparing = selectors.attempt_preparing(
         attempt,
-        has_scorer=grading["has_scorer"],
-        scored=bool(grading["score_rows"]),
+        has_scorer=scores["has_scorer"],
+        scored=bool(scores["score_rows"]),
         scoring_running=job is not None and not job["finished"],
     )
     return {
         "attempt": attempt,
         "clock": clock,
-        "live_version": selectors.attempt_live_marker(attempt, clock, scoring=attempt_scoring_marker(attempt)),
+        "live_version": selectors.attempt_live_marker(attempt, clock, scoring=grading().page_marker(attempt)),
         "preparing": preparing,
         "is_slow_to_prepare": preparing == "workspace"
         and (clock.server_now - attempt.started_at).total_seconds() > selectors.PREPARING_SLOW_SECONDS,
@@ -268,7 +267,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
         "audit_events": list(audit_events(attempt_id=attempt.pk)[:100]) if is_admin(request.user) else [],
         "notes": attempt.notes.all(),
         "pauses": attempt.pauses.all(),
-        **grading,
+        **scores,
     }
 
 
@@ -294,7 +293,7 @@ def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
             "pause_reason": clock.pause_reason,
             "end_reason": attempt.end_reason or None,
             "server_now": clock.server_now.isoformat(),
-            "version": selectors.attempt_live_marker(attempt, clock, scoring=attempt_scoring_marker(attempt)),
+            "version": selectors.attempt_live_marker(attempt, clock, scoring=grading().page_marker(attempt)),
         }
     )
 

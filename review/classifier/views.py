@@ -268,19 +268,6 @@ def red_team_submit(request: HttpRequest) -> HttpResponse:
 # --- dashboard -------------------------------------------------------------------------------
 
 
-def _leaderboard_summary() -> dict[str, Any] | None:
-    """The latest leaderboard snapshot's overall rows, when the leaderboard app has computed one."""
-    try:
-        from graders.leaderboards.selectors import leaderboard_latest, overview_page
-    except ImportError:  # the leaderboard app is optional for the review loop
-        return None
-    snapshot = leaderboard_latest()
-    if snapshot is None:
-        return None
-    page = overview_page(snapshot.data)
-    return {"snapshot": snapshot, "highlights": page["highlights"]}
-
-
 @role_required(ADMIN)
 def dashboard(request: HttpRequest) -> HttpResponse:
     from review.agreement import queue_agreement
@@ -301,6 +288,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "at_threshold": selectors.unsafe_rate_at(version=version) if version else None,
             "red_team": selectors.red_team_stats(),
             "reviewers": reviewer_stats(),
-            "leaderboard": _leaderboard_summary(),
         },
     )

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import expect
 
+from rebench_site.demo import DEMO_GOLD_BATCH, demo_classifier_wanted, demo_seed
+from rebench_site.management.commands.rundev import demo_classifier_command
 from review.classifier.models import ClassifierVersion, RedTeamAttempt
 from review.models import Completion
-from trials.management.commands.rundev import demo_classifier_command
-from trials.services_demo import DEMO_GOLD_BATCH, demo_classifier_wanted, demo_seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 

@@ -205,7 +205,7 @@ def test_task_score_log_of_a_hidden_score_environment_tells_validity_only(live_s
 
 
 def test_make_run_on_another_port_hands_its_own_address_to_the_shells_task() -> None:
-    from trials.management.commands.rundev import site_env
+    from rebench_site.management.commands.rundev import site_env
 
     assert site_env({}, "127.0.0.1", 8123)["SITE_URL"] == "http://127.0.0.1:8123"
     assert site_env({}, "0.0.0.0", 9000)["SITE_URL"] == "http://127.0.0.1:9000"  # noqa: S104 - listening on all

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 
 import pytest
@@ -116,7 +117,11 @@ async def test_a_flood_is_paced_to_a_few_frames_per_interval_and_ctrl_c_still_an
     # At most PACE_FRAMES frames, then the rest of the interval waits and comes as one more frame.
     # The test's own side shares this event loop, so a window of 90 ms is allowed some slack.
     assert busiest_interval(frames, 0.09) <= settings.TERMINAL_PACE_FRAMES + 2, frames[:40]
-    assert {int((at - frames[0][0]) / 0.1) for at, _ in frames} >= set(range(15)), "paced, never stalled"
+    # Paced, never stalled: frames keep coming to the end. A loaded machine may hold one interval back
+    # (CI has seen a 100 ms window go empty), so the bound is a gap of five intervals, which a stall breaks.
+    times = [at for at, _ in frames]
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.5, "paced, never stalled"
+    assert times[-1] - times[0] > 1.5, "the frames kept coming for the whole flood"
     flooded = len(screen.output)
     await screen.type("\x03")
     took = await screen.until(ts.PROMPT, start=flooded, timeout=5)

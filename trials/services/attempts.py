@@ -12,6 +12,7 @@ from environments import packages
 from environments.services import environment_configuration_for
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
+from trials.grading import grading
 from trials.models import Attempt, Note, Pause, Reservation
 from trials.services._shared import User, _audit, _locked_attempt, _require_owner, _require_running
 from trials.services.deadlines import _end, _end_if_overdue, ends_overdue_attempt_first
@@ -53,9 +54,7 @@ def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = 
         scorer_digest=package.scorer_digest() if package else "",
     )
     _schedule_deadline(attempt)
-    from graders.services import workspace_prepare_queue  # graders builds on trials: import at call time
-
-    workspace_prepare_queue(attempt)  # the starting solution is copied on the workstation, after commit
+    grading().attempt_started(attempt)  # the starting solution is copied on the workstation, after commit
     return attempt
 
 
@@ -262,6 +261,4 @@ def _deadline(attempt: Attempt) -> datetime | None:
 
 
 def _leaderboards_changed() -> None:
-    from graders.leaderboards.services import leaderboard_request_recompute
-
-    leaderboard_request_recompute()
+    grading().attempts_changed()

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
+from trials.grading import grading
 from trials.models import Attempt, Reservation
 from trials.services._shared import _locked_with_pauses, _passed_deadline
 from trials.services.sync import _queue_deadline_check, attempt_sandbox_sync, terminals_end_for_attempt
@@ -42,9 +43,7 @@ def ends_overdue_attempt_first(service: Service) -> Service:
 
 
 def _queue_final_scoring(attempt: Attempt) -> None:
-    from graders.services import queue_final_scoring  # graders builds on trials: import at call time
-
-    queue_final_scoring(attempt)
+    grading().attempt_ended(attempt)
 
 
 def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:

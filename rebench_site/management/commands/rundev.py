@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from trials.services_demo import DEMO_LOGINS, demo_classifier_wanted
+from rebench_site.demo import DEMO_LOGINS, demo_classifier_wanted
 
 
 def demo_classifier_command() -> list[str]:

@@ -18,13 +18,7 @@ from environments.services import environment_configuration_for
 from graders.leaderboards.selectors import leaderboard_latest
 from graders.models import AttemptScore, LeaderboardSnapshot, ScoreLogEntry
 from rebench_site import roles
-from review import services as review_services
-from review.classifier import selectors as classifier_selectors
-from review.classifier import services as classifier_services
-from review.classifier.models import ClassifierVersion
-from review.models import Completion, Label, ReviewQueue
-from trials.models import Attempt
-from trials.services_demo import (
+from rebench_site.demo import (
     DEMO_GOLD_BATCH,
     DEMO_GOLD_QUEUE,
     DEMO_LOGINS,
@@ -34,6 +28,12 @@ from trials.services_demo import (
     demo_classifier_wanted,
     demo_seed,
 )
+from review import services as review_services
+from review.classifier import selectors as classifier_selectors
+from review.classifier import services as classifier_services
+from review.classifier.models import ClassifierVersion
+from review.models import Completion, Label, ReviewQueue
+from trials.models import Attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +121,7 @@ def test_the_seed_imports_no_torch(tmp_path) -> None:  # type: ignore[no-untyped
         "import sys, django; django.setup()\n"
         "from django.core.management import call_command\n"
         "call_command('migrate', verbosity=0)\n"
-        "from trials.services_demo import demo_seed\n"
+        "from rebench_site.demo import demo_seed\n"
         "demo_seed()\n"
         "print('torch' in sys.modules)\n"
     )

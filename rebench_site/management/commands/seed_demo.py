@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from trials.services_demo import demo_classifier_train, demo_seed
+from rebench_site.demo import demo_classifier_train, demo_seed
 
 
 class Command(BaseCommand):

@@ -31,7 +31,7 @@ from review.classifier.models import ClassifierVersion
 from review.models import Completion, ImportJob, LabelValue, ReviewQueue
 from trials.models import Attempt, Workstation
 
-DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
+DEMO_DATA = Path(__file__).resolve().parent / "data"
 # Humans over 8 h and two agents with 2 h and 8 h runs on four environments, in our own run format, at
 # RE-Bench scale (`full`); the demo's own attempts run the `small` configuration and have their own leaderboard.
 DEMO_RUNS = DEMO_DATA / "runs.jsonl"

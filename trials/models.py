@@ -117,10 +117,6 @@ class Reservation(models.Model):
         # Titles in the admin and in messages: who, what, where, when (the admin selects the related rows).
         return f"{self.expert} · {self.environment} on {self.workstation}, {self.starts_at:%Y-%m-%d %H:%M}"
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self.cancelled_at is not None
-
     def state(self, now: datetime | None = None) -> str:
         now = now or timezone.now()
         if self.cancelled_at:

@@ -35,7 +35,7 @@ def grading_dirs(settings) -> Iterator[Path]:  # type: ignore[no-untyped-def]
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_environment(slug: str, **fields: object) -> Environment:
+def package_environment(slug: str, **fields: object) -> Environment:
     """An Environment row for one of the test packages: higher is better, 0 → 1, max."""
     defaults: dict[str, object] = {
         "title": slug,
@@ -59,7 +59,7 @@ def attempt_on(db, grading_dirs) -> Callable[..., Attempt]:  # type: ignore[no-u
 
     def make(slug: str, **fields: object) -> Attempt:
         if slug.startswith("grading_test_"):
-            environment = test_environment(slug, **fields)
+            environment = package_environment(slug, **fields)
         else:
             environment = factories.environment(slug)
         # A new expert and workstation for each: PostgreSQL's exclusion constraints refuse overlapping slots.

@@ -10,7 +10,7 @@ from django.test import Client
 from environments.instructions import render
 from tests import factories
 from tests.graders.conftest import PACKAGES
-from tests.graders.conftest import test_environment as environment_row
+from tests.graders.conftest import package_environment as environment_row
 from tests.trials.test_task_cli import run_task
 from trials import services as trials_services
 from trials.models import Attempt

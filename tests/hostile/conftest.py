@@ -29,7 +29,7 @@ def term_dirs(settings: Any) -> Iterator[Path]:
 def local_attempt_at(slug: str = "ai_rd_triton_cumsum", **attempt: Any) -> Attempt:
     """A running attempt on a `local` workstation of 8 GPUs (the demo's), by a new expert."""
     if slug.startswith("grading_test_"):
-        from tests.graders.conftest import test_environment as package_environment
+        from tests.graders.conftest import package_environment
 
         environment = package_environment(slug, gpus_min=1, gpus_max=1, cpus=13, memory_gb=100)
     else:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests import factories
+from tests.role_matrix import world  # noqa: F401 - the role matrix's fixture, for every app's test_roles.py
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,0 +1,33 @@
+"""Who may open each of grading's pages: scoring jobs, run imports, leaderboards."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.role_matrix import ROLES, Page, assert_page_allows_its_roles
+
+PAGES = [
+    # Grading.
+    Page("graders:attempt-score", "post", frozenset({"expert", "admin"}), "attempt"),
+    Page("graders:attempt-scores", "get", frozenset({"expert", "admin"}), "attempt"),
+    Page("graders:jobs", "get", frozenset({"admin"})),
+    Page("graders:job-rerun", "post", frozenset({"admin"})),
+    Page("graders:job-close", "post", frozenset({"admin"})),
+    # Run imports: admins only.
+    Page("run_imports:list", "get", frozenset({"admin"})),
+    Page("run_imports:rows", "get", frozenset({"admin"})),
+    Page("run_imports:detail", "get", frozenset({"admin"}), "run_import"),
+    Page("run_imports:progress", "get", frozenset({"admin"}), "run_import"),
+    # Leaderboards: admins; an expert has "My results" and exports of their own rows.
+    Page("leaderboards:overview", "get", frozenset({"admin"})),
+    Page("leaderboards:environment", "get", frozenset({"admin"}), "environment"),
+    Page("leaderboards:mine", "get", frozenset({"expert", "other_expert", "admin"})),
+    Page("leaderboards:compute", "post", frozenset({"admin"})),
+    Page("leaderboards:export", "get", frozenset({"expert", "other_expert", "admin"}), "leaderboard_export"),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: str) -> None:  # type: ignore[no-untyped-def]
+    assert_page_allows_its_roles(world, page, role)

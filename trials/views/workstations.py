@@ -1,0 +1,64 @@
+"""The admin's workstation pages: the list (and registering one), and one workstation's status and bookings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+
+from rebench_site.errors import ServiceError
+from rebench_site.roles import ADMIN, role_required
+from trials import services
+from trials.forms import WorkstationForm
+from trials.models import Workstation
+from trials.views._shared import _form_error
+
+
+@role_required(ADMIN)
+def workstation_list(request: HttpRequest) -> HttpResponse:
+    form = WorkstationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ws = services.workstation_register(**form.cleaned_data)
+        except ServiceError as exc:
+            _form_error(form, exc)
+        else:
+            messages.success(request, f"Registered {ws.name}; it shows offline until its worker's first heartbeat.")
+            return redirect("trials:workstation", pk=ws.pk)
+    now = timezone.now()
+    workstations = [(ws, ws.effective_status(now)) for ws in Workstation.objects.all()]
+    return render(
+        request,
+        "trials/workstation_list.html",
+        {"workstations": workstations, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@role_required(ADMIN)
+def workstation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    workstation = get_object_or_404(Workstation, pk=pk)
+    if request.method == "POST":
+        try:
+            services.workstation_set_status(workstation=workstation, status=request.POST.get("status", ""))
+            messages.success(request, f"{workstation.name} is now {workstation.status}.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("trials:workstation", pk=pk)
+    now = timezone.now()
+    upcoming = (
+        workstation.reservations.filter(cancelled_at__isnull=True, ends_at__gte=now)
+        .select_related("expert", "environment")
+        .order_by("starts_at")
+    )
+    return render(
+        request,
+        "trials/workstation_detail.html",
+        {
+            "workstation": workstation,
+            "status": workstation.effective_status(now),
+            "upcoming": upcoming,
+            "statuses": Workstation.Status.choices,
+        },
+    )

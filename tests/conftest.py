@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
+from rest_framework.test import APIClient
 
 from tests import factories
 from tests.role_matrix import world  # noqa: F401 - the role matrix's fixture, for every app's test_roles.py
@@ -130,3 +132,21 @@ def open_tmp() -> Iterator[Path]:
     folder.chmod(0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def api() -> factories.ClientFor:
+    """`api(user)` is a REST API client authenticated as `user`; `api(None)` is anonymous."""
+
+    def make(user: AbstractBaseUser | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def no_role_user(db):  # type: ignore[no-untyped-def]
+    return factories.UserFactory(username="nobody")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from environments.models import Environment
 from environments.services import environment_configuration_for, environment_sync_registry
 from trials.models import Attempt, Reservation, Workstation
+
+# The `api` fixture (tests/conftest.py): `api(user)` is an API client signed in as `user`, `api(None)` anonymous.
+ClientFor = Callable[[AbstractBaseUser | None], APIClient]
 
 PASSWORD = "correct-horse-battery"
 

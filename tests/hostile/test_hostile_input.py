@@ -20,7 +20,7 @@ from graders.models import ScoreLogEntry
 from review import services as review_services
 from review.models import Completion, ImportJob
 from tests import factories
-from tests.api.test_agent_runs_api import token_client
+from tests.graders.test_agent_runs_api import token_client
 from tests.review.conftest import make_completions
 from trials.models import Attempt, Reservation
 

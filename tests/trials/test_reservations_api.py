@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from tests import factories
-from tests.api.conftest import ClientFor
+from tests.factories import ClientFor
 from trials.models import Reservation, Workstation
 
 pytestmark = pytest.mark.django_db

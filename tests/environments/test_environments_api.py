@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import ClientFor
+from tests.factories import ClientFor
 
 pytestmark = pytest.mark.django_db
 

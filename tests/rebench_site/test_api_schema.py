@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from drf_spectacular.drainage import GENERATOR_STATS
 
-from tests.api.conftest import ClientFor
+from tests.factories import ClientFor
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests import factories
-from tests.api.conftest import ClientFor
+from tests.factories import ClientFor
 from trials.models import Attempt, Note, Pause
 
 pytestmark = pytest.mark.django_db

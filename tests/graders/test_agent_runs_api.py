@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from environments.models import Environment
 from graders.models import AttemptScore, ScoreLogEntry
 from tests import factories
-from tests.api.conftest import ClientFor
+from tests.factories import ClientFor
 from trials.models import Attempt
 
 pytestmark = pytest.mark.django_db

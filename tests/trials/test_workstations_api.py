@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests import factories
-from tests.api.conftest import ClientFor
+from tests.factories import ClientFor
 from trials.models import Workstation
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ COMPILE := $(PY) -m compileall -qq -j 0 $(VENV)/lib
 # Material for MkDocs prints a banner about its successor on every build; a strict build reads no warning into it.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install run test lint format migrate seed docs docs-serve test-tools
+.PHONY: install run test test-quick lint format migrate seed docs docs-serve test-tools
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -74,9 +74,14 @@ test-tools:
 	@test -x /usr/bin/rustc || echo "make test: Debian's rustc is missing (apt-get install rustc): the Rust environment's judge tests are skipped"
 	@test "$$(id -u)" = 0 || echo "make test: not root: the sandbox tests that switch users and make cgroups are skipped"
 
+# The twenty slowest tests are named at the end, so a run that grows slower says where.
 test: lint test-tools
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=20
+
+# Everything but the `slow` tests (browsers, real Celery workers, environments' scorers): a quick check while working.
+test-quick: lint test-tools
+	$(VENV)/bin/pytest -m "not slow"
 
 docs: $(DOCS_STAMP)
 	$(PY) -m mkdocs build --strict --site-dir site

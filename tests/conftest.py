@@ -18,9 +18,21 @@ from tests import factories
 from tests.role_matrix import world  # noqa: F401 - the role matrix's fixture, for every app's test_roles.py
 
 
+# A module that uses one of these runs real Celery workers or an environment's scorer: its tests are `slow`.
+SLOW_HELPERS = ("running_worker", "worker_for", "run_scorer")
+
+
+def is_slow(item: pytest.Item) -> bool:
+    """Slow: a browser, a real Celery worker or an environment's scorer (seconds to minutes a test)."""
+    module = getattr(item, "module", None)
+    return "browser" in item.keywords or any(hasattr(module, name) for name in SLOW_HELPERS)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
         if "redis" in item.keywords and not os.environ.get("REDIS_URL"):

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from graders.imports import services
 from graders.imports.models import RunImport
+from graders.imports.services import writing
 from tests import factories
 from tests.graders.run_import_support import metr_row
 from trials.models import Attempt
@@ -155,7 +156,7 @@ def test_copy_and_bulk_create_write_the_same_rows(monkeypatch: pytest.MonkeyPatc
     log = [{"elapsed_seconds": 60, "score": 0.6, "message": "first"}, {"elapsed_seconds": 120, "score": None}]
 
     def imported(prefix: str, copy: bool) -> list[tuple]:
-        monkeypatch.setattr(services, "COPY_ROWS", copy)
+        monkeypatch.setattr(writing, "COPY_ROWS", copy)
         rows = [_own(f"{prefix}{i}", score_log=log, started_at="2026-10-01T09:00:00+00:00") for i in range(3)]
         assert _import(_jsonl(*rows), f"{prefix}.jsonl").status == RunImport.Status.DONE
         entries = ScoreLogEntry.objects.filter(attempt__external_id__startswith=prefix).order_by(

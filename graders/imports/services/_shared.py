@@ -1,0 +1,13 @@
+"""What the run-import services share: the user type, and the leaderboard recompute they ask for."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+User = AbstractBaseUser
+
+
+def _request_leaderboard_recompute() -> None:
+    from graders.leaderboards.services import leaderboard_request_recompute  # leaderboards read what we write
+
+    leaderboard_request_recompute()

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import random
-import struct
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,19 +17,41 @@ from rebench_site.errors import NotAllowed, ServiceError
 from trials import recording, selectors, services
 from trials.models import Attempt
 from trials.recording import CastRecorder, has_started, prepare_spool, spool_dir, upload_closed_chunks
+from trials.terminal_bridge import (
+    ACK,
+    INPUT,
+    MAX_COLS,
+    MAX_ROWS,
+    MIN_COLS,
+    MIN_ROWS,
+    OUTPUT,
+    RESIZE,
+    TerminalBridge,
+    clamp_size,
+)
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
+
+# The frame protocol lives with the bridge (trials/terminal_bridge.py); its names are still ours to import.
+__all__ = [
+    "ACK",
+    "CLOSE_ENDED",
+    "CLOSE_REFUSED",
+    "INPUT",
+    "MAX_BACKOFF_SECONDS",
+    "MAX_COLS",
+    "MAX_ROWS",
+    "MIN_COLS",
+    "MIN_ROWS",
+    "OUTPUT",
+    "RECORDER_RESTARTED",
+    "RESIZE",
+    "STATUS_CHECK_SECONDS",
+    "TerminalConsumer",
+    "clamp_size",
+]
 
 log = logging.getLogger(__name__)
 
-# Frame types: the first byte of every binary frame.
-INPUT = 0  # browser → server: keystrokes / paste
-OUTPUT = 1  # server → browser: terminal output
-RESIZE = 2  # browser → server: ">HH" columns, rows
-ACK = 3  # browser → server: ">I" bytes xterm.js has written since the last ack
-
-# A hidden tab can report 0×0 and a broken client anything; below this no shell is usable.
-MIN_COLS, MAX_COLS = 20, 1000
-MIN_ROWS, MAX_ROWS = 5, 500
 # Close codes (4000–4999 are the application's): the browser doesn't reconnect after these.
 CLOSE_ENDED = 4000
 CLOSE_REFUSED = 4403
@@ -41,15 +62,6 @@ RECORDER_RESTARTED = "recorder restarted: output since the previous check may be
 MAX_BACKOFF_SECONDS = 30.0
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def clamp_size(cols: int, rows: int) -> tuple[int, int]:
-    return min(max(cols, MIN_COLS), MAX_COLS), min(max(rows, MIN_ROWS), MAX_ROWS)
-
-
 def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
     try:
         return int(query.get(name, [default])[0])
@@ -58,11 +70,25 @@ def _int_param(query: dict[str, list[str]], name: str, default: int) -> int:
 
 
 class TerminalConsumer(AsyncWebsocketConsumer):
-    """One browser tab's view of terminal `n` of an attempt. The expert types; admins only watch."""
+    """One browser tab's view of terminal `n` of an attempt. The expert types; admins only watch.
 
-    shell: Shell | None = None
+    The consumer opens the shell, watches the attempt and ends the terminal; every binary frame and
+    the shell's output go through its `bridge` (trials/terminal_bridge.py), made once access is granted.
+    """
+
+    bridge: TerminalBridge | None = None
     recorder: CastRecorder | None = None
     resumed: bool | None = None
+
+    @property
+    def shell(self) -> Shell | None:
+        """The open shell, held by the bridge; None while there is none."""
+        return self.bridge.shell if self.bridge is not None else None
+
+    @property
+    def closing(self) -> bool:
+        """The terminal is ending, or the browser has gone (the bridge's pump notices a failed send)."""
+        return self.bridge is None or self.bridge.closing
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Frames are the hot path: channels' dispatch hops to the one sync thread before every
@@ -77,18 +103,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         kwargs = self.scope["url_route"]["kwargs"]
         self.attempt_id = int(kwargs["attempt_id"])
         self.number = int(kwargs["number"])
-        self.closing = False
         self.tasks: list[asyncio.Task[Any]] = []
-        self.sent = 0
-        self.unacked = 0
-        # Input reached the shell since the last output frame: that frame is its answer, never paced.
-        self.typed = False
-        self.pacing: asyncio.Future[None] | None = None  # the pump's pacing wait, which a keystroke ends
-        # Keystrokes typed before the shell is open (the page is fast, a shell takes a moment):
-        # kept, up to one input frame's worth, and written once it opens.
-        self.early_input: list[bytes] = []
-        self.window = asyncio.Event()
-        self.window.set()
         user = self.scope.get("user")
         where = f"attempt {self.attempt_id} terminal {self.number}"
         if user is None or not user.is_authenticated:
@@ -117,7 +132,22 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         self.frozen: str | None = None
         self.recording_name = access.session.recording_name
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        self.cols, self.rows = clamp_size(_int_param(query, "cols", 80), _int_param(query, "rows", 24))
+        cols, rows = clamp_size(_int_param(query, "cols", 80), _int_param(query, "rows", 24))
+        self.bridge = TerminalBridge(
+            send_bytes=self.send_frame,
+            refuse=self.refuse_frame,
+            readonly=self.readonly,
+            high_water=settings.TERMINAL_HIGH_WATER,
+            low_water=settings.TERMINAL_LOW_WATER,
+            pace_frames=settings.TERMINAL_PACE_FRAMES,
+            pace_interval_ms=settings.TERMINAL_PACE_INTERVAL_MS,
+            max_input_bytes=settings.TERMINAL_MAX_INPUT_BYTES,
+            cols=cols,
+            rows=rows,
+            log=log,
+            attempt_id=self.attempt_id,
+            number=self.number,
+        )
         self.group = services.attempt_terminals_group(self.attempt_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -141,6 +171,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
     async def send_json(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload))
 
+    async def send_frame(self, data: bytes) -> None:
+        await self.send(bytes_data=data)
+
     async def refuse_frame(self, why: str) -> None:
         log.warning("attempt %s terminal %s: %s from %s", self.attempt_id, self.number, why, self.user)
         await self.send_json({"type": "error", "message": why})
@@ -161,8 +194,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             attempt_id=self.attempt_id,
             number=self.number,
             sandbox=self.sandbox,
-            cols=self.cols,
-            rows=self.rows,
+            cols=self.bridge.cols,
+            rows=self.bridge.rows,
             readonly=self.readonly,
             token=token,
             spool_output="" if self.readonly else str(spool_dir(self.recording_name) / recording.OUTPUT),
@@ -178,15 +211,16 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         self.resumed = await asyncio.to_thread(has_started, self.recording_name)
         title = f"attempt {self.attempt_id} terminal {self.number}"
-        await asyncio.to_thread(prepare_spool, self.recording_name, width=self.cols, height=self.rows, title=title)
+        width, height = self.bridge.cols, self.bridge.rows
+        await asyncio.to_thread(prepare_spool, self.recording_name, width=width, height=height, title=title)
 
     def _start_recorder(self) -> None:
-        # Output is recorded by tmux (pipe-pane), attached or not; the consumer adds what only it
-        # sees: keystrokes, resizes and the connect/disconnect markers.
+        # Output is recorded by tmux (pipe-pane), attached or not; the consumer (through its bridge)
+        # adds what only it sees: keystrokes, resizes and the connect/disconnect markers.
         if self.readonly or self.recorder is not None:
             return
-        self.recorder = CastRecorder(self.recording_name)
-        self.recorder.marker("reconnect" if self.resumed else "connect")
+        self.recorder = self.bridge.recorder = CastRecorder(self.recording_name)
+        self.bridge.marker("reconnect" if self.resumed else "connect")
 
     async def run_shell(self) -> None:
         backoff = 1.0
@@ -207,11 +241,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     continue
                 backoff = 1.0
-                self.shell = shell
+                self.bridge.shell = shell
                 self._start_recorder()
                 await self.send_json({"type": "status", "state": "connected"})
-                await self.pump(shell)
-                self.shell = None
+                await self.bridge.pump(shell)
+                self.bridge.shell = None
                 await shell.close()
                 if self.closing:
                     return
@@ -230,74 +264,6 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("attempt %s terminal %s: the shell bridge failed", self.attempt_id, self.number)
             await self.close(code=1011)
-
-    async def pump(self, shell: Shell) -> None:
-        """Shell → socket, straight (no channel layer), pausing above the high-water mark.
-
-        Output nobody typed for (a flood, `cat` of a large file, a build log) is paced: after
-        TERMINAL_PACE_FRAMES such frames within one interval (TERMINAL_PACE_INTERVAL_MS) the pump
-        waits for the interval's end, then sends all that waited as one frame. Read flat out, a
-        tmux client makes tmux draw every line of a flood for us, which costs it more than running
-        the shell's output (benchmarks/terminal.py: "tmux PTY" against "tmux alone"). While we
-        wait, tmux's output to us backs up, it stops drawing and redraws the whole screen every
-        100 ms instead: the browser sees the same final screen, the flood ends sooner, and Ctrl-C's
-        prompt comes with tmux's next redraw. The first frame after a keystroke (its echo, a
-        command's first output) never waits.
-        """
-        high = settings.TERMINAL_HIGH_WATER
-        budget = settings.TERMINAL_PACE_FRAMES
-        interval = settings.TERMINAL_PACE_INTERVAL_MS / 1000
-        loop = asyncio.get_running_loop()
-        interval_start, frames = loop.time(), 0
-        while not self.closing:
-            await self.window.wait()
-            data = await shell.read()
-            if not data:
-                return
-            if self.typed:
-                self.typed = False
-            else:
-                now = loop.time()
-                if now - interval_start >= interval:
-                    interval_start, frames = now, 0
-                frames += 1
-            try:
-                await self.send(bytes_data=bytes([OUTPUT]) + data)
-            except Exception:  # the browser went away mid-send; disconnect() follows and cleans up
-                self.closing = True
-                return
-            self.sent += len(data)
-            self.unacked += len(data)
-            if self.unacked >= high:
-                self.window.clear()
-            if self.early_input:
-                # After the first output: tmux's client is attached and its terminal raw, so the
-                # early keys reach the shell as typed (not echoed by the line discipline first).
-                await self._write_early_input(shell)
-            if interval > 0 and frames >= budget:
-                await self._pace(interval_start + interval - loop.time())
-                interval_start, frames = loop.time(), 0
-
-    async def _pace(self, seconds: float) -> None:
-        """Wait out the pacing interval, unless a keystroke arrives: its echo must not wait."""
-        if seconds <= 0 or self.typed:
-            return
-        loop = asyncio.get_running_loop()
-        # A bare future and a timer: cheaper than wait_for (a task per wait) on the keystroke's path.
-        self.pacing = waiter = loop.create_future()
-        timer = loop.call_later(seconds, _wake, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-            self.pacing = None
-
-    async def _write_early_input(self, shell: Shell) -> None:
-        pending, self.early_input = b"".join(self.early_input), []
-        if pending:
-            await shell.write(pending)
-            if self.recorder is not None:
-                self.recorder.input(pending)
 
     async def watch(self) -> None:
         """Flush the recording every few seconds, upload closed chunks now and then, notice an ended attempt."""
@@ -333,8 +299,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         if restarted:
             log.warning("attempt %s terminal %s: pane recorder had stopped; restarted", self.attempt_id, self.number)
-            if self.recorder is not None:
-                self.recorder.marker(RECORDER_RESTARTED)
+            self.bridge.marker(RECORDER_RESTARTED)
 
     async def check_sandbox(self) -> None:
         """While a tab is open, the workstation hears the server's word on pauses and the deadline every
@@ -391,7 +356,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         if reason == "the attempt has ended":
             reason = await self._end_reason()
-        self.closing = True
+        self.bridge.closing = True
         await self.send_json({"type": "close", "code": "attempt_ended", "reason": f"The attempt has ended: {reason}."})
         if self.shell is not None:
             await self.shell.close()
@@ -407,64 +372,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         if bytes_data is None:
             await self.refuse_frame("text frames are not part of the protocol; send binary frames")
             return
-        if not bytes_data:
-            await self.refuse_frame("empty frame")
-            return
-        kind, payload = bytes_data[0], bytes_data[1:]
-        if kind == INPUT:
-            await self.on_input(payload)
-        elif kind == ACK:
-            self.on_ack(payload)
-        elif kind == RESIZE:
-            await self.on_resize(payload)
-        else:
-            await self.refuse_frame(f"unknown frame type {kind}")
-
-    async def on_input(self, payload: bytes) -> None:
-        if self.readonly:
-            return  # watchers can't type; their keystrokes are dropped silently
-        if len(payload) > settings.TERMINAL_MAX_INPUT_BYTES:
-            await self.refuse_frame(
-                f"input frame of {len(payload)} bytes refused (at most {settings.TERMINAL_MAX_INPUT_BYTES})"
-            )
-            return
-        if self.shell is None:
-            if sum(map(len, self.early_input)) + len(payload) <= settings.TERMINAL_MAX_INPUT_BYTES:
-                self.early_input.append(payload)
-            return
-        self.typed = True
-        if self.pacing is not None:
-            _wake(self.pacing)
-        await self.shell.write(payload)
-        if self.recorder is not None:
-            self.recorder.input(payload)
-
-    def on_ack(self, payload: bytes) -> None:
-        if len(payload) != 4:
-            log.warning("attempt %s terminal %s: malformed ack of %d bytes", self.attempt_id, self.number, len(payload))
-            return
-        (count,) = struct.unpack(">I", payload)
-        # Never below zero: a confused client can't buy itself an unbounded window.
-        self.unacked = max(0, self.unacked - count)
-        if self.unacked <= settings.TERMINAL_LOW_WATER:
-            self.window.set()
-
-    async def on_resize(self, payload: bytes) -> None:
-        if len(payload) != 4:
-            await self.refuse_frame(f"malformed resize frame ({len(payload)} bytes, expected 4)")
-            return
-        if self.readonly:
-            return  # the expert's window size is the expert's
-        cols, rows = struct.unpack(">HH", payload)
-        clamped = clamp_size(cols, rows)
-        if clamped != (cols, rows):
-            where = f"attempt {self.attempt_id} terminal {self.number}"
-            log.warning("%s: resize %sx%s clamped to %sx%s", where, cols, rows, *clamped)
-        self.cols, self.rows = clamped
-        if self.shell is not None:
-            self.shell.resize(*clamped)
-        if self.recorder is not None:
-            self.recorder.resize(*clamped)
+        if self.bridge is None:
+            return  # refused in connect(), which closed the socket: nothing here reads frames
+        await self.bridge.receive(bytes_data)
 
     # --- control events from the channel layer ------------------------------------------------
 
@@ -479,15 +389,15 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "notice", "message": str(event.get("message", ""))[:1000]})
 
     async def disconnect(self, code: int) -> None:
-        self.closing = True
-        self.window.set()
+        if self.bridge is not None:
+            self.bridge.stop()
         for task in getattr(self, "tasks", []):
             task.cancel()
-        if self.shell is not None:
-            await self.shell.close()
-            self.shell = None
+        if self.bridge is not None and self.bridge.shell is not None:
+            await self.bridge.shell.close()
+            self.bridge.shell = None
         if self.recorder is not None:
-            self.recorder.marker("disconnect")
+            self.bridge.marker("disconnect")
             self.recorder.close()
             await self.save_recording()
         if hasattr(self, "group"):

@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 from tests import factories
 from tests.role_matrix import world  # noqa: F401 - the role matrix's fixture, for every app's test_roles.py
 
-
 # A module that uses one of these runs real Celery workers or an environment's scorer: its tests are `slow`.
 SLOW_HELPERS = ("running_worker", "worker_for", "run_scorer")
 

@@ -434,7 +434,7 @@ TERMINAL_LOW_WATER = env_int("TERMINAL_LOW_WATER", 64 * 1024)
 # Output nobody typed for (a flood, `cat` of a large file) is paced: after PACE_FRAMES frames within
 # one PACE_INTERVAL the server waits for the interval's end before reading the shell again. tmux
 # then sees its client fall behind, stops drawing every line and redraws the screen every 100 ms,
-# so it spends its time running the shell's output, not drawing it (trials/consumers.py). The
+# so it spends its time running the shell's output, not drawing it (the pump in trials/terminal_bridge.py). The
 # first frame after a keystroke (its echo) is never held back. An interval of 0 turns pacing off.
 TERMINAL_PACE_FRAMES = env_int("TERMINAL_PACE_FRAMES", 4)
 TERMINAL_PACE_INTERVAL_MS = env_int("TERMINAL_PACE_INTERVAL_MS", 16)

@@ -239,7 +239,7 @@ def test_a_change_during_the_computation_queues_another_recompute(broker: Celery
 def test_with_eager_tasks_a_score_change_recomputes_at_once_without_recursing(chat_rl) -> None:  # type: ignore[no-untyped-def]
     from rebench_site.celery import app
 
-    # Under the CELERY_ namespace the prefixed name is the one the app reads (as settings.py sets it).
+    # Under the CELERY_ namespace the prefixed name is the one the app reads (as the settings set it).
     app.loader.import_default_modules()  # the app's configuration read in, so the override below stays
     changes = app.conf.changes
     saved = changes.get("CELERY_TASK_ALWAYS_EAGER")

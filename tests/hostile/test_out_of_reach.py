@@ -42,7 +42,7 @@ async def test_the_database_code_references_recordings_scorers_and_other_attempt
     targets = {
         "the database": database if database.is_absolute() else Path(settings.DATA_DIR) / "db.sqlite3",
         "the data folder": Path(settings.DATA_DIR),
-        "the site's code": Path(settings.BASE_DIR) / "rebench_site" / "settings.py",
+        "the site's code": Path(settings.BASE_DIR) / "rebench_site" / "settings" / "core.py",
         "a reference answer": reference,
         "the protected folder": Path(settings.PROTECTED_DIR),
         "recordings in storage": Path(settings.MEDIA_ROOT),

@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-SETTINGS = ROOT / "rebench_site" / "settings.py"
-# The helpers settings.py reads the environment with; their first argument is the variable's name.
+SETTINGS = ROOT / "rebench_site" / "settings"
+# The helpers the settings modules read the environment with; their first argument is the variable's name.
 ENV_HELPERS = re.compile(r"^env_\w+$")
 # Variables read by prefix rather than by name, and the name the settings page gives them.
 PREFIXED = {"ENVIRONMENT_CONFIGURATION_": "ENVIRONMENT_CONFIGURATION_<SLUG>"}
@@ -24,10 +24,16 @@ OUTSIDE = re.compile(r"\.\./shared|shared/DESIGN|shared/REBENCH")
 BUILD_SECONDS = 120
 
 
+def settings_source() -> str:
+    """The source of every module of the rebench_site.settings package."""
+    return "\n".join(path.read_text() for path in sorted(SETTINGS.glob("*.py")))
+
+
 def settings_variables() -> set[str]:
-    """Every environment variable rebench_site/settings.py reads, found in its source."""
+    """Every environment variable the rebench_site/settings/ package reads, found in its source."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(SETTINGS.read_text())):
+    modules = [ast.parse(path.read_text()) for path in sorted(SETTINGS.glob("*.py"))]
+    for node in (node for module in modules for node in ast.walk(module)):
         if not isinstance(node, ast.Call) or not node.args:
             continue
         func = node.func
@@ -42,18 +48,18 @@ def settings_variables() -> set[str]:
 
 
 def test_the_scan_finds_the_settings_it_should() -> None:
-    """Guards the parser: a rewrite of settings.py that hid its reads from it would pass the next test vacuously."""
+    """Guards the parser: a rewrite of the settings that hid their reads from it would pass the next test vacuously."""
     found = settings_variables()
     assert {"DEBUG", "SECRET_KEY", "DATABASE_URL", "SANDBOX_ALLOW_UNSAFE", "CLASSIFIER_QUEUE"} <= found
     assert len(found) > 100
 
 
-def test_the_settings_page_names_every_variable_settings_py_reads() -> None:
+def test_the_settings_page_names_every_variable_the_settings_read() -> None:
     page = (DOCS / "settings.md").read_text()
     documented = set(re.findall(r"`([A-Z][A-Z0-9_]*(?:<SLUG>)?)`", page))
     missing = sorted(settings_variables() - documented)
     assert not missing, f"docs/settings.md doesn't name {', '.join(missing)}: add a row for each"
-    source = SETTINGS.read_text()
+    source = settings_source()
     for prefix, documented_as in PREFIXED.items():
         assert prefix in source
         assert documented_as in documented, f"docs/settings.md doesn't name {documented_as}"

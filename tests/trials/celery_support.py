@@ -60,7 +60,7 @@ def _flush_redis(url: str) -> None:
 
 
 def transport_options(url: str) -> dict[str, int]:
-    """As settings.py has them: only Redis takes a visibility timeout.
+    """As the settings (rebench_site/settings/infrastructure.py) have them: only Redis takes a visibility timeout.
 
     The SQLAlchemy transport hands every option to `create_engine`, which refuses unknown ones.
     """

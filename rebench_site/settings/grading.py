@@ -1,0 +1,93 @@
+"""Scoring, environment configurations, the LLM endpoints some environments score with, and leaderboards."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from rebench_site.settings.core import DATA_DIR, DEBUG
+from rebench_site.settings.env import env_bool, env_float, env_int, env_list, env_str
+from rebench_site.settings.infrastructure import CELERY_BEAT_SCHEDULE
+
+# --- Grading ---
+# Scorers run on the workstation's worker; the broker's visibility timeout (infrastructure.py) must exceed the longest.
+GRADING_SCORE_TIMEOUT_SECONDS = env_int("GRADING_SCORE_TIMEOUT_SECONDS", 600)
+GRADING_MEMORY_LIMIT_GB = env_int("GRADING_MEMORY_LIMIT_GB", 16)
+# Extra folders holding environment packages (one sub-folder per environment slug).
+GRADING_PACKAGE_DIRS = env_list("GRADING_PACKAGE_DIRS", [])
+# Protected copies of scorers and the CSV score logs (workspaces are TERMINAL_WORKSPACE_ROOT/attempt-<id>).
+PROTECTED_DIR = Path(env_str("PROTECTED_DIR", str(DATA_DIR / "protected")))
+# Make the end-of-attempt scoring run (off only for tests that end attempts without a worker).
+GRADING_FINAL_SCORING = env_bool("GRADING_FINAL_SCORING", True)
+# A running scoring job's worker says it is alive this often; one silent for LOST_AFTER is lost
+# (a killed worker, a lost host) whatever the broker does with its message: it is run again until
+# it has been picked up MAX_DELIVERIES times, then closed with an invalid entry marked lost and
+# the attempt's clock restarted. Checked by the beat task below and whenever the expert asks to score.
+SCORING_HEARTBEAT_SECONDS = env_int("SCORING_HEARTBEAT_SECONDS", 10)
+SCORING_LOST_AFTER_SECONDS = env_int("SCORING_LOST_AFTER_SECONDS", 60)
+SCORING_MAX_DELIVERIES = env_int("SCORING_MAX_DELIVERIES", 2)
+CELERY_BEAT_SCHEDULE["scoring-jobs-recover"] = {
+    "task": "graders.tasks.scoring_jobs_recover",
+    "schedule": timedelta(seconds=env_int("SCORING_RECOVER_SECONDS", 30)),
+}
+
+# --- Environment configurations ---
+# Each environment package runs at `full` scale (RE-Bench's data, models and numbers) or `small`
+# (an offline corpus and tiny models, for a CPU); production defaults to full, the embedded defaults to small.
+ENVIRONMENT_CONFIGURATION = env_str("ENVIRONMENT_CONFIGURATION", "small" if DEBUG else "full")
+# Per environment: ENVIRONMENT_CONFIGURATION_<SLUG>=small|full (e.g. ENVIRONMENT_CONFIGURATION_AI_RD_FIX_EMBEDDING).
+ENVIRONMENT_CONFIGURATION_OVERRIDES = {
+    name.removeprefix("ENVIRONMENT_CONFIGURATION_").lower(): value
+    for name, value in os.environ.items()
+    if name.startswith("ENVIRONMENT_CONFIGURATION_") and value
+}
+# What environments build at start (corpora, trained tiny models, reference weights), keyed by configuration.
+ENVIRONMENT_CACHE_DIR = Path(env_str("ENVIRONMENT_CACHE_DIR", str(DATA_DIR / "environment-cache")))
+# Full-scale data and weights on the workstations, checked at start (empty: not installed here).
+# OpenWebText as nanoGPT prepares it: train.bin and val.bin of uint16 GPT-2 token ids.
+ENVIRONMENT_OPENWEBTEXT_DIR = env_str("ENVIRONMENT_OPENWEBTEXT_DIR", "")
+# The trained GPT-2-small-sized checkpoint whose embeddings ai_rd_fix_embedding corrupts (a state_dict .pth).
+ENVIRONMENT_FIX_EMBEDDING_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_MODEL", "")
+# RE-Bench's llm-foundry task folder (finetune.sh, finetune.yaml, train_data.jsonl, the base model, reference weights).
+ENVIRONMENT_LLM_FOUNDRY_DIR = env_str("ENVIRONMENT_LLM_FOUNDRY_DIR", "")
+
+# --- LLM endpoints for ai_rd_rust_codecontests_inference and ai_rd_nanogpt_chat_rl ---
+# OpenAI-compatible chat endpoints (base URLs ending in /v1). Their API keys are never settings:
+# the worker's environment holds RUST_CODECONTESTS_API_KEY / CHAT_RL_JUDGE_API_KEY and hands them to
+# the scorer only; an expert's scaffold reaches the model through the scorer's budget proxy.
+
+
+# Empty: scoring says plainly that an endpoint is needed (small: e.g. scripted_model/serve.py).
+RUST_CODECONTESTS_MODEL_URL = env_str("RUST_CODECONTESTS_MODEL_URL", "")
+RUST_CODECONTESTS_MODEL = env_str("RUST_CODECONTESTS_MODEL", "gpt-3.5-turbo-0125")
+# What one scoring run may spend, enforced by the proxy (0 = that kind is not limited).
+RUST_CODECONTESTS_BUDGET_TOKENS = env_int("RUST_CODECONTESTS_BUDGET_TOKENS", 2_000_000)
+RUST_CODECONTESTS_BUDGET_USD = env_float("RUST_CODECONTESTS_BUDGET_USD", 0.0)
+# Prices per million tokens for the USD budget (defaults: gpt-3.5-turbo-0125's list prices).
+RUST_CODECONTESTS_PRICE_INPUT_PER_MTOK = env_float("RUST_CODECONTESTS_PRICE_INPUT_PER_MTOK", 0.5)
+RUST_CODECONTESTS_PRICE_OUTPUT_PER_MTOK = env_float("RUST_CODECONTESTS_PRICE_OUTPUT_PER_MTOK", 1.5)
+# Full configuration: the held-out problems as CodeContests JSONL rows (checked at scoring).
+RUST_CODECONTESTS_DATASET = env_str("RUST_CODECONTESTS_DATASET", "")
+# Empty: the first rustc the scorer's user can run (PATH, /usr/bin, /usr/local/bin).
+RUST_CODECONTESTS_RUSTC = env_str("RUST_CODECONTESTS_RUSTC", "")
+# The judge of ai_rd_nanogpt_chat_rl; without a URL its scoring says a judge endpoint is required.
+CHAT_RL_JUDGE_URL = env_str("CHAT_RL_JUDGE_URL", "")
+CHAT_RL_JUDGE_MODEL = env_str("CHAT_RL_JUDGE_MODEL", "gpt-3.5-turbo-0125")
+CHAT_RL_JUDGE_TIMEOUT_SECONDS = env_int("CHAT_RL_JUDGE_TIMEOUT_SECONDS", 60)
+# Full configuration: the base checkpoint (environments/common/nanogpt format) and the held-out questions (JSONL).
+CHAT_RL_BASE_MODEL = env_str("CHAT_RL_BASE_MODEL", "")
+CHAT_RL_PROMPTS = env_str("CHAT_RL_PROMPTS", "")
+
+# --- Leaderboards ---
+# Score changes mark the leaderboard dirty; the recompute waits this long after the last change
+# (bursts coalesce into one job), but never longer than the max wait after the first.
+LEADERBOARD_DEBOUNCE_SECONDS = env_int("LEADERBOARD_DEBOUNCE_SECONDS", 30)
+LEADERBOARD_MAX_WAIT_SECONDS = env_int("LEADERBOARD_MAX_WAIT_SECONDS", 300)
+LEADERBOARD_BOOTSTRAP_RESAMPLES = env_int("LEADERBOARD_BOOTSTRAP_RESAMPLES", 1000)
+LEADERBOARD_BOOTSTRAP_SEED = env_int("LEADERBOARD_BOOTSTRAP_SEED", 20241122)
+# A run longer than its group's run length by at most this (a clock that ran on: RE-Bench's own human
+# runs overran by up to an hour) counts as one run scored at its end; a longer one is read at L.
+LEADERBOARD_OVERRUN_GRACE_MINUTES = env_int("LEADERBOARD_OVERRUN_GRACE_MINUTES", 60)
+# Snapshots kept besides the latest (older ones are deleted after each recompute).
+LEADERBOARD_SNAPSHOTS_KEPT = env_int("LEADERBOARD_SNAPSHOTS_KEPT", 20)

@@ -1,0 +1,69 @@
+"""The database, the channel layer and Celery (broker, worker options, the beat schedule)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import dj_database_url
+
+from rebench_site.settings.core import DATA_DIR
+from rebench_site.settings.env import env_bool, env_int, env_str
+
+# Database: PostgreSQL via DATABASE_URL; embedded default is a SQLite file in DATA_DIR.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock at BEGIN, so booking transactions serialise
+                # instead of failing with "database is locked" half-way through.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # A file (not :memory:) so that live-server and Celery worker threads share it; one
+            # per process so that two test runs side by side never write the same file.
+            "TEST": {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis (channels layer + Celery broker) when REDIS_URL is set; embedded defaults otherwise.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery. The embedded broker is kombu's SQLAlchemy transport on a SQLite file: no server needed.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or f"sqla+sqlite:///{DATA_DIR / 'celery-broker.sqlite3'}"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Longer than the longest scoring run (600 s default) so a late-acked job is never redelivered mid-run.
+# Only brokers with a visibility timeout (Redis, SQS) take it; the SQLAlchemy transport hands its
+# options to create_engine, which refuses unknown ones.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600)}
+    if CELERY_BROKER_URL.startswith(("redis", "rediss", "sqs"))
+    else {}
+)
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "attempts-sweep-deadlines": {
+        "task": "trials.tasks.attempts_sweep_deadlines",
+        "schedule": timedelta(seconds=env_int("ATTEMPT_SWEEP_SECONDS", 30)),
+    },
+    "workstations-ping": {
+        "task": "trials.tasks.workstations_ping",
+        "schedule": timedelta(seconds=env_int("WORKSTATION_PING_SECONDS", 30)),
+    },
+}

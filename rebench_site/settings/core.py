@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "trials",
     "graders",
     "graders.imports",
+    "graders.leaderboards",
     "review",
     "review.classifier",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from celery import shared_task
 
 from graders import services
-from graders.leaderboards.tasks import leaderboard_recompute_due  # noqa: F401 - registers it with the worker
 from trials.models import Attempt
 from trials.services import attempt_workspace_mark_ready
 

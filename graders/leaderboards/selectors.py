@@ -15,7 +15,8 @@ from django.db.models import QuerySet
 from environments.models import CONFIGURATION_NAME, Environment, EnvironmentConfiguration
 from environments.registry import BUILTIN_ENVIRONMENTS
 from graders.leaderboards.method import HUMANS, EnvironmentInfo, GroupInfo, LeaderboardInput
-from graders.models import LeaderboardSnapshot, ScoreLogEntry
+from graders.leaderboards.models import LeaderboardSnapshot
+from graders.models import ScoreLogEntry
 from rebench_site import roles
 from rebench_site.errors import ServiceError
 from trials.models import Attempt

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from graders.leaderboards import method, selectors
-from graders.models import LeaderboardRecompute, LeaderboardSnapshot
+from graders.leaderboards.models import LeaderboardRecompute, LeaderboardSnapshot
 from rebench_site import roles
 from rebench_site.errors import NotAllowed
 

@@ -1,4 +1,4 @@
-"""Celery tasks for leaderboards: thin wrappers over the services (registered through graders.tasks)."""
+"""Celery tasks for leaderboards: thin wrappers over the services (Celery's autodiscovery finds them)."""
 
 from __future__ import annotations
 

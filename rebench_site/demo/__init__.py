@@ -21,8 +21,8 @@ from django.utils import timezone
 from environments.services import environment_sync_registry
 from graders.imports import services as import_services
 from graders.imports.models import RunImport
+from graders.leaderboards.models import LeaderboardSnapshot
 from graders.leaderboards.services import leaderboard_snapshot_create
-from graders.models import LeaderboardSnapshot
 from rebench_site import roles
 from review import services as review_services
 from review.classifier import selectors as classifier_selectors

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from graders import services as grading
 from graders.leaderboards import method, selectors, services
-from graders.models import LeaderboardRecompute, LeaderboardSnapshot
+from graders.leaderboards.models import LeaderboardRecompute, LeaderboardSnapshot
 from rebench_site.errors import NotAllowed
 from tests import factories
 from tests.graders.leaderboard_data import ended_run, normalised

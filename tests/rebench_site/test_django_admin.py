@@ -27,7 +27,8 @@ from audit.services import audit_record
 from environments.models import TaskFamily, TaskStandardTask
 from environments.services import environment_configuration_for
 from graders.imports.models import RunImport
-from graders.models import AttemptScore, LeaderboardRecompute, LeaderboardSnapshot, ScoreLogEntry, ScoringJob
+from graders.leaderboards.models import LeaderboardRecompute, LeaderboardSnapshot
+from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
 from rebench_site.models import Profile
 from review.classifier.models import ClassifierScore, ClassifierVersion, RedTeamAttempt
 from review.models import Assignment, Completion, ImportJob, Label, LabelRevision, QueueItem, ReviewQueue, Slot
@@ -133,8 +134,8 @@ MAKERS: dict[str, Callable[[], models.Model]] = {
     "graders.AttemptScore": lambda: AttemptScore.objects.create(
         attempt=an_attempt(), raw=0.5, normalised=0.25, valid_entries=1, computed_at=timezone.now()
     ),
-    "graders.LeaderboardSnapshot": lambda: LeaderboardSnapshot.objects.create(computed_at=timezone.now(), runs=3),
-    "graders.LeaderboardRecompute": lambda: LeaderboardRecompute.objects.create(
+    "leaderboards.LeaderboardSnapshot": lambda: LeaderboardSnapshot.objects.create(computed_at=timezone.now(), runs=3),
+    "leaderboards.LeaderboardRecompute": lambda: LeaderboardRecompute.objects.create(
         dirty_since=now_minus(1), last_request_at=timezone.now(), requests=2
     ),
     "run_imports.RunImport": lambda: RunImport.objects.create(
@@ -255,8 +256,8 @@ def test_someone_not_staff_is_sent_to_the_admins_login(model: type[models.Model]
         "audit.AuditEvent",
         "trials.TerminalSession",
         "trials.AttemptToken",
-        "graders.LeaderboardSnapshot",
-        "graders.LeaderboardRecompute",
+        "leaderboards.LeaderboardSnapshot",
+        "leaderboards.LeaderboardRecompute",
         "classifier.ClassifierScore",
         "review.QueueItem",
         "review.Slot",

@@ -15,8 +15,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from environments.services import environment_configuration_for
+from graders.leaderboards.models import LeaderboardSnapshot
 from graders.leaderboards.selectors import leaderboard_latest
-from graders.models import AttemptScore, LeaderboardSnapshot, ScoreLogEntry
+from graders.models import AttemptScore, ScoreLogEntry
 from rebench_site import roles
 from rebench_site.demo import (
     DEMO_GOLD_BATCH,

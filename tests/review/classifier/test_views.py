@@ -261,7 +261,7 @@ def test_dashboard_shows_queues_classifier_threshold_and_unsafe_rate(
 def test_dashboard_shows_the_latest_leaderboard_when_there_is_one(admin_user) -> None:  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
-    from graders.models import LeaderboardSnapshot
+    from graders.leaderboards.models import LeaderboardSnapshot
 
     curve = {
         "environment": "overall",

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from graders.leaderboards import services
 from tests import factories
-from tests.graders.leaderboard_data import ended_run
+from tests.leaderboards.leaderboard_data import ended_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 

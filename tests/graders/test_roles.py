@@ -1,4 +1,4 @@
-"""Who may open each of grading's pages: scoring jobs, run imports, leaderboards."""
+"""Who may open each of grading's pages: scoring jobs and run imports (leaderboards: tests/leaderboards)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ PAGES = [
     Page("run_imports:rows", "get", frozenset({"admin"})),
     Page("run_imports:detail", "get", frozenset({"admin"}), "run_import"),
     Page("run_imports:progress", "get", frozenset({"admin"}), "run_import"),
-    # Leaderboards: admins; an expert has "My results" and exports of their own rows.
-    Page("leaderboards:overview", "get", frozenset({"admin"})),
-    Page("leaderboards:environment", "get", frozenset({"admin"}), "environment"),
-    Page("leaderboards:mine", "get", frozenset({"expert", "other_expert", "admin"})),
-    Page("leaderboards:compute", "post", frozenset({"admin"})),
-    Page("leaderboards:export", "get", frozenset({"expert", "other_expert", "admin"}), "leaderboard_export"),
 ]
 
 

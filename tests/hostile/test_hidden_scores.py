@@ -14,7 +14,7 @@ from django.test import Client
 from environments.models import Environment
 from graders.leaderboards import services
 from tests import factories
-from tests.graders.leaderboard_data import ended_run
+from tests.leaderboards.leaderboard_data import ended_run
 
 pytestmark = pytest.mark.django_db
 HIDDEN = "ai_rd_small_scaling_law"

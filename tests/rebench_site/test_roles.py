@@ -9,6 +9,7 @@ from django.test import Client
 from tests import factories
 from tests.environments.test_roles import PAGES as ENVIRONMENTS_PAGES
 from tests.graders.test_roles import PAGES as GRADERS_PAGES
+from tests.leaderboards.test_roles import PAGES as LEADERBOARDS_PAGES
 from tests.review.test_roles import PAGES as REVIEW_PAGES
 from tests.role_matrix import PUBLIC, ROLES, Page, assert_page_allows_its_roles, client_for, url_names
 from tests.trials.test_roles import PAGES as TRIALS_PAGES
@@ -29,7 +30,7 @@ def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: s
     assert_page_allows_its_roles(world, page, role)
 
 
-ALL_PAGES = TRIALS_PAGES + ENVIRONMENTS_PAGES + GRADERS_PAGES + REVIEW_PAGES + PAGES
+ALL_PAGES = TRIALS_PAGES + ENVIRONMENTS_PAGES + GRADERS_PAGES + LEADERBOARDS_PAGES + REVIEW_PAGES + PAGES
 
 
 def test_every_named_page_is_in_an_apps_role_matrix() -> None:

@@ -251,7 +251,7 @@ def test_past_booked_and_own_hours_are_drawn_apart(expert, other_expert, env_cum
 
 
 def test_the_attempt_list_filters_searches_and_pages(admin_user, workstation) -> None:  # type: ignore[no-untyped-def]
-    from tests.graders.leaderboard_data import ended_run
+    from tests.leaderboards.leaderboard_data import ended_run
 
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
     for i in range(55):

@@ -16,7 +16,7 @@ from graders.leaderboards import method, selectors, services
 from graders.leaderboards.models import LeaderboardRecompute, LeaderboardSnapshot
 from rebench_site.errors import NotAllowed
 from tests import factories
-from tests.graders.leaderboard_data import ended_run, normalised
+from tests.leaderboards.leaderboard_data import ended_run, normalised
 from tests.trials.celery_support import BROKERS, broker_url, queue_length, running_worker, using_broker, wait_for
 
 AGENT = ("claude", "claude-3-5-sonnet", "triframe")

@@ -13,7 +13,7 @@ from graders.leaderboards import method, selectors, services
 from graders.models import AttemptScore
 from graders.services import attempt_score_update
 from tests import factories
-from tests.graders.leaderboard_data import ended_run
+from tests.leaderboards.leaderboard_data import ended_run
 
 pytestmark = pytest.mark.django_db
 HOUR_13 = 2 ** (15 / 4)  # 13.45 h: the grid budget between 8 and 16 h, where k = ⌊13.45/8⌋ = 1

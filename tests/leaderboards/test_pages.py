@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from graders.leaderboards import method, selectors, services
 from tests import factories
-from tests.graders.leaderboard_data import ended_run
+from tests.leaderboards.leaderboard_data import ended_run
 
 AGENT = ("claude", "claude-3-5-sonnet", "triframe")
 AGENT_KEY = "agent:" + "|".join(AGENT)

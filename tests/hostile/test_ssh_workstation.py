@@ -42,7 +42,7 @@ def ssh_attempt(term_dirs: Path, settings: Any) -> Iterator[Attempt]:
 
 
 def remote_workspace(attempt: Attempt) -> Path:
-    return Path(users.shared_user().home) / "rebench-workspaces" / f"attempt-{attempt.pk}"
+    return Path(users.shared_user().home) / "rebench-workspaces" / layout.sandbox_name(attempt.pk)
 
 
 @ts.sync

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from tests.trials import terminal_support as ts
 from tests.trials.ssh_server import ssh_server
 from trials.consumers import TerminalConsumer
+from workstation.backends.ssh import Remote
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -90,3 +92,15 @@ async def test_a_workstation_that_is_down_is_a_clear_error(ssh_attempt, term_dir
     error = await screen.message("error")
     assert "Can't reach the workstation" in error["message"]
     await screen.comm.disconnect()
+
+
+def test_two_sites_sharing_one_ssh_login_keep_their_attempts_workspaces_apart(settings: Any) -> None:
+    remote = Remote("/home/rebench/")
+    settings.TERMINAL_TMUX_SOCKET_PREFIX = "staging"
+    staging = remote.workspace(1), remote.state_dir(1), remote.spool(1)
+    settings.TERMINAL_TMUX_SOCKET_PREFIX = "rebench"
+    production = remote.workspace(1), remote.state_dir(1), remote.spool(1)
+
+    assert staging[0] == "/home/rebench/rebench-workspaces/staging-a1"
+    assert production[0] == "/home/rebench/rebench-workspaces/rebench-a1"
+    assert not set(staging) & set(production)

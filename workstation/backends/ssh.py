@@ -52,7 +52,8 @@ class Remote:
         return f"{self.root}/sandboxes/{layout.sandbox_name(attempt_id)}"
 
     def workspace(self, attempt_id: int) -> str:
-        return f"{self.home}/{REMOTE_WORKSPACES}/attempt-{attempt_id}"
+        """Named as the attempt's sandbox is: two sites sharing one login never share a workspace."""
+        return f"{self.home}/{REMOTE_WORKSPACES}/{layout.sandbox_name(attempt_id)}"
 
     def spool(self, attempt_id: int) -> str:
         """Where tmux records each pane (one folder per tmux server: two sites sharing a login never mix)."""

@@ -65,7 +65,7 @@ def synthetic_texts(n: int, seed: int = 7) -> list[str]:
     return [f"{rng.choice(SUBJECTS)} {rng.choice(EVENTS)} {rng.choice(ENDINGS)}" for _ in range(n)]
 
 
-def timed(fn, repeat: int = 3):  # type: ignore[no-untyped-def]
+def timed(fn, repeat: int = 3):
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()

@@ -306,7 +306,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def measure(name: str, open_client, mb: int, keys: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+async def measure(name: str, open_client, mb: int, keys: int) -> dict[str, float]:
     client = await open_client()
     await prepare(client)
     result = {"throughput": await throughput(client, mb)}
@@ -323,7 +323,7 @@ async def measure(name: str, open_client, mb: int, keys: int) -> dict[str, float
     return result
 
 
-async def concurrent(open_client, count: int, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+async def concurrent(open_client, count: int, rounds: int) -> list[float]:
     clients = [await open_client(n) for n in range(1, count + 1)]
     await asyncio.gather(*(prepare(c) for c in clients))
     latencies: list[float] = []

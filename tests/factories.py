@@ -38,15 +38,15 @@ class UserFactory(factory.django.DjangoModelFactory):
         self.save()
 
 
-def expert(**kwargs: object):  # type: ignore[no-untyped-def]
+def expert(**kwargs: object):
     return UserFactory(roles=["expert"], **kwargs)
 
 
-def reviewer(**kwargs: object):  # type: ignore[no-untyped-def]
+def reviewer(**kwargs: object):
     return UserFactory(roles=["reviewer"], **kwargs)
 
 
-def admin(**kwargs: object):  # type: ignore[no-untyped-def]
+def admin(**kwargs: object):
     return UserFactory(roles=["admin"], is_staff=True, **kwargs)
 
 

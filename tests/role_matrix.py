@@ -44,12 +44,12 @@ PUBLIC = {
 }
 
 
-def review_queue(admin):  # type: ignore[no-untyped-def]
+def review_queue(admin):
     Completion.objects.create(prompt="Once", text="upon a time.")
     return review_services.queue_create(created_by=admin, name="matrix", policy="random")
 
 
-def review_label(admin, reviewer):  # type: ignore[no-untyped-def]
+def review_label(admin, reviewer):
     """The reviewer's own label, on a queue of its own; anyone else's is a 404."""
     Completion.objects.create(prompt="Twice", text="upon a time.")
     queue = review_services.queue_create(created_by=admin, name="labelled", policy="random")
@@ -58,7 +58,7 @@ def review_label(admin, reviewer):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def world(db):  # type: ignore[no-untyped-def]
+def world(db):
     users = {
         "expert": factories.expert(username="ada"),
         "other_expert": factories.expert(username="grace"),
@@ -112,7 +112,7 @@ def url_names() -> set[str]:
     return names
 
 
-def assert_page_allows_its_roles(world, page: Page, role: str) -> None:  # type: ignore[no-untyped-def]
+def assert_page_allows_its_roles(world, page: Page, role: str) -> None:
     """Anonymous users go to the login page; the page's roles get it; every other role gets 403 or 404."""
     users, objects = world
     url = reverse(page.name, kwargs=objects[page.kwargs] if page.kwargs else None)

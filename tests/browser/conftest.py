@@ -45,7 +45,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page_for(browser, live_server):  # type: ignore[no-untyped-def]
+def page_for(browser, live_server):
     """page_for(username, password) -> a logged-in page in a fresh browser context.
 
     Every page is watched for Content-Security-Policy violations: a page whose own code the policy
@@ -55,11 +55,11 @@ def page_for(browser, live_server):  # type: ignore[no-untyped-def]
     contexts = []
     violations: list[str] = []
 
-    def watch(message) -> None:  # type: ignore[no-untyped-def]
+    def watch(message) -> None:
         if "Content Security Policy" in message.text:
             violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
 
-    def open_page(username: str, password: str):  # type: ignore[no-untyped-def]
+    def open_page(username: str, password: str):
         context = browser.new_context(base_url=live_server.url)
         context.set_default_timeout(10_000)
         context.on("console", watch)

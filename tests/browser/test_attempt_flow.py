@@ -18,7 +18,7 @@ def read_seconds(text: str) -> int:
     return h * 3600 + m * 60 + s
 
 
-def test_expert_books_starts_pauses_resumes_and_submits_and_the_admin_sees_it(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_expert_books_starts_pauses_resumes_and_submits_and_the_admin_sees_it(page_for) -> None:
     expert = factories.expert(username="ada")
     factories.admin(username="root")
     factories.environment()

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LAPTOP = {"width": 1366, "height": 768}
 
 
-def in_view(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
+def in_view(page, selector: str) -> bool:
     box = page.locator(selector).bounding_box()
     viewport = page.viewport_size
     return (
@@ -29,7 +29,7 @@ def in_view(page, selector: str) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def open_attempt(page_for, **attempt_kwargs):  # type: ignore[no-untyped-def]
+def open_attempt(page_for, **attempt_kwargs):
     attempt = factories.AttemptFactory(
         reservation__expert=factories.expert(username="ada"), workspace_ready_at=timezone.now(), **attempt_kwargs
     )
@@ -42,7 +42,7 @@ def open_attempt(page_for, **attempt_kwargs):  # type: ignore[no-untyped-def]
     return attempt, page
 
 
-def test_the_countdown_and_the_actions_stay_in_view_at_1366_by_768_and_the_terminal_takes_the_width(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_countdown_and_the_actions_stay_in_view_at_1366_by_768_and_the_terminal_takes_the_width(page_for) -> None:
     _, page = open_attempt(page_for)
     for selector in ("#countdown", "#clock-state", "#pause-button", "#submit-button"):
         assert in_view(page, selector), f"{selector} is below the fold"
@@ -55,7 +55,7 @@ def test_the_countdown_and_the_actions_stay_in_view_at_1366_by_768_and_the_termi
     assert width > LAPTOP["width"] - 120, f"the terminal is capped at a column ({width} px)"
 
 
-def test_full_screen_gives_the_terminal_the_window_and_keeps_the_countdown(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_full_screen_gives_the_terminal_the_window_and_keeps_the_countdown(page_for) -> None:
     _, page = open_attempt(page_for)
     before = page.locator("#terminal-screens").bounding_box()["height"]
     page.click("#fullscreen-button")
@@ -70,7 +70,7 @@ def test_full_screen_gives_the_terminal_the_window_and_keeps_the_countdown(page_
     expect(page.locator("#fullscreen-button")).to_have_text("Full screen")
 
 
-def test_a_score_arriving_updates_the_page_without_a_reload_and_keeps_an_unsent_note(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_a_score_arriving_updates_the_page_without_a_reload_and_keeps_an_unsent_note(page_for) -> None:
     attempt, page = open_attempt(page_for)
     page.fill("textarea[name=body]", "half-written: the blocked scan is")
     expect(page.locator("#score-log tbody tr.valid")).to_have_count(0)
@@ -82,7 +82,7 @@ def test_a_score_arriving_updates_the_page_without_a_reload_and_keeps_an_unsent_
     assert page.input_value("textarea[name=body]") == "half-written: the blocked scan is"
 
 
-def test_pausing_from_the_bar_changes_the_state_in_place(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_pausing_from_the_bar_changes_the_state_in_place(page_for) -> None:
     _, page = open_attempt(page_for)
     page.click("#pause-button")
     expect(page.locator("#clock-state")).to_contain_text("paused")
@@ -95,7 +95,7 @@ def test_pausing_from_the_bar_changes_the_state_in_place(page_for) -> None:  # t
     assert page.evaluate("window.sameDocument") == "yes", "the page reloaded"
 
 
-def test_an_attempt_ended_elsewhere_turns_into_its_summary_without_a_reload(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_an_attempt_ended_elsewhere_turns_into_its_summary_without_a_reload(page_for) -> None:
     attempt, page = open_attempt(page_for)
     expect(page.locator("#terminal-panel")).to_have_count(1)
     admin = factories.admin(username="root")
@@ -108,7 +108,7 @@ def test_an_attempt_ended_elsewhere_turns_into_its_summary_without_a_reload(page
     assert page.evaluate("window.sameDocument") == "yes", "the page reloaded"
 
 
-def test_submitting_early_frees_the_slot_for_another_expert_to_book_now(page_for, settings) -> None:  # type: ignore[no-untyped-def]
+def test_submitting_early_frees_the_slot_for_another_expert_to_book_now(page_for, settings) -> None:
     # No margin for the final scoring: the slot is given back the moment the attempt ends.
     settings.RESERVATION_RELEASE_MARGIN = timedelta(0)
     attempt, page = open_attempt(page_for)

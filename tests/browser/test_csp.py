@@ -24,7 +24,7 @@ INJECT = """() => {
 }"""
 
 
-def test_an_injected_inline_script_and_event_handler_are_blocked_and_reported(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_an_injected_inline_script_and_event_handler_are_blocked_and_reported(page_for) -> None:
     factories.expert(username="ada")
     page = page_for("ada", factories.PASSWORD)
     expect(page.locator("#change-password")).to_be_visible()  # logged in, on a real page of the site
@@ -39,7 +39,7 @@ def test_an_injected_inline_script_and_event_handler_are_blocked_and_reported(pa
     page_for.csp_violations.clear()  # provoked on purpose; anything else still fails the test
 
 
-def test_an_expert_changes_the_password_from_the_account_link(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_an_expert_changes_the_password_from_the_account_link(page_for) -> None:
     factories.expert(username="ada")
     page = page_for("ada", factories.PASSWORD)
     page.click("#change-password")
@@ -53,7 +53,7 @@ def test_an_expert_changes_the_password_from_the_account_link(page_for) -> None:
     expect(page.locator(".who")).to_have_text("ada")
 
 
-def test_a_locked_out_login_shows_when_to_try_again(page_for, browser, live_server) -> None:  # type: ignore[no-untyped-def]
+def test_a_locked_out_login_shows_when_to_try_again(page_for, browser, live_server) -> None:
     factories.expert(username="ada")
     context = browser.new_context(base_url=live_server.url)
     try:
@@ -72,7 +72,7 @@ def test_a_locked_out_login_shows_when_to_try_again(page_for, browser, live_serv
         context.close()
 
 
-def test_an_admin_forces_a_reset_from_the_user_page(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_forces_a_reset_from_the_user_page(page_for) -> None:
     factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
     expert = factories.expert(username="ada")
     page = page_for("boss", factories.PASSWORD)
@@ -84,7 +84,7 @@ def test_an_admin_forces_a_reset_from_the_user_page(page_for) -> None:  # type: 
     assert not expert.has_usable_password()
 
 
-def test_a_select_marked_autosubmit_submits_its_form_without_an_inline_handler(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_a_select_marked_autosubmit_submits_its_form_without_an_inline_handler(page_for) -> None:
     from graders.models import ScoringJob
 
     factories.admin(username="root")
@@ -96,14 +96,14 @@ def test_a_select_marked_autosubmit_submits_its_form_without_an_inline_handler(p
     assert page.url.endswith(f"/grading/jobs/?status={value}")
 
 
-def test_cancelling_a_data_confirm_question_keeps_the_form_unsent(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_cancelling_a_data_confirm_question_keeps_the_form_unsent(page_for) -> None:
     expert = factories.expert(username="ada")
     attempt = factories.AttemptFactory(reservation__expert=expert)
     page = page_for("ada", factories.PASSWORD)
     page.goto(f"/attempts/{attempt.pk}/")
     questions = []
 
-    def dismiss(dialog) -> None:  # type: ignore[no-untyped-def]
+    def dismiss(dialog) -> None:
         questions.append(dialog.message)
         dialog.dismiss()
 

@@ -31,7 +31,7 @@ def _database_url() -> str:
 
 
 @pytest.fixture
-def demo(settings, open_tmp, monkeypatch):  # type: ignore[no-untyped-def]
+def demo(settings, open_tmp, monkeypatch):
     from rebench_site.celery import app
 
     # A data folder attempt users can enter: the command's system checks refuse one they can't.
@@ -69,7 +69,7 @@ def _train_in_the_background_as_rundev_does(data_dir: Path) -> str:
     return done.stdout
 
 
-def test_the_demo_red_team_tool_scores_a_text_once_the_background_training_finishes(page_for, demo) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_red_team_tool_scores_a_text_once_the_background_training_finishes(page_for, demo) -> None:
     rita = page_for("rita", "rebench-reviewer")
     rita.goto("/review/red-team/")
     expect(rita.locator("main")).to_contain_text("No classifier version is active yet")

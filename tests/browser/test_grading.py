@@ -29,7 +29,7 @@ def app(tmp_path: Path) -> Iterator[Celery]:
         yield app
 
 
-def test_the_expert_scores_and_sees_progress_the_log_and_the_chart(page_for, attempt_on, app: Celery) -> None:  # type: ignore[no-untyped-def]
+def test_the_expert_scores_and_sees_progress_the_log_and_the_chart(page_for, attempt_on, app: Celery) -> None:
     attempt = attempt_on("grading_test_slow")
     from graders import services
     from workstation import layout
@@ -51,7 +51,7 @@ def test_the_expert_scores_and_sees_progress_the_log_and_the_chart(page_for, att
     assert ScoreLogEntry.objects.get(attempt=attempt).score == 3.0
 
 
-def test_instructions_render_as_markdown_and_their_raw_html_never_runs(page_for, attempt_on) -> None:  # type: ignore[no-untyped-def]
+def test_instructions_render_as_markdown_and_their_raw_html_never_runs(page_for, attempt_on) -> None:
     attempt = attempt_on("grading_test_markdown")
     page = page_for("ada", factories.PASSWORD)
     page.goto(f"/attempts/{attempt.pk}/")

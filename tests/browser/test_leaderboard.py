@@ -25,7 +25,7 @@ def _board() -> None:
         ended_run(chat, [(0.5, 0.55), (1.5, raw)], agent=AGENT, hours=2)
 
 
-def test_the_overview_chart_renders_with_marks_and_tables_sort(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_overview_chart_renders_with_marks_and_tables_sort(page_for) -> None:
     factories.admin(username="root")
     _board()
     page = page_for("root", factories.PASSWORD)
@@ -52,7 +52,7 @@ def test_the_overview_chart_renders_with_marks_and_tables_sort(page_for) -> None
     expect(humans.locator("tbody tr")).to_have_count(1)
 
 
-def test_environment_tables_sort_by_a_clicked_column(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_environment_tables_sort_by_a_clicked_column(page_for) -> None:
     factories.admin(username="root")
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
     for name, raw in (("bea", 0.60), ("cy", 0.80), ("al", 0.70)):

@@ -12,7 +12,7 @@ from tests import factories
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
-def test_an_admins_menus_fit_one_line_open_one_at_a_time_and_lead_to_their_pages(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_an_admins_menus_fit_one_line_open_one_at_a_time_and_lead_to_their_pages(page_for) -> None:
     factories.admin(username="root-admin")
     page = page_for("root-admin", factories.PASSWORD)
     page.set_viewport_size({"width": 1366, "height": 768})
@@ -35,7 +35,7 @@ def test_an_admins_menus_fit_one_line_open_one_at_a_time_and_lead_to_their_pages
     expect(page).to_have_url(re.compile(r"/audit/$"))
 
 
-def test_a_reviewer_sees_only_the_review_pages_and_no_admin_menus(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_sees_only_the_review_pages_and_no_admin_menus(page_for) -> None:
     factories.reviewer(username="rita")
     page = page_for("rita", factories.PASSWORD)
     nav = page.locator("nav[aria-label=main]")

@@ -23,7 +23,7 @@ SAFE_REWRITE = "They shared a quiet picnic by the river."
 
 def test_typing_updates_the_live_score_and_a_passing_rewrite_reaches_the_verify_queue(
     page_for, active_classifier, reviewer
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     start = Completion.objects.get(text=INJURIOUS[0])
     page = page_for(reviewer.username, factories.PASSWORD)
     page.goto("/review/red-team/")
@@ -57,7 +57,7 @@ def test_typing_updates_the_live_score_and_a_passing_rewrite_reaches_the_verify_
 
 def test_the_red_team_editor_keeps_a_draft_across_a_reload_and_submit_waits_for_a_passing_score(
     page_for, active_classifier, reviewer
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     start = Completion.objects.get(text=INJURIOUS[0])
     page = page_for(reviewer.username, factories.PASSWORD)
     page.goto("/review/red-team/")
@@ -99,7 +99,7 @@ def test_the_red_team_editor_keeps_a_draft_across_a_reload_and_submit_waits_for_
     assert page.evaluate("(key) => localStorage.getItem(key)", key) is None
 
 
-def test_discarding_a_restored_draft_goes_back_to_the_starting_text(page_for, active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_discarding_a_restored_draft_goes_back_to_the_starting_text(page_for, active_classifier, reviewer) -> None:
     start = Completion.objects.get(text=INJURIOUS[0])
     page = page_for(reviewer.username, factories.PASSWORD)
     page.goto("/review/red-team/")

@@ -13,7 +13,7 @@ from tests import factories
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_reviewer_labels_three_items_with_the_keyboard_only(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_labels_three_items_with_the_keyboard_only(page_for) -> None:
     rita = factories.reviewer(username="rita")
     admin = factories.admin(username="root")
     for n in range(3):
@@ -57,7 +57,7 @@ def test_reviewer_labels_three_items_with_the_keyboard_only(page_for) -> None:  
     assert sorted(queue.items.values_list("label_count", flat=True)) == [1, 1, 1]
 
 
-def test_the_reviewers_history_edits_a_label_and_skip_says_where_the_item_went(page_for) -> None:  # type: ignore[no-untyped-def]
+def test_the_reviewers_history_edits_a_label_and_skip_says_where_the_item_went(page_for) -> None:
     rita = factories.reviewer(username="rita")
     admin = factories.admin(username="root")
     for n in range(4):

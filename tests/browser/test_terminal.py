@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pyte
 
 
 @pytest.fixture
-def asgi_server(transactional_db, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def asgi_server(transactional_db, settings) -> Iterator[str]:
     """uvicorn serving the project's ASGI app (HTTP and WebSockets) in a thread of this process."""
     import uvicorn
 
@@ -42,7 +42,7 @@ def asgi_server(transactional_db, settings) -> Iterator[str]:  # type: ignore[no
     ts.cleanup_dirs(root)
 
 
-def login(browser, base_url: str, username: str):  # type: ignore[no-untyped-def]
+def login(browser, base_url: str, username: str):
     context = browser.new_context(base_url=base_url)
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -54,7 +54,7 @@ def login(browser, base_url: str, username: str):  # type: ignore[no-untyped-def
     return context, page
 
 
-def test_the_expert_types_echo_hello_and_an_admin_replays_it(browser, asgi_server) -> None:  # type: ignore[no-untyped-def]
+def test_the_expert_types_echo_hello_and_an_admin_replays_it(browser, asgi_server) -> None:
     expert = factories.expert(username="ada")
     factories.admin(username="root")
     attempt = factories.AttemptFactory(
@@ -97,7 +97,7 @@ def test_the_expert_types_echo_hello_and_an_admin_replays_it(browser, asgi_serve
         end_attempt_sync(attempt.pk)
 
 
-def test_an_admins_message_appears_over_the_experts_open_terminal_without_breaking_its_prompt(  # type: ignore[no-untyped-def]
+def test_an_admins_message_appears_over_the_experts_open_terminal_without_breaking_its_prompt(
     browser, asgi_server
 ) -> None:
     expert = factories.expert(username="ada")

@@ -41,7 +41,7 @@ Path(sys.argv[1], "given.json").write_text(json.dumps(doc))
 
 
 @pytest.fixture
-def package_dir(tmp_path: Path, settings) -> Path:  # type: ignore[no-untyped-def]
+def package_dir(tmp_path: Path, settings) -> Path:
     root = tmp_path / "pkgs" / "conf_pkg"
     (root / "scoring").mkdir(parents=True)
     (root / "solution").mkdir()
@@ -64,13 +64,13 @@ def test_the_small_configuration_is_active_by_default_and_carries_its_own_scores
     assert package.configuration.measured_with.startswith("manage.py environment_measure")
 
 
-def test_a_per_environment_override_picks_full_for_that_environment_only(package_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_per_environment_override_picks_full_for_that_environment_only(package_dir: Path, settings) -> None:
     settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {"conf_pkg": "full"}
     assert packages.find("conf_pkg").configuration.name == "full"
     assert packages.active_configuration_name("ai_rd_fix_embedding") == "small"
 
 
-def test_an_unknown_configuration_name_is_refused_naming_the_choices(package_dir: Path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_configuration_name_is_refused_naming_the_choices(package_dir: Path, settings) -> None:
     settings.ENVIRONMENT_CONFIGURATION = "medium"
     with pytest.raises(packages.ConfigurationError, match="small, full"):
         packages.find("conf_pkg").configuration  # noqa: B018 - the property is what raises
@@ -98,7 +98,7 @@ def test_start_fills_the_staging_folder_and_the_configuration_cache(package_dir:
 def test_full_scale_without_its_data_setting_stops_the_start_naming_the_setting(
     package_dir: Path,
     tmp_path: Path,
-    settings,  # type: ignore[no-untyped-def]
+    settings,
 ) -> None:
     settings.ENVIRONMENT_CONFIGURATION = "full"
     settings.ENVIRONMENT_FIX_EMBEDDING_MODEL = ""
@@ -115,7 +115,7 @@ def test_a_failing_start_script_is_an_error_with_its_last_words(package_dir: Pat
         packages.find("conf_pkg").prepare_staging(tmp_path / "staging")
 
 
-def test_environments_without_configurations_keep_rebench_numbers(db, settings) -> None:  # type: ignore[no-untyped-def]
+def test_environments_without_configurations_keep_rebench_numbers(db, settings) -> None:
     settings.ENVIRONMENT_CONFIGURATION = "small"
     environment_sync_registry()
     cumsum = Environment.objects.get(slug="ai_rd_triton_cumsum")
@@ -123,7 +123,7 @@ def test_environments_without_configurations_keep_rebench_numbers(db, settings) 
     assert cumsum.reference_score == registry.BY_SLUG["ai_rd_triton_cumsum"].reference_score
 
 
-def test_the_environment_rows_follow_the_active_configuration(db, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_environment_rows_follow_the_active_configuration(db, settings) -> None:
     settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}
     settings.ENVIRONMENT_CONFIGURATION = "small"
     environment_sync_registry()

@@ -83,7 +83,7 @@ class Payload:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return (os.mkdir, (self.path,))
 
 
@@ -160,7 +160,7 @@ def test_the_intact_model_scores_near_zero_as_the_small_offset_was_chosen(
     assert math.isclose(result["score"], math.log(result["details"]["loss"] - offset))
 
 
-def test_full_scale_without_openwebtext_stops_the_start_naming_the_setting(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_full_scale_without_openwebtext_stops_the_start_naming_the_setting(settings, tmp_path: Path) -> None:
     settings.ENVIRONMENT_CONFIGURATION = "full"
     settings.ENVIRONMENT_OPENWEBTEXT_DIR = ""
     with pytest.raises(packages.ConfigurationError, match="needs ENVIRONMENT_OPENWEBTEXT_DIR"):

@@ -165,7 +165,7 @@ class Payload:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return (Path.touch, (Path(self.path),))
 
 

@@ -126,7 +126,7 @@ def test_an_output_that_is_not_a_checkpoint_is_nan(workspace: Path, tmp_path: Pa
     assert "is not a checkpoint torch can read" in result["message"]
 
 
-def test_full_scale_without_the_task_folder_stops_the_start_naming_the_setting(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_full_scale_without_the_task_folder_stops_the_start_naming_the_setting(settings, tmp_path: Path) -> None:
     settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {SLUG: "full"}
     settings.ENVIRONMENT_LLM_FOUNDRY_DIR = ""
     (tmp_path / "ws").mkdir()

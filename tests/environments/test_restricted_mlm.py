@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("small_configura
 __all__ = ["small_configuration"]
 
 
-def _restricted():  # type: ignore[no-untyped-def]
+def _restricted():
     spec = importlib.util.spec_from_file_location("mlm_restricted", PACKAGE / "scoring" / "harness" / "restricted.py")
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]

@@ -38,7 +38,7 @@ def attempt_at(slug: str) -> Attempt:
     return factories.AttemptFactory(reservation=reservation)
 
 
-def test_registering_a_family_makes_its_tasks_bookable_environments_with_the_manifests_resources(db) -> None:  # type: ignore[no-untyped-def]
+def test_registering_a_family_makes_its_tasks_bookable_environments_with_the_manifests_resources(db) -> None:
     call_command("register_task_family", str(FAMILIES / "good_family"))
     family = TaskFamily.objects.get(name="good_family")
     assert family.standard_version == "0.3.0"
@@ -68,14 +68,14 @@ def test_registering_a_family_makes_its_tasks_bookable_environments_with_the_man
         ("no_such_family", "is not a directory"),
     ],
 )
-def test_a_family_that_breaks_the_standard_is_refused_with_the_reason(db, family: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_family_that_breaks_the_standard_is_refused_with_the_reason(db, family: str, message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("register_task_family", str(FAMILIES / family))
     assert not TaskFamily.objects.exists()
     assert not Environment.objects.filter(source=Environment.Source.TASK_STANDARD).exists()
 
 
-def test_a_bad_gpu_range_in_the_manifest_is_refused(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_gpu_range_in_the_manifest_is_refused(db, tmp_path: Path) -> None:
     family = tmp_path / "end_family"
     family.mkdir()
     (family / "end_family.py").write_text((FAMILIES / "end_family" / "end_family.py").read_text())
@@ -86,7 +86,7 @@ def test_a_bad_gpu_range_in_the_manifest_is_refused(db, tmp_path: Path) -> None:
 
 def test_a_family_scored_at_the_end_refuses_intermediate_scores_and_scores_the_submission(
     db, grading_dirs: Path, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     task_standard.task_family_register(path=str(FAMILIES / "end_family"))
     attempt = attempt_at("end_family-main")
     with pytest.raises(ServiceError, match="scored once, when the attempt ends"):
@@ -106,7 +106,7 @@ def test_a_family_scored_at_the_end_refuses_intermediate_scores_and_scores_the_s
 
 def test_a_method_that_raises_while_scoring_is_a_nan_with_its_traceback(
     db, grading_dirs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.setenv("REBENCH_GOOD_FAMILY_FLAG", "on")
     task_standard.task_family_register(path=str(FAMILIES / "good_family"))
     attempt = attempt_at("good_family-easy")
@@ -174,7 +174,7 @@ def test_a_task_family_end_to_end_through_a_real_worker(
     assert not (workspace / "teardown.txt").exists()
 
 
-def test_the_admin_registers_a_family_on_its_page_and_experts_cannot(db, admin_user, expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_registers_a_family_on_its_page_and_experts_cannot(db, admin_user, expert) -> None:
     admin = Client()
     admin.force_login(admin_user)
     response = admin.post("/environments/task-families/", {"path": str(FAMILIES / "end_family")}, follow=True)

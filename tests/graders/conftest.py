@@ -18,7 +18,7 @@ PACKAGES = Path(__file__).resolve().parent / "packages"
 
 
 @pytest.fixture
-def grading_dirs(settings) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def grading_dirs(settings) -> Iterator[Path]:
     """Workspaces and protected folders of this test, under DATA_DIR.
 
     Not under pytest's tmp_path: as root the scorer runs as the expert's user, who can't enter
@@ -52,7 +52,7 @@ def package_environment(slug: str, **fields: object) -> Environment:
 
 
 @pytest.fixture
-def attempt_on(db, grading_dirs) -> Callable[..., Attempt]:  # type: ignore[no-untyped-def]
+def attempt_on(db, grading_dirs) -> Callable[..., Attempt]:
     """`attempt_on(slug)`: a running attempt at a test or built-in environment, the first one by ada."""
 
     made: list[Attempt] = []

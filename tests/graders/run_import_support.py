@@ -26,7 +26,7 @@ def write_inspect_log(
     from inspect_ai.solver import Generate, TaskState, solver
 
     @scorer(metrics=[mean()])
-    def turns_plus_target():  # type: ignore[no-untyped-def]
+    def turns_plus_target():
         async def score(state: TaskState, target: Target) -> Score:
             turns = sum(1 for m in state.messages if m.role == "assistant")
             return Score(value=float(target.text) + turns, explanation=f"after {turns} turns")
@@ -34,7 +34,7 @@ def write_inspect_log(
         return score
 
     @solver
-    def work_and_score_midway():  # type: ignore[no-untyped-def]
+    def work_and_score_midway():
         async def solve(state: TaskState, generate: Generate) -> TaskState:
             state = await generate(state)
             await score_now(state)  # an intermediate score, as RE-Bench agents score while they work

@@ -24,7 +24,7 @@ IMPORTS = "/grading/imports/"
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
+def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -51,7 +51,7 @@ def jobs_for(attempt: Attempt, n: int, **fields: Any) -> list[ScoringJob]:
 
 
 @pytest.fixture
-def two_attempts(db):  # type: ignore[no-untyped-def]
+def two_attempts(db):
     """Ada's attempt on cumsum at its active configuration (`full`), Grace's on nanogpt at `small`."""
     ada = factories.AttemptFactory(reservation__expert=factories.expert(username="ada"))
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
@@ -69,7 +69,7 @@ def two_attempts(db):  # type: ignore[no-untyped-def]
 
 def test_the_job_list_pages_by_50_in_the_same_number_of_queries_and_its_page_links_keep_the_filters(
     two_attempts, admin_user, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ada, grace = two_attempts
     jobs_for(ada, 3, status=ScoringJob.Status.DONE)
     client = client_for(admin_user)
@@ -93,7 +93,7 @@ def test_the_job_list_pages_by_50_in_the_same_number_of_queries_and_its_page_lin
     assert 'href="?status=failed&page=1" rel="prev"' in second
 
 
-def test_the_job_list_filters_by_state_kind_environment_and_configuration(two_attempts, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_job_list_filters_by_state_kind_environment_and_configuration(two_attempts, admin_user) -> None:
     ada, grace = two_attempts
     (ada_done,) = jobs_for(ada, 1, status=ScoringJob.Status.DONE)
     (ada_final,) = jobs_for(ada, 1, status=ScoringJob.Status.QUEUED, kind=ScoringJob.Kind.FINAL)
@@ -114,7 +114,7 @@ def test_the_job_list_filters_by_state_kind_environment_and_configuration(two_at
     assert '<option value="small" selected>small</option>' in page
 
 
-def test_the_job_list_finds_a_job_by_expert_attempt_number_or_the_id_it_shows(two_attempts, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_job_list_finds_a_job_by_expert_attempt_number_or_the_id_it_shows(two_attempts, admin_user) -> None:
     ada, grace = two_attempts
     (ada_job,) = jobs_for(ada, 1)
     (grace_job,) = jobs_for(grace, 1)
@@ -130,7 +130,7 @@ def test_the_job_list_finds_a_job_by_expert_attempt_number_or_the_id_it_shows(tw
     assert "No scoring job matches." in text(client.get(JOBS, {"q": "nobody"}))
 
 
-def test_a_bad_filter_page_or_search_on_the_job_list_says_so_and_lists_everything(two_attempts, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_filter_page_or_search_on_the_job_list_says_so_and_lists_everything(two_attempts, admin_user) -> None:
     ada, _grace = two_attempts
     jobs_for(ada, 2)
     client = client_for(admin_user)
@@ -146,7 +146,7 @@ def test_a_bad_filter_page_or_search_on_the_job_list_says_so_and_lists_everythin
     assert "No scoring job matches." in text(client.get(JOBS, {"q": "x" * 5000}))
 
 
-def test_re_running_a_job_returns_to_the_filtered_page_it_was_done_from(two_attempts, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_re_running_a_job_returns_to_the_filtered_page_it_was_done_from(two_attempts, admin_user) -> None:
     ada, _grace = two_attempts
     (job,) = jobs_for(ada, 1, status=ScoringJob.Status.DONE)
     client = client_for(admin_user)
@@ -164,7 +164,7 @@ def test_re_running_a_job_returns_to_the_filtered_page_it_was_done_from(two_atte
 
 
 @pytest.mark.parametrize("url", [JOBS, IMPORTS])
-def test_a_submitted_filter_form_lands_on_an_address_naming_only_what_it_filters_by(url: str, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_a_submitted_filter_form_lands_on_an_address_naming_only_what_it_filters_by(url: str, admin_user) -> None:
     client = client_for(admin_user)
     # What the form sends: every field, the unset ones empty.
     response = client.get(url, {"status": "done", "kind": "", "format": "", "configuration": "", "q": "", "page": "2"})
@@ -175,7 +175,7 @@ def test_a_submitted_filter_form_lands_on_an_address_naming_only_what_it_filters
 
 
 @pytest.mark.parametrize("query", ["", "?status=failed&q=ada&page=2"])
-def test_only_admins_see_the_job_list(query: str, expert, reviewer, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_see_the_job_list(query: str, expert, reviewer, admin_user) -> None:
     harness = factories.UserFactory(username="bot", roles=["harness"])
     for user in (expert, reviewer, harness):
         assert client_for(user).get(JOBS + query).status_code == 403
@@ -199,7 +199,7 @@ def import_ids(page: str) -> set[int]:
 
 def test_the_import_list_pages_by_50_and_the_polled_rows_keep_the_filters_and_the_page(
     admin_user, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for i in range(55):
         stored_import(admin_user, f"metr-{i}.jsonl", detected_kind=RunImport.Kind.METR_RUNS)
     stored_import(admin_user, "ours.jsonl", detected_kind=RunImport.Kind.FILE, status=RunImport.Status.DONE)
@@ -223,7 +223,7 @@ def test_the_import_list_pages_by_50_and_the_polled_rows_keep_the_filters_and_th
 
 def test_the_import_list_filters_by_state_format_and_configuration_and_searches_file_uploader_and_number(
     admin_user,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     other_admin = factories.admin(username="margaret")
     metr = stored_import(admin_user, "metr.jsonl", detected_kind=RunImport.Kind.METR_RUNS, status="done")
     asked = stored_import(admin_user, "queued.eval", kind=RunImport.Kind.INSPECT)  # not read yet
@@ -245,7 +245,7 @@ def test_the_import_list_filters_by_state_format_and_configuration_and_searches_
     assert "No import matches." in text(client.get(IMPORTS, {"q": "nothing-like-it"}))
 
 
-def test_a_bad_filter_on_the_import_list_says_so_once_and_lists_everything(admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_filter_on_the_import_list_says_so_once_and_lists_everything(admin_user) -> None:
     stored_import(admin_user, "a.jsonl")
     client = client_for(admin_user)
 
@@ -261,7 +261,7 @@ def test_a_bad_filter_on_the_import_list_says_so_once_and_lists_everything(admin
 
 
 @pytest.mark.parametrize("url", [IMPORTS, f"{IMPORTS}_rows/"])
-def test_only_admins_see_the_filtered_import_list(url: str, expert, reviewer, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_see_the_filtered_import_list(url: str, expert, reviewer, admin_user) -> None:
     query = "?status=done&format=file&q=runs&page=2"
     for user in (expert, reviewer):
         assert client_for(user).get(url + query).status_code == 403

@@ -29,7 +29,7 @@ RUN = {
 
 
 @pytest.fixture(autouse=True)
-def _environments(db):  # type: ignore[no-untyped-def]
+def _environments(db):
     factories.environment()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from graders.checks import visibility_timeout_exceeds_scoring
 
 
-def test_a_visibility_timeout_shorter_than_a_scoring_run_is_a_warning(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_visibility_timeout_shorter_than_a_scoring_run_is_a_warning(settings, tmp_path) -> None:
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
     [warning] = visibility_timeout_exceeds_scoring()
     assert warning.id == "graders.W001"
@@ -20,7 +20,7 @@ def test_a_visibility_timeout_shorter_than_a_scoring_run_is_a_warning(settings, 
     assert "(99999 s)" in warning.msg
 
 
-def test_the_default_four_hours_and_brokers_without_one_pass(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_default_four_hours_and_brokers_without_one_pass(settings) -> None:
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
     assert visibility_timeout_exceeds_scoring() == []
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}

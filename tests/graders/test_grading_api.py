@@ -16,7 +16,7 @@ from tests import factories
 from trials.models import Attempt
 
 
-def client_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+def client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
@@ -39,7 +39,7 @@ def log_entry(attempt: Attempt, score: float | None, minutes: float, **details: 
 
 def test_scoring_answers_202_with_the_job_and_a_second_request_gets_the_same_job(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     client = client_for(attempt.user)
     with django_capture_on_commit_callbacks() as callbacks:
@@ -55,7 +55,7 @@ def test_scoring_answers_202_with_the_job_and_a_second_request_gets_the_same_job
 
 def test_someone_elses_attempt_is_a_404_and_an_admin_may_score_it(
     attempt_on: Callable[..., Attempt], other_expert, admin_user, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     for path in ("score-log/", "instructions/", f"score-jobs/{uuid.uuid4()}/"):
         assert client_for(other_expert).get(f"/api/attempts/{attempt.pk}/{path}").status_code == 404
@@ -102,7 +102,7 @@ def test_the_score_log_shows_scores_normalised_and_the_aggregate(attempt_on: Cal
 
 def test_hidden_scores_show_the_expert_only_validity_and_the_admin_everything(
     attempt_on: Callable[..., Attempt], admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("ai_rd_small_scaling_law")
     log_entry(attempt, 0.2356, 1, budget_fraction=0.75, loss_at_answer=3.76)
     expert_view = client_for(attempt.user).get(f"/api/attempts/{attempt.pk}/score-log/").json()
@@ -137,7 +137,7 @@ def test_the_final_score_is_the_environments_aggregate_of_valid_entries(
     assert attempt.final_score.raw == expected
 
 
-def test_normalisation_for_lower_is_better_environments(db) -> None:  # type: ignore[no-untyped-def]
+def test_normalisation_for_lower_is_better_environments(db) -> None:
     environment = factories.environment("ai_rd_triton_cumsum")  # 1.5535 → 0.4700, lower is better
     assert services.normalise(environment, environment.starting_score) == 0.0
     assert services.normalise(environment, environment.reference_score) == pytest.approx(1.0)

@@ -15,7 +15,7 @@ from tests.graders.test_grading_api import log_entry
 from trials.models import Attempt
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
@@ -52,7 +52,7 @@ def test_the_experts_attempt_page_shows_the_score_log_and_the_chart_data(attempt
 
 def test_a_hidden_score_environment_shows_the_expert_validity_only(
     attempt_on: Callable[..., Attempt], admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("ai_rd_small_scaling_law")
     log_entry(attempt, 0.2356, 3, budget_fraction=0.75)
     expert_html = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()
@@ -66,7 +66,7 @@ def test_a_hidden_score_environment_shows_the_expert_validity_only(
 
 def test_the_score_button_queues_a_job_and_the_card_polls_until_it_finishes(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     client = logged_in(attempt.user)
     with django_capture_on_commit_callbacks() as callbacks:
@@ -89,7 +89,7 @@ def test_the_score_button_queues_a_job_and_the_card_polls_until_it_finishes(
 
 def test_scoring_someone_elses_attempt_is_a_404_and_a_reviewer_is_refused(
     attempt_on: Callable[..., Attempt], other_expert, reviewer
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     assert logged_in(other_expert).post(f"/grading/attempts/{attempt.pk}/score/").status_code == 404
     assert logged_in(other_expert).get(f"/grading/attempts/{attempt.pk}/scores/").status_code == 404
@@ -106,7 +106,7 @@ def test_a_refused_score_request_shows_why_in_the_card(attempt_on: Callable[...,
 
 def test_the_admin_lists_scoring_jobs_across_workstations_and_re_runs_one(
     attempt_on: Callable[..., Attempt], admin_user, django_assert_max_num_queries, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     first = attempt_on("grading_test_ok")
     second = attempt_on("grading_test_crash")
     log_entry(first, 0.5, 1)
@@ -153,7 +153,7 @@ def test_the_attempt_page_shows_the_environments_instructions(attempt_on: Callab
 
 def test_an_ended_attempt_without_a_valid_score_says_it_counts_as_zero_or_that_it_is_excluded(
     attempt_on: Callable[..., Attempt], admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     log_entry(attempt, None, 5)
     running = logged_in(attempt.user).get(f"/attempts/{attempt.pk}/").content.decode()

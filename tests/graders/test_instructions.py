@@ -18,7 +18,7 @@ from trials.models import Attempt
 MARKDOWN = (PACKAGES / "grading_test_markdown" / "instructions.md").read_text()
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
@@ -66,7 +66,7 @@ def test_another_expert_does_not_get_the_attempt_page(attempt_on: Callable[..., 
     assert response.status_code in (403, 404)
 
 
-def test_the_environment_page_renders_the_instructions_for_experts_and_refuses_reviewers(grading_dirs, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_environment_page_renders_the_instructions_for_experts_and_refuses_reviewers(grading_dirs, db) -> None:
     environment = environment_row("grading_test_markdown", description="Make prefix sums fast.")
     page = logged_in(factories.expert(username="ada")).get(f"/environments/{environment.slug}/")
     assert page.status_code == 200
@@ -75,7 +75,7 @@ def test_the_environment_page_renders_the_instructions_for_experts_and_refuses_r
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_instructions_prints_the_markdown_text(live_server, grading_dirs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_instructions_prints_the_markdown_text(live_server, grading_dirs, tmp_path) -> None:
     environment = environment_row("grading_test_markdown")
     attempt = factories.AttemptFactory(reservation__environment=environment)
     token = trials_services.attempt_token_issue(attempt=attempt)

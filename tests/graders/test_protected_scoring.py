@@ -30,7 +30,7 @@ pytestmark = [
 ]
 
 
-def score(attempt: Attempt, capture, kind: str = ScoringJob.Kind.INTERMEDIATE) -> ScoreLogEntry:  # type: ignore[no-untyped-def]
+def score(attempt: Attempt, capture, kind: str = ScoringJob.Kind.INTERMEDIATE) -> ScoreLogEntry:
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test", kind=kind)
     with capture(execute=True):
         scoring_job_run(str(job.pk))
@@ -96,7 +96,7 @@ def test_the_protected_group_reads_the_scorer_but_the_attempts_shell_user_cannot
 
 def test_a_scorer_cannot_rewrite_its_code_nor_read_another_attempts_workspace(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     mine, theirs = attempt_on("grading_test_tamper"), attempt_on("grading_test_tamper")
     for attempt in (mine, theirs):
         services.workspace_prepare(attempt=attempt)
@@ -127,7 +127,7 @@ def test_an_attempts_shell_user_cannot_read_another_attempts_workspace(attempt_o
 
 def test_the_csv_score_log_is_root_protected_0640_and_the_expert_cannot_read_it(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     score(attempt, django_capture_on_commit_callbacks)
     score(attempt, django_capture_on_commit_callbacks)
@@ -148,7 +148,7 @@ def test_the_csv_score_log_is_root_protected_0640_and_the_expert_cannot_read_it(
 
 def test_the_final_score_retires_the_attempts_user_and_a_new_shell_reopens_it(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     services.workspace_prepare(attempt=attempt)
     user = unix_users.attempt_user(attempt.pk)
@@ -196,7 +196,7 @@ def test_an_existing_account_in_a_privileged_group_is_refused(attempt_on: Callab
 
 def test_an_attempt_without_a_final_scoring_run_has_its_user_retired_when_it_ends(
     attempt_on: Callable[..., Attempt], settings, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from trials import services as trials_services
 
     settings.CELERY_TASK_ALWAYS_EAGER = True

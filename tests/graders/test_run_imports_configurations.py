@@ -23,7 +23,7 @@ CHAT_RL = "ai_rd_nanogpt_chat_rl"
 
 
 @pytest.fixture(autouse=True)
-def _site_runs_small(db, settings, tmp_path):  # type: ignore[no-untyped-def]
+def _site_runs_small(db, settings, tmp_path):
     # The embedded default: the site's workstations run small. No import may be read at that scale by accident.
     settings.ENVIRONMENT_CONFIGURATION = "small"
     settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}

@@ -23,7 +23,7 @@ CUMSUM = "ai_rd_triton_cumsum"  # lower is better, aggregate min
 
 
 @pytest.fixture(autouse=True)
-def _environments(db, settings, tmp_path):  # type: ignore[no-untyped-def]
+def _environments(db, settings, tmp_path):
     factories.environment()  # syncs all seven built-in environments
     settings.MEDIA_ROOT = tmp_path / "media"
 

@@ -13,7 +13,7 @@ from trials.models import Attempt
 
 def test_preparing_the_workspace_queues_one_scoring_of_the_starting_solution(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = attempt_on("grading_test_ok")
     with django_capture_on_commit_callbacks() as queued:
         job = services.scoring_job_queue_start(attempt_id=attempt.pk)
@@ -30,7 +30,7 @@ def test_preparing_the_workspace_queues_one_scoring_of_the_starting_solution(
 
 def test_no_start_scoring_when_the_expert_was_quicker_or_the_attempt_ended_or_there_is_no_scorer(
     attempt_on: Callable[..., Attempt], django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     quicker = attempt_on("grading_test_ok")
     with django_capture_on_commit_callbacks():
         services.scoring_job_request(attempt=quicker, by=quicker.user)

@@ -189,7 +189,7 @@ def test_an_admin_adding_a_pause_after_the_deadline_is_refused_and_the_attempt_e
 
 def test_the_attempt_ends_once_however_many_requests_come_after_the_deadline(
     attempt: Attempt, browser: Client, token_client: APIClient, django_capture_on_commit_callbacks, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from graders.tasks import scoring_job_run
 
     queued: list[Any] = []
@@ -211,7 +211,7 @@ def test_the_attempt_ends_once_however_many_requests_come_after_the_deadline(
 # --- the browser session: the attempt page's forms ----------------------------------------------------
 
 
-def flash(response) -> list[str]:  # type: ignore[no-untyped-def]
+def flash(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 

@@ -37,7 +37,7 @@ def _everything_the_expert_can_fetch(client: Client) -> str:
     )
 
 
-def test_an_expert_cannot_read_their_hidden_score_after_submitting_until_it_is_released(expert) -> None:  # type: ignore[no-untyped-def]
+def test_an_expert_cannot_read_their_hidden_score_after_submitting_until_it_is_released(expert) -> None:
     hidden = factories.environment(HIDDEN)
     visible = factories.environment("ai_rd_nanogpt_chat_rl")
     run = ended_run(hidden, [(7, SCORE)], user=expert)

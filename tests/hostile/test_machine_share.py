@@ -51,7 +51,7 @@ async def _run_once(attempt: Attempt, command: str) -> str:
 
 
 @pytest.fixture
-def fake_gpus(term_dirs: Path, settings) -> Path:  # type: ignore[no-untyped-def]
+def fake_gpus(term_dirs: Path, settings) -> Path:
     """Device nodes of eight GPUs (NVIDIA's major 195) for the wiring, where this machine has none."""
     folder = term_dirs / "dev"
     folder.mkdir()
@@ -89,7 +89,7 @@ async def test_a_one_gpu_attempt_on_an_eight_gpu_host_sees_its_gpu_and_its_share
 
 
 @ts.sync
-async def test_a_fork_bomb_is_stopped_by_the_process_cap(attempt: Attempt, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_fork_bomb_is_stopped_by_the_process_cap(attempt: Attempt, settings) -> None:
     settings.SANDBOX_PIDS_MAX = 64
     screen = await open_shell(attempt)
     bomb = (
@@ -118,7 +118,7 @@ async def test_a_fork_bomb_is_stopped_by_the_process_cap(attempt: Attempt, setti
 @ts.sync
 async def test_a_memory_hog_is_killed_inside_the_sandbox_while_another_attempt_keeps_working(
     attempt: Attempt, another_attempt: Attempt, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.SANDBOX_MEMORY_GB = 0.25
     screen = await open_shell(attempt)
     other = await open_shell(another_attempt)

@@ -68,7 +68,7 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 
 
 @pytest.fixture
-def environment_proxy(term_dirs: Path, settings) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def environment_proxy(term_dirs: Path, settings) -> Iterator[Path]:
     """An environment's proxy (an LLM budget proxy, a judge) on a Unix socket, set for the attempt's environment."""
     folder = term_dirs / "proxy"
     folder.mkdir()

@@ -58,7 +58,7 @@ async def test_the_shell_cannot_repipe_kill_or_reach_its_tmux_and_recorder(attem
 
 
 @ts.sync
-async def test_recordings_are_nobody_elses_to_read_on_the_host(attempt: Attempt, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_recordings_are_nobody_elses_to_read_on_the_host(attempt: Attempt, settings) -> None:
     """Spool files and stored parts are root's (the output stream tmux's user's), never readable by others."""
     settings.TERMINAL_RECORDING_UPLOAD_SECONDS = 0.5
     screen = await open_shell(attempt)
@@ -78,7 +78,7 @@ async def test_recordings_are_nobody_elses_to_read_on_the_host(attempt: Attempt,
 @ts.sync
 async def test_an_expert_cannot_hold_the_accounts_lock_and_no_one_waits_for_it_forever(
     attempt: Attempt, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from workstation import layout, users
 
     screen = await open_shell(attempt)
@@ -107,7 +107,7 @@ async def test_an_expert_cannot_hold_the_accounts_lock_and_no_one_waits_for_it_f
         os.close(fd)
 
 
-def _with_short_lock(users) -> None:  # type: ignore[no-untyped-def]
+def _with_short_lock(users) -> None:
     saved = users.LOCK_SECONDS
     users.LOCK_SECONDS = 1.0
     try:

@@ -41,7 +41,7 @@ async def progress(path: Path, seconds: float) -> int:
 
 
 @ts.sync
-async def test_a_break_freezes_the_attempts_processes_until_it_resumes(attempt: Attempt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_break_freezes_the_attempts_processes_until_it_resumes(attempt: Attempt, monkeypatch) -> None:
     from trials import consumers
     from workstation import layout
 

@@ -22,7 +22,7 @@ HOSTILE = {
 }
 
 
-def raw_cookie_get(client: Client, path: str, tz: str):  # type: ignore[no-untyped-def]
+def raw_cookie_get(client: Client, path: str, tz: str):
     """GET with the Cookie header as sent, not quoted by the test client's cookie jar."""
     session = client.cookies.get(settings.SESSION_COOKIE_NAME)
     header = f"tz={tz}" + (f"; {settings.SESSION_COOKIE_NAME}={session.value}" if session else "")

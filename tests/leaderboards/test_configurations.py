@@ -25,7 +25,7 @@ def _points(data: dict, environment: str, group: str = method.HUMANS) -> dict[fl
 
 
 @pytest.fixture
-def two_environments(settings):  # type: ignore[no-untyped-def]
+def two_environments(settings):
     settings.ENVIRONMENT_CONFIGURATION = "small"  # the site runs small: imports and runs at full must not care
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
     embedding = factories.environment("ai_rd_fix_embedding")
@@ -48,7 +48,7 @@ def two_environments(settings):  # type: ignore[no-untyped-def]
 
 def test_runs_of_mixed_lengths_in_two_environments_and_two_configurations_match_hand_computed_values(
     two_environments,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     services.leaderboard_snapshot_create()
     full = selectors.leaderboard_latest("full").data
     small = selectors.leaderboard_latest("small").data
@@ -84,7 +84,7 @@ def test_runs_of_mixed_lengths_in_two_environments_and_two_configurations_match_
     assert "ai_rd_fix_embedding" not in {c["environment"] for c in small["curves"]}
 
 
-def test_switching_the_active_configuration_changes_no_stored_or_shown_number(two_environments, settings) -> None:  # type: ignore[no-untyped-def]
+def test_switching_the_active_configuration_changes_no_stored_or_shown_number(two_environments, settings) -> None:
     from trials.models import Attempt
 
     for attempt in Attempt.objects.all():
@@ -110,7 +110,7 @@ def test_switching_the_active_configuration_changes_no_stored_or_shown_number(tw
     assert table == page_after.split(b'id="environment-values"')[1].split(b"</table>")[0]
 
 
-def test_re_measured_constants_are_a_new_version_and_old_runs_keep_theirs(two_environments, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_re_measured_constants_are_a_new_version_and_old_runs_keep_theirs(two_environments, monkeypatch) -> None:
     from environments import services as environment_services
     from trials.models import Attempt
 
@@ -139,7 +139,7 @@ def test_re_measured_constants_are_a_new_version_and_old_runs_keep_theirs(two_en
     assert new.scale.normalise(0.65) == pytest.approx((0.65 - 0.55) / 0.35)
 
 
-def test_the_page_says_which_configuration_it_shows_and_offers_the_others(two_environments) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_says_which_configuration_it_shows_and_offers_the_others(two_environments) -> None:
     services.leaderboard_snapshot_create()
     client = Client()
     client.force_login(factories.admin())

@@ -18,7 +18,7 @@ AGENT_KEY = "agent:" + "|".join(AGENT)
 
 
 @pytest.fixture
-def board(db, expert, other_expert):  # type: ignore[no-untyped-def]
+def board(db, expert, other_expert):
     """Two environments: ada's and grace's attempts, an imported human and an agent; then one snapshot."""
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
     rust = factories.environment("ai_rd_rust_codecontests_inference")
@@ -32,13 +32,13 @@ def board(db, expert, other_expert):  # type: ignore[no-untyped-def]
     return {"chat": chat, "rust": rust, "snapshot": services.leaderboard_snapshot_create()}
 
 
-def _client(user) -> Client:  # type: ignore[no-untyped-def]
+def _client(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def test_before_any_computation_the_page_says_so_and_offers_an_admin_compute_now(db, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_before_any_computation_the_page_says_so_and_offers_an_admin_compute_now(db, admin_user) -> None:
     factories.environment("ai_rd_nanogpt_chat_rl")
     client = _client(admin_user)
     page = client.get(reverse("leaderboards:overview")).content.decode()
@@ -52,7 +52,7 @@ def test_before_any_computation_the_page_says_so_and_offers_an_admin_compute_now
 
 def test_admin_overview_shows_the_values_at_2_8_and_32_hours_and_when_computed(
     board, admin_user, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client = _client(admin_user)
     with django_assert_max_num_queries(8):
         response = client.get(reverse("leaderboards:overview"))
@@ -70,7 +70,7 @@ def test_admin_overview_shows_the_values_at_2_8_and_32_hours_and_when_computed(
     assert 'id="leaderboard-data"' in page
 
 
-def test_admin_environment_page_lists_humans_and_agents(board, admin_user, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_admin_environment_page_lists_humans_and_agents(board, admin_user, django_assert_max_num_queries) -> None:
     client = _client(admin_user)
     with django_assert_max_num_queries(8):
         response = client.get(reverse("leaderboards:environment", args=[board["chat"].slug]))
@@ -83,7 +83,7 @@ def test_admin_environment_page_lists_humans_and_agents(board, admin_user, djang
     assert client.get(reverse("leaderboards:environment", args=["no_such_env"])).status_code == 404
 
 
-def test_the_page_queries_do_not_grow_with_the_runs(board, admin_user, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_the_page_queries_do_not_grow_with_the_runs(board, admin_user, django_assert_max_num_queries) -> None:
     for raw in (0.6, 0.7, 0.8) * 10:
         ended_run(board["chat"], [(1, raw)], agent=("bulk", "m", ""))
     services.leaderboard_snapshot_create()
@@ -95,7 +95,7 @@ def test_the_page_queries_do_not_grow_with_the_runs(board, admin_user, django_as
         assert client.get(reverse("leaderboards:environment", args=[board["chat"].slug])).status_code == 200
 
 
-def test_an_expert_sees_only_their_own_rows(board, expert, other_expert) -> None:  # type: ignore[no-untyped-def]
+def test_an_expert_sees_only_their_own_rows(board, expert, other_expert) -> None:
     client = _client(expert)
     page = client.get(reverse("leaderboards:mine")).content.decode()
     assert 'id="my-results"' in page
@@ -113,7 +113,7 @@ def test_an_expert_sees_only_their_own_rows(board, expert, other_expert) -> None
     assert {row["participant"] for row in whole["humans"]} == {expert.username}
 
 
-def test_a_reviewer_and_an_anonymous_visitor_are_refused(board, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_and_an_anonymous_visitor_are_refused(board, reviewer) -> None:
     for name in ("leaderboards:overview", "leaderboards:mine"):
         assert _client(reviewer).get(reverse(name)).status_code == 403
         response = Client().get(reverse(name))
@@ -124,7 +124,7 @@ def test_a_reviewer_and_an_anonymous_visitor_are_refused(board, reviewer) -> Non
     assert Client().get("/api/leaderboards/").status_code in {401, 403}
 
 
-def test_curves_export_as_csv_with_one_row_per_curve_and_budget(board, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_curves_export_as_csv_with_one_row_per_curve_and_budget(board, admin_user) -> None:
     response = _client(admin_user).get(reverse("leaderboards:export", args=["curves", "csv"]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -145,7 +145,7 @@ def test_curves_export_as_csv_with_one_row_per_curve_and_budget(board, admin_use
 
 
 @pytest.mark.parametrize("table", ["humans", "agents", "runs"])
-def test_every_table_exports_as_csv_and_json_with_the_same_rows(board, admin_user, table: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_table_exports_as_csv_and_json_with_the_same_rows(board, admin_user, table: str) -> None:
     client = _client(admin_user)
     as_json = client.get(reverse("leaderboards:export", args=[table, "json"])).json()["rows"]
     as_csv = list(
@@ -156,14 +156,14 @@ def test_every_table_exports_as_csv_and_json_with_the_same_rows(board, admin_use
     assert [r["environment"] for r in as_csv] == [r["environment"] for r in as_json]
 
 
-def test_an_unknown_export_is_not_found(board, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_export_is_not_found(board, admin_user) -> None:
     client = _client(admin_user)
     assert client.get(reverse("leaderboards:export", args=["secrets", "csv"])).status_code == 404
     assert client.get(reverse("leaderboards:export", args=["curves", "xlsx"])).status_code == 404
     assert client.get(reverse("leaderboards:export", args=["all", "csv"])).status_code == 404
 
 
-def test_the_api_serves_the_numbers_the_pages_show(board, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_serves_the_numbers_the_pages_show(board, admin_user) -> None:
     client = _client(admin_user)
     whole = client.get("/api/leaderboards/").json()
     assert whole["curves"] == board["snapshot"].data["curves"]
@@ -175,7 +175,7 @@ def test_the_api_serves_the_numbers_the_pages_show(board, admin_user) -> None:  
     assert len(client.get("/api/leaderboards/agents/").json()["rows"]) == len(board["snapshot"].data["agents"])
 
 
-def test_the_api_names_the_bad_field(board, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_names_the_bad_field(board, admin_user) -> None:
     client = _client(admin_user)
     response = client.get("/api/leaderboards/curves/", {"environment": "nope"})
     assert response.status_code == 400
@@ -186,7 +186,7 @@ def test_the_api_names_the_bad_field(board, admin_user) -> None:  # type: ignore
     assert client.get("/api/leaderboards/everything/").status_code == 404
 
 
-def test_the_api_gives_an_expert_their_own_rows_only(board, expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_gives_an_expert_their_own_rows_only(board, expert) -> None:
     body = _client(expert).get("/api/leaderboards/").json()
     assert body["curves"] == []
     assert body["agents"] == []
@@ -194,13 +194,13 @@ def test_the_api_gives_an_expert_their_own_rows_only(board, expert) -> None:  # 
     assert [g["kind"] for g in body["groups"]] == ["human"]  # not even which agents are compared
 
 
-def test_the_api_says_when_nothing_was_computed_yet(db, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_says_when_nothing_was_computed_yet(db, admin_user) -> None:
     response = _client(admin_user).get("/api/leaderboards/")
     assert response.status_code == 404
     assert "computed" in response.json()["detail"]
 
 
-def test_only_admins_ask_the_api_for_a_recompute(board, expert, admin_user, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_ask_the_api_for_a_recompute(board, expert, admin_user, django_capture_on_commit_callbacks) -> None:
     assert _client(expert).post("/api/leaderboards/recompute/").status_code == 403
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = _client(admin_user).post("/api/leaderboards/recompute/")
@@ -208,7 +208,7 @@ def test_only_admins_ask_the_api_for_a_recompute(board, expert, admin_user, djan
     assert len(callbacks) == 1  # the debounced request, sent after commit
 
 
-def test_navigation_links_admins_to_leaderboards_and_experts_to_their_results(board, admin_user, expert) -> None:  # type: ignore[no-untyped-def]
+def test_navigation_links_admins_to_leaderboards_and_experts_to_their_results(board, admin_user, expert) -> None:
     assert (
         reverse("leaderboards:overview") in _client(admin_user).get(reverse("leaderboards:overview")).content.decode()
     )
@@ -217,14 +217,14 @@ def test_navigation_links_admins_to_leaderboards_and_experts_to_their_results(bo
     assert f'href="{reverse("leaderboards:overview")}"' not in page
 
 
-def test_the_leaderboard_api_is_in_the_openapi_schema(db, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_leaderboard_api_is_in_the_openapi_schema(db, admin_user) -> None:
     paths = _client(admin_user).get("/api/schema/", {"format": "json"}).json()["paths"]
     assert "get" in paths["/api/leaderboards/"]
     assert "get" in paths["/api/leaderboards/{table}/"]
     assert "post" in paths["/api/leaderboards/recompute/"]
 
 
-def test_the_environment_page_says_how_runs_of_another_length_were_read(db, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_environment_page_says_how_runs_of_another_length_were_read(db, admin_user) -> None:
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
     for raw in (0.6, 0.7):
         ended_run(chat, [(3, raw)], label=f"h{raw}")
@@ -238,7 +238,7 @@ def test_the_environment_page_says_how_runs_of_another_length_were_read(db, admi
     ) in page
 
 
-def test_the_overview_compares_complete_groups_and_shows_incomplete_ones_apart(board, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_overview_compares_complete_groups_and_shows_incomplete_ones_apart(board, admin_user) -> None:
     page = _client(admin_user).get(reverse("leaderboards:overview")).content.decode()
     # The board's runs are in two of RE-Bench's seven environments: every group is incomplete.
     assert "Incomplete: not comparable with the groups above" in page
@@ -248,7 +248,7 @@ def test_the_overview_compares_complete_groups_and_shows_incomplete_ones_apart(b
 
 def test_an_excluded_run_leaves_every_curve_and_table_and_is_listed_with_its_reason(
     db, admin_user, expert, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from trials import services as trials_services
     from trials.models import Attempt
 
@@ -284,7 +284,7 @@ def test_an_excluded_run_leaves_every_curve_and_table_and_is_listed_with_its_rea
     assert services.leaderboard_snapshot_create().data["curves"][0]["runs"] == 2
 
 
-def test_excluding_needs_an_admin_and_a_known_reason(db, admin_user, expert) -> None:  # type: ignore[no-untyped-def]
+def test_excluding_needs_an_admin_and_a_known_reason(db, admin_user, expert) -> None:
     from rebench_site.errors import NotAllowed, ServiceError
     from trials import services as trials_services
 

@@ -17,5 +17,5 @@ PAGES = [
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: str) -> None:  # type: ignore[no-untyped-def]
+def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: str) -> None:
     assert_page_allows_its_roles(world, page, role)

@@ -23,7 +23,7 @@ AGENT = ("claude", "claude-3-5-sonnet", "triframe")
 
 
 @pytest.fixture
-def chat_rl(db):  # type: ignore[no-untyped-def]
+def chat_rl(db):
     return factories.environment("ai_rd_nanogpt_chat_rl")
 
 
@@ -32,7 +32,7 @@ def _curve(data: dict, environment: str, group: str) -> dict[float, dict]:
     return {p["budget_hours"]: p for p in curve["points"]}
 
 
-def test_the_inputs_take_four_queries_however_many_runs(chat_rl, expert, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_the_inputs_take_four_queries_however_many_runs(chat_rl, expert, django_assert_num_queries) -> None:
     for i in range(3):
         ended_run(chat_rl, [(1, 0.6), (2, 0.7)], user=expert)
         ended_run(chat_rl, [(1, 0.6 + i / 100)], agent=AGENT)
@@ -48,7 +48,7 @@ def test_the_inputs_take_four_queries_however_many_runs(chat_rl, expert, django_
     assert int(large.entry_run.size) == 6 + 3 + 30
 
 
-def test_a_snapshot_holds_the_curves_and_tables_computed_from_the_score_logs(chat_rl, expert) -> None:  # type: ignore[no-untyped-def]
+def test_a_snapshot_holds_the_curves_and_tables_computed_from_the_score_logs(chat_rl, expert) -> None:
     def n(raw: float) -> float:
         return normalised(chat_rl, raw)
 
@@ -98,13 +98,13 @@ def test_a_snapshot_holds_the_curves_and_tables_computed_from_the_score_logs(cha
     assert row["best"] == pytest.approx(n(0.62))
 
 
-def test_only_admins_compute_on_demand(chat_rl, expert, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_only_admins_compute_on_demand(chat_rl, expert, admin_user) -> None:
     with pytest.raises(NotAllowed):
         services.leaderboard_compute_now(by=expert)
     assert services.leaderboard_compute_now(by=admin_user).data["environments"]
 
 
-def test_old_snapshots_are_pruned(chat_rl, settings) -> None:  # type: ignore[no-untyped-def]
+def test_old_snapshots_are_pruned(chat_rl, settings) -> None:
     settings.LEADERBOARD_SNAPSHOTS_KEPT = 2
     for _ in range(5):
         latest = services.leaderboard_snapshot_create()
@@ -149,7 +149,7 @@ def test_a_rolled_back_score_change_asks_for_nothing(broker: Celery) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_job_waits_for_a_quiet_moment_then_recomputes_once(broker: Celery, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_job_waits_for_a_quiet_moment_then_recomputes_once(broker: Celery, settings) -> None:
     settings.LEADERBOARD_DEBOUNCE_SECONDS = 30
     settings.LEADERBOARD_MAX_WAIT_SECONDS = 300
     t0 = timezone.now()
@@ -168,7 +168,7 @@ def test_the_job_waits_for_a_quiet_moment_then_recomputes_once(broker: Celery, s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_never_ending_burst_still_recomputes_after_the_max_wait(broker: Celery, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_never_ending_burst_still_recomputes_after_the_max_wait(broker: Celery, settings) -> None:
     settings.LEADERBOARD_DEBOUNCE_SECONDS = 30
     settings.LEADERBOARD_MAX_WAIT_SECONDS = 120
     t0 = timezone.now()
@@ -195,7 +195,7 @@ def any_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celer
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_score_change_reaches_the_leaderboard_through_a_real_worker(any_broker: Celery, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_score_change_reaches_the_leaderboard_through_a_real_worker(any_broker: Celery, settings) -> None:
     settings.LEADERBOARD_DEBOUNCE_SECONDS = 1
     env = factories.environment("ai_rd_nanogpt_chat_rl")
     run = ended_run(env, [(1, 0.6)], agent=AGENT)
@@ -212,13 +212,13 @@ def test_a_score_change_reaches_the_leaderboard_through_a_real_worker(any_broker
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_change_during_the_computation_queues_another_recompute(broker: Celery, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_during_the_computation_queues_another_recompute(broker: Celery, settings, monkeypatch) -> None:
     settings.LEADERBOARD_DEBOUNCE_SECONDS = 30
     t0 = timezone.now()
     services._mark_dirty_and_schedule(now=t0)
     real_create = services.leaderboard_snapshot_create
 
-    def create_while_a_score_arrives(**kwargs):  # type: ignore[no-untyped-def]
+    def create_while_a_score_arrives(**kwargs):
         snapshot = real_create(**kwargs)
         services._mark_dirty_and_schedule(now=t0 + timedelta(seconds=40))  # lands after the data was read
         return snapshot
@@ -236,7 +236,7 @@ def test_a_change_during_the_computation_queues_another_recompute(broker: Celery
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_eager_tasks_a_score_change_recomputes_at_once_without_recursing(chat_rl) -> None:  # type: ignore[no-untyped-def]
+def test_with_eager_tasks_a_score_change_recomputes_at_once_without_recursing(chat_rl) -> None:
     from rebench_site.celery import app
 
     # Under the CELERY_ namespace the prefixed name is the one the app reads (as the settings set it).

@@ -24,7 +24,7 @@ def _directives(header: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.django_db
-def test_pages_forbid_inline_scripts_and_allow_the_sites_own_websockets(client) -> None:  # type: ignore[no-untyped-def]
+def test_pages_forbid_inline_scripts_and_allow_the_sites_own_websockets(client) -> None:
     response = client.get("/accounts/login/")
     policy = _directives(response["Content-Security-Policy"])
     assert policy["script-src"] == ["'self'"]
@@ -36,21 +36,21 @@ def test_pages_forbid_inline_scripts_and_allow_the_sites_own_websockets(client) 
 
 
 @pytest.mark.django_db
-def test_logged_in_pages_the_admin_and_the_api_carry_the_policy_too(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_logged_in_pages_the_admin_and_the_api_carry_the_policy_too(client, expert) -> None:
     client.force_login(expert)
     for path in ("/", "/accounts/password/change/", "/admin/login/", "/api/reservations/"):
         response = client.get(path, follow=True)
         assert "script-src 'self'" in response["Content-Security-Policy"], path
 
 
-def test_https_requests_get_the_wss_origin(settings) -> None:  # type: ignore[no-untyped-def]
+def test_https_requests_get_the_wss_origin(settings) -> None:
     settings.ALLOWED_HOSTS = ["trials.example.org"]
     request = RequestFactory().get("/", secure=True, HTTP_HOST="trials.example.org")
     assert "wss://trials.example.org" in _directives(csp.policy_for(request))["connect-src"]
 
 
 @pytest.mark.django_db
-def test_a_host_outside_allowed_hosts_is_a_400_not_a_500(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_host_outside_allowed_hosts_is_a_400_not_a_500(client) -> None:
     response = client.get("/accounts/login/", HTTP_HOST="evil.example.com")
     assert response.status_code == 400
     assert "ws://" not in response["Content-Security-Policy"]
@@ -80,7 +80,7 @@ def test_a_nonce_is_in_the_policy_only_when_a_template_used_it() -> None:
 
 
 @pytest.mark.django_db
-def test_report_only_mode_and_a_report_uri_come_from_settings(client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_report_only_mode_and_a_report_uri_come_from_settings(client, settings) -> None:
     settings.CSP_REPORT_ONLY = True
     settings.CSP_REPORT_URI = "https://reports.example.org/csp"
     response = client.get("/accounts/login/")

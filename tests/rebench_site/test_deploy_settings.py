@@ -56,13 +56,13 @@ def _settings_of(env: dict[str, str], *names: str) -> dict[str, object]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_check_deploy_is_clean_with_production_settings(open_tmp) -> None:  # type: ignore[no-untyped-def]
+def test_check_deploy_is_clean_with_production_settings(open_tmp) -> None:
     result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], _production_env(open_tmp))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
 
 
-def test_production_defaults_turn_on_https_hsts_secure_cookies_and_smtp(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_production_defaults_turn_on_https_hsts_secure_cookies_and_smtp(tmp_path) -> None:
     values = _settings_of(
         _production_env(tmp_path),
         "SECURE_SSL_REDIRECT",
@@ -88,7 +88,7 @@ def test_production_defaults_turn_on_https_hsts_secure_cookies_and_smtp(tmp_path
     }
 
 
-def test_each_https_setting_can_be_set_from_the_environment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_each_https_setting_can_be_set_from_the_environment(tmp_path) -> None:
     env = _production_env(
         tmp_path,
         SECURE_SSL_REDIRECT="false",
@@ -137,14 +137,14 @@ def test_each_https_setting_can_be_set_from_the_environment(tmp_path) -> None:  
         ({"SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE must be a boolean"),
     ],
 )
-def test_a_weak_key_or_a_malformed_value_stops_the_start_with_a_clear_message(tmp_path, overrides, message) -> None:  # type: ignore[no-untyped-def]
+def test_a_weak_key_or_a_malformed_value_stops_the_start_with_a_clear_message(tmp_path, overrides, message) -> None:
     result = _run(["manage.py", "check"], _production_env(tmp_path, **overrides))
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr, result.stderr[-2000:]
 
 
-def test_in_debug_the_dev_key_and_plain_http_still_work(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_in_debug_the_dev_key_and_plain_http_still_work(tmp_path) -> None:
     env = _production_env(tmp_path, DEBUG="true", SECRET_KEY="", ALLOWED_HOSTS="", EMAIL_HOST="")
     values = _settings_of(
         env, "SECRET_KEY", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "EMAIL_BACKEND"
@@ -158,7 +158,7 @@ def test_in_debug_the_dev_key_and_plain_http_still_work(tmp_path) -> None:  # ty
     }
 
 
-def test_the_development_server_answers_plain_http_without_redirecting(client, db) -> None:  # type: ignore[no-untyped-def]
+def test_the_development_server_answers_plain_http_without_redirecting(client, db) -> None:
     # The test run has `make run`'s settings (DEBUG on): http://127.0.0.1:8000/ must not bounce to https.
     assert not settings.SECURE_SSL_REDIRECT
     response = client.get("/accounts/login/", HTTP_HOST="127.0.0.1:8000")

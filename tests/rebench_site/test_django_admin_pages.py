@@ -30,7 +30,7 @@ def test_a_staff_admin_opens_each_page_and_a_reviewer_cannot(path: str) -> None:
     assert reviewer.get(path).status_code == 302  # to the admin's login: not staff
 
 
-def test_reservations_are_titled_by_who_what_where_and_when_and_fields_by_words(workstation) -> None:  # type: ignore[no-untyped-def]
+def test_reservations_are_titled_by_who_what_where_and_when_and_fields_by_words(workstation) -> None:
     reservation = factories.ReservationFactory(workstation=workstation)
     title = str(reservation)
     assert reservation.expert.username in title

@@ -18,17 +18,17 @@ NEW_PASSWORD = "a-new-and-longer-passphrase"
 
 
 class FailingBackend(BaseEmailBackend):
-    def send_messages(self, email_messages):  # type: ignore[no-untyped-def]
+    def send_messages(self, email_messages):
         raise ConnectionRefusedError("mail server down")
 
 
 @pytest.fixture(autouse=True)
-def _site(settings):  # type: ignore[no-untyped-def]
+def _site(settings):
     settings.SITE_URL = "https://trials.example.org"
 
 
 @pytest.fixture
-def superuser(db):  # type: ignore[no-untyped-def]
+def superuser(db):
     return factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
 
 
@@ -38,11 +38,11 @@ def _client_of(username: str, address: str = "10.3.0.1") -> Client:
     return client
 
 
-def _reset_url(user) -> str:  # type: ignore[no-untyped-def]
+def _reset_url(user) -> str:
     return f"/admin/auth/user/{user.pk}/force-password-reset/"
 
 
-def test_anonymous_visitors_and_experts_are_sent_to_the_admin_login(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_visitors_and_experts_are_sent_to_the_admin_login(client, expert) -> None:
     for visitor in (client, _client_of("ada")):
         response = visitor.get(_reset_url(expert))
         assert response.status_code == 302
@@ -52,7 +52,7 @@ def test_anonymous_visitors_and_experts_are_sent_to_the_admin_login(client, expe
     assert expert.has_usable_password()
 
 
-def test_staff_without_the_right_to_change_users_are_refused(expert) -> None:  # type: ignore[no-untyped-def]
+def test_staff_without_the_right_to_change_users_are_refused(expert) -> None:
     factories.admin(username="root")  # the site's admin role: staff, but no Django permissions
     staff = _client_of("root")
     assert staff.get(_reset_url(expert)).status_code == 403
@@ -61,7 +61,7 @@ def test_staff_without_the_right_to_change_users_are_refused(expert) -> None:  #
     assert expert.has_usable_password()
 
 
-def test_the_user_page_has_the_button_and_it_asks_before_resetting(superuser, expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_user_page_has_the_button_and_it_asks_before_resetting(superuser, expert) -> None:
     admin = _client_of("boss")
     page = admin.get(f"/admin/auth/user/{expert.pk}/change/")
     assert page.status_code == 200
@@ -74,7 +74,7 @@ def test_the_user_page_has_the_button_and_it_asks_before_resetting(superuser, ex
     assert expert.has_usable_password()
 
 
-def test_a_forced_reset_ends_the_users_sessions_and_mails_a_link_that_sets_a_new_password(superuser, expert) -> None:  # type: ignore[no-untyped-def]
+def test_a_forced_reset_ends_the_users_sessions_and_mails_a_link_that_sets_a_new_password(superuser, expert) -> None:
     admin = _client_of("boss")
     experts_session = _client_of("ada", address="10.3.0.2")
 
@@ -101,7 +101,7 @@ def test_a_forced_reset_ends_the_users_sessions_and_mails_a_link_that_sets_a_new
     assert admin.get("/admin/").status_code == 200  # the admin's own session is untouched
 
 
-def test_without_an_address_the_admin_gets_the_link_to_hand_over(superuser) -> None:  # type: ignore[no-untyped-def]
+def test_without_an_address_the_admin_gets_the_link_to_hand_over(superuser) -> None:
     user = factories.expert(username="nomail", email="")
     response = _client_of("boss").post(_reset_url(user), {"confirmed": "yes"})
     assert response.status_code == 200
@@ -111,7 +111,7 @@ def test_without_an_address_the_admin_gets_the_link_to_hand_over(superuser) -> N
     assert mail.outbox == []
 
 
-def test_when_the_mail_fails_the_admin_gets_the_link_not_an_error(settings, superuser, expert) -> None:  # type: ignore[no-untyped-def]
+def test_when_the_mail_fails_the_admin_gets_the_link_not_an_error(settings, superuser, expert) -> None:
     settings.EMAIL_BACKEND = f"{__name__}.FailingBackend"
     response = _client_of("boss").post(_reset_url(expert), {"confirmed": "yes"})
     assert response.status_code == 200
@@ -123,7 +123,7 @@ def test_when_the_mail_fails_the_admin_gets_the_link_not_an_error(settings, supe
 
 def test_the_changelist_action_resets_many_after_confirming_and_never_the_admin_themself(
     superuser, expert, reviewer
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     admin = _client_of("boss")
     ids = [str(expert.pk), str(reviewer.pk), str(superuser.pk)]
     data = {"action": "force_password_reset_action", "_selected_action": ids}
@@ -147,6 +147,6 @@ def test_the_changelist_action_resets_many_after_confirming_and_never_the_admin_
 
 
 @pytest.mark.parametrize("object_id", ["999999", "not-a-number"])
-def test_an_unknown_user_is_a_404(superuser, object_id) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_user_is_a_404(superuser, object_id) -> None:
     response = _client_of("boss").get(f"/admin/auth/user/{object_id}/force-password-reset/")
     assert response.status_code == 404

@@ -19,13 +19,13 @@ WINDOW = timedelta(minutes=15)
 
 
 @pytest.fixture(autouse=True)
-def _throttle(settings):  # type: ignore[no-untyped-def]
+def _throttle(settings):
     settings.AXES_FAILURE_LIMIT = LIMIT
     settings.AXES_COOLOFF_TIME = WINDOW
     settings.AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 
 
-def _login(client: Client, username: str, password: str, address: str = "10.0.0.1", **extra: str):  # type: ignore[no-untyped-def]
+def _login(client: Client, username: str, password: str, address: str = "10.0.0.1", **extra: str):
     return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address, **extra)
 
 
@@ -40,7 +40,7 @@ def _move_clock_past_the_window() -> None:
 
 def test_the_fifth_wrong_password_locks_the_account_and_the_right_one_is_refused_until_the_window_passes(
     client, expert
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     for _ in range(LIMIT - 1):
         response = _login(client, "ada", "wrong-password")
         assert response.status_code == 200
@@ -64,7 +64,7 @@ def test_the_fifth_wrong_password_locks_the_account_and_the_right_one_is_refused
     assert _logged_in(client)
 
 
-def test_a_locked_account_is_locked_from_every_address(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_a_locked_account_is_locked_from_every_address(client, expert) -> None:
     for n in range(LIMIT):
         _login(Client(), "ada", "wrong-password", address=f"10.0.1.{n}")
 
@@ -77,7 +77,7 @@ def test_a_locked_account_is_locked_from_every_address(client, expert) -> None: 
     assert _login(Client(), "grace", factories.PASSWORD, address="10.0.2.1").status_code == 302
 
 
-def test_one_address_trying_many_usernames_is_locked_and_other_addresses_are_not(expert) -> None:  # type: ignore[no-untyped-def]
+def test_one_address_trying_many_usernames_is_locked_and_other_addresses_are_not(expert) -> None:
     attacker = Client()
     for n in range(LIMIT):
         _login(attacker, f"guess{n}", "wrong-password", address="10.0.3.3")
@@ -92,7 +92,7 @@ def test_one_address_trying_many_usernames_is_locked_and_other_addresses_are_not
     assert _logged_in(elsewhere)
 
 
-def test_failures_are_forgotten_once_the_window_passes_without_one(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_failures_are_forgotten_once_the_window_passes_without_one(client, expert) -> None:
     for _ in range(LIMIT - 1):
         _login(client, "ada", "wrong-password")
     _move_clock_past_the_window()
@@ -101,7 +101,7 @@ def test_failures_are_forgotten_once_the_window_passes_without_one(client, exper
     assert _login(client, "ada", factories.PASSWORD).status_code == 302
 
 
-def test_the_django_admin_login_is_throttled_with_the_same_lock(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_django_admin_login_is_throttled_with_the_same_lock(client) -> None:
     factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
     for _ in range(LIMIT):
         client.post("/admin/login/", {"username": "boss", "password": "wrong-password"}, REMOTE_ADDR="10.0.5.5")
@@ -112,7 +112,7 @@ def test_the_django_admin_login_is_throttled_with_the_same_lock(client) -> None:
     assert not _logged_in(client)
 
 
-def test_a_script_gets_the_lockout_as_json(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_a_script_gets_the_lockout_as_json(client, expert) -> None:
     for _ in range(LIMIT - 1):
         _login(client, "ada", "wrong-password")
     response = _login(client, "ada", "wrong-password", HTTP_ACCEPT="application/json")
@@ -123,13 +123,13 @@ def test_a_script_gets_the_lockout_as_json(client, expert) -> None:  # type: ign
     assert 0 < body["retry_after_seconds"] <= WINDOW.total_seconds()
 
 
-def test_the_failed_tries_keep_no_password(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_failed_tries_keep_no_password(client, expert) -> None:
     _login(client, "ada", "hunter2-secret")
     attempt = AccessAttempt.objects.get(username="ada")
     assert "hunter2-secret" not in attempt.post_data
 
 
-def test_the_api_takes_no_password_so_the_login_page_is_the_only_place_to_guess_one(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_takes_no_password_so_the_login_page_is_the_only_place_to_guess_one(client, expert) -> None:
     import base64
 
     basic = base64.b64encode(f"ada:{factories.PASSWORD}".encode()).decode()
@@ -148,7 +148,7 @@ def test_the_api_takes_no_password_so_the_login_page_is_the_only_place_to_guess_
     ],
     ids=["long-username", "long-password", "empty", "no-password", "unicode"],
 )
-def test_malformed_logins_get_the_form_back_not_an_error(client, expert, data) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_logins_get_the_form_back_not_an_error(client, expert, data) -> None:
     for path in (LOGIN, "/admin/login/"):
         response = client.post(path, data, REMOTE_ADDR="10.0.9.9")
         assert response.status_code == 200, path

@@ -20,7 +20,7 @@ NEW_PASSWORD = "a-new-and-longer-passphrase"
 
 
 @pytest.fixture(autouse=True)
-def _site(settings):  # type: ignore[no-untyped-def]
+def _site(settings):
     settings.SITE_URL = "https://trials.example.org"
     settings.AXES_FAILURE_LIMIT = 5
 
@@ -37,14 +37,14 @@ def _still_logged_in(client: Client) -> bool:
     return response.status_code == 200
 
 
-def _change(client: Client, old: str = factories.PASSWORD, new: str = NEW_PASSWORD):  # type: ignore[no-untyped-def]
+def _change(client: Client, old: str = factories.PASSWORD, new: str = NEW_PASSWORD):
     return client.post(CHANGE, {"old_password": old, "new_password1": new, "new_password2": new})
 
 
 # --- Password change ---
 
 
-def test_anonymous_visitors_are_sent_to_log_in_before_changing_a_password(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_visitors_are_sent_to_log_in_before_changing_a_password(client) -> None:
     response = client.get(CHANGE)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
@@ -52,7 +52,7 @@ def test_anonymous_visitors_are_sent_to_log_in_before_changing_a_password(client
 
 
 @pytest.mark.parametrize("make", [factories.expert, factories.reviewer, factories.admin])
-def test_every_role_finds_change_password_in_the_account_area_and_changes_it(make) -> None:  # type: ignore[no-untyped-def]
+def test_every_role_finds_change_password_in_the_account_area_and_changes_it(make) -> None:
     user = make(username="someone")
     client = _logged_in_client("someone")
     page = client.get(CHANGE)
@@ -69,7 +69,7 @@ def test_every_role_finds_change_password_in_the_account_area_and_changes_it(mak
     assert _still_logged_in(client)
 
 
-def test_changing_the_password_logs_out_every_other_session_and_keeps_this_one(expert) -> None:  # type: ignore[no-untyped-def]
+def test_changing_the_password_logs_out_every_other_session_and_keeps_this_one(expert) -> None:
     laptop = _logged_in_client("ada", address="10.1.0.1")
     phone = _logged_in_client("ada", address="10.1.0.2")
     assert _still_logged_in(laptop)
@@ -100,7 +100,7 @@ def test_changing_the_password_logs_out_every_other_session_and_keeps_this_one(e
         ({}, b"This field is required"),
     ],
 )
-def test_a_refused_password_change_says_why_and_changes_nothing(expert, data, message) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_password_change_says_why_and_changes_nothing(expert, data, message) -> None:
     client = _logged_in_client("ada")
     response = client.post(CHANGE, data)
     assert response.status_code == 200
@@ -109,7 +109,7 @@ def test_a_refused_password_change_says_why_and_changes_nothing(expert, data, me
     assert expert.check_password(factories.PASSWORD)
 
 
-def test_guessing_the_old_password_counts_towards_the_login_lockout(expert) -> None:  # type: ignore[no-untyped-def]
+def test_guessing_the_old_password_counts_towards_the_login_lockout(expert) -> None:
     client = _logged_in_client("ada")
     for _ in range(4):
         assert _change(client, old="a-guess").status_code == 200
@@ -123,7 +123,7 @@ def test_guessing_the_old_password_counts_towards_the_login_lockout(expert) -> N
     assert "a-guess" not in AccessAttempt.objects.get(username="ada").post_data
 
 
-def test_the_admin_change_password_link_comes_to_the_same_page(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_change_password_link_comes_to_the_same_page(client) -> None:
     response = client.get("/admin/password_change/")
     assert response.status_code == 302
     assert response["Location"] == CHANGE
@@ -139,14 +139,14 @@ def _reset_link() -> str:
     return match.group(1)
 
 
-def test_the_login_page_links_to_the_reset_page_which_anyone_can_open(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_login_page_links_to_the_reset_page_which_anyone_can_open(client) -> None:
     assert b'href="/accounts/password/reset/"' in client.get("/accounts/login/").content
     page = client.get(RESET)
     assert page.status_code == 200
     assert b"Reset your password" in page.content
 
 
-def test_a_reset_mail_leads_to_a_new_password_that_ends_every_session(expert) -> None:  # type: ignore[no-untyped-def]
+def test_a_reset_mail_leads_to_a_new_password_that_ends_every_session(expert) -> None:
     other_session = _logged_in_client("ada", address="10.1.0.9")
     client = Client()
     response = client.post(RESET, {"email": "ADA@example.test"})
@@ -170,7 +170,7 @@ def test_a_reset_mail_leads_to_a_new_password_that_ends_every_session(expert) ->
     assert b"reset-link-invalid" in again.content
 
 
-def test_an_unknown_address_gets_the_same_answer_and_no_mail(client) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_address_gets_the_same_answer_and_no_mail(client) -> None:
     response = client.post(RESET, {"email": "nobody@example.test"})
     assert response.status_code == 302
     assert response["Location"] == "/accounts/password/reset/sent/"
@@ -178,7 +178,7 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(client) -> None:  #
 
 
 @pytest.mark.parametrize("email", ["not-an-address", "", "x" * 300 + "@example.test"])
-def test_a_malformed_address_is_a_form_error(client, email) -> None:  # type: ignore[no-untyped-def]
+def test_a_malformed_address_is_a_form_error(client, email) -> None:
     response = client.post(RESET, {"email": email})
     assert response.status_code == 200
     assert b"errorlist" in response.content
@@ -193,26 +193,26 @@ def test_a_malformed_address_is_a_form_error(client, email) -> None:  # type: ig
         "/accounts/password/reset/ZZZZZZZZZZZZZZZZ/set-password/",
     ],
 )
-def test_a_broken_reset_link_says_so(client, expert, path) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_reset_link_says_so(client, expert, path) -> None:
     response = client.get(path, follow=True)
     assert response.status_code == 200
     assert b"reset-link-invalid" in response.content
 
 
-def test_an_account_whose_reset_an_admin_forced_can_ask_for_a_fresh_link(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_an_account_whose_reset_an_admin_forced_can_ask_for_a_fresh_link(client, expert) -> None:
     expert.set_unusable_password()
     expert.save()
     client.post(RESET, {"email": "ada@example.test"})
     assert len(mail.outbox) == 1
 
 
-def test_an_inactive_account_gets_no_mail(client, expert) -> None:  # type: ignore[no-untyped-def]
+def test_an_inactive_account_gets_no_mail(client, expert) -> None:
     get_user_model().objects.filter(pk=expert.pk).update(is_active=False)
     client.post(RESET, {"email": "ada@example.test"})
     assert mail.outbox == []
 
 
-def test_setting_a_new_password_by_mail_lifts_the_lock_on_the_account(expert) -> None:  # type: ignore[no-untyped-def]
+def test_setting_a_new_password_by_mail_lifts_the_lock_on_the_account(expert) -> None:
     for n in range(5):
         Client().post("/accounts/login/", {"username": "ada", "password": "wrong"}, REMOTE_ADDR=f"10.2.0.{n}")
     assert Client().post("/accounts/login/", {"username": "ada", "password": factories.PASSWORD}).status_code == 429

@@ -26,7 +26,7 @@ PAGES = [
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: str) -> None:  # type: ignore[no-untyped-def]
+def test_page_allows_its_roles_and_refuses_the_others(world, page: Page, role: str) -> None:
     assert_page_allows_its_roles(world, page, role)
 
 
@@ -42,14 +42,14 @@ def test_every_named_page_is_in_an_apps_role_matrix() -> None:
     ("role", "lands_on"),
     [("expert", "/my/"), ("reviewer", "/review/"), ("admin", "/schedule/")],
 )
-def test_home_sends_each_role_to_its_own_start_page(world, role: str, lands_on: str) -> None:  # type: ignore[no-untyped-def]
+def test_home_sends_each_role_to_its_own_start_page(world, role: str, lands_on: str) -> None:
     users, _ = world
     response = client_for(role, users).get("/")
     assert response.status_code == 302
     assert response["Location"] == lands_on
 
 
-def test_home_tells_a_user_without_a_role_to_ask_an_admin(db) -> None:  # type: ignore[no-untyped-def]
+def test_home_tells_a_user_without_a_role_to_ask_an_admin(db) -> None:
     client = Client()
     client.force_login(factories.UserFactory(username="nobody"))
     response = client.get("/")
@@ -57,7 +57,7 @@ def test_home_tells_a_user_without_a_role_to_ask_an_admin(db) -> None:  # type: 
     assert b"No role yet" in response.content
 
 
-def test_django_admin_is_for_staff_only(world) -> None:  # type: ignore[no-untyped-def]
+def test_django_admin_is_for_staff_only(world) -> None:
     users, _ = world
     assert client_for("admin", users).get("/admin/").status_code == 200
     response = client_for("expert", users).get("/admin/")
@@ -65,7 +65,7 @@ def test_django_admin_is_for_staff_only(world) -> None:  # type: ignore[no-untyp
     assert response["Location"].startswith("/admin/login/")
 
 
-def test_navigation_shows_each_role_its_own_pages(world) -> None:  # type: ignore[no-untyped-def]
+def test_navigation_shows_each_role_its_own_pages(world) -> None:
     users, _ = world
     expert_nav = client_for("expert", users).get("/my/").content.decode()
     assert "Book a slot" in expert_nav

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path):  # type: ignore[no-untyped-def]
+def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -63,7 +63,7 @@ def test_seeding_twice_changes_no_row_count_and_rewrites_no_score() -> None:
     assert list(LeaderboardSnapshot.objects.values_list("pk", flat=True)) == snapshots
 
 
-def test_the_seed_prints_a_login_for_every_role_and_each_one_works(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_seed_prints_a_login_for_every_role_and_each_one_works(client) -> None:
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     printed = out.getvalue()
@@ -116,7 +116,7 @@ def test_rita_is_handed_an_item_of_the_demo_queue_at_once() -> None:
     assert assignment.item.completion.batch == "demo"
 
 
-def test_the_seed_imports_no_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_seed_imports_no_torch(tmp_path) -> None:
     # In a fresh interpreter: earlier tests in this process have usually imported torch already.
     script = (
         "import sys, django; django.setup()\n"
@@ -180,7 +180,7 @@ def test_the_gold_set_is_labelled_twice_by_the_demo_reviewers_who_disagree_once(
     assert all(5 <= seconds <= 20 for seconds in labels.values_list("seconds_spent", flat=True))
 
 
-def test_the_demo_wants_a_classifier_only_when_seeded_and_none_is_in_use_ready_or_queued(admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_wants_a_classifier_only_when_seeded_and_none_is_in_use_ready_or_queued(admin_user) -> None:
     assert not demo_classifier_wanted()
     demo_seed()
     assert demo_classifier_wanted()

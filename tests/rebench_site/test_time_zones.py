@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 NOON_UTC = datetime(2200, 1, 15, 12, 0, tzinfo=UTC)
 
 
-def logged_in(user, tz: str | None = None) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user, tz: str | None = None) -> Client:
     client = Client()
     client.force_login(user)
     if tz is not None:
@@ -28,7 +28,7 @@ def logged_in(user, tz: str | None = None) -> Client:  # type: ignore[no-untyped
 
 
 @pytest.fixture
-def booked(expert, workstation):  # type: ignore[no-untyped-def]
+def booked(expert, workstation):
     return factories.ReservationFactory(expert=expert, workstation=workstation, starts_at=NOON_UTC)
 
 
@@ -37,7 +37,7 @@ def slot_cell(page: str) -> str:
     return row.split("</tr>", 1)[0]
 
 
-def test_the_browsers_zone_from_the_cookie_is_the_one_the_page_shows_and_names(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_the_browsers_zone_from_the_cookie_is_the_one_the_page_shows_and_names(expert, booked) -> None:
     response = logged_in(expert, tz="America/New_York").get("/my/")
     assert response.status_code == 200
     assert response.context["time_zone"] == "America/New_York"
@@ -45,36 +45,36 @@ def test_the_browsers_zone_from_the_cookie_is_the_one_the_page_shows_and_names(e
     assert "Wed 15 Jan 2200 07:00" in slot_cell(response.content.decode())
 
 
-def test_the_profiles_zone_wins_over_the_browsers(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_the_profiles_zone_wins_over_the_browsers(expert, booked) -> None:
     Profile.objects.create(user=expert, time_zone="Asia/Tokyo")
     response = logged_in(expert, tz="America/New_York").get("/my/")
     assert response.context["time_zone"] == "Asia/Tokyo"
     assert "Wed 15 Jan 2200 21:00" in slot_cell(response.content.decode())
 
 
-def test_a_blank_profile_zone_leaves_the_browsers_in_force(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_a_blank_profile_zone_leaves_the_browsers_in_force(expert, booked) -> None:
     Profile.objects.create(user=expert, time_zone="")
     response = logged_in(expert, tz="America/New_York").get("/my/")
     assert response.context["time_zone"] == "America/New_York"
 
 
-def test_without_a_cookie_or_profile_the_page_shows_the_sites_zone(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_cookie_or_profile_the_page_shows_the_sites_zone(expert, booked) -> None:
     response = logged_in(expert).get("/my/")
     assert response.context["time_zone"] == settings.TIME_ZONE
 
 
-def test_a_cookie_naming_no_zone_falls_back_to_the_sites_zone_and_the_page_loads(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_a_cookie_naming_no_zone_falls_back_to_the_sites_zone_and_the_page_loads(expert, booked) -> None:
     response = logged_in(expert, tz="Mars/Olympus_Mons").get("/my/")
     assert response.status_code == 200
     assert response.context["time_zone"] == settings.TIME_ZONE
 
 
-def test_the_zone_is_the_requests_alone_and_code_after_it_is_back_on_the_sites(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_the_zone_is_the_requests_alone_and_code_after_it_is_back_on_the_sites(expert, booked) -> None:
     logged_in(expert, tz="Asia/Tokyo").get("/my/")
     assert timezone.get_current_timezone_name() == settings.TIME_ZONE
 
 
-def test_the_api_keeps_the_sites_zone_whatever_the_browser_says(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_keeps_the_sites_zone_whatever_the_browser_says(expert, booked) -> None:
     response = logged_in(expert, tz="Asia/Tokyo").get(f"/api/reservations/{booked.pk}/")
     assert response.status_code == 200
     assert response.json()["starts_at"] in {"2200-01-15T12:00:00Z", "2200-01-15T12:00:00+00:00"}
@@ -87,7 +87,7 @@ def next_january_15(now: datetime) -> datetime:
 
 def test_a_booking_at_nine_by_a_user_in_berlin_in_winter_is_stored_as_eight_utc(
     expert, env_cumsum, workstation, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.BOOKING_HORIZON_DAYS = 400  # the next 15 January may be most of a year away
     day = next_january_15(timezone.now())
     client = logged_in(expert, tz="Europe/Berlin")
@@ -102,7 +102,7 @@ def test_a_booking_at_nine_by_a_user_in_berlin_in_winter_is_stored_as_eight_utc(
     assert f"from {day:%a} 15 Jan 09:00." in response.content.decode()
 
 
-def test_the_settings_page_saves_a_zone_and_the_next_page_shows_it(expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_settings_page_saves_a_zone_and_the_next_page_shows_it(expert) -> None:
     client = logged_in(expert, tz="America/New_York")
     page = client.get("/accounts/time-zone/")
     assert page.status_code == 200
@@ -113,7 +113,7 @@ def test_the_settings_page_saves_a_zone_and_the_next_page_shows_it(expert) -> No
     assert client.get("/my/").context["time_zone"] == "Pacific/Auckland"
 
 
-def test_the_settings_page_goes_back_to_the_browsers_zone_on_the_blank_choice(expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_settings_page_goes_back_to_the_browsers_zone_on_the_blank_choice(expert) -> None:
     Profile.objects.create(user=expert, time_zone="Asia/Tokyo")
     client = logged_in(expert, tz="America/New_York")
     assert client.post("/accounts/time-zone/", {"time_zone": ""}).status_code == 302
@@ -129,7 +129,7 @@ def test_every_role_may_pick_a_zone(role: str) -> None:
     assert Profile.objects.get(user=user).time_zone == "Europe/Berlin"
 
 
-def test_the_settings_page_sends_an_anonymous_visitor_to_log_in(db) -> None:  # type: ignore[no-untyped-def]
+def test_the_settings_page_sends_an_anonymous_visitor_to_log_in(db) -> None:
     response = Client().post("/accounts/time-zone/", {"time_zone": "Europe/Berlin"})
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
@@ -137,7 +137,7 @@ def test_the_settings_page_sends_an_anonymous_visitor_to_log_in(db) -> None:  # 
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "localtime", "../../etc/passwd", "A" * 5000])
-def test_a_zone_not_on_the_list_is_a_400_naming_the_problem_and_nothing_is_saved(expert, zone: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_zone_not_on_the_list_is_a_400_naming_the_problem_and_nothing_is_saved(expert, zone: str) -> None:
     Profile.objects.create(user=expert, time_zone="Asia/Tokyo")
     response = logged_in(expert).post("/accounts/time-zone/", {"time_zone": zone})
     assert response.status_code == 400
@@ -145,7 +145,7 @@ def test_a_zone_not_on_the_list_is_a_400_naming_the_problem_and_nothing_is_saved
     assert Profile.objects.get(user=expert).time_zone == "Asia/Tokyo"
 
 
-def test_the_header_links_the_zone_page_next_to_change_password(expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_header_links_the_zone_page_next_to_change_password(expert) -> None:
     page = logged_in(expert, tz="Europe/Berlin").get("/my/").content.decode()
     assert 'href="/accounts/time-zone/" id="time-zone"' in page
     assert page.index('id="time-zone"') < page.index('id="change-password"')
@@ -153,7 +153,7 @@ def test_the_header_links_the_zone_page_next_to_change_password(expert) -> None:
 
 def test_an_admin_booking_on_the_schedule_is_read_in_the_admins_zone_and_lands_on_that_day(
     admin_user, expert, env_cumsum, workstation, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.BOOKING_HORIZON_DAYS = 400
     day = next_january_15(timezone.now())
     Profile.objects.create(user=admin_user, time_zone="Asia/Tokyo")
@@ -172,7 +172,7 @@ def test_an_admin_booking_on_the_schedule_is_read_in_the_admins_zone_and_lands_o
     assert response["Location"].endswith(f"?day={day:%Y}-01-15")
 
 
-def test_a_session_from_before_the_zone_was_kept_in_it_reads_the_profile(expert, booked) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_from_before_the_zone_was_kept_in_it_reads_the_profile(expert, booked) -> None:
     client = logged_in(expert)
     session = client.session
     del session["time_zone"]

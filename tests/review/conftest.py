@@ -23,12 +23,12 @@ def make_completions(
 
 
 @pytest.fixture
-def completions(db) -> Callable[..., list[Completion]]:  # type: ignore[no-untyped-def]
+def completions(db) -> Callable[..., list[Completion]]:
     return make_completions
 
 
 @pytest.fixture
-def make_queue(db, admin_user) -> Callable[..., ReviewQueue]:  # type: ignore[no-untyped-def]
+def make_queue(db, admin_user) -> Callable[..., ReviewQueue]:
     def build(**kwargs: object) -> ReviewQueue:
         options: dict[str, object] = {"created_by": admin_user, "name": "Queue", "policy": "random", "seed": 1}
         options.update(kwargs)

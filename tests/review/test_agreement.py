@@ -40,7 +40,7 @@ def test_agreement_is_undefined_not_a_crash_when_everyone_says_the_same() -> Non
     assert agreement.agreement_from_labels([]).items == 0
 
 
-def _label_all(queue, plan) -> None:  # type: ignore[no-untyped-def]
+def _label_all(queue, plan) -> None:
     for reviewer, values in plan:
         for value in values:
             lease = services.lease_next(queue=queue, reviewer=reviewer)

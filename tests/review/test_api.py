@@ -9,19 +9,19 @@ from rest_framework.test import APIClient
 from review.models import Label
 
 
-def api(user) -> APIClient:  # type: ignore[no-untyped-def]
+def api(user) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     return client
 
 
 @pytest.fixture
-def queue(completions, make_queue):  # type: ignore[no-untyped-def]
+def queue(completions, make_queue):
     completions(2)
     return make_queue()
 
 
-def test_next_then_label_then_the_same_label_again(queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_next_then_label_then_the_same_label_again(queue, reviewer) -> None:
     client = api(reviewer)
     lease = client.post(f"/api/review/queues/{queue.pk}/next/").json()
     assert set(lease) == {"assignment", "expires_at", "completion", "prompt", "text"}
@@ -33,7 +33,7 @@ def test_next_then_label_then_the_same_label_again(queue, reviewer) -> None:  # 
     assert Label.objects.count() == 1
 
 
-def test_bad_label_names_the_field_and_an_empty_queue_answers_204(queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_bad_label_names_the_field_and_an_empty_queue_answers_204(queue, reviewer) -> None:
     client = api(reviewer)
     for _ in range(2):
         lease = client.post(f"/api/review/queues/{queue.pk}/next/").json()
@@ -44,7 +44,7 @@ def test_bad_label_names_the_field_and_an_empty_queue_answers_204(queue, reviewe
     assert client.post(f"/api/review/queues/{queue.pk}/next/").status_code == 204
 
 
-def test_others_leases_and_other_roles_are_refused(queue, reviewer, reviewers, expert) -> None:  # type: ignore[no-untyped-def]
+def test_others_leases_and_other_roles_are_refused(queue, reviewer, reviewers, expert) -> None:
     lease = api(reviewer).post(f"/api/review/queues/{queue.pk}/next/").json()
     stranger = api(reviewers[0]).post(
         f"/api/review/leases/{lease['assignment']}/label/", {"value": "safe"}, format="json"

@@ -11,17 +11,17 @@ from review.models import Completion
 URL = reverse("review:completions")
 
 
-def login(user) -> Client:  # type: ignore[no-untyped-def]
+def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def shown(response) -> list[int]:  # type: ignore[no-untyped-def]
+def shown(response) -> list[int]:
     return [c.pk for c, _counts in response.context["rows"]]
 
 
-def label_item(queue, reviewer, completion: Completion, value: str) -> None:  # type: ignore[no-untyped-def]
+def label_item(queue, reviewer, completion: Completion, value: str) -> None:
     """Skip what comes up until the given completion does, then label it."""
     while True:
         lease = services.lease_next(queue=queue, reviewer=reviewer)
@@ -66,7 +66,7 @@ def test_a_queue_filter_counts_that_queues_labels_only(completions, make_queue, 
     assert shown(client.get(URL, {"state": "labelled"})) == [only.pk]
 
 
-def test_source_and_text_search_and_fifty_a_page(completions, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_source_and_text_search_and_fifty_a_page(completions, admin_user) -> None:
     completions(60, source="in_distribution", batch="bulk")
     red = Completion.objects.create(
         prompt="p", text="A rewrite about a ladder.", source="red_team", batch="rt", external_id="ext-9"
@@ -86,7 +86,7 @@ def test_source_and_text_search_and_fifty_a_page(completions, admin_user) -> Non
     assert 'href="?source=in_distribution&amp;page=1"' in second.content.decode()
 
 
-def test_unknown_filter_values_are_named_and_ignored_not_a_500(completions, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_filter_values_are_named_and_ignored_not_a_500(completions, admin_user) -> None:
     completions(2)
     client = login(admin_user)
     for params, words in (
@@ -104,7 +104,7 @@ def test_unknown_filter_values_are_named_and_ignored_not_a_500(completions, admi
 
 def test_the_list_is_for_admins_only_and_takes_a_fixed_number_of_queries(
     completions, make_queue, reviewers, admin_user, reviewer, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     completions(30)
     queue = make_queue(overlap=2)
     for r in reviewers[:2]:

@@ -19,7 +19,7 @@ from tests.review.conftest import make_completions
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def race(admin_user, *, reviewer_count: int, item_count: int, overlap: int) -> None:  # type: ignore[no-untyped-def]
+def race(admin_user, *, reviewer_count: int, item_count: int, overlap: int) -> None:
     """Reviewer threads pick, hold, label or skip until the queue is done; then check every invariant."""
     make_completions(item_count)
     queue = services.queue_create(created_by=admin_user, name="race", policy="random", overlap=overlap, seed=3)
@@ -29,7 +29,7 @@ def race(admin_user, *, reviewer_count: int, item_count: int, overlap: int) -> N
     lock = threading.Lock()
     start = threading.Barrier(len(reviewers))
 
-    def work(reviewer, seed: int) -> None:  # type: ignore[no-untyped-def]
+    def work(reviewer, seed: int) -> None:
         rng = random.Random(seed)
         try:
             start.wait()
@@ -89,11 +89,11 @@ def race(admin_user, *, reviewer_count: int, item_count: int, overlap: int) -> N
 
 
 @pytest.mark.postgres
-def test_twenty_reviewers_label_two_hundred_items_with_overlap_two_exactly(admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_twenty_reviewers_label_two_hundred_items_with_overlap_two_exactly(admin_user) -> None:
     race(admin_user, reviewer_count=20, item_count=200, overlap=2)
 
 
-def test_concurrent_reviewers_on_the_embedded_database_too(admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_reviewers_on_the_embedded_database_too(admin_user) -> None:
     # SQLite's transactions begin IMMEDIATE (one writer at a time): slower, and just as exact.
     race(admin_user, reviewer_count=6, item_count=40, overlap=2)
 

@@ -18,7 +18,7 @@ from tests.trials.celery_support import BROKERS, broker_url, running_worker, usi
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _media(settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -104,7 +104,7 @@ def test_an_empty_upload_is_refused_before_any_job(db) -> None:
     assert not ImportJob.objects.exists()
 
 
-def test_the_command_imports_and_reports_a_bad_line(db, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_command_imports_and_reports_a_bad_line(db, tmp_path: Path, capsys) -> None:
     good = tmp_path / "good.jsonl"
     good.write_bytes(jsonl({"prompt": "p", "text": "t"}, {"prompt": "p", "text": "u"}))
     call_command("import_completions", str(good), "--batch", "cli")

@@ -22,13 +22,13 @@ from tests.review.conftest import make_completions
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-def login(user) -> Client:  # type: ignore[no-untyped-def]
+def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def label_all(queue: ReviewQueue, reviewer, values: list[str]) -> list[Label]:  # type: ignore[no-untyped-def]
+def label_all(queue: ReviewQueue, reviewer, values: list[str]) -> list[Label]:
     labels = []
     for value in values:
         lease = services.lease_next(queue=queue, reviewer=reviewer)
@@ -155,7 +155,7 @@ def test_an_adjudicator_may_correct_their_own_label_while_the_adjudication_queue
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_edit_racing_the_last_label_of_the_same_item_leaves_adjudication_right(admin_user, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_edit_racing_the_last_label_of_the_same_item_leaves_adjudication_right(admin_user, monkeypatch) -> None:
     """Each round: A's safe label is in, B holds the other slot; A edits to injurious while B labels safe.
 
     Whatever the order, the labels end up differing, so the item must be in adjudication: the
@@ -167,7 +167,7 @@ def test_an_edit_racing_the_last_label_of_the_same_item_leaves_adjudication_righ
     real_sync = label_services._adjudication_sync
     delay = {"label": 0.2, "edit": 0.4}
 
-    def slow_sync(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def slow_sync(*args, **kwargs) -> None:
         time.sleep(delay.get(threading.current_thread().name, 0))
         real_sync(*args, **kwargs)
 
@@ -185,7 +185,7 @@ def test_an_edit_racing_the_last_label_of_the_same_item_leaves_adjudication_righ
         assert lease.item_id == mine.item_id
         start = threading.Barrier(2)
 
-        def run(action, start: threading.Barrier = start) -> None:  # type: ignore[no-untyped-def]
+        def run(action, start: threading.Barrier = start) -> None:
             try:
                 start.wait()
                 action()
@@ -262,7 +262,7 @@ def test_my_labels_pages_by_fifty_and_filters_by_queue(completions, make_queue, 
     assert "you have no labels in a queue “12x”" in stray.content.decode()
 
 
-def test_my_labels_refuses_admins_and_experts(db, admin_user, expert) -> None:  # type: ignore[no-untyped-def]
+def test_my_labels_refuses_admins_and_experts(db, admin_user, expert) -> None:
     assert login(admin_user).get(reverse("review:my-labels")).status_code == 403
     assert login(expert).get(reverse("review:my-labels")).status_code == 403
     assert Client().get(reverse("review:my-labels")).status_code == 302

@@ -16,13 +16,13 @@ from review.models import Assignment, ReviewQueue
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-def login(user) -> Client:  # type: ignore[no-untyped-def]
+def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def label_one(queue: ReviewQueue, reviewer, value: str = "safe", *, seconds: float | None = None, at=None):  # type: ignore[no-untyped-def]
+def label_one(queue: ReviewQueue, reviewer, value: str = "safe", *, seconds: float | None = None, at=None):
     at = at or timezone.now()
     lease = services.lease_next(queue=queue, reviewer=reviewer, now=at)
     assert lease is not None
@@ -81,7 +81,7 @@ def test_a_closed_queue_leaves_nothing_open_to_me(completions, make_queue, revie
     assert (progress.mine, progress.mine_possible) == (1, 1)
 
 
-def test_the_labeling_page_and_each_label_answer_show_progress(completions, make_queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_the_labeling_page_and_each_label_answer_show_progress(completions, make_queue, reviewer) -> None:
     completions(3)
     queue = make_queue(overlap=2)
     client = login(reviewer)
@@ -109,7 +109,7 @@ def test_the_reviewer_home_shows_x_of_n_for_me_and_for_the_queue(completions, ma
 # --- skip -------------------------------------------------------------------------------------------
 
 
-def test_skip_says_where_the_item_went_and_the_page_keeps_going(completions, make_queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_skip_says_where_the_item_went_and_the_page_keeps_going(completions, make_queue, reviewer) -> None:
     completions(3)
     queue = make_queue()
     client = login(reviewer)
@@ -136,7 +136,7 @@ def test_skip_says_where_the_item_went_and_the_page_keeps_going(completions, mak
 
 def test_queue_minimum_time_is_set_on_creation_and_bad_values_name_the_field(
     completions, make_queue, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     completions(2)
     assert make_queue().min_seconds_per_item == 3.0
     assert make_queue(name="slow", min_seconds_per_item=10).min_seconds_per_item == 10.0
@@ -187,7 +187,7 @@ def test_a_label_at_exactly_the_minimum_is_not_flagged_and_each_queue_uses_its_o
     assert stats.too_fast == 1
 
 
-def test_a_fast_label_is_accepted_with_a_flag_the_reviewer_sees(completions, make_queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_a_fast_label_is_accepted_with_a_flag_the_reviewer_sees(completions, make_queue, reviewer) -> None:
     completions(2)
     queue = make_queue(min_seconds_per_item=3)
     client = login(reviewer)

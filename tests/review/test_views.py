@@ -16,19 +16,19 @@ from tests import factories
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
-def login(user) -> Client:  # type: ignore[no-untyped-def]
+def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def queue(completions, make_queue) -> ReviewQueue:  # type: ignore[no-untyped-def]
+def queue(completions, make_queue) -> ReviewQueue:
     completions(5)
     return make_queue(name="Stories", guideline="Label injury to a person as injurious.")
 
 
-def test_labeling_page_leases_an_item_and_shows_the_guideline_blind(queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_labeling_page_leases_an_item_and_shows_the_guideline_blind(queue, reviewer) -> None:
     response = login(reviewer).get(reverse("review:label", args=[queue.pk]))
     assert response.status_code == 200
     body = response.content.decode()
@@ -41,7 +41,7 @@ def test_labeling_page_leases_an_item_and_shows_the_guideline_blind(queue, revie
 
 def test_labeling_page_refuses_admins_experts_and_reviewers_outside_the_queue(
     completions, make_queue, reviewer, admin_user, expert
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     completions(1)
     other = factories.reviewer(username="otto")
     queue = make_queue(all_reviewers=False, reviewers=[other])
@@ -53,7 +53,7 @@ def test_labeling_page_refuses_admins_experts_and_reviewers_outside_the_queue(
     assert Client().get(url).status_code == 302
 
 
-def test_label_endpoint_counts_a_double_click_once_and_names_the_field_on_bad_input(queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_label_endpoint_counts_a_double_click_once_and_names_the_field_on_bad_input(queue, reviewer) -> None:
     client = login(reviewer)
     lease = services.lease_next(queue=queue, reviewer=reviewer)
     url = reverse("review:label-submit", args=[queue.pk])
@@ -73,7 +73,7 @@ def test_label_endpoint_counts_a_double_click_once_and_names_the_field_on_bad_in
     assert Label.objects.count() == 1
 
 
-def test_a_plain_form_post_redirects_back_with_the_error_as_a_message(queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_a_plain_form_post_redirects_back_with_the_error_as_a_message(queue, reviewer) -> None:
     client = login(reviewer)
     response = client.post(
         reverse("review:label-submit", args=[queue.pk]), {"assignment": 999999, "value": "safe"}, follow=True
@@ -82,7 +82,7 @@ def test_a_plain_form_post_redirects_back_with_the_error_as_a_message(queue, rev
     assert "you hold no lease on this item" in response.content.decode()
 
 
-def test_next_partial_prefetches_a_second_item_and_undo_returns_the_item_html(queue, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_next_partial_prefetches_a_second_item_and_undo_returns_the_item_html(queue, reviewer) -> None:
     client = login(reviewer)
     client.get(reverse("review:label", args=[queue.pk]))
     current = Assignment.objects.get(reviewer=reviewer)
@@ -111,7 +111,7 @@ def test_next_partial_prefetches_a_second_item_and_undo_returns_the_item_html(qu
     assert Assignment.objects.get(pk=current.pk).state == "skipped"
 
 
-def test_adjudication_items_show_the_first_round(completions, make_queue, reviewers) -> None:  # type: ignore[no-untyped-def]
+def test_adjudication_items_show_the_first_round(completions, make_queue, reviewers) -> None:
     completions(1)
     queue = make_queue(overlap=2)
     for reviewer, value in zip(reviewers[:2], ["safe", "injurious"], strict=True):
@@ -124,7 +124,7 @@ def test_adjudication_items_show_the_first_round(completions, make_queue, review
     assert "rev1 says" in body
 
 
-def test_reviewer_home_lists_their_queues_and_throughput(queue, reviewer, expert) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_home_lists_their_queues_and_throughput(queue, reviewer, expert) -> None:
     lease = services.lease_next(queue=queue, reviewer=reviewer)
     services.label_submit(reviewer=reviewer, assignment_id=lease.pk, value="safe")
     body = login(reviewer).get(reverse("review:home")).content.decode()
@@ -133,7 +133,7 @@ def test_reviewer_home_lists_their_queues_and_throughput(queue, reviewer, expert
     assert login(expert).get(reverse("review:home")).status_code == 403
 
 
-def test_admin_creates_a_queue_from_the_page_and_bad_input_names_the_field(completions, admin_user, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_admin_creates_a_queue_from_the_page_and_bad_input_names_the_field(completions, admin_user, reviewer) -> None:
     completions(6, batch="nov")
     client = login(admin_user)
     form = {
@@ -160,7 +160,7 @@ def test_admin_creates_a_queue_from_the_page_and_bad_input_names_the_field(compl
     assert login(reviewer).get(reverse("review:queue-new")).status_code == 403
 
 
-def test_queue_page_shows_agreement_and_exports_jsonl(completions, make_queue, reviewers, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_queue_page_shows_agreement_and_exports_jsonl(completions, make_queue, reviewers, admin_user) -> None:
     completions(2)
     queue = make_queue(overlap=2)
     for reviewer in reviewers[:2]:
@@ -178,7 +178,7 @@ def test_queue_page_shows_agreement_and_exports_jsonl(completions, make_queue, r
     assert login(reviewers[0]).get(reverse("review:queue-export", args=[queue.pk])).status_code == 403
 
 
-def test_closing_a_queue_stops_new_leases(queue, admin_user, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_closing_a_queue_stops_new_leases(queue, admin_user, reviewer) -> None:
     login(admin_user).post(reverse("review:queue-close", args=[queue.pk]))
     queue.refresh_from_db()
     assert not queue.is_open
@@ -189,7 +189,7 @@ def test_closing_a_queue_stops_new_leases(queue, admin_user, reviewer) -> None: 
 
 def test_import_page_queues_a_job_and_refuses_a_bad_upload(
     db, admin_user, settings, tmp_path, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.MEDIA_ROOT = tmp_path
     client = login(admin_user)
     upload = SimpleUploadedFile("c.jsonl", b'{"prompt": "p", "text": "t"}\n')
@@ -210,7 +210,7 @@ def test_import_page_queues_a_job_and_refuses_a_bad_upload(
 
 def test_admin_list_pages_use_a_fixed_number_of_queries(
     completions, make_queue, reviewers, admin_user, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     completions(6)
     for n in range(4):
         queue = make_queue(name=f"Q{n}", overlap=2)

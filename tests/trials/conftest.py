@@ -10,14 +10,14 @@ from trials.models import Workstation
 
 
 @pytest.fixture
-def term_dirs(settings):  # type: ignore[no-untyped-def]
+def term_dirs(settings):
     root = ts.make_dirs(settings)
     yield root
     ts.cleanup_dirs(root)
 
 
 @pytest.fixture
-def local_attempt(term_dirs):  # type: ignore[no-untyped-def]
+def local_attempt(term_dirs):
     attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
     yield attempt
     from workstation.backends.local import end_attempt_sync
@@ -26,7 +26,7 @@ def local_attempt(term_dirs):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ssh_attempt(term_dirs, ssh_cgroup):  # type: ignore[no-untyped-def]
+def ssh_attempt(term_dirs, ssh_cgroup):
     attempt = factories.AttemptFactory(
         reservation__workstation__backend=Workstation.Backend.SSH,
         reservation__workstation__host="127.0.0.1",
@@ -37,7 +37,7 @@ def ssh_attempt(term_dirs, ssh_cgroup):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def ssh_cgroup(settings):  # type: ignore[no-untyped-def]
+def ssh_cgroup(settings):
     """A cgroup subtree delegated to the test SSH server's user, as a workstation's set-up would."""
     from tests.sandbox_support import delegated_cgroup
     from workstation import users

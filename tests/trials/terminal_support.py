@@ -270,7 +270,7 @@ async def settle() -> None:
     await asyncio.sleep(0)
 
 
-def router():  # type: ignore[no-untyped-def]
+def router():
     """The site's WebSocket routes, as the ASGI app serves them."""
     from channels.routing import URLRouter
 

@@ -50,12 +50,12 @@ def started_attempt(expert: User, start: datetime, *, slot: timedelta = timedelt
 
 
 @pytest.fixture
-def attempt(db, expert: User, start: datetime) -> Attempt:  # type: ignore[no-untyped-def]
+def attempt(db, expert: User, start: datetime) -> Attempt:
     return started_attempt(expert, start)
 
 
 @pytest.fixture
-def ends(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+def ends(monkeypatch) -> list[int]:
     """The attempts whose end was committed, once per end: each end queues one final scoring after commit."""
     ended: list[int] = []
     # Replaced in the module whose _end calls it: the package only re-exports public names.
@@ -145,7 +145,7 @@ def test_a_run_entered_by_a_harness_keeps_the_harness_clock(attempt: Attempt) ->
 @pytest.mark.django_db
 def test_ending_it_has_the_deadline_tasks_side_effects(
     attempt: Attempt, django_capture_on_commit_callbacks, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from graders.tasks import scoring_job_run
     from trials.tasks import attempt_terminals_finish
 

@@ -66,7 +66,7 @@ def test_the_expert_starts_the_attempt_inside_the_slot(reservation: Reservation,
 
 def test_an_attempt_records_its_configuration_package_version_and_scorer_at_the_start(
     reservation: Reservation, expert: User, start: datetime, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from environments import packages
 
     settings.ENVIRONMENT_CONFIGURATION = "small"
@@ -455,7 +455,7 @@ def test_the_sweep_ends_only_the_overdue_attempts(expert: User, other_expert: Us
 
 def test_a_deadline_check_that_comes_early_queues_another_for_the_real_deadline(
     django_capture_on_commit_callbacks, expert
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     attempt = factories.AttemptFactory(reservation__expert=expert)
     with (
         mock.patch("trials.tasks.attempt_enforce_deadline.apply_async") as queued,
@@ -466,7 +466,7 @@ def test_a_deadline_check_that_comes_early_queues_another_for_the_real_deadline(
     assert queued.call_args.kwargs["eta"] == attempt.started_at + attempt.time_limit
 
 
-def test_pausing_schedules_a_check_for_the_slots_hard_stop(django_capture_on_commit_callbacks, expert) -> None:  # type: ignore[no-untyped-def]
+def test_pausing_schedules_a_check_for_the_slots_hard_stop(django_capture_on_commit_callbacks, expert) -> None:
     attempt = factories.AttemptFactory(reservation__expert=expert)
     with (
         mock.patch("trials.tasks.attempt_enforce_deadline.apply_async") as queued,
@@ -482,7 +482,7 @@ def test_pausing_schedules_a_check_for_the_slots_hard_stop(django_capture_on_com
 
 def test_an_early_end_gives_the_rest_of_the_slot_back_after_the_margin(
     reservation: Reservation, attempt: Attempt, expert: User, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.RESERVATION_RELEASE_MARGIN = minutes(30)
     done = attempt.started_at + minutes(60)
     services.attempt_submit(attempt=attempt, by=expert, now=done)
@@ -507,7 +507,7 @@ def test_an_early_end_gives_the_rest_of_the_slot_back_after_the_margin(
 
 def test_an_end_closer_to_the_slots_end_than_the_margin_leaves_the_slot_as_it_was(
     reservation: Reservation, attempt: Attempt, expert: User, start: datetime, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.RESERVATION_RELEASE_MARGIN = timedelta(hours=5)
     services.attempt_submit(attempt=attempt, by=expert, now=start + timedelta(hours=7, minutes=30))
     reservation.refresh_from_db()

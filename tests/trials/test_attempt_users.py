@@ -19,7 +19,7 @@ from workstation.backends.local import end_attempt_sync, prepare_workspace
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="per-attempt users need root")
 
 
-def router():  # type: ignore[no-untyped-def]
+def router():
     from channels.routing import URLRouter
 
     from rebench_site.routing import websocket_urlpatterns
@@ -28,7 +28,7 @@ def router():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def term_dirs(settings):  # type: ignore[no-untyped-def]
+def term_dirs(settings):
     root = ts.make_dirs(settings)
     settings.PROTECTED_DIR = root / "protected"
     yield root
@@ -36,7 +36,7 @@ def term_dirs(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def two_attempts(term_dirs):  # type: ignore[no-untyped-def]
+def two_attempts(term_dirs):
     attempts = [
         factories.AttemptFactory(
             reservation__workstation__backend=Workstation.Backend.LOCAL,
@@ -55,7 +55,7 @@ def two_attempts(term_dirs):  # type: ignore[no-untyped-def]
 @ts.sync
 async def test_an_attempts_shell_runs_as_its_own_user_and_cannot_read_another_attempts_workspace(
     two_attempts, term_dirs
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     mine, theirs = two_attempts
     # Their workspace, as their terminal or worker makes it; a secret in it, and a protected scorer copy.
     their_user = await database_sync_to_async(unix_users.attempt_user)(theirs.pk)
@@ -88,7 +88,7 @@ async def test_an_attempts_shell_runs_as_its_own_user_and_cannot_read_another_at
 
 
 @ROOT_ONLY
-def test_with_per_attempt_users_off_every_attempt_shares_the_local_user(settings) -> None:  # type: ignore[no-untyped-def]
+def test_with_per_attempt_users_off_every_attempt_shares_the_local_user(settings) -> None:
     settings.TERMINAL_ATTEMPT_USERS = False
     assert unix_users.attempt_user(1) == unix_users.attempt_user(2) == unix_users.shared_user()
     assert unix_users.attempt_user(1).name == settings.TERMINAL_LOCAL_USER

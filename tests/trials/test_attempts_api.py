@@ -41,7 +41,7 @@ PAYLOAD_FIELDS = CLOCK_FIELDS | {
 
 
 @pytest.fixture
-def attempt(expert, env_cumsum, workstation):  # type: ignore[no-untyped-def]
+def attempt(expert, env_cumsum, workstation):
     """The expert's running attempt, started an hour ago in a slot that opened just before."""
     started = timezone.now() - timedelta(hours=1)
     reservation = factories.ReservationFactory(

@@ -228,7 +228,7 @@ def test_the_reservations_page_lists_live_slots_soonest_first_in_a_fixed_number_
     admin_user: User,
     env_cumsum: Environment,
     django_assert_max_num_queries,
-    now: datetime,  # type: ignore[no-untyped-def]
+    now: datetime,
 ) -> None:
     for n in range(12):
         factories.ReservationFactory(

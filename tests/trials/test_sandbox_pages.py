@@ -19,14 +19,14 @@ from trials.models import Attempt, Pause, Workstation
 pytestmark = pytest.mark.django_db
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
 @pytest.fixture
-def running(expert) -> Attempt:  # type: ignore[no-untyped-def]
+def running(expert) -> Attempt:
     reservation = factories.ReservationFactory(expert=expert, workstation__backend=Workstation.Backend.LOCAL)
     return factories.AttemptFactory(reservation=reservation)
 
@@ -40,7 +40,7 @@ def test_the_attempt_page_says_the_processes_are_frozen_during_a_break_and_why(r
     assert "paused for the break" in page
 
 
-def test_with_background_work_allowed_a_break_freezes_nothing_and_the_page_says_so(running: Attempt, settings) -> None:  # type: ignore[no-untyped-def]
+def test_with_background_work_allowed_a_break_freezes_nothing_and_the_page_says_so(running: Attempt, settings) -> None:
     settings.SANDBOX_BREAK_BACKGROUND_WORK = True
     services.attempt_pause(attempt=running, by=running.user, reason=Pause.Reason.BREAK)
     page = logged_in(running.user).get(reverse("trials:attempt", args=[running.pk])).content.decode()
@@ -48,7 +48,7 @@ def test_with_background_work_allowed_a_break_freezes_nothing_and_the_page_says_
     assert 'id="break-background-note"' in page
 
 
-def test_an_ended_attempts_page_says_it_was_frozen_for_the_final_score(expert) -> None:  # type: ignore[no-untyped-def]
+def test_an_ended_attempts_page_says_it_was_frozen_for_the_final_score(expert) -> None:
     reservation = factories.ReservationFactory(expert=expert, workstation__backend=Workstation.Backend.LOCAL)
     attempt = factories.AttemptFactory(
         reservation=reservation, started_at=timezone.now() - timedelta(hours=9), time_limit=timedelta(hours=8)
@@ -57,7 +57,7 @@ def test_an_ended_attempts_page_says_it_was_frozen_for_the_final_score(expert) -
     assert "final score is taken from this state" in page
 
 
-def test_a_workstation_that_cant_sandbox_says_why_on_its_pages(admin_user, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_a_workstation_that_cant_sandbox_says_why_on_its_pages(admin_user, workstation) -> None:
     services.workstation_record_heartbeat(workstation_id=workstation.pk, sandbox_problems=["cgroups are not writable"])
     client = logged_in(admin_user)
     for url in (reverse("trials:workstations"), reverse("trials:workstation", args=[workstation.pk])):
@@ -68,7 +68,7 @@ def test_a_workstation_that_cant_sandbox_says_why_on_its_pages(admin_user, works
 
 def test_unsafe_mode_is_red_on_every_admin_page_and_never_shown_to_experts(
     admin_user, expert, workstation, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     services.workstation_record_heartbeat(workstation_id=workstation.pk, sandbox_problems=["no bubblewrap"])
     assert 'class="unsafe-sandbox"' not in logged_in(admin_user).get(reverse("trials:schedule")).content.decode()
     settings.SANDBOX_ALLOW_UNSAFE = True
@@ -78,7 +78,7 @@ def test_unsafe_mode_is_red_on_every_admin_page_and_never_shown_to_experts(
     assert 'class="unsafe-sandbox"' not in logged_in(expert).get(reverse("trials:my")).content.decode()
 
 
-def test_manage_py_check_names_what_stops_the_sandbox_and_the_unsafe_setting_turns_it_into_a_warning(settings) -> None:  # type: ignore[no-untyped-def]
+def test_manage_py_check_names_what_stops_the_sandbox_and_the_unsafe_setting_turns_it_into_a_warning(settings) -> None:
     from workstation import capabilities
 
     settings.SANDBOX_BWRAP = "/nonexistent/bwrap"

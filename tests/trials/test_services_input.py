@@ -19,7 +19,7 @@ def tomorrow_at(hour: int) -> datetime:
     return (timezone.now() + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
-def test_a_naive_end_time_is_refused_naming_ends_at(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_a_naive_end_time_is_refused_naming_ends_at(expert, env_cumsum, workstation) -> None:
     start = tomorrow_at(9)
     with pytest.raises(ServiceError) as refused:
         services.reservation_create(
@@ -34,7 +34,7 @@ def test_a_naive_end_time_is_refused_naming_ends_at(expert, env_cumsum, workstat
     assert Reservation.objects.count() == 0
 
 
-def test_a_slot_longer_than_the_maximum_is_refused(expert, env_cumsum, workstation, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_slot_longer_than_the_maximum_is_refused(expert, env_cumsum, workstation, settings) -> None:
     start = tomorrow_at(9)
     with pytest.raises(ServiceError) as refused:
         services.reservation_create(
@@ -50,7 +50,7 @@ def test_a_slot_longer_than_the_maximum_is_refused(expert, env_cumsum, workstati
 
 
 @pytest.mark.parametrize("field", ["started_at", "ended_at"])
-def test_a_naive_time_in_a_pause_after_the_fact_is_refused_naming_it(admin_user, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_naive_time_in_a_pause_after_the_fact_is_refused_naming_it(admin_user, field: str) -> None:
     attempt = factories.AttemptFactory(started_at=timezone.now() - timedelta(hours=2))
     times = {"started_at": timezone.now() - timedelta(hours=1), "ended_at": timezone.now() - timedelta(minutes=30)}
     times[field] = times[field].replace(tzinfo=None)

@@ -15,7 +15,7 @@ from workstation.backends.ssh import Remote
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
-def router():  # type: ignore[no-untyped-def]
+def router():
     from channels.routing import URLRouter
 
     from rebench_site.routing import websocket_urlpatterns
@@ -27,7 +27,7 @@ assert TerminalConsumer  # the consumer under test, reached through the project'
 
 
 @ts.sync
-async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_dirs, settings) -> None:
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
@@ -45,14 +45,14 @@ async def test_the_ssh_backend_types_echo_hello_and_resizes(ssh_attempt, term_di
 
 
 @ts.sync
-async def test_an_ssh_shell_survives_a_dropped_socket(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_an_ssh_shell_survives_a_dropped_socket(ssh_attempt, term_dirs, settings) -> None:
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         await ts.assert_shell_survives_a_dropped_socket(router(), ssh_attempt)
 
 
 @ts.sync
-async def test_an_ssh_flood_stops_at_once_on_ctrl_c(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_an_ssh_flood_stops_at_once_on_ctrl_c(ssh_attempt, term_dirs, settings) -> None:
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         await ts.assert_a_flood_stops_at_once_on_ctrl_c(router(), ssh_attempt)
@@ -61,7 +61,7 @@ async def test_an_ssh_flood_stops_at_once_on_ctrl_c(ssh_attempt, term_dirs, sett
 @ts.sync
 async def test_a_host_key_not_in_known_hosts_is_refused_with_a_clear_error_and_retried(
     ssh_attempt, term_dirs, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async with ssh_server(term_dirs, wrong_host_key=True) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
@@ -74,7 +74,7 @@ async def test_a_host_key_not_in_known_hosts_is_refused_with_a_clear_error_and_r
 
 
 @ts.sync
-async def test_a_refused_key_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_refused_key_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:
     async with ssh_server(term_dirs, authorize_client=False) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
@@ -84,7 +84,7 @@ async def test_a_refused_key_is_a_clear_error(ssh_attempt, term_dirs, settings) 
 
 
 @ts.sync
-async def test_a_workstation_that_is_down_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_workstation_that_is_down_is_a_clear_error(ssh_attempt, term_dirs, settings) -> None:
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
     # The server is gone now: nothing listens on its port.

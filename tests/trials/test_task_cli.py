@@ -29,7 +29,7 @@ def installed_task(tmp_path: Path) -> str:
     return str(path)
 
 
-def run_task(live_server, attempt: Attempt, token: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def run_task(live_server, attempt: Attempt, token: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     token_file = tmp_path / "token"
     token_file.write_text(token)
     env = {
@@ -49,12 +49,12 @@ def run_task(live_server, attempt: Attempt, token: str, tmp_path: Path, *args: s
 
 
 @pytest.fixture
-def attempt(db):  # type: ignore[no-untyped-def]
+def attempt(db):
     return factories.AttemptFactory()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_status_note_pause_resume_and_submit_work_with_the_attempt_token(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_status_note_pause_resume_and_submit_work_with_the_attempt_token(live_server, attempt, tmp_path) -> None:
     token = services.attempt_token_issue(attempt=attempt)
 
     status = run_task(live_server, attempt, token, tmp_path, "status")
@@ -87,7 +87,7 @@ def test_task_status_note_pause_resume_and_submit_work_with_the_attempt_token(li
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_score_log_says_plainly_when_scoring_is_not_available(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_score_log_says_plainly_when_scoring_is_not_available(live_server, attempt, tmp_path) -> None:
     token = services.attempt_token_issue(attempt=attempt)
     answer = APIClient().post(f"/api/attempts/{attempt.pk}/score/", HTTP_AUTHORIZATION=f"Attempt {token}")
     result = run_task(live_server, attempt, token, tmp_path, "score-log")
@@ -115,7 +115,7 @@ def test_task_without_its_environment_says_what_is_missing(tmp_path) -> None:
 # --- the token itself ------------------------------------------------------------------------
 
 
-def test_the_token_authenticates_as_the_expert_for_its_own_attempt(attempt) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_authenticates_as_the_expert_for_its_own_attempt(attempt) -> None:
     token = services.attempt_token_issue(attempt=attempt)
     response = APIClient().get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION=f"Attempt {token}")
     assert response.status_code == 200
@@ -123,14 +123,14 @@ def test_the_token_authenticates_as_the_expert_for_its_own_attempt(attempt) -> N
     assert AttemptToken.objects.get(attempt=attempt).last_used_at is not None
 
 
-def test_only_the_hash_of_the_token_is_stored(attempt) -> None:  # type: ignore[no-untyped-def]
+def test_only_the_hash_of_the_token_is_stored(attempt) -> None:
     token = services.attempt_token_issue(attempt=attempt)
     stored = AttemptToken.objects.get(attempt=attempt)
     assert token not in stored.key_hash
     assert stored.key_hash == AttemptToken.hash_of(token)
 
 
-def test_the_token_is_refused_for_another_attempt_and_other_urls(attempt) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_is_refused_for_another_attempt_and_other_urls(attempt) -> None:
     token = services.attempt_token_issue(attempt=attempt)
     # The same expert's earlier attempt (two days ago, so the slots don't overlap).
     other = factories.AttemptFactory(
@@ -144,7 +144,7 @@ def test_the_token_is_refused_for_another_attempt_and_other_urls(attempt) -> Non
     assert client.get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION="Attempt not-a-token").status_code == 401
 
 
-def test_the_token_stops_working_when_the_attempt_ends(attempt) -> None:  # type: ignore[no-untyped-def]
+def test_the_token_stops_working_when_the_attempt_ends(attempt) -> None:
     token = services.attempt_token_issue(attempt=attempt)
     services.attempt_submit(attempt=attempt, by=attempt.user)
     response = APIClient().get(f"/api/attempts/{attempt.pk}/", HTTP_AUTHORIZATION=f"Attempt {token}")
@@ -156,7 +156,7 @@ def test_the_token_stops_working_when_the_attempt_ends(attempt) -> None:  # type
 @pytest.mark.timeout(90)
 def test_task_in_the_sandboxed_shell_reaches_its_attempt_through_the_workstations_relay(
     live_server, local_attempt, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """No token in the shell, no network in the sandbox: `task` talks to the relay, which adds the credential."""
     from tests.hostile.shell import close, open_shell, run
     from tests.trials import terminal_support as ts
@@ -176,7 +176,7 @@ def test_task_in_the_sandboxed_shell_reaches_its_attempt_through_the_workstation
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_score_log_prints_each_entry_with_its_time_score_and_message(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_score_log_prints_each_entry_with_its_time_score_and_message(live_server, attempt, tmp_path) -> None:
     from graders.models import ScoreLogEntry
 
     ScoreLogEntry.objects.create(
@@ -192,7 +192,7 @@ def test_task_score_log_prints_each_entry_with_its_time_score_and_message(live_s
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_score_log_of_a_hidden_score_environment_tells_validity_only(live_server, attempt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_score_log_of_a_hidden_score_environment_tells_validity_only(live_server, attempt, tmp_path) -> None:
     from graders.models import ScoreLogEntry
 
     type(attempt.environment).objects.filter(pk=attempt.environment_id).update(scores_visible=False)
@@ -215,7 +215,7 @@ def test_make_run_on_another_port_hands_its_own_address_to_the_shells_task() -> 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_task_instructions_prints_the_environments_instructions(live_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_task_instructions_prints_the_environments_instructions(live_server, tmp_path) -> None:
     attempt = factories.AttemptFactory(environment=factories.environment("ai_rd_triton_cumsum"))
     token = services.attempt_token_issue(attempt=attempt)
     result = run_task(live_server, attempt, token, tmp_path, "instructions")

@@ -90,7 +90,7 @@ def test_the_heartbeat_task_stamps_the_workstation(workstation: Workstation) -> 
     assert tasks.workstation_heartbeat(987654) is False
 
 
-def test_the_heartbeat_says_whether_the_workstation_can_sandbox(workstation: Workstation, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_heartbeat_says_whether_the_workstation_can_sandbox(workstation: Workstation, settings) -> None:
     from workstation import capabilities
 
     settings.SANDBOX_BWRAP = "/nonexistent/bwrap"

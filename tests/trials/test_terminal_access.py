@@ -11,14 +11,14 @@ from tests.trials import terminal_support as ts
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
-def full_app():  # type: ignore[no-untyped-def]
+def full_app():
     """The project's ASGI application: origin check and session authentication included."""
     from rebench_site.asgi import application
 
     return application
 
 
-def session_cookie(user) -> bytes:  # type: ignore[no-untyped-def]
+def session_cookie(user) -> bytes:
     from django.test import Client
 
     client = Client()
@@ -26,7 +26,7 @@ def session_cookie(user) -> bytes:  # type: ignore[no-untyped-def]
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def attach(user, attempt_id: int, origin: str = "http://127.0.0.1:8000"):  # type: ignore[no-untyped-def]
+async def attach(user, attempt_id: int, origin: str = "http://127.0.0.1:8000"):
     headers = [(b"origin", origin.encode())]
     if user is not None:
         headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
@@ -36,7 +36,7 @@ async def attach(user, attempt_id: int, origin: str = "http://127.0.0.1:8000"): 
 
 
 @ts.sync
-async def test_the_expert_attaches_to_their_own_terminal_through_the_full_stack(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_the_expert_attaches_to_their_own_terminal_through_the_full_stack(local_attempt) -> None:
     comm, connected, _ = await attach(local_attempt.user, local_attempt.pk)
     assert connected
     screen = ts.Screen(comm)
@@ -47,7 +47,7 @@ async def test_the_expert_attaches_to_their_own_terminal_through_the_full_stack(
 
 
 @ts.sync
-async def test_another_expert_is_refused(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_another_expert_is_refused(local_attempt) -> None:
     other = await database_sync_to_async(factories.expert)(username="grace")
     _, connected, code = await attach(other, local_attempt.pk)
     assert not connected
@@ -55,7 +55,7 @@ async def test_another_expert_is_refused(local_attempt) -> None:  # type: ignore
 
 
 @ts.sync
-async def test_a_reviewer_is_refused(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_a_reviewer_is_refused(local_attempt) -> None:
     reviewer = await database_sync_to_async(factories.reviewer)(username="rita")
     _, connected, code = await attach(reviewer, local_attempt.pk)
     assert not connected
@@ -63,20 +63,20 @@ async def test_a_reviewer_is_refused(local_attempt) -> None:  # type: ignore[no-
 
 
 @ts.sync
-async def test_an_anonymous_user_is_refused(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_an_anonymous_user_is_refused(local_attempt) -> None:
     _, connected, code = await attach(None, local_attempt.pk)
     assert not connected
     assert code == 4403
 
 
 @ts.sync
-async def test_a_wrong_origin_is_refused_even_for_the_owner(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_a_wrong_origin_is_refused_even_for_the_owner(local_attempt) -> None:
     _, connected, _ = await attach(local_attempt.user, local_attempt.pk, origin="https://evil.example.com")
     assert not connected
 
 
 @ts.sync
-async def test_an_unknown_attempt_and_an_out_of_range_tab_are_refused(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_an_unknown_attempt_and_an_out_of_range_tab_are_refused(local_attempt) -> None:
     _, connected, _ = await attach(local_attempt.user, local_attempt.pk + 1000)
     assert not connected
     comm = ts.WebsocketCommunicator(full_app(), ts.ws_path(local_attempt.pk, number=99), headers=[

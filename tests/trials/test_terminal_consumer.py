@@ -40,7 +40,7 @@ def tmux_alive(attempt: Attempt) -> bool:
 
 
 @ts.sync
-async def test_the_expert_types_echo_hello_and_reads_hello(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_the_expert_types_echo_hello_and_reads_hello(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     start = len(screen.output)
@@ -50,7 +50,7 @@ async def test_the_expert_types_echo_hello_and_reads_hello(local_attempt) -> Non
 
 
 @ts.sync
-async def test_a_resize_is_seen_by_stty_size(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_a_resize_is_seen_by_stty_size(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     await screen.comm.send_to(bytes_data=ts.resize_frame(101, 33))
@@ -62,7 +62,7 @@ async def test_a_resize_is_seen_by_stty_size(local_attempt) -> None:  # type: ig
 
 
 @ts.sync
-async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attempt, term_dirs) -> None:  # type: ignore[no-untyped-def]
+async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attempt, term_dirs) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     start = len(screen.output)
@@ -78,19 +78,19 @@ async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attem
 
 
 @ts.sync
-async def test_the_shell_survives_a_dropped_socket(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_the_shell_survives_a_dropped_socket(local_attempt) -> None:
     await ts.assert_shell_survives_a_dropped_socket(ts.router(), local_attempt)
 
 
 @ts.sync
-async def test_a_flood_stops_at_once_on_ctrl_c(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_a_flood_stops_at_once_on_ctrl_c(local_attempt) -> None:
     rss_before = resident_bytes()
     await ts.assert_a_flood_stops_at_once_on_ctrl_c(ts.router(), local_attempt)
     # This process is the server: three seconds of flood must not pile up in its memory.
     assert resident_bytes() - rss_before < 64 * 1024 * 1024
 
 
-async def flood_frames(attempt, seconds: float) -> tuple[ts.Screen, list[tuple[float, int]]]:  # type: ignore[no-untyped-def]
+async def flood_frames(attempt, seconds: float) -> tuple[ts.Screen, list[tuple[float, int]]]:
     """`yes` for a while: the output frames that arrived meanwhile, as (time, size)."""
     screen = await ts.open_screen(ts.router(), attempt.pk, attempt.user)
     await screen.ready()
@@ -110,7 +110,7 @@ def busiest_interval(frames: list[tuple[float, int]], seconds: float) -> int:
 @ts.sync
 async def test_a_flood_is_paced_to_a_few_frames_per_interval_and_ctrl_c_still_answers_at_once(
     local_attempt, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.TERMINAL_PACE_INTERVAL_MS = 100
     screen, frames = await flood_frames(local_attempt, 2.0)
     assert sum(size for _, size in frames) > 10_000, "the flood keeps arriving"
@@ -130,7 +130,7 @@ async def test_a_flood_is_paced_to_a_few_frames_per_interval_and_ctrl_c_still_an
 
 
 @ts.sync
-async def test_without_pacing_a_flood_comes_in_many_small_frames(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_without_pacing_a_flood_comes_in_many_small_frames(local_attempt, settings) -> None:
     # The other side of the test above: it would pass trivially if tmux only ever wrote rarely.
     settings.TERMINAL_PACE_INTERVAL_MS = 0
     screen, frames = await flood_frames(local_attempt, 1.0)
@@ -140,7 +140,7 @@ async def test_without_pacing_a_flood_comes_in_many_small_frames(local_attempt, 
 
 
 @ts.sync
-async def test_typing_is_echoed_at_once_however_long_the_pacing_interval(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_typing_is_echoed_at_once_however_long_the_pacing_interval(local_attempt, settings) -> None:
     settings.TERMINAL_PACE_INTERVAL_MS = 5000
     settings.TERMINAL_PACE_FRAMES = 1
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
@@ -154,7 +154,7 @@ async def test_typing_is_echoed_at_once_however_long_the_pacing_interval(local_a
 
 
 @ts.sync
-async def test_the_server_stops_sending_when_the_browser_stops_acknowledging(local_attempt, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_the_server_stops_sending_when_the_browser_stops_acknowledging(local_attempt, settings) -> None:
     settings.TERMINAL_HIGH_WATER = 32 * 1024
     settings.TERMINAL_LOW_WATER = 8 * 1024
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
@@ -178,7 +178,7 @@ async def test_the_server_stops_sending_when_the_browser_stops_acknowledging(loc
 
 
 @ts.sync
-async def test_bad_frames_are_refused_with_a_reason_and_the_terminal_keeps_working(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_frames_are_refused_with_a_reason_and_the_terminal_keeps_working(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     await screen.comm.send_to(bytes_data=b"")
@@ -205,7 +205,7 @@ async def test_bad_frames_are_refused_with_a_reason_and_the_terminal_keeps_worki
 
 
 @ts.sync
-async def test_the_recording_is_asciicast_v2_with_what_was_typed_and_printed(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_the_recording_is_asciicast_v2_with_what_was_typed_and_printed(local_attempt) -> None:
     from trials.recording import read_cast
 
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
@@ -235,7 +235,7 @@ async def test_the_recording_is_asciicast_v2_with_what_was_typed_and_printed(loc
 
 
 @ts.sync
-async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_tmux(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_tmux(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     assert await asyncio.to_thread(tmux_alive, local_attempt)
@@ -250,7 +250,7 @@ async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_tmux
 
 
 @ts.sync
-async def test_an_ended_attempt_refuses_a_terminal_with_the_reason(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_an_ended_attempt_refuses_a_terminal_with_the_reason(local_attempt) -> None:
     await database_sync_to_async(services.attempt_submit)(attempt=local_attempt, by=local_attempt.user)
     comm = ts.communicator(ts.router(), ts.ws_path(local_attempt.pk), local_attempt.user)
     connected, _ = await comm.connect()
@@ -264,7 +264,7 @@ async def test_an_ended_attempt_refuses_a_terminal_with_the_reason(local_attempt
 
 
 @ts.sync
-async def test_an_admin_watches_read_only(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_an_admin_watches_read_only(local_attempt) -> None:
     admin = await database_sync_to_async(factories.admin)(username="root")
     expert = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await expert.ready()
@@ -284,7 +284,7 @@ async def test_an_admin_watches_read_only(local_attempt) -> None:  # type: ignor
 
 
 @ts.sync
-async def test_an_admins_message_shows_in_the_terminal_and_experts_cannot_send_one(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_an_admins_message_shows_in_the_terminal_and_experts_cannot_send_one(local_attempt) -> None:
     from rebench_site.errors import NotAllowed
 
     admin = await database_sync_to_async(factories.admin)(username="root")

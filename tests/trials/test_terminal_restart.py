@@ -37,7 +37,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(settings, port: int) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+def start_server(settings, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -86,7 +86,7 @@ def read_until(ws: ClientConnection, needle: str, timeout: float = 15) -> str:
     return seen.decode(errors="replace")
 
 
-def test_the_shell_and_its_variables_survive_a_restart_of_the_asgi_server_process(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_shell_and_its_variables_survive_a_restart_of_the_asgi_server_process(settings) -> None:
     root = ts.make_dirs(settings)
     attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
     client = Client()

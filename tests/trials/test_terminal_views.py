@@ -17,7 +17,7 @@ from trials.recording import activity_timeline, recording_name
 
 
 @pytest.fixture
-def recorded(db, settings, tmp_path):  # type: ignore[no-untyped-def]
+def recorded(db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TERMINAL_RECORDING_SPOOL = tmp_path / "spool"
     attempt = factories.AttemptFactory(reservation__expert=factories.expert(username="ada"))
@@ -37,14 +37,14 @@ def recorded(db, settings, tmp_path):  # type: ignore[no-untyped-def]
     return attempt
 
 
-def client_for(user) -> Client:  # type: ignore[no-untyped-def]
+def client_for(user) -> Client:
     client = Client()
     if user is not None:
         client.force_login(user)
     return client
 
 
-def test_an_admin_replays_and_downloads_a_recording(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_replays_and_downloads_a_recording(recorded) -> None:
     admin = client_for(factories.admin(username="root"))
     page = admin.get(reverse("trials:terminal-replay", kwargs={"pk": recorded.pk}) + "?terminal=1")
     assert page.status_code == 200
@@ -57,7 +57,7 @@ def test_an_admin_replays_and_downloads_a_recording(recorded) -> None:  # type: 
 
 
 @pytest.mark.parametrize("who", ["owner", "other_expert", "reviewer"])
-def test_everyone_but_admins_is_refused_the_recordings(recorded, who: str) -> None:  # type: ignore[no-untyped-def]
+def test_everyone_but_admins_is_refused_the_recordings(recorded, who: str) -> None:
     user = {
         "owner": recorded.user,
         "other_expert": factories.expert(username="grace"),
@@ -68,13 +68,13 @@ def test_everyone_but_admins_is_refused_the_recordings(recorded, who: str) -> No
         assert response.status_code == 403, (name, who)
 
 
-def test_anonymous_users_are_sent_to_log_in(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_users_are_sent_to_log_in(recorded) -> None:
     response = client_for(None).get(reverse("trials:terminal-replay", kwargs={"pk": recorded.pk}) + "?terminal=1")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_a_terminal_without_a_recording_is_a_404_and_its_download_leads_back_to_the_page(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_a_terminal_without_a_recording_is_a_404_and_its_download_leads_back_to_the_page(recorded) -> None:
     admin = client_for(factories.admin(username="root"))
     assert admin.get(reverse("trials:terminal-replay", kwargs={"pk": recorded.pk}) + "?terminal=2").status_code == 404
     response = admin.get(reverse("trials:terminal-cast", kwargs={"pk": recorded.pk}) + "?terminal=2")
@@ -82,7 +82,7 @@ def test_a_terminal_without_a_recording_is_a_404_and_its_download_leads_back_to_
     assert response["Location"] == reverse("trials:terminal-replay", kwargs={"pk": recorded.pk})
 
 
-def test_an_attempt_without_recordings_says_so(db) -> None:  # type: ignore[no-untyped-def]
+def test_an_attempt_without_recordings_says_so(db) -> None:
     attempt = factories.AttemptFactory()
     admin = client_for(factories.admin(username="root"))
     response = admin.get(reverse("trials:terminal-replay", kwargs={"pk": attempt.pk}))
@@ -90,7 +90,7 @@ def test_an_attempt_without_recordings_says_so(db) -> None:  # type: ignore[no-u
     assert b"has been recorded yet" in response.content
 
 
-def test_the_activity_timeline_counts_minutes_with_typing_and_skips_a_torn_last_line(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_the_activity_timeline_counts_minutes_with_typing_and_skips_a_torn_last_line(recorded) -> None:
     start = recorded.started_at.replace(microsecond=0)
     activity = activity_timeline(
         [recording_name(recorded.pk, 1)], start=start, end=start + timezone.timedelta(minutes=9, seconds=30)
@@ -101,7 +101,7 @@ def test_the_activity_timeline_counts_minutes_with_typing_and_skips_a_torn_last_
     assert activity.idle_minutes == 8
 
 
-def test_the_attempt_page_tells_the_expert_the_terminal_is_recorded(recorded) -> None:  # type: ignore[no-untyped-def]
+def test_the_attempt_page_tells_the_expert_the_terminal_is_recorded(recorded) -> None:
     response = client_for(recorded.user).get(reverse("trials:attempt", kwargs={"pk": recorded.pk}))
     assert response.status_code == 200
     assert b"Your terminal is recorded" in response.content
@@ -109,7 +109,7 @@ def test_the_attempt_page_tells_the_expert_the_terminal_is_recorded(recorded) ->
     assert b'data-readonly="false"' in response.content
 
 
-def test_an_ended_attempt_shows_a_summary_in_place_of_the_terminal(recorded, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_an_ended_attempt_shows_a_summary_in_place_of_the_terminal(recorded, admin_user) -> None:
     from trials import services
     from trials.models import Attempt
 

@@ -14,17 +14,17 @@ from trials.models import Attempt, Note, Reservation, Workstation
 pytestmark = pytest.mark.django_db
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def local_iso(moment) -> str:  # type: ignore[no-untyped-def]
+def local_iso(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
 
 
-def test_expert_books_a_free_slot_from_the_day_view(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_expert_books_a_free_slot_from_the_day_view(expert, env_cumsum, workstation) -> None:
     start = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     response = logged_in(expert).post(
         f"/book/{env_cumsum.slug}/", {"workstation": workstation.pk, "starts_at": local_iso(start)}
@@ -35,12 +35,12 @@ def test_expert_books_a_free_slot_from_the_day_view(expert, env_cumsum, workstat
     assert reservation.ends_at == start + env_cumsum.time_limit + timedelta(minutes=30)
 
 
-def test_the_another_start_time_form_starts_on_the_only_workstation_that_fits(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_the_another_start_time_form_starts_on_the_only_workstation_that_fits(expert, env_cumsum, workstation) -> None:
     page = logged_in(expert).get(f"/book/{env_cumsum.slug}/").content.decode()
     assert f'<option value="{workstation.pk}" selected>' in page
 
 
-def test_booking_in_the_past_shows_the_error_in_the_page_and_writes_nothing(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_booking_in_the_past_shows_the_error_in_the_page_and_writes_nothing(expert, env_cumsum, workstation) -> None:
     start = timezone.now() - timedelta(hours=3)
     response = logged_in(expert).post(
         f"/book/{env_cumsum.slug}/", {"workstation": workstation.pk, "starts_at": local_iso(start)}
@@ -52,7 +52,7 @@ def test_booking_in_the_past_shows_the_error_in_the_page_and_writes_nothing(expe
 
 def test_booking_an_overlapping_slot_shows_the_error_and_writes_nothing(
     expert, other_expert, env_cumsum, workstation
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     start = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     factories.ReservationFactory(expert=other_expert, workstation=workstation, starts_at=start)
     response = logged_in(expert).post(
@@ -66,7 +66,7 @@ def test_booking_an_overlapping_slot_shows_the_error_and_writes_nothing(
 
 def test_the_booking_pages_say_how_many_attempts_are_left_and_a_second_booking_is_refused_in_the_page(
     expert, env_cumsum, workstation
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client = logged_in(expert)
     choose = client.get("/book/").content.decode()
     assert "1 left to you" in choose
@@ -88,14 +88,14 @@ def test_the_booking_pages_say_how_many_attempts_are_left_and_a_second_booking_i
     assert Reservation.objects.count() == 1
 
 
-def test_booking_with_a_garbled_start_time_is_a_form_error(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_booking_with_a_garbled_start_time_is_a_form_error(expert, env_cumsum, workstation) -> None:
     response = logged_in(expert).post(f"/book/{env_cumsum.slug}/", {"workstation": workstation.pk, "starts_at": "soon"})
     assert response.status_code == 400
     assert "Enter a valid date/time" in response.content.decode()
     assert Reservation.objects.count() == 0
 
 
-def test_workstations_without_the_gpus_are_not_offered(expert, db) -> None:  # type: ignore[no-untyped-def]
+def test_workstations_without_the_gpus_are_not_offered(expert, db) -> None:
     environment = factories.environment("ai_rd_small_scaling_law")  # needs 6-8 GPUs
     factories.WorkstationFactory(name="small-box", gpu_count=4)
     factories.WorkstationFactory(name="big-box", gpu_count=8)
@@ -104,7 +104,7 @@ def test_workstations_without_the_gpus_are_not_offered(expert, db) -> None:  # t
     assert 'data-workstation="small-box"' not in page
 
 
-def test_a_silent_workstation_offers_no_free_slots(expert, env_cumsum) -> None:  # type: ignore[no-untyped-def]
+def test_a_silent_workstation_offers_no_free_slots(expert, env_cumsum) -> None:
     factories.WorkstationFactory(name="quiet", last_heartbeat_at=timezone.now() - timedelta(minutes=5))
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     page = logged_in(expert).get(f"/book/{env_cumsum.slug}/?day={tomorrow}").content.decode()
@@ -112,13 +112,13 @@ def test_a_silent_workstation_offers_no_free_slots(expert, env_cumsum) -> None: 
     assert "data-slot=" not in page
 
 
-def test_a_bad_day_parameter_falls_back_to_today_with_a_message(expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_day_parameter_falls_back_to_today_with_a_message(expert, env_cumsum, workstation) -> None:
     response = logged_in(expert).get(f"/book/{env_cumsum.slug}/?day=tomorrowish", follow=True)
     assert response.status_code == 200
     assert "is not a date" in response.content.decode()
 
 
-def test_starting_an_attempt_before_the_slot_opens_is_refused_with_a_message(expert, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_starting_an_attempt_before_the_slot_opens_is_refused_with_a_message(expert, workstation) -> None:
     reservation = factories.ReservationFactory(
         expert=expert, workstation=workstation, starts_at=timezone.now() + timedelta(hours=2)
     )
@@ -127,7 +127,7 @@ def test_starting_an_attempt_before_the_slot_opens_is_refused_with_a_message(exp
     assert Attempt.objects.count() == 0
 
 
-def test_resuming_a_submitted_attempt_is_refused_with_a_message(expert) -> None:  # type: ignore[no-untyped-def]
+def test_resuming_a_submitted_attempt_is_refused_with_a_message(expert) -> None:
     attempt = factories.AttemptFactory(reservation__expert=expert)
     client = logged_in(expert)
     client.post(f"/attempts/{attempt.pk}/submit/")
@@ -135,7 +135,7 @@ def test_resuming_a_submitted_attempt_is_refused_with_a_message(expert) -> None:
     assert "The attempt has ended" in response.content.decode()
 
 
-def test_an_empty_note_is_answered_with_the_error_in_the_htmx_partial(expert) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_note_is_answered_with_the_error_in_the_htmx_partial(expert) -> None:
     attempt = factories.AttemptFactory(reservation__expert=expert)
     response = logged_in(expert).post(f"/attempts/{attempt.pk}/notes/", {"body": "   "}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
@@ -143,7 +143,7 @@ def test_an_empty_note_is_answered_with_the_error_in_the_htmx_partial(expert) ->
     assert Note.objects.count() == 0
 
 
-def test_the_clock_endpoint_reports_the_servers_numbers(expert) -> None:  # type: ignore[no-untyped-def]
+def test_the_clock_endpoint_reports_the_servers_numbers(expert) -> None:
     attempt = factories.AttemptFactory(reservation__expert=expert, started_at=timezone.now() - timedelta(hours=1))
     data = logged_in(expert).get(f"/attempts/{attempt.pk}/clock/").json()
     assert data["state"] == "running"
@@ -151,14 +151,14 @@ def test_the_clock_endpoint_reports_the_servers_numbers(expert) -> None:  # type
     assert 7 * 3600 - 5 <= data["remaining_seconds"] <= 7 * 3600 + 1
 
 
-def test_admin_drains_a_workstation_from_its_page(admin_user, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_admin_drains_a_workstation_from_its_page(admin_user, workstation) -> None:
     response = logged_in(admin_user).post(f"/workstations/{workstation.pk}/", {"status": "draining"})
     assert response.status_code == 302
     workstation.refresh_from_db()
     assert workstation.status == Workstation.Status.DRAINING
 
 
-def test_admin_registers_a_workstation_and_a_duplicate_name_is_a_form_error(admin_user, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_admin_registers_a_workstation_and_a_duplicate_name_is_a_form_error(admin_user, workstation) -> None:
     client = logged_in(admin_user)
     form = {
         "name": "h100-b",
@@ -175,7 +175,7 @@ def test_admin_registers_a_workstation_and_a_duplicate_name_is_a_form_error(admi
     assert Workstation.objects.count() == 2
 
 
-def test_admin_books_for_an_expert_on_the_schedule(admin_user, expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_admin_books_for_an_expert_on_the_schedule(admin_user, expert, env_cumsum, workstation) -> None:
     start = (timezone.now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     response = logged_in(admin_user).post(
         "/schedule/",
@@ -207,7 +207,7 @@ def make_attempts(count: int, workstation: Workstation, first_day: int = 0) -> N
 @pytest.mark.parametrize("path", ["/attempts/", "/schedule/", "/workstations/"])
 def test_admin_list_pages_use_a_fixed_number_of_queries(
     admin_user, workstation, path, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client = logged_in(admin_user)
     make_attempts(2, workstation)
     with django_assert_max_num_queries(12) as few:
@@ -217,7 +217,7 @@ def test_admin_list_pages_use_a_fixed_number_of_queries(
         assert client.get(path).status_code == 200
 
 
-def test_my_trials_uses_a_fixed_number_of_queries(expert, workstation, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_my_trials_uses_a_fixed_number_of_queries(expert, workstation, django_assert_max_num_queries) -> None:
     client = logged_in(expert)
     factories.AttemptFactory(reservation__expert=expert, reservation__workstation=workstation)
     with django_assert_max_num_queries(12) as few:
@@ -232,7 +232,7 @@ def test_my_trials_uses_a_fixed_number_of_queries(expert, workstation, django_as
         assert client.get("/my/").status_code == 200
 
 
-def test_past_booked_and_own_hours_are_drawn_apart(expert, other_expert, env_cumsum, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_past_booked_and_own_hours_are_drawn_apart(expert, other_expert, env_cumsum, workstation) -> None:
     now = timezone.now()
     start = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     Reservation.objects.create(
@@ -250,7 +250,7 @@ def test_past_booked_and_own_hours_are_drawn_apart(expert, other_expert, env_cum
         assert 'data-why="past"' in page  # some hour of today is already over
 
 
-def test_the_attempt_list_filters_searches_and_pages(admin_user, workstation) -> None:  # type: ignore[no-untyped-def]
+def test_the_attempt_list_filters_searches_and_pages(admin_user, workstation) -> None:
     from tests.leaderboards.leaderboard_data import ended_run
 
     chat = factories.environment("ai_rd_nanogpt_chat_rl")

@@ -24,7 +24,7 @@ def base() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_workspace_root_under_a_closed_folder_is_named_with_the_fix(settings, base: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_workspace_root_under_a_closed_folder_is_named_with_the_fix(settings, base: Path) -> None:
     home = base / "home"
     (home / "checkout" / "data" / "workspaces").mkdir(parents=True)
     home.chmod(0o700)
@@ -36,7 +36,7 @@ def test_a_workspace_root_under_a_closed_folder_is_named_with_the_fix(settings, 
     assert not capabilities.local_report(fresh=True).ok
 
 
-def test_reachable_folders_say_nothing(settings, base: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reachable_folders_say_nothing(settings, base: Path) -> None:
     root = base / "open" / "workspaces"
     root.mkdir(parents=True)
     for folder in (base / "open", root):

@@ -74,8 +74,8 @@ def trained_head(encoder: model.Encoder) -> model.Head:
 def labelled_completions(
     texts_and_labels: list[tuple[str, str]],
     *,
-    reviewer,  # type: ignore[no-untyped-def]
-    admin,  # type: ignore[no-untyped-def]
+    reviewer,
+    admin,
     batch: str = "train",
     source: str = "in_distribution",
     overlap_reviewers: list | None = None,  # type: ignore[type-arg]
@@ -106,7 +106,7 @@ def training_set() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def classifier_settings(settings, tmp_path):  # type: ignore[no-untyped-def]
+def classifier_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CLASSIFIER_MIN_LABELS_PER_CLASS = 5
     settings.CLASSIFIER_HELDOUT_PERCENT = 20
@@ -115,7 +115,7 @@ def classifier_settings(settings, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def active_classifier(classifier_settings, reviewer, admin_user):  # type: ignore[no-untyped-def]
+def active_classifier(classifier_settings, reviewer, admin_user):
     """A version trained on the small set through the real services, active, with threshold 0.5."""
     from review.classifier import services
     from review.classifier.models import ClassifierVersion

@@ -18,13 +18,13 @@ TEXT = "The man slipped on the ice and shattered his kneecap."
 
 
 @pytest.fixture
-def attempt(active_classifier, reviewer) -> RedTeamAttempt:  # type: ignore[no-untyped-def]
+def attempt(active_classifier, reviewer) -> RedTeamAttempt:
     return RedTeamAttempt.objects.create(
         reviewer=reviewer, prompt=PROMPT, start_text=TEXT, version=active_classifier, started_at=timezone.now()
     )
 
 
-def api_for(user) -> APIClient:  # type: ignore[no-untyped-def]
+def api_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
     return client
@@ -38,7 +38,7 @@ def subs_url(attempt: RedTeamAttempt) -> str:
     return reverse("api-red-team-substitutions", args=[attempt.pk])
 
 
-def test_score_returns_the_score_and_saliency_per_wordpiece_of_the_real_tokenizer(attempt, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_score_returns_the_score_and_saliency_per_wordpiece_of_the_real_tokenizer(attempt, reviewer) -> None:
     response = api_for(reviewer).post(score_url(attempt), {"text": TEXT}, format="json")
     assert response.status_code == 200, response.content
     data = response.json()
@@ -51,7 +51,7 @@ def test_score_returns_the_score_and_saliency_per_wordpiece_of_the_real_tokenize
     assert data["score"] > 0.5  # an injury, and the classifier knows it
 
 
-def test_score_refuses_empty_missing_and_oversized_text_naming_the_field(attempt, reviewer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_score_refuses_empty_missing_and_oversized_text_naming_the_field(attempt, reviewer, settings) -> None:
     client = api_for(reviewer)
     for body in ({"text": "   "}, {}, {"text": 5}):
         response = client.post(score_url(attempt), body, format="json")
@@ -63,7 +63,7 @@ def test_score_refuses_empty_missing_and_oversized_text_naming_the_field(attempt
     assert "1,002 bytes" in response.json()["text"][0]
 
 
-def test_score_is_only_for_the_attempts_reviewer(attempt) -> None:  # type: ignore[no-untyped-def]
+def test_score_is_only_for_the_attempts_reviewer(attempt) -> None:
     other = factories.reviewer(username="rob")
     assert api_for(other).post(score_url(attempt), {"text": TEXT}, format="json").status_code == 404
     expert = factories.expert(username="ada")
@@ -71,7 +71,7 @@ def test_score_is_only_for_the_attempts_reviewer(attempt) -> None:  # type: igno
     assert APIClient().post(score_url(attempt), {"text": TEXT}, format="json").status_code in {401, 403}
 
 
-def test_substitutions_for_a_token_lower_the_score_and_are_scored_exactly(attempt, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_substitutions_for_a_token_lower_the_score_and_are_scored_exactly(attempt, reviewer) -> None:
     client = api_for(reviewer)
     tokens = client.post(score_url(attempt), {"text": TEXT}, format="json").json()
     index = next(t["index"] for t in tokens["tokens"] if t["token"] == "shattered")
@@ -87,7 +87,7 @@ def test_substitutions_for_a_token_lower_the_score_and_are_scored_exactly(attemp
         assert rescored == pytest.approx(s["score"], abs=1e-5)
 
 
-def test_substitutions_refuse_a_bad_token_index_naming_the_field(attempt, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_substitutions_refuse_a_bad_token_index_naming_the_field(attempt, reviewer) -> None:
     client = api_for(reviewer)
     for index in (-1, 999, "x"):
         response = client.post(subs_url(attempt), {"text": TEXT, "token_index": index}, format="json")
@@ -95,7 +95,7 @@ def test_substitutions_refuse_a_bad_token_index_naming_the_field(attempt, review
         assert "token_index" in response.json()
 
 
-def test_scoring_without_an_active_version_is_a_clear_400(classifier_settings, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_scoring_without_an_active_version_is_a_clear_400(classifier_settings, reviewer) -> None:
     attempt = RedTeamAttempt.objects.create(reviewer=reviewer, prompt=PROMPT, started_at=timezone.now())
     response = api_for(reviewer).post(score_url(attempt), {"text": TEXT}, format="json")
     assert response.status_code == 400

@@ -15,7 +15,7 @@ def test_the_encoder_is_the_packaged_minilm_loaded_once_per_process(encoder: mod
     assert model.load_encoder() is encoder
 
 
-def test_a_missing_encoder_folder_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_encoder_folder_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         model.load_encoder(str(tmp_path / "nowhere"))
 

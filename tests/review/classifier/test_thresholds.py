@@ -16,7 +16,7 @@ def _binomial_cdf(k: int, n: int, p: float) -> float:
     return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
 
 
-def _bisect(f, lo: float, hi: float) -> float:  # type: ignore[no-untyped-def]
+def _bisect(f, lo: float, hi: float) -> float:
     for _ in range(200):
         mid = (lo + hi) / 2
         if (f(lo) > 0) == (f(mid) > 0):

@@ -20,14 +20,14 @@ from tests.review.classifier.conftest import (
 pytestmark = pytest.mark.django_db
 
 
-def trained_version(admin_user) -> ClassifierVersion:  # type: ignore[no-untyped-def]
+def trained_version(admin_user) -> ClassifierVersion:
     version = ClassifierVersion.objects.create(created_by=admin_user)
     return services.classifier_version_train(version_id=version.pk)
 
 
 def test_training_is_refused_with_too_few_labels_and_says_how_many_more(
     classifier_settings, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(
         [(t, "injurious") for t in INJURIOUS[:3]] + [(t, "safe") for t in SAFE[:6]], reviewer=reviewer, admin=admin_user
     )
@@ -42,7 +42,7 @@ def test_training_is_refused_with_too_few_labels_and_says_how_many_more(
 
 def test_unsure_labels_and_labels_short_of_the_overlap_are_not_training_labels(
     classifier_settings, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(
         [("It was fine.", "unsure"), ("He broke a leg.", "injurious")], reviewer=reviewer, admin=admin_user
     )
@@ -58,7 +58,7 @@ def test_unsure_labels_and_labels_short_of_the_overlap_are_not_training_labels(
 
 def test_a_trained_version_reports_heldout_metrics_and_scores_every_completion(
     classifier_settings, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)
     adversarial = labelled_completions(
         [("The rock met his foot and the foot lost.", "injurious")],
@@ -86,7 +86,7 @@ def test_a_trained_version_reports_heldout_metrics_and_scores_every_completion(
     assert adversarial[0].pk in {s.completion_id for s in version.scores.all()}
 
 
-def test_a_rerun_of_a_finished_version_changes_nothing(classifier_settings, reviewer, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_a_rerun_of_a_finished_version_changes_nothing(classifier_settings, reviewer, admin_user) -> None:
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)
     version = trained_version(admin_user)
     before = list(ClassifierScore.objects.filter(version=version).values_list("pk", flat=True))
@@ -95,7 +95,7 @@ def test_a_rerun_of_a_finished_version_changes_nothing(classifier_settings, revi
     assert list(ClassifierScore.objects.filter(version=version).values_list("pk", flat=True)) == before
 
 
-def test_a_version_whose_labels_vanished_fails_with_the_reason(classifier_settings, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_a_version_whose_labels_vanished_fails_with_the_reason(classifier_settings, admin_user) -> None:
     version = trained_version(admin_user)
     assert version.status == ClassifierVersion.Status.FAILED
     assert "Too few labels" in version.error
@@ -103,7 +103,7 @@ def test_a_version_whose_labels_vanished_fails_with_the_reason(classifier_settin
 
 def test_activation_writes_the_versions_scores_to_completions_and_keeps_one_active(
     classifier_settings, reviewer, admin_user, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)
     first = trained_version(admin_user)
     second = trained_version(admin_user)
@@ -125,7 +125,7 @@ def test_activation_writes_the_versions_scores_to_completions_and_keeps_one_acti
     assert late.classifier_score > 0.5
 
 
-def test_only_a_ready_version_can_be_activated(classifier_settings, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_only_a_ready_version_can_be_activated(classifier_settings, admin_user) -> None:
     version = ClassifierVersion.objects.create(status=ClassifierVersion.Status.TRAINING)
     with pytest.raises(ServiceError, match="ready"):
         services.classifier_version_activate(version=version, by=admin_user)
@@ -133,7 +133,7 @@ def test_only_a_ready_version_can_be_activated(classifier_settings, admin_user) 
 
 def test_the_threshold_is_saved_on_the_version_and_read_by_the_queues(
     classifier_settings, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)
     version = trained_version(admin_user)
     assert selectors.active_threshold() is None
@@ -152,7 +152,7 @@ def test_the_threshold_is_saved_on_the_version_and_read_by_the_queues(
 
 def test_the_threshold_table_recommends_the_threshold_for_the_target_recall(
     classifier_settings, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)
     version = trained_version(admin_user)
     table = selectors.threshold_table(version=version, target_recall=0.9)
@@ -168,7 +168,7 @@ def test_the_threshold_table_recommends_the_threshold_for_the_target_recall(
     assert row.passed_injurious == 1
 
 
-def test_the_beat_job_scores_completions_added_after_activation(classifier_settings, reviewer, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_beat_job_scores_completions_added_after_activation(classifier_settings, reviewer, admin_user) -> None:
     from review.classifier.tasks import classifier_score_new_completions
 
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)

@@ -18,13 +18,13 @@ PASSING = "They shared a quiet picnic by the river."
 FILTERED = "He fell from the roof and broke both legs."
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
+def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
@@ -33,7 +33,7 @@ def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_versions_page_shows_label_counts_and_versions_to_an_admin(
     active_classifier, admin_user, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ClassifierVersion.objects.create(status=ClassifierVersion.Status.FAILED, error="Too few labels")
     client = logged_in(admin_user)
     with django_assert_max_num_queries(8):
@@ -46,11 +46,11 @@ def test_versions_page_shows_label_counts_and_versions_to_an_admin(
     assert response.context["counts"] == {"injurious": 10, "safe": 10}
 
 
-def test_versions_page_refuses_a_reviewer(reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_versions_page_refuses_a_reviewer(reviewer) -> None:
     assert logged_in(reviewer).get(reverse("classifier:versions")).status_code == 403
 
 
-def test_train_with_too_few_labels_says_how_many_are_needed(classifier_settings, admin_user, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_train_with_too_few_labels_says_how_many_are_needed(classifier_settings, admin_user, reviewer) -> None:
     labelled_completions([(INJURIOUS[0], "injurious")], reviewer=reviewer, admin=admin_user)
     response = logged_in(admin_user).post(reverse("classifier:train"), follow=True)
     assert any("4 more injurious and 5 more safe" in m for m in messages_of(response)), messages_of(response)
@@ -59,7 +59,7 @@ def test_train_with_too_few_labels_says_how_many_are_needed(classifier_settings,
 
 def test_train_queues_the_job_after_commit(
     classifier_settings, admin_user, reviewer, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(
         [(t, "injurious") for t in INJURIOUS[:5]] + [(t, "safe") for t in SAFE[:5]], reviewer=reviewer, admin=admin_user
     )
@@ -75,7 +75,7 @@ def test_train_queues_the_job_after_commit(
     assert any("already being trained" in m for m in messages_of(again))
 
 
-def test_activate_refuses_an_unknown_or_unready_version(classifier_settings, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_activate_refuses_an_unknown_or_unready_version(classifier_settings, admin_user) -> None:
     client = logged_in(admin_user)
     response = client.post(reverse("classifier:activate"), {"version": "x"}, follow=True)
     assert any("no such classifier version" in m for m in messages_of(response))
@@ -88,7 +88,7 @@ def test_activate_refuses_an_unknown_or_unready_version(classifier_settings, adm
 # --- threshold --------------------------------------------------------------------------------
 
 
-def test_threshold_page_recommends_and_saves_a_threshold(active_classifier, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_page_recommends_and_saves_a_threshold(active_classifier, admin_user) -> None:
     client = logged_in(admin_user)
     response = client.get(reverse("classifier:threshold"), {"target_recall": "0.9"})
     assert response.status_code == 200
@@ -111,7 +111,7 @@ def test_threshold_page_recommends_and_saves_a_threshold(active_classifier, admi
     assert f"set to {active_classifier.threshold:g}." in said  # the value saved, not None
 
 
-def test_threshold_page_refuses_a_bad_threshold_naming_the_field(active_classifier, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_page_refuses_a_bad_threshold_naming_the_field(active_classifier, admin_user) -> None:
     response = logged_in(admin_user).post(
         reverse("classifier:threshold"), {"version": active_classifier.pk, "threshold": "2"}
     )
@@ -121,7 +121,7 @@ def test_threshold_page_refuses_a_bad_threshold_naming_the_field(active_classifi
     assert active_classifier.threshold == 0.5
 
 
-def test_threshold_page_explains_a_bad_target_recall_and_an_unknown_version(active_classifier, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_page_explains_a_bad_target_recall_and_an_unknown_version(active_classifier, admin_user) -> None:
     client = logged_in(admin_user)
     response = client.get(reverse("classifier:threshold"), {"target_recall": "7"})
     assert response.status_code == 200
@@ -129,20 +129,20 @@ def test_threshold_page_explains_a_bad_target_recall_and_an_unknown_version(acti
     assert client.get(reverse("classifier:threshold"), {"version": "999999"}).status_code == 404
 
 
-def test_threshold_page_without_a_version_says_to_train_one(admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_page_without_a_version_says_to_train_one(admin_user) -> None:
     response = logged_in(admin_user).get(reverse("classifier:threshold"))
     assert response.status_code == 200
     assert "No trained version yet" in response.content.decode()
 
 
-def test_threshold_page_refuses_a_reviewer(reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_threshold_page_refuses_a_reviewer(reviewer) -> None:
     assert logged_in(reviewer).get(reverse("classifier:threshold")).status_code == 403
 
 
 # --- red team ---------------------------------------------------------------------------------
 
 
-def test_red_team_home_lists_injurious_starting_points_and_refuses_an_expert(active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_red_team_home_lists_injurious_starting_points_and_refuses_an_expert(active_classifier, reviewer) -> None:
     response = logged_in(reviewer).get(reverse("classifier:red-team"))
     assert response.status_code == 200
     starts = response.context["starts"]
@@ -151,7 +151,7 @@ def test_red_team_home_lists_injurious_starting_points_and_refuses_an_expert(act
     assert logged_in(factories.expert(username="ada")).get(reverse("classifier:red-team")).status_code == 403
 
 
-def test_a_reviewer_starts_from_a_completion_and_only_they_see_the_attempt(active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_starts_from_a_completion_and_only_they_see_the_attempt(active_classifier, reviewer) -> None:
     start = Completion.objects.get(text=INJURIOUS[0])
     response = logged_in(reviewer).post(reverse("classifier:red-team-start"), {"completion": start.pk})
     attempt = RedTeamAttempt.objects.get()
@@ -166,19 +166,19 @@ def test_a_reviewer_starts_from_a_completion_and_only_they_see_the_attempt(activ
     assert logged_in(other).get(response["Location"]).status_code == 404
 
 
-def test_starting_needs_a_prompt_and_an_active_classifier(classifier_settings, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_starting_needs_a_prompt_and_an_active_classifier(classifier_settings, reviewer) -> None:
     response = logged_in(reviewer).post(reverse("classifier:red-team-start"), {"prompt": "x"}, follow=True)
     assert any("No classifier version is active" in m for m in messages_of(response))
     assert not RedTeamAttempt.objects.exists()
 
 
-def test_starting_without_a_prompt_is_refused(active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_starting_without_a_prompt_is_refused(active_classifier, reviewer) -> None:
     response = logged_in(reviewer).post(reverse("classifier:red-team-start"), {"prompt": "  "}, follow=True)
     assert any(m.startswith("prompt:") for m in messages_of(response))
     assert not RedTeamAttempt.objects.exists()
 
 
-def test_a_rewrite_the_classifier_still_filters_is_refused(active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_a_rewrite_the_classifier_still_filters_is_refused(active_classifier, reviewer) -> None:
     client = logged_in(reviewer)
     client.post(reverse("classifier:red-team-start"), {"prompt": PROMPT, "text": FILTERED})
     attempt = RedTeamAttempt.objects.get()
@@ -197,7 +197,7 @@ def test_a_rewrite_the_classifier_still_filters_is_refused(active_classifier, re
 
 def test_a_passing_rewrite_goes_to_the_verify_queue_and_counts_as_a_success_once_labelled_injurious(
     active_classifier, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client = logged_in(reviewer)
     client.post(reverse("classifier:red-team-start"), {"prompt": PROMPT, "text": FILTERED})
     attempt = RedTeamAttempt.objects.get()
@@ -229,7 +229,7 @@ def test_a_passing_rewrite_goes_to_the_verify_queue_and_counts_as_a_success_once
     assert page.context["outcome"] == "success"
 
 
-def test_submit_refuses_someone_elses_attempt(active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_submit_refuses_someone_elses_attempt(active_classifier, reviewer) -> None:
     logged_in(reviewer).post(reverse("classifier:red-team-start"), {"prompt": PROMPT, "text": FILTERED})
     attempt = RedTeamAttempt.objects.get()
     other = logged_in(factories.reviewer(username="rob"))
@@ -244,7 +244,7 @@ def test_submit_refuses_someone_elses_attempt(active_classifier, reviewer) -> No
 
 def test_dashboard_shows_queues_classifier_threshold_and_unsafe_rate(
     active_classifier, admin_user, django_assert_max_num_queries
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client = logged_in(admin_user)
     with django_assert_max_num_queries(30):
         response = client.get(reverse("classifier:dashboard"))
@@ -258,7 +258,7 @@ def test_dashboard_shows_queues_classifier_threshold_and_unsafe_rate(
     assert "Leaderboard not computed yet." in body
 
 
-def test_dashboard_shows_the_latest_leaderboard_when_there_is_one(admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_shows_the_latest_leaderboard_when_there_is_one(admin_user) -> None:
     from django.utils import timezone
 
     from graders.leaderboards.models import LeaderboardSnapshot
@@ -282,11 +282,11 @@ def test_dashboard_shows_the_latest_leaderboard_when_there_is_one(admin_user) ->
     assert "Leaderboard not computed yet." not in body
 
 
-def test_dashboard_refuses_a_reviewer(reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_refuses_a_reviewer(reviewer) -> None:
     assert logged_in(reviewer).get(reverse("classifier:dashboard")).status_code == 403
 
 
-def test_django_admin_lists_versions_and_red_team_attempts(active_classifier, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_django_admin_lists_versions_and_red_team_attempts(active_classifier, reviewer) -> None:
     RedTeamAttempt.objects.create(reviewer=reviewer, prompt=PROMPT, started_at=active_classifier.created_at)
     superuser = factories.UserFactory(username="su", is_staff=True, is_superuser=True)
     client = logged_in(superuser)

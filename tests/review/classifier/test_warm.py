@@ -26,12 +26,12 @@ from review.classifier import runtime, warm
         ("true", ["/srv/.venv/bin/celery", "worker"], {}, True),
     ],
 )
-def test_only_a_web_server_warms_the_classifier_unless_told(setting, argv, environ, wanted) -> None:  # type: ignore[no-untyped-def]
+def test_only_a_web_server_warms_the_classifier_unless_told(setting, argv, environ, wanted) -> None:
     assert warm.preload_wanted(setting, argv, environ) is wanted
 
 
 @pytest.mark.django_db
-def test_warm_up_loads_the_active_versions_head_and_encoder(active_classifier) -> None:  # type: ignore[no-untyped-def]
+def test_warm_up_loads_the_active_versions_head_and_encoder(active_classifier) -> None:
     runtime._HEADS.clear()
     assert not runtime.is_warm(active_classifier)
     assert runtime.warm_up() == active_classifier
@@ -39,7 +39,7 @@ def test_warm_up_loads_the_active_versions_head_and_encoder(active_classifier) -
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_web_server_process_warms_up_in_a_background_thread(active_classifier, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_web_server_process_warms_up_in_a_background_thread(active_classifier, settings) -> None:
     settings.CLASSIFIER_PRELOAD = "auto"
     assert warm.warm_up_in_background(["/srv/.venv/bin/pytest"]) is None
     runtime._HEADS.clear()
@@ -52,7 +52,7 @@ def test_a_web_server_process_warms_up_in_a_background_thread(active_classifier,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_warm_up_is_logged_and_leaves_loading_to_first_use(classifier_settings, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_warm_up_is_logged_and_leaves_loading_to_first_use(classifier_settings, caplog) -> None:
     classifier_settings.CLASSIFIER_PRELOAD = "1"
     classifier_settings.CLASSIFIER_ENCODER_PATH = "/nonexistent/encoder"
     thread = warm.warm_up_in_background(["manage.py", "shell"])

@@ -30,7 +30,7 @@ def status_of(version: ClassifierVersion) -> str:
 
 def test_a_real_worker_trains_a_version_and_scores_every_completion(
     app: Celery, classifier_settings, reviewer, admin_user
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     labelled_completions(training_set(), reviewer=reviewer, admin=admin_user)
     Completion.objects.create(prompt="Continue the story:", text="Nobody has labelled this one yet.", batch="new")
     with running_worker(app, queues=[classifier_settings.CLASSIFIER_QUEUE]):

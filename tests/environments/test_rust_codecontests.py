@@ -9,6 +9,7 @@ harness is measure's unsandboxed stand-in.
 
 from __future__ import annotations
 
+import ast
 import json
 import resource
 import tempfile
@@ -43,6 +44,8 @@ API_KEY = "sk-real-key-only-the-scorer-holds"
 __all__ = ["small_configuration"]
 
 
+# judge.py imports judge_sandbox from beside it, as it runs: loaded first under that name, it is found.
+load_module("judge_sandbox", PACKAGE / "scoring" / "judge_sandbox.py")
 judge = load_module("rust_judge", PACKAGE / "scoring" / "judge.py")
 scripted = load_module("rust_scripted_model", PACKAGE / "scripted_model" / "serve.py")
 make_problems = load_module("rust_make_problems", PACKAGE / "problems" / "make_problems.py")
@@ -198,6 +201,33 @@ def test_a_missing_rustc_is_a_configuration_error_naming_the_fix() -> None:
         judge.find_rustc("/nonexistent/rustc")
 
 
+def test_the_judge_is_one_source_in_every_place_it_runs() -> None:
+    """scoring/ holds the judge's modules; the expert's workspace (from solution/) and the harness's
+    inputs (from scoring/harness/, listed in score.py's JUDGE_SCRIPTS) get them through links, which
+    packaging copies as their text: no second copy that could drift, and none left out."""
+    scoring = PACKAGE / "scoring"
+    imported = {
+        alias.name if isinstance(node, ast.Import) else node.module
+        for node in ast.walk(ast.parse((scoring / "judge.py").read_text()))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [node])
+    }
+    modules = {"judge.py", *(f"{name}.py" for name in imported if name and (scoring / f"{name}.py").is_file())}
+    assert modules == {"judge.py", "judge_sandbox.py"}
+    for place in (PACKAGE / "solution", scoring / "harness"):
+        for name in modules:
+            link = place / name
+            assert link.is_symlink(), f"{link} must be a link to {scoring / name}, not a copy"
+            assert link.resolve() == (scoring / name).resolve()
+    score = ast.parse((scoring / "score.py").read_text())
+    listed = next(
+        ast.literal_eval(node.value)
+        for node in score.body
+        if isinstance(node, ast.Assign) and any(getattr(target, "id", "") == "JUDGE_SCRIPTS" for target in node.targets)
+    )
+    assert modules <= set(listed), "score.py's JUDGE_SCRIPTS must send the harness every module of the judge"
+
+
 def test_the_scripted_models_candidates_meet_the_held_out_tests_as_designed(rustc: str) -> None:
     """Right ones pass every hidden test, wrong ones fail for the reason they were written with."""
     problems = heldout()
@@ -332,7 +362,9 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
     with worker_for(attempt, tmp_path):
         services.workspace_prepare_queue(attempt)  # the starting scaffold is scored once the workspace is ready
         start = wait_for_entries(attempt, 1, timeout=300)[0]
-        assert {"scaffold.py", "judge.py", "evaluate.py", "problems"} <= {p.name for p in workspace.iterdir()}
+        assert {"scaffold.py", "judge.py", "judge_sandbox.py", "evaluate.py", "problems"} <= {
+            p.name for p in workspace.iterdir()
+        }
         assert not (workspace / "problems" / "heldout.jsonl").exists()
         assert start.score == pytest.approx(small.starting_score), start.message
         assert start.message.startswith("Solved 1 of 6 held-out problems")

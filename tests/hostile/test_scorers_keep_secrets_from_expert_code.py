@@ -370,6 +370,7 @@ def test_an_answer_leaves_no_hidden_input_in_the_workspace_and_reaches_nothing(
     for name, reason in reasons.items():
         assert "k0h0n0'" in reason, (name, reason)
     # Without Landlock the answer could write where the expert reads (judge.py records it per problem).
+    load_module("judge_sandbox", RUST_PACKAGE / "scoring" / "judge_sandbox.py")  # judge.py imports it by that name
     judge = load_module("rust_judge", RUST_PACKAGE / "scoring" / "judge.py")
     if judge.landlock_abi() >= 1:
         assert all("got 'w0" in reason for reason in reasons.values()), reasons

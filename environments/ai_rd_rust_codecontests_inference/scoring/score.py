@@ -45,6 +45,8 @@ REPORT_LIMIT = 1024 * 1024
 PR_SET_DUMPABLE = 4
 FENCE = re.compile(r"```(?:rust|rs)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 SCRIPTS = HERE / "harness"
+# What judge_answer.py needs beside it in the harness: itself and the judge (judge.py imports judge_sandbox.py).
+JUDGE_SCRIPTS = ("judge_answer.py", "judge.py", "judge_sandbox.py")
 PROXY_SOCKET = "llm.sock"
 # The scaffold's own time limit is kept by run_scaffold.py; the instance gets this much more
 # (starting the sandbox and the bridge) before the workstation kills it whole.
@@ -114,7 +116,7 @@ def harness_inputs(name: str, scripts: tuple[str, ...]) -> Path:
     """
     folder = harness.inputs(name)
     for script in scripts:
-        shutil.copyfile(SCRIPTS / script, folder / script)  # judge.py is a link to ../judge.py: its text
+        shutil.copyfile(SCRIPTS / script, folder / script)  # judge*.py are links to ../judge*.py: their text
     return folder
 
 
@@ -185,7 +187,7 @@ def judge_answer(
     if refused is not None:
         return refused
     name = f"judge-{index}"
-    folder = harness_inputs(name, ("judge_answer.py", "judge.py"))
+    folder = harness_inputs(name, JUDGE_SCRIPTS)
     (folder / "main.rs").write_text(source)
     (folder / "tests").mkdir()
     for number, (given, _expected) in enumerate(tests):

@@ -3,9 +3,10 @@
 Usage: judge_answer.py IN OUT, where IN holds `answer.json` (rustc, the judge's limits, the number
 of tests), `main.rs` and `tests/<index>.in`. Runs in a harness instance of the attempt's sandbox:
 the answer is the expert's code, so it compiles and runs where the expert's user runs, without
-network, the scorer's files, the key or a single expected output. judge.py (a copy of the scorer's)
-applies its limits to each run and, where the kernel has Landlock, lets the program write only in
-its own test's folder (not the workspace, where it could leave the hidden inputs for the expert).
+network, the scorer's files, the key or a single expected output. judge.py (a copy of the scorer's,
+with judge_sandbox.py) applies its limits to each run and, where the kernel has Landlock, lets the
+program write only in its own test's folder (not the workspace, where it could leave the hidden
+inputs for the expert).
 
 Written to OUT: `<index>.out` (what the program printed) and `result.json` (a compile error, or how
 each run ended). The scorer compares with the expected outputs, which never come here. Runs go on

@@ -1,0 +1,1 @@
+../scoring/judge_sandbox.py

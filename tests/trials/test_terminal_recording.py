@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -338,8 +339,11 @@ async def assert_a_killed_recorder_is_restarted_and_the_gap_marked(attempt, monk
     monkeypatch.setattr(consumers, "STATUS_CHECK_SECONDS", 0.5)
     screen = await ts.open_screen(ts.router(), attempt.pk, attempt.user)
     await screen.ready()
-    # Only this attempt's recorder: tmux's own command line names it too (it was started with it).
-    spools = f"attempt-{attempt.pk}/terminal-1/|{sandbox_name(attempt.pk)}/terminal-1"
+    # Only this attempt's recorder, by its spool (this test's folder locally; named after this run's
+    # sandbox over SSH): never another test worker's recorder of its own attempt with this id. tmux's
+    # own command line names it too (it was started with it).
+    local_spool = re.escape(str(recording.spool_dir(recording.recording_name(attempt.pk, 1))))
+    spools = f"{local_spool}/|{sandbox_name(attempt.pk)}/terminal-1"
     pattern = f"^[^ ]*python3 [^ ]*rebench-recor[d] .*({spools})"
     killed = await asyncio.to_thread(subprocess.run, ["pkill", "-f", pattern], check=False)
     assert killed.returncode == 0, "the recorder should have been running"

@@ -20,9 +20,10 @@ bound at /home/agent; `tools_dir` at /opt/rebench/bin.
 
 The code, by subject: policy.py (the paths inside, the file names, `Policy`), bwrap.py (the bubblewrap
 command line and whether this machine can sandbox), instances.py (`launch`), state.py (the state
-folder's files, sockets and locks) and lifecycle.py (`ensure`, `control`, `status`, `stop`); this
-package re-exports each name (`from workstation.sandbox import Policy`, keeper.py's `from . import …`).
-Every module here travels to SSH workstations (backends/ssh.py copies the package's *.py).
+folder's files, sockets and locks), lifecycle.py (`ensure`, `control`, `status`, `stop`) and
+cgroups.py (an attempt's share of the machine; cgroups_common.py, cgroups_v1.py and cgroups_v2.py
+behind it); this package re-exports each name (`from workstation.sandbox import Policy`, keeper.py's
+`from . import …`). Every module here travels to SSH workstations (backends/ssh.py copies the package's *.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -434,3 +436,11 @@ def test_a_csv_row_cut_short_is_refused_with_its_line_not_imported_as_an_invalid
     assert (result.status, result.error_line) == ("failed", 3)
     assert "fewer cells than the header" in result.error
     assert not Attempt.objects.exists()
+
+
+@pytest.mark.parametrize("started_at", [datetime(2024, 10, 1, 10, 0), "2024-10-01T10:00:00"])
+def test_an_inspect_sample_whose_start_names_no_time_zone_started_in_utc(started_at) -> None:
+    from graders.imports.formats.inspect_logs import _sample_start
+
+    sample = SimpleNamespace(started_at=started_at)
+    assert _sample_start(sample, None) == datetime(2024, 10, 1, 10, 0, tzinfo=UTC)

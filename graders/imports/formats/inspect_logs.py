@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +171,7 @@ def _sample_start(sample: Any, log: Any) -> datetime | None:
     if isinstance(start, str):
         start = parse_datetime(start)
     if isinstance(start, datetime) and timezone.is_naive(start):
-        start = timezone.make_aware(start, timezone.utc)
+        start = timezone.make_aware(start, UTC)
     return start if isinstance(start, datetime) else None
 
 

@@ -1,0 +1,199 @@
+"""ai_rd_rust_codecontests_inference: the scorer end to end.
+
+The model is the scripted OpenAI-compatible server (scripted_model/serve.py) started on 127.0.0.1
+by each test, so the answers are known: the scorer, the budget proxy and the judge are under test.
+Through the worker, the scaffold and the answers run in harness instances of the attempt's sandbox
+and reach the model only over the bridge to the scorer's proxy; run in-process (`run_scorer`), the
+harness is measure's unsandboxed stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from environments import packages
+from environments.common.llm import LocalChatServer
+from graders import services
+from tests.environments.rust_codecontests_support import PACKAGE, SLUG, judge_rustc, scripted
+from tests.environments.scoring_support import copy_into, run_scorer, small_configuration, wait_for_entries, worker_for
+from tests.workspace_support import put
+from trials.models import Attempt
+from workstation import layout
+
+API_KEY = "sk-real-key-only-the-scorer-holds"
+
+__all__ = ["small_configuration"]
+
+
+@pytest.fixture
+def model() -> Iterator[LocalChatServer]:
+    """The scripted model, accepting only the real key: a request with any other key is refused."""
+    with scripted.server(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def endpoint(small_configuration: Any, model: LocalChatServer, monkeypatch: pytest.MonkeyPatch) -> LocalChatServer:
+    small_configuration.RUST_CODECONTESTS_MODEL_URL = model.url
+    small_configuration.RUST_CODECONTESTS_MODEL = "scripted-rust-model"
+    small_configuration.RUST_CODECONTESTS_BUDGET_TOKENS = 200_000
+    small_configuration.RUST_CODECONTESTS_RUSTC = ""
+    judge_rustc()  # the scorer's judge finds the same one
+    # The worker's environment holds the key; the package hands it to the scorer alone.
+    monkeypatch.setenv("RUST_CODECONTESTS_API_KEY", API_KEY)
+    return model
+
+
+SNOOP = """
+import json, os, sys
+found = {"env": dict(os.environ)}
+for name in ("environ", "cmdline"):
+    try:
+        found["parent_" + name] = open(f"/proc/{os.getppid()}/{name}", "rb").read().decode("utf-8", "replace")
+    except OSError as exc:
+        found["parent_" + name] = f"refused: {exc}"
+try:
+    scorer = [a for a in open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0") if a.endswith(b".py")][0]
+    found["configuration"] = open(os.path.join(os.path.dirname(scorer.decode()), "configuration.json")).read()
+except (OSError, IndexError) as exc:
+    found["configuration"] = f"refused: {exc}"
+with open("snooped.json", "w") as out:
+    json.dump(found, out)
+print("fn main() {}")
+"""
+
+
+def scored(attempt: Attempt, count: int) -> Any:
+    """The expert presses Score; a scoring run of six problems, each in two sandbox instances, takes a while."""
+    services.scoring_job_request(attempt=attempt, by=attempt.user)
+    return wait_for_entries(attempt, count, timeout=300)[-1]
+
+
+def with_concurrency(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """The scorer's configuration.json says `workers` problems at a time (the full configuration's is 8)."""
+    document = packages.EnvironmentPackage.configuration_document
+
+    def more_at_once(package: packages.EnvironmentPackage) -> dict[str, Any]:
+        made = document(package)
+        if package.slug == SLUG:
+            made["params"] = {**made["params"], "concurrency": workers}
+        return made
+
+    monkeypatch.setattr(packages.EnvironmentPackage, "configuration_document", more_at_once)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(400)
+def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_the_budget_proxy(
+    attempt_on: Callable[..., Attempt], endpoint: LocalChatServer, tmp_path: Path, settings: Any
+) -> None:
+    attempt = attempt_on(SLUG)
+    small = packages.find(SLUG).configurations["small"]
+    assert (attempt.environment.starting_score, attempt.environment.reference_score) == (
+        small.starting_score,
+        small.reference_score,
+    )
+    workspace = layout.workspace(attempt.pk)
+    with worker_for(attempt, tmp_path):
+        services.workspace_prepare_queue(attempt)  # the starting scaffold is scored once the workspace is ready
+        start = wait_for_entries(attempt, 1, timeout=300)[0]
+        assert {"scaffold.py", "judge.py", "judge_sandbox.py", "evaluate.py", "problems"} <= {
+            p.name for p in workspace.iterdir()
+        }
+        assert not (workspace / "problems" / "heldout.jsonl").exists()
+        assert start.score == pytest.approx(small.starting_score), start.message
+        assert start.message.startswith("Solved 1 of 6 held-out problems")
+        assert start.details["solved_names"] == ["sum-of-evens"]
+        assert start.details["per_problem"]["balanced-brackets"]["reason"].startswith("compile error")
+        assert start.details["budget"]["spent_tokens"] > 0
+        # Every request reached the model with the real key, and asked for the configured model.
+        assert set(endpoint.authorizations) == {f"Bearer {API_KEY}"}
+        assert {r["model"] for r in endpoint.requests} == {"scripted-rust-model"}
+
+        # Three problems at a time: three harness instances at once, each bridged to the one proxy.
+        copy_into(PACKAGE / "reference", workspace)
+        with pytest.MonkeyPatch.context() as patch:
+            with_concurrency(patch, 3)
+            reference = scored(attempt, 2)
+        assert reference.score == pytest.approx(small.reference_score), reference.message
+        assert reference.details["solved_names"] == ["balanced-brackets", "longest-plateau", "sum-of-evens"]
+        # Sampled, checked on the public examples, still wrong on the hidden ones: an honest miss.
+        assert reference.details["per_problem"]["divisible-pairs"]["reason"].startswith("wrong answer on test 5")
+
+        put(workspace, "scaffold.py", "def solve(:\n")
+        broken = scored(attempt, 3)
+        assert broken.score is None
+        assert broken.message.startswith("The scaffold failed on every held-out problem")
+        assert "SyntaxError" in broken.message
+
+        # A scaffold that goes looking for the key finds only the proxy's: its parent is the harness's
+        # wrapper, in an instance of its own, and the scorer with its configuration is nowhere in view.
+        put(workspace, "scaffold.py", SNOOP)
+        snooping = scored(attempt, 4)
+        assert snooping.score == 0.0, snooping.message
+        snooped = (workspace / "snooped.json").read_text()
+        assert API_KEY not in snooped
+        found = json.loads(snooped)
+        assert found["env"]["OPENAI_API_KEY"].startswith("proxy-")
+        assert "run_scaffold.py" in found["parent_cmdline"], found["parent_cmdline"]
+        assert "RUST_CODECONTESTS" not in found["parent_environ"]
+        assert found["configuration"].startswith("refused"), found["configuration"][:200]
+        assert "OPENAI_BASE_URL=http://127.0.0.1:" in found["parent_environ"]
+
+        # A budget too small for every problem: the proxy refuses the rest, and the spend stays under it.
+        settings.RUST_CODECONTESTS_BUDGET_TOKENS = 1_500
+        put(workspace, "scaffold.py", (PACKAGE / "solution" / "scaffold.py").read_text())
+        starved = scored(attempt, 5)
+        assert starved.details["budget"]["refused"] >= 1, starved.message
+        assert starved.details["budget"]["spent_tokens"] <= 1_500
+        assert "The budget refused" in starved.message
+    attempt.refresh_from_db()
+    final = services.attempt_score_update(attempt=attempt)
+    assert final.raw == reference.score  # max over the valid entries
+    assert final.normalised == pytest.approx(1.0)
+
+
+def prepared(tmp_path: Path) -> Path:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    packages.find(SLUG).prepare_staging(workspace)
+    return workspace
+
+
+@pytest.mark.django_db
+def test_without_a_model_endpoint_the_scorer_says_one_is_required(
+    small_configuration: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_configuration.RUST_CODECONTESTS_MODEL_URL = ""
+    workspace = prepared(tmp_path)
+    result = run_scorer(SLUG, workspace, tmp_path)
+    assert result["score"] is None
+    assert "needs a model endpoint: set RUST_CODECONTESTS_MODEL_URL" in result["message"]
+
+
+@pytest.mark.django_db
+def test_an_unreachable_model_makes_every_problem_fail_and_says_why(
+    small_configuration: Any, tmp_path: Path, model: LocalChatServer
+) -> None:
+    small_configuration.RUST_CODECONTESTS_MODEL_URL = model.url
+    model.stop()  # nothing listens there any more
+    workspace = prepared(tmp_path)
+    result = run_scorer(SLUG, workspace, tmp_path)
+    assert result["score"] is None
+    assert "The scaffold failed on every held-out problem" in result["message"]
+    assert "HTTP Error 502" in result["message"]
+    assert result["details"]["budget"]["upstream_errors"] == 6
+
+
+@pytest.mark.django_db
+def test_the_full_configuration_needs_the_dataset_path(settings: Any) -> None:
+    settings.ENVIRONMENT_CONFIGURATION = "full"
+    settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}
+    settings.RUST_CODECONTESTS_DATASET = ""
+    with pytest.raises(packages.ConfigurationError, match="needs RUST_CODECONTESTS_DATASET"):
+        packages.find(SLUG).configuration_document()

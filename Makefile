@@ -74,14 +74,17 @@ test-tools:
 	@test -x /usr/bin/rustc || echo "make test: Debian's rustc is missing (apt-get install rustc): the Rust environment's judge tests are skipped"
 	@test "$$(id -u)" = 0 || echo "make test: not root: the sandbox tests that switch users and make cgroups are skipped"
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; tests/parallel.py keeps them apart): its
+# tests mostly wait on real parts (shells, workers, browsers, scorers), so more workers than cores pay.
 # The twenty slowest tests are named at the end, so a run that grows slower says where.
+TEST_WORKERS ?= 4
 test: lint test-tools
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/pytest --durations=20
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --durations=20
 
 # Everything but the `slow` tests (browsers, real Celery workers, environments' scorers): a quick check while working.
 test-quick: lint test-tools
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not slow"
 
 docs: $(DOCS_STAMP)
 	$(PY) -m mkdocs build --strict --site-dir site

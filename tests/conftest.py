@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import execnet
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from rest_framework.test import APIClient
+from xdist.remote import Producer
 
-from tests import factories
+from tests import factories, parallel
 from tests.role_matrix import world  # noqa: F401 - the role matrix's fixture, for every app's test_roles.py
 
 # A module that uses one of these runs real Celery workers or an environment's scorer: its tests are `slow`.
@@ -36,6 +38,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
         if "redis" in item.keywords and not os.environ.get("REDIS_URL"):
             item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: Sequence[execnet.XSpec]) -> None:
+    """Each pytest-xdist worker starts with its own data folder and Redis databases (tests/parallel.py)."""
+    for index, spec in enumerate(specs):
+        spec.env.update(parallel.worker_environment(index, data_dir=Path(settings.DATA_DIR), environ=dict(os.environ)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> parallel.FileScheduling:
+    return parallel.FileScheduling(config, log)
 
 
 # System programs some tests need. CI (.ci/run) installs them all; elsewhere a test that needs a

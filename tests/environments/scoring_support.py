@@ -22,14 +22,16 @@ from django.test import override_settings
 from environments import measure, packages
 from graders import services
 from graders.models import ScoreLogEntry
+from tests import parallel
 from tests.trials.celery_support import running_worker, using_broker, wait_for
 from tests.workspace_support import give_to_owner
 from trials.models import Attempt
 from workstation import scoring as sandbox
 
 # Trained models and corpora outlive a test run (they are keyed by their configuration): the
-# second run reuses them, as a workstation does. Under DATA_DIR, which the scorer's user can enter.
-CACHE_DIR = Path(settings.DATA_DIR) / "test-environment-cache"
+# second run reuses them, as a workstation does. Under DATA_DIR, which the scorer's user can enter;
+# parallel workers share the one of the run (tests/parallel.py).
+CACHE_DIR = Path(os.environ.get(parallel.SHARED_DATA_ENV, settings.DATA_DIR)) / "test-environment-cache"
 
 
 @pytest.fixture

@@ -1,0 +1,92 @@
+"""What keeps pytest-xdist's workers apart: each gets its own data folder and Redis databases.
+
+The database needs nothing here (pytest-django names each worker's test database apart:
+test_<name>_gw0, ...), nor do attempt users, tmux sockets and cgroups (named after the worker's
+pid by tests/conftest.py). What is left is what the settings read once, at import, from the
+environment: DATA_DIR (workspaces, recordings, sandboxes' state and locks are named after attempt
+ids, which every worker's database starts again from 1) and REDIS_URL (channel groups and the
+cache are named after ids too). The controller sets them in each worker's environment before the
+worker starts, so settings.py stays as it is in production: read from the environment, nothing
+test-specific.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from xdist.scheduler import LoadFileScheduling
+
+# The Celery tests' own Redis database (tests/trials/celery_support.py), counted down from here
+# while the site's count up from REDIS_URL's: the two never meet below 8 workers.
+CELERY_TEST_REDIS_DB = 15
+# Where workers keep what outlives a run and is the same for all of them (trained models,
+# corpora): one copy, built once, whichever worker gets there first (writes are atomic renames).
+SHARED_DATA_ENV = "REBENCH_TEST_SHARED_DATA_DIR"
+
+
+def open_folder(path: Path) -> Path:
+    """`path` and its parents made crossable by every user: attempts' and scorers' users work inside."""
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in [path, *path.parents]:
+        if folder.stat().st_mode & 0o111 != 0o111 and folder.stat().st_uid == os.geteuid():
+            folder.chmod(folder.stat().st_mode | 0o111)
+    return path
+
+
+def redis_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path else 0
+
+
+def with_redis_db(url: str, db: int) -> str:
+    return urlsplit(url)._replace(path=f"/{db}").geturl()
+
+
+def worker_environment(index: int, *, data_dir: Path, environ: dict[str, str]) -> dict[str, str]:
+    """The environment variables of worker number `index` (gw<index>), over the controller's `environ`."""
+    worker = {
+        "DATA_DIR": str(open_folder(data_dir / "test-workers" / f"gw{index}")),
+        SHARED_DATA_ENV: environ.get(SHARED_DATA_ENV, str(data_dir)),
+    }
+    celery_db = int(environ.get("REBENCH_TEST_REDIS_DB", CELERY_TEST_REDIS_DB)) - index
+    worker["REBENCH_TEST_REDIS_DB"] = str(celery_db)
+    if environ.get("REDIS_URL"):
+        site_db = redis_db(environ["REDIS_URL"]) + index
+        if site_db >= celery_db:
+            raise RuntimeError(
+                f"worker gw{index} would share Redis database {site_db} between the site and the Celery "
+                "tests: run fewer workers, or lower REDIS_URL's database number"
+            )
+        worker["REDIS_URL"] = with_redis_db(environ["REDIS_URL"], site_db)
+    return worker
+
+
+# Test files that use something of the machine's that they can't name apart per worker run one
+# after another, on one worker: file → the shared thing.
+SHARED_SCOPES = {
+    # grading_test_slow's scorer processes are counted machine-wide by name (they run in a PID
+    # namespace, so nothing else tells them apart); the browser's grading test starts them too.
+    "tests/graders/test_scoring_worker.py": "grading_test_slow's scorer",
+    "tests/browser/test_grading.py": "grading_test_slow's scorer",
+}
+
+
+# Files whose tests are each long and share nothing: each test is sent to a worker of its own
+# (their tests are sharded for this), so one file doesn't hold up the end of the run.
+TEST_BY_TEST = {
+    "tests/hostile/test_hostile_input.py",
+}
+
+
+class FileScheduling(LoadFileScheduling):
+    """pytest-xdist's `--dist loadfile` (a file's tests on one worker, in order, its module
+    fixtures made once), with the files of SHARED_SCOPES put together and those of TEST_BY_TEST
+    apart."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = super()._split_scope(nodeid)
+        if path in TEST_BY_TEST:
+            return nodeid
+        return SHARED_SCOPES.get(path, path)

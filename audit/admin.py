@@ -7,7 +7,7 @@ from rebench_site.admin_records import RecordAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(RecordAdmin):
+class AuditEventAdmin(RecordAdmin[AuditEvent]):
     list_display = ["at", "actor_name", "action", "subject", "attempt_id", "note"]
     list_filter = ["action"]
     # actor_name, not actor: the name as written survives a renamed or deleted account.

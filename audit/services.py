@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
@@ -23,21 +24,22 @@ class _Encoder(DjangoJSONEncoder):
             return str(o)
 
 
-def _plain(values: dict[str, Any] | None) -> dict[str, Any]:
+def _plain(values: Mapping[str, Any] | None) -> dict[str, Any]:
     """JSON-safe copies (times and ids as strings), so the record reads the same forever.
 
     (A `default=` beside `cls=` would replace the encoder's own default: times came out as str().)"""
-    return json.loads(json.dumps(values or {}, cls=_Encoder))
+    plain: dict[str, Any] = json.loads(json.dumps(values or {}, cls=_Encoder))
+    return plain
 
 
 def audit_record(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     action: str,
     subject: str,
     attempt_id: int | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
     note: str = "",
     at: datetime | None = None,
 ) -> AuditEvent:

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import PasswordChangeForm, PasswordResetForm
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -83,9 +83,10 @@ def login_username(request: HttpRequest, credentials: dict[str, Any] | None) -> 
     authenticate(), and axes' record of the failure would fail to save (a 500 on PostgreSQL).
     No real username is that long, so cutting it changes no lock.
     """
+    from axes.conf import settings as axes_settings  # Django's settings, with axes' defaults filled in
     from axes.models import AccessAttempt
 
-    field = str(settings.AXES_USERNAME_FORM_FIELD)
+    field = str(axes_settings.AXES_USERNAME_FORM_FIELD)
     username = credentials.get(field) if credentials else request.POST.get(field)
     if not isinstance(username, str):
         return None
@@ -107,7 +108,9 @@ def lockout_response(
         seconds = max(1, math.ceil((lock.until - timezone.now()).total_seconds()))
     else:
         seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    status = settings.AXES_HTTP_RESPONSE_CODE
+    from axes.conf import settings as axes_settings  # Django's settings, with axes' defaults filled in
+
+    status = axes_settings.AXES_HTTP_RESPONSE_CODE
     if _wants_json(request):
         response: HttpResponse = JsonResponse(
             {
@@ -146,12 +149,12 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
     password behind it without limit.
     """
 
-    def __init__(self, user: AbstractBaseUser, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
+    def __init__(self, user: User, *args: Any, request: HttpRequest | None = None, **kwargs: Any) -> None:
         self.request = request
         super().__init__(user, *args, **kwargs)
 
     def clean_old_password(self) -> str:
-        old_password = self.cleaned_data["old_password"]
+        old_password: str = self.cleaned_data["old_password"]
         checked = authenticate(self.request, username=self.user.get_username(), password=old_password)
         if checked is None or checked.pk != self.user.pk:
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
@@ -189,7 +192,7 @@ class SiteResetForm(PasswordResetForm):
     forced: its owner must be able to ask for a fresh link when the first one expires.
     """
 
-    def get_users(self, email: str) -> Iterator[AbstractBaseUser]:
+    def get_users(self, email: str) -> Iterator[User]:
         user_model = get_user_model()
         email_field = user_model.get_email_field_name()
         candidates = user_model._default_manager.filter(**{f"{email_field}__iexact": email, "is_active": True})
@@ -213,7 +216,7 @@ class PasswordResetView(auth_views.PasswordResetView):
             email_template_name=self.email_template_name,
             subject_template_name=self.subject_template_name,
             request=self.request,
-            extra_email_context={"site_name": SITE_NAME, "valid_hours": settings.PASSWORD_RESET_TIMEOUT // 3600},
+            extra_email_context={"site_name": SITE_NAME, "valid_hours": str(settings.PASSWORD_RESET_TIMEOUT // 3600)},
         )
         return HttpResponseRedirect(self.get_success_url())
 
@@ -232,7 +235,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 # --- Forced reset (by an admin) ---
 
 
-def reset_link(user: AbstractBaseUser) -> str:
+def reset_link(user: User) -> str:
     """The password-reset link for `user` (valid PASSWORD_RESET_TIMEOUT, and until the password changes)."""
     scheme, host = site_address()
     path = reverse(
@@ -247,13 +250,13 @@ def reset_link(user: AbstractBaseUser) -> str:
 
 @dataclass(frozen=True)
 class ForcedReset:
-    user: AbstractBaseUser
+    user: User
     link: str
     mailed_to: str  # empty: not mailed
     problem: str  # why not mailed
 
 
-def force_password_reset(user: AbstractBaseUser) -> ForcedReset:
+def force_password_reset(user: User) -> ForcedReset:
     """Make the password unusable (every session of the user ends) and mail the user a reset link.
 
     When there is no address or the mail can't be sent, the link is returned for the admin to

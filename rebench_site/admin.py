@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,13 +16,11 @@ from django.urls import URLPattern, path
 from rebench_site.accounts import ForcedReset, force_password_reset
 from rebench_site.models import Profile
 
-User = get_user_model()
-
 admin.site.unregister(User)
 
 
 @admin.register(User)
-class SiteUserAdmin(UserAdmin):
+class SiteUserAdmin(UserAdmin[User]):
     change_form_template = "admin/auth/user/site_change_form.html"
     actions = ["force_password_reset_action"]
 
@@ -39,7 +35,7 @@ class SiteUserAdmin(UserAdmin):
         return own + super().get_urls()
 
     @admin.action(description="Force a password reset (mails each a link)", permissions=["change"])
-    def force_password_reset_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponse | None:
+    def force_password_reset_action(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
         users = list(queryset.order_by("username"))
         if request.POST.get("confirmed") != "yes":
             return self._confirm_page(request, users, from_action=True)
@@ -55,7 +51,7 @@ class SiteUserAdmin(UserAdmin):
             return self._reset(request, [user])
         return self._confirm_page(request, [user], from_action=False)
 
-    def _confirm_page(self, request: HttpRequest, users: list[Any], *, from_action: bool) -> HttpResponse:
+    def _confirm_page(self, request: HttpRequest, users: list[User], *, from_action: bool) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": "Force a password reset?",
@@ -66,7 +62,7 @@ class SiteUserAdmin(UserAdmin):
         }
         return TemplateResponse(request, "admin/auth/user/force_password_reset.html", context)
 
-    def _reset(self, request: HttpRequest, users: list[Any]) -> HttpResponse:
+    def _reset(self, request: HttpRequest, users: list[User]) -> HttpResponse:
         results: list[ForcedReset] = []
         skipped = []
         for user in users:
@@ -90,7 +86,7 @@ class SiteUserAdmin(UserAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(admin.ModelAdmin[Profile]):
     """Users' own settings (their time zone), which they change on their Time zone page."""
 
     list_display = ["user", "time_zone"]

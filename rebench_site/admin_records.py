@@ -7,13 +7,17 @@ which keep the invariants and write the audit log. A subclass allows deleting wh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
+_ModelT = TypeVar("_ModelT", bound=Model)
+_ParentT = TypeVar("_ParentT", bound=Model)
 
-class RecordAdmin(admin.ModelAdmin):
+
+class RecordAdmin(admin.ModelAdmin[_ModelT]):
     """View only: no add or change (the change page shows every field read-only); delete only if `deletable`."""
 
     deletable = False
@@ -28,7 +32,7 @@ class RecordAdmin(admin.ModelAdmin):
         return self.deletable and super().has_delete_permission(request, obj)
 
 
-class RecordInline(admin.TabularInline):
+class RecordInline(admin.TabularInline[_ModelT, _ParentT]):
     """A record's rows inline on its parent's page, read-only, as RecordAdmin."""
 
     extra = 0

@@ -7,10 +7,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 
 EXPERT = "expert"
 REVIEWER = "reviewer"
@@ -19,7 +21,23 @@ ADMIN = "admin"
 HARNESS = "harness"
 ROLES = (EXPERT, REVIEWER, ADMIN, HARNESS)
 
-AnyUser = AbstractBaseUser | AnonymousUser
+# A request's user: AUTH_USER_MODEL is Django's own User, or AnonymousUser before signing in.
+AnyUser = User | AnonymousUser
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a view behind `role_required` or `login_required`, whose user has signed in.
+
+    An annotation only: Django passes its HttpRequest, and the decorator is what turns anonymous users away.
+    """
+
+    user: User
+
+
+class AuthenticatedRequest(Request):
+    """The DRF request of a view whose permissions refuse anonymous users (IsAuthenticated, HasRole)."""
+
+    user: User
 
 
 def user_roles(user: AnyUser) -> frozenset[str]:
@@ -28,11 +46,11 @@ def user_roles(user: AnyUser) -> frozenset[str]:
         return frozenset()
     cached = getattr(user, "_rebench_roles", None)
     if cached is None:
-        names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
-        if user.is_superuser:  # type: ignore[attr-defined]
+        names = set(user.groups.values_list("name", flat=True))
+        if user.is_superuser:
             names.add(ADMIN)
         cached = frozenset(names & set(ROLES))
-        user._rebench_roles = cached  # type: ignore[union-attr]
+        user._rebench_roles = cached  # type: ignore[attr-defined]  # a cache for this request, on the user object
     return cached
 
 
@@ -44,7 +62,7 @@ def is_admin(user: AnyUser) -> bool:
     return has_role(user, ADMIN)
 
 
-ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponseBase])
 
 
 def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
@@ -52,7 +70,7 @@ def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not user_roles(request.user) & set(roles):
                 raise PermissionDenied(f"This page is for: {', '.join(roles)}.")
             return view(request, *args, **kwargs)

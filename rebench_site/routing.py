@@ -1,9 +1,18 @@
 """WebSocket URL routes: the browser terminal."""
 
-from django.urls import URLPattern, path
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.urls import path
 
 from trials.consumers import TerminalConsumer
 
-websocket_urlpatterns: list[URLPattern] = [
-    path("ws/attempts/<int:attempt_id>/terminal/<int:number>/", TerminalConsumer.as_asgi()),
+if TYPE_CHECKING:
+    from channels.routing import URLRouter, _ExtendedURLPattern
+
+TERMINAL = "ws/attempts/<int:attempt_id>/terminal/<int:number>/"
+
+websocket_urlpatterns: list[_ExtendedURLPattern | URLRouter] = [
+    path(TERMINAL, TerminalConsumer.as_asgi()),  # type: ignore[arg-type, list-item]  # a consumer; path()'s stubs take views
 ]

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from rebench_site.models import Profile
+from rebench_site.roles import AuthenticatedHttpRequest
 
 COOKIE = "tz"
 # The profile's zone, kept in the session at login and on saving the page below. Another session
@@ -84,13 +85,13 @@ class TimeZoneForm(forms.Form):
     def __init__(self, *args: Any, browser: zoneinfo.ZoneInfo | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         current = f"currently {browser.key}" if browser else f"not reported yet: {settings.TIME_ZONE} until it is"
-        self.fields["time_zone"].choices = [("", f"Browser's ({current})")] + [
-            (name, name) for name in sorted(allowed_zones())
-        ]
+        time_zone = self.fields["time_zone"]
+        assert isinstance(time_zone, forms.ChoiceField)
+        time_zone.choices = [("", f"Browser's ({current})")] + [(name, name) for name in sorted(allowed_zones())]
 
 
 @login_required
-def time_zone_settings(request: HttpRequest) -> HttpResponse:
+def time_zone_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     profile = Profile.objects.filter(user=request.user).first()
     initial = {"time_zone": profile.time_zone if profile else ""}
     form = TimeZoneForm(

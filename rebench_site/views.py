@@ -7,10 +7,11 @@ from django.views.decorators.http import require_GET
 
 from audit import selectors as audit_selectors
 from rebench_site import roles
+from rebench_site.roles import AuthenticatedHttpRequest
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     user_roles = roles.user_roles(request.user)
     if roles.ADMIN in user_roles:
         return redirect("trials:schedule")

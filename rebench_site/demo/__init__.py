@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Q
@@ -108,7 +108,7 @@ def demo_seed() -> list[DemoLogin]:
     return list(DEMO_LOGINS)
 
 
-def _demo_runs_seed(admin: AbstractBaseUser) -> None:
+def _demo_runs_seed(admin: User) -> None:
     """Import the demo runs through the run-import service, then compute one leaderboard snapshot now."""
     run_ids = [json.loads(line)["run_id"] for line in DEMO_RUNS.read_text().splitlines() if line.strip()]
     present = Attempt.objects.filter(source=Attempt.Source.FILE, external_id__in=run_ids).count()
@@ -132,7 +132,7 @@ def _demo_runs_seed(admin: AbstractBaseUser) -> None:
         leaderboard_snapshot_create()
 
 
-def _completions_import(admin: AbstractBaseUser, path: Path, batch: str) -> None:
+def _completions_import(admin: User, path: Path, batch: str) -> None:
     """Import a demo file of completions through review's import job, unless its batch is there already."""
     if Completion.objects.filter(batch=batch).exists():
         return
@@ -146,7 +146,7 @@ def _completions_import(admin: AbstractBaseUser, path: Path, batch: str) -> None
         raise RuntimeError(f"The demo completions in {path.name} were refused: {job.error}")
 
 
-def _demo_review_seed(admin: AbstractBaseUser) -> None:
+def _demo_review_seed(admin: User) -> None:
     """Import the demo completions through review's import job, and open a queue over them for every reviewer."""
     _completions_import(admin, DEMO_COMPLETIONS, DEMO_BATCH)
     if not ReviewQueue.objects.filter(name=DEMO_QUEUE).exists():
@@ -162,7 +162,7 @@ def _demo_review_seed(admin: AbstractBaseUser) -> None:
         )
 
 
-def _demo_gold_seed(admin: AbstractBaseUser) -> None:
+def _demo_gold_seed(admin: User) -> None:
     """Import the gold set and have the demo reviewers label it, two labels an item, through the review
     services a reviewer's page uses: the consensus labels the first classifier is trained on.
 

@@ -1,11 +1,13 @@
 """The three role groups exist in every database."""
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 ROLES = ("expert", "reviewer", "admin")
 
 
-def create_groups(apps, schema_editor):  # type: ignore[no-untyped-def]
+def create_groups(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     Group = apps.get_model("auth", "Group")
     for name in ROLES:
         Group.objects.get_or_create(name=name)

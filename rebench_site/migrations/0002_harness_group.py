@@ -1,9 +1,11 @@
 """The `harness` role group: API accounts of agent harnesses."""
 
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def create_group(apps, schema_editor):  # type: ignore[no-untyped-def]
+def create_group(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     apps.get_model("auth", "Group").objects.get_or_create(name="harness")
 
 

@@ -9,7 +9,7 @@ from trials.models import Attempt, AttemptToken, Note, Pause, Reservation, Termi
 
 
 @admin.register(Workstation)
-class WorkstationAdmin(admin.ModelAdmin):
+class WorkstationAdmin(admin.ModelAdmin[Workstation]):
     list_display = ["name", "host", "gpu_count", "gpu_model", "backend", "status", "last_heartbeat_at", "queue_name"]
     list_filter = ["status", "backend"]
     search_fields = ["name", "host"]
@@ -25,20 +25,20 @@ class WorkstationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(admin.ModelAdmin[Reservation]):
     list_display = ["id", "expert", "environment", "workstation", "starts_at", "ends_at", "cancelled_at"]
     list_filter = ["workstation", "environment"]
     list_select_related = ["expert", "environment", "workstation"]
     raw_id_fields = ["expert", "created_by"]
 
 
-class PauseInline(admin.TabularInline):
+class PauseInline(admin.TabularInline[Pause, Attempt]):
     model = Pause
     extra = 0
     raw_id_fields = ["created_by"]
 
 
-class NoteInline(admin.TabularInline):
+class NoteInline(admin.TabularInline[Note, Attempt]):
     model = Note
     extra = 0
     raw_id_fields = ["author"]
@@ -47,14 +47,25 @@ class NoteInline(admin.TabularInline):
         return super().get_queryset(request).select_related("author")  # each row's title names its author
 
 
-class TerminalSessionInline(RecordInline):
+TERMINAL_SESSION_FIELDS = (
+    "number",
+    "backend",
+    "tmux_session",
+    "created_at",
+    "last_connected_at",
+    "ended_at",
+    "end_reason",
+)
+
+
+class TerminalSessionInline(RecordInline[TerminalSession, Attempt]):
     model = TerminalSession
-    fields = ["number", "backend", "tmux_session", "created_at", "last_connected_at", "ended_at", "end_reason"]
-    readonly_fields = fields
+    fields = TERMINAL_SESSION_FIELDS
+    readonly_fields = TERMINAL_SESSION_FIELDS
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):
+class AttemptAdmin(admin.ModelAdmin[Attempt]):
     list_display = ["id", "participant_kind", "user", "environment", "status", "started_at", "ended_at", "end_reason"]
     list_filter = ["status", "participant_kind", "environment"]
     inlines = [PauseInline, NoteInline, TerminalSessionInline]
@@ -66,7 +77,7 @@ class AttemptAdmin(admin.ModelAdmin):
 
 
 @admin.register(Pause)
-class PauseAdmin(RecordAdmin):
+class PauseAdmin(RecordAdmin[Pause]):
     list_display = ["id", "attempt", "expert", "reason", "started_at", "ended_at", "created_by", "note"]
     list_filter = ["reason", "attempt__environment"]
     list_select_related = ["attempt__user", "created_by"]
@@ -79,7 +90,7 @@ class PauseAdmin(RecordAdmin):
 
 
 @admin.register(Note)
-class NoteAdmin(RecordAdmin):
+class NoteAdmin(RecordAdmin[Note]):
     list_display = ["id", "attempt", "author", "created_at", "elapsed_seconds", "body"]
     list_filter = ["attempt__environment"]
     list_select_related = ["attempt", "author"]
@@ -88,7 +99,7 @@ class NoteAdmin(RecordAdmin):
 
 
 @admin.register(TerminalSession)
-class TerminalSessionAdmin(RecordAdmin):
+class TerminalSessionAdmin(RecordAdmin[TerminalSession]):
     """What tmux session and recording each terminal of an attempt was: written by the terminal's services."""
 
     list_display = ["id", "attempt", "expert", "number", "backend", "created_at", "last_connected_at", "ended_at"]
@@ -103,7 +114,7 @@ class TerminalSessionAdmin(RecordAdmin):
 
 
 @admin.register(AttemptToken)
-class AttemptTokenAdmin(RecordAdmin):
+class AttemptTokenAdmin(RecordAdmin[AttemptToken]):
     """The `task` command's tokens: which attempt, when made and last used; never the hash.
 
     Deleting one revokes it (the shell's `task` command stops authenticating); nothing else changes here.

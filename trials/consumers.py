@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 import random
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
+from asgiref.typing import WebSocketReceiveEvent
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth.models import User
 
 from rebench_site.errors import NotAllowed, ServiceError
 from trials import recording, selectors, services
@@ -86,6 +88,12 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         return self.bridge.shell if self.bridge is not None else None
 
     @property
+    def live_bridge(self) -> TerminalBridge:
+        """The bridge, made once access is granted: shells, recordings and the end all come after."""
+        assert self.bridge is not None
+        return self.bridge
+
+    @property
     def closing(self) -> bool:
         """The terminal is ending, or the browser has gone (the bridge's pump notices a failed send)."""
         return self.bridge is None or self.bridge.closing
@@ -95,7 +103,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         # message (close_old_connections), so a keystroke would queue behind any terminal's
         # database call. Frame handlers touch no database; everything else goes the usual way.
         if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
+            await self.websocket_receive(cast(WebSocketReceiveEvent, message))
             return
         await super().dispatch(message)
 
@@ -112,7 +120,9 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         try:
             access = await database_sync_to_async(services.terminal_session_open)(
-                attempt_id=self.attempt_id, number=self.number, user=user
+                attempt_id=self.attempt_id,
+                number=self.number,
+                user=cast(User, user),  # channels' AuthMiddleware: the signed-in User, in a lazy wrapper
             )
         except NotAllowed as exc:
             log.warning("%s: refused %s: %s", where, user, exc)
@@ -194,8 +204,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             attempt_id=self.attempt_id,
             number=self.number,
             sandbox=self.sandbox,
-            cols=self.bridge.cols,
-            rows=self.bridge.rows,
+            cols=self.live_bridge.cols,
+            rows=self.live_bridge.rows,
             readonly=self.readonly,
             token=token,
             spool_output="" if self.readonly else str(spool_dir(self.recording_name) / recording.OUTPUT),
@@ -211,7 +221,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         self.resumed = await asyncio.to_thread(has_started, self.recording_name)
         title = f"attempt {self.attempt_id} terminal {self.number}"
-        width, height = self.bridge.cols, self.bridge.rows
+        width, height = self.live_bridge.cols, self.live_bridge.rows
         await asyncio.to_thread(prepare_spool, self.recording_name, width=width, height=height, title=title)
 
     def _start_recorder(self) -> None:
@@ -219,8 +229,8 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         # adds what only it sees: keystrokes, resizes and the connect/disconnect markers.
         if self.readonly or self.recorder is not None:
             return
-        self.recorder = self.bridge.recorder = CastRecorder(self.recording_name)
-        self.bridge.marker("reconnect" if self.resumed else "connect")
+        self.recorder = self.live_bridge.recorder = CastRecorder(self.recording_name)
+        self.live_bridge.marker("reconnect" if self.resumed else "connect")
 
     async def run_shell(self) -> None:
         backoff = 1.0
@@ -241,11 +251,11 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     continue
                 backoff = 1.0
-                self.bridge.shell = shell
+                self.live_bridge.shell = shell
                 self._start_recorder()
                 await self.send_json({"type": "status", "state": "connected"})
-                await self.bridge.pump(shell)
-                self.bridge.shell = None
+                await self.live_bridge.pump(shell)
+                self.live_bridge.shell = None
                 await shell.close()
                 if self.closing:
                     return
@@ -299,7 +309,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         if restarted:
             log.warning("attempt %s terminal %s: pane recorder had stopped; restarted", self.attempt_id, self.number)
-            self.bridge.marker(RECORDER_RESTARTED)
+            self.live_bridge.marker(RECORDER_RESTARTED)
 
     async def check_sandbox(self) -> None:
         """While a tab is open, the workstation hears the server's word on pauses and the deadline every
@@ -356,7 +366,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             return
         if reason == "the attempt has ended":
             reason = await self._end_reason()
-        self.bridge.closing = True
+        self.live_bridge.closing = True
         await self.send_json({"type": "close", "code": "attempt_ended", "reason": f"The attempt has ended: {reason}."})
         if self.shell is not None:
             await self.shell.close()
@@ -397,7 +407,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
             await self.bridge.shell.close()
             self.bridge.shell = None
         if self.recorder is not None:
-            self.bridge.marker("disconnect")
+            self.live_bridge.marker("disconnect")
             self.recorder.close()
             await self.save_recording()
         if hasattr(self, "group"):

@@ -52,7 +52,7 @@ class TechnicalPauseForm(forms.Form):
     note = forms.CharField(required=False, max_length=500)
 
 
-class WorkstationForm(forms.ModelForm):
+class WorkstationForm(forms.ModelForm[Workstation]):
     class Meta:
         model = Workstation
         fields = ["name", "host", "gpu_count", "gpu_model", "queue_name", "backend", "ssh_port", "ssh_user"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
     from trials.models import Attempt
 
@@ -30,7 +30,7 @@ class Grading(Protocol):
     def attempts_changed(self) -> None:
         """An attempt's standing changed (excluded, included): recompute the leaderboards after commit."""
 
-    def page_scores(self, attempt: Attempt, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
+    def page_scores(self, attempt: Attempt, user: User | AnonymousUser) -> dict[str, Any]:
         """The attempt page's grading context: at least `has_scorer`, `score_rows` and `score_job`."""
 
     def page_marker(self, attempt: Attempt) -> str:

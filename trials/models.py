@@ -244,7 +244,7 @@ class Attempt(models.Model):
     @property
     def participant_name(self) -> str:
         """Who ran it, for tables: the expert's username, else the imported label or the agent."""
-        if self.user_id is not None and not self.participant_label:
+        if not self.participant_label and self.user is not None:
             return self.user.username
         return self.participant_label or self.agent_name or self.participant_kind
 
@@ -255,7 +255,7 @@ class Attempt(models.Model):
         A row written without one (test data, a raw ORM insert) falls back to the environment's
         active constants; every service that creates a run sets the configuration.
         """
-        return self.configuration if self.configuration_id is not None else self.environment
+        return self.configuration if self.configuration is not None else self.environment
 
     @property
     def is_local(self) -> bool:

@@ -182,7 +182,8 @@ def _spool_lock(directory: Path) -> Iterator[None]:
 
 def _offsets(directory: Path) -> dict[str, int]:
     try:
-        return json.loads((directory / "uploaded.json").read_text())
+        offsets: dict[str, int] = json.loads((directory / "uploaded.json").read_text())
+        return offsets
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
 
@@ -273,11 +274,14 @@ def _stream_events(name: str, stream: str, *, include_spool: bool) -> Iterator[l
 
 def _header(name: str) -> dict[str, Any] | None:
     store = storage()
+    header: dict[str, Any]
     with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-        return json.loads((spool_dir(name) / HEADER).read_text())
+        header = json.loads((spool_dir(name) / HEADER).read_text())
+        return header
     if store.exists(f"{parts_prefix(name)}/{HEADER}"):
         with store.open(f"{parts_prefix(name)}/{HEADER}", "rb") as f:
-            return json.loads(f.read())
+            header = json.loads(f.read())
+            return header
     return None
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -53,7 +53,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def attempts_left(
-    *, expert: AbstractBaseUser, environments: list[Environment], now: datetime | None = None
+    *, expert: User, environments: list[Environment], now: datetime | None = None
 ) -> dict[int, int | None]:
     """Per environment (by pk), how many more attempts the expert may book there under its
     attempts-per-expert limit; None where it sets none. One query for all of them."""
@@ -79,7 +79,7 @@ def live_reservations(start: datetime, end: datetime) -> QuerySet[Reservation]:
 
 
 def free_slots(
-    *, environment: Environment, day: date, expert: AbstractBaseUser | None = None, now: datetime | None = None
+    *, environment: Environment, day: date, expert: User | None = None, now: datetime | None = None
 ) -> list[WorkstationDay]:
     """Hourly start times on `day` for each workstation that can host `environment`.
 
@@ -205,7 +205,7 @@ def attempt_clock(attempt: Attempt, now: datetime | None = None) -> ClockState:
     )
 
 
-def attempts_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attempt]:
+def attempts_visible_to(user: User | AnonymousUser) -> QuerySet[Attempt]:
     """The attempts `user` may see: their own, or all of them for an admin.
 
     Callers answer 404 for anything outside it, so attempt ids don't leak.
@@ -215,7 +215,7 @@ def attempts_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Atte
     return Attempt.objects.all() if roles.is_admin(user) else Attempt.objects.filter(user_id=user.pk)
 
 
-def attempts_for(user: AbstractBaseUser) -> QuerySet[Attempt]:
+def attempts_for(user: User) -> QuerySet[Attempt]:
     return (
         Attempt.objects.filter(user=user)
         .select_related("environment", "workstation", "reservation")
@@ -223,7 +223,7 @@ def attempts_for(user: AbstractBaseUser) -> QuerySet[Attempt]:
     )
 
 
-def reservations_for(user: AbstractBaseUser) -> QuerySet[Reservation]:
+def reservations_for(user: User) -> QuerySet[Reservation]:
     return (
         Reservation.objects.filter(expert=user)
         .select_related("environment", "workstation", "attempt")

@@ -80,6 +80,6 @@ def workstations_ping() -> int:
     """Send a heartbeat task to every workstation's queue; a dead worker lets its message expire."""
     count = 0
     for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only("pk", "queue_name"):
-        workstation_heartbeat.apply_async(args=[ws.pk], queue=ws.queue_name, expires=60)
+        workstation_heartbeat.apply_async(args=(ws.pk,), queue=ws.queue_name, expires=60)
         count += 1
     return count

@@ -40,13 +40,13 @@ def start() -> datetime:
 
 
 def started_attempt(expert: User, start: datetime, *, slot: timedelta = timedelta(hours=12)) -> Attempt:
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         expert=expert,
         environment=factories.environment("ai_rd_triton_cumsum"),
         starts_at=start,
         ends_at=start + slot,
     )
-    return factories.AttemptFactory(reservation=reservation, started_at=start)
+    return factories.AttemptFactory.create(reservation=reservation, started_at=start)
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_ending_it_has_the_deadline_tasks_side_effects(
     terminal.refresh_from_db()
     assert terminal.ended_at is not None
     assert terminal.end_reason == "time limit reached"
-    assert finishing == [{"args": [attempt.pk], "queue": None}]
+    assert finishing == [{"args": (attempt.pk,), "queue": None}]
 
 
 # --- the writes that need a running attempt ------------------------------------------------------

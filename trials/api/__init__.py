@@ -10,9 +10,7 @@ from __future__ import annotations
 from trials.api._shared import (
     ADMINS,
     EXPERTS_AND_ADMINS,
-    AnyUser,
     ClockContextMixin,
-    User,
     attempts_visible_to,
     reservations_visible_to,
 )
@@ -42,7 +40,6 @@ __all__ = [
     "ADMINS",
     "EXPERTS_AND_ADMINS",
     "YEARS",
-    "AnyUser",
     "AttemptAddPauseSerializer",
     "AttemptPauseSerializer",
     "AttemptSerializer",
@@ -57,7 +54,6 @@ __all__ = [
     "ReservationFilterSerializer",
     "ReservationSerializer",
     "ReservationViewSet",
-    "User",
     "UserRefSerializer",
     "VisibleReservationField",
     "WorkstationCreateSerializer",

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from django.utils import timezone
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from rebench_site import roles
+from rebench_site.roles import AnyUser
 from trials import selectors
 from trials.models import Attempt, Reservation
 
-User = get_user_model()
-AnyUser = AbstractBaseUser | AnonymousUser
-
-EXPERTS_AND_ADMINS = [IsAuthenticated, roles.HasRole.of(roles.EXPERT, roles.ADMIN)]
-ADMINS = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
+# Both refuse anonymous users: the views behind them take a roles.AuthenticatedRequest.
+EXPERTS_AND_ADMINS: list[type[BasePermission]] = [IsAuthenticated, roles.HasRole.of(roles.EXPERT, roles.ADMIN)]
+ADMINS: list[type[BasePermission]] = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
 
 
 # --- querysets ---------------------------------------------------------------------------------
@@ -41,13 +38,17 @@ def attempts_visible_to(user: AnyUser) -> QuerySet[Attempt]:
 # --- views -------------------------------------------------------------------------------------
 
 
-class ClockContextMixin:
+if TYPE_CHECKING:
+    _GenericView = GenericAPIView[Any]  # what the mixin below is mixed into
+else:
+    _GenericView = object
+
+
+class ClockContextMixin(_GenericView):
     """One `now` per request, so every object in a response is judged at the same moment."""
 
-    request: Request
-
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()  # type: ignore[misc]
+        context = super().get_serializer_context()
         if not hasattr(self, "_now"):
             self._now = timezone.now()
         context["now"] = self._now

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from rebench_site.roles import AuthenticatedRequest
 from trials import services
 from trials.api._shared import ADMINS, EXPERTS_AND_ADMINS, ClockContextMixin, attempts_visible_to
 from trials.api.serializers import (
@@ -25,7 +26,9 @@ from trials.api.serializers import (
 from trials.models import Attempt
 
 
-class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AttemptViewSet(
+    ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Attempt]
+):
     """Attempts on the server-owned clock: the owner works; admins watch, pause, give time back, end."""
 
     serializer_class = AttemptSerializer
@@ -52,7 +55,7 @@ class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveMo
         responses={201: AttemptSerializer, 200: AttemptSerializer},
         description="Start the attempt of a reservation; if it has started already, that attempt (200).",
     )
-    def create(self, request: Request) -> Response:
+    def create(self, request: AuthenticatedRequest) -> Response:
         params = AttemptStartSerializer(data=request.data, context=self.get_serializer_context())
         params.is_valid(raise_exception=True)
         now = timezone.now()
@@ -62,7 +65,7 @@ class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=AttemptPauseSerializer, responses=AttemptSerializer)
     @action(detail=True, methods=["post"])
-    def pause(self, request: Request, pk: str) -> Response:
+    def pause(self, request: AuthenticatedRequest, pk: str) -> Response:
         attempt = self.get_object()
         params = AttemptPauseSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -71,20 +74,20 @@ class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=None, responses=AttemptSerializer)
     @action(detail=True, methods=["post"])
-    def resume(self, request: Request, pk: str) -> Response:
+    def resume(self, request: AuthenticatedRequest, pk: str) -> Response:
         attempt = services.attempt_resume(attempt=self.get_object(), by=request.user)
         return self._respond(attempt)
 
     @extend_schema(request=None, responses=AttemptSerializer, description="Idempotent: submitting twice is harmless.")
     @action(detail=True, methods=["post"])
-    def submit(self, request: Request, pk: str) -> Response:
+    def submit(self, request: AuthenticatedRequest, pk: str) -> Response:
         attempt = services.attempt_submit(attempt=self.get_object(), by=request.user)
         return self._respond(attempt)
 
     @extend_schema(methods=["GET"], request=None, responses=NoteSerializer(many=True))
     @extend_schema(methods=["POST"], request=NoteCreateSerializer, responses={201: NoteSerializer})
     @action(detail=True, methods=["get", "post"], pagination_class=None)
-    def notes(self, request: Request, pk: str) -> Response:
+    def notes(self, request: AuthenticatedRequest, pk: str) -> Response:
         attempt = self.get_object()
         if request.method == "GET":
             notes = attempt.notes.select_related("author")
@@ -100,7 +103,7 @@ class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveMo
         description="Admins: give time back after the fact (an outage, a broken workstation).",
     )
     @action(detail=True, methods=["post"], permission_classes=ADMINS)
-    def pauses(self, request: Request, pk: str) -> Response:
+    def pauses(self, request: AuthenticatedRequest, pk: str) -> Response:
         attempt = self.get_object()
         params = AttemptAddPauseSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -109,6 +112,6 @@ class AttemptViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(request=None, responses=AttemptSerializer, description="Admins: end the attempt now.")
     @action(detail=True, methods=["post"], permission_classes=ADMINS)
-    def end(self, request: Request, pk: str) -> Response:
+    def end(self, request: AuthenticatedRequest, pk: str) -> Response:
         attempt = services.attempt_end_by_admin(attempt=self.get_object(), by=request.user)
         return self._respond(attempt)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.relations import PKOnlyObject
 
 from rebench_site.params import MAX_ID, id_param
 from trials.api._shared import reservations_visible_to
@@ -51,7 +52,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 @extend_schema_field(
     {"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Workstation id, or its name."}
 )
-class WorkstationRefField(serializers.RelatedField):
+class WorkstationRefField(serializers.RelatedField[Workstation, Workstation, int]):
     """A workstation by id (a number) or by name (a string); scripts know names, forms know ids."""
 
     default_error_messages = {
@@ -62,6 +63,11 @@ class WorkstationRefField(serializers.RelatedField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("queryset", Workstation.objects.all())
         super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Workstation]:
+        queryset = super().get_queryset()
+        assert queryset is not None  # __init__ gives one
+        return queryset
 
     def to_internal_value(self, data: Any) -> Workstation:
         # bool is an int in Python; `true` is not a workstation id.
@@ -76,11 +82,11 @@ class WorkstationRefField(serializers.RelatedField):
             self.fail("does_not_exist", value=data)
         return found
 
-    def to_representation(self, value: Workstation) -> int:
+    def to_representation(self, value: Workstation | PKOnlyObject) -> int:
         return value.pk
 
 
-class VisibleReservationField(serializers.PrimaryKeyRelatedField):
+class VisibleReservationField(serializers.PrimaryKeyRelatedField[Reservation]):
     """A reservation id among those the requesting user may see: others' ids look unknown."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -12,13 +12,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from rebench_site import roles
+from rebench_site.roles import AuthenticatedRequest
 from trials import services
 from trials.api._shared import EXPERTS_AND_ADMINS, ClockContextMixin, reservations_visible_to
 from trials.api.serializers import ReservationCreateSerializer, ReservationFilterSerializer, ReservationSerializer
 from trials.models import Reservation
 
 
-class ReservationViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReservationViewSet(
+    ClockContextMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Reservation]
+):
     """Booked slots: experts see and book their own; admins see everyone's and book for anyone."""
 
     serializer_class = ReservationSerializer
@@ -44,7 +47,7 @@ class ReservationViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.Retrie
         return super().list(request, *args, **kwargs)
 
     @extend_schema(request=ReservationCreateSerializer, responses={201: ReservationSerializer})
-    def create(self, request: Request) -> Response:
+    def create(self, request: AuthenticatedRequest) -> Response:
         params = ReservationCreateSerializer(data=request.data, context=self.get_serializer_context())
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -60,6 +63,6 @@ class ReservationViewSet(ClockContextMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(request=None, responses=ReservationSerializer)
     @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: str) -> Response:
+    def cancel(self, request: AuthenticatedRequest, pk: str) -> Response:
         reservation = services.reservation_cancel(reservation=self.get_object(), by=request.user)
         return self._respond(reservation)

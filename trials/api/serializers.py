@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from environments.models import Environment
 from rebench_site.params import MAX_ID
 from trials import selectors
-from trials.api._shared import User
 from trials.api.fields import AwareDateTimeField, VisibleReservationField, WorkstationRefField
 from trials.models import Attempt, Note, Pause, Reservation, Workstation
 
 # --- serializers: output -----------------------------------------------------------------------
 
 
-class UserRefSerializer(serializers.Serializer):
+class UserRefSerializer(serializers.Serializer[User]):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
 
 
-class WorkstationRefSerializer(serializers.Serializer):
+class WorkstationRefSerializer(serializers.Serializer[Workstation]):
     id = serializers.IntegerField(read_only=True)
     name = serializers.CharField(read_only=True)
 
 
-class ReservationSerializer(serializers.ModelSerializer):
+class ReservationSerializer(serializers.ModelSerializer[Reservation]):
     expert = UserRefSerializer(read_only=True)
-    environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    environment: serializers.SlugRelatedField[Environment] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     workstation = WorkstationRefSerializer(read_only=True)
     state = serializers.SerializerMethodField()
     attempt = serializers.SerializerMethodField(help_text="Id of the attempt started in this slot, if any.")
@@ -59,19 +61,23 @@ class ReservationSerializer(serializers.ModelSerializer):
         return attempt.pk if attempt is not None else None
 
 
-class PauseSerializer(serializers.ModelSerializer):
+class PauseSerializer(serializers.ModelSerializer[Pause]):
     class Meta:
         model = Pause
         fields = ["id", "reason", "started_at", "ended_at", "note"]
         read_only_fields = fields
 
 
-class AttemptSerializer(serializers.ModelSerializer):
+class AttemptSerializer(serializers.ModelSerializer[Attempt]):
     """An attempt and its clock. The clock fields come from selectors.attempt_clock, computed once."""
 
     user = UserRefSerializer(read_only=True, allow_null=True)
-    environment = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    workstation = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    environment: serializers.SlugRelatedField[Environment] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    workstation: serializers.SlugRelatedField[Workstation] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
     status = serializers.CharField(read_only=True, help_text="running or ended; `state` also tells paused apart.")
     state = serializers.ChoiceField(choices=["running", "paused", "ended"], source="api_clock.state", read_only=True)
     elapsed_seconds = serializers.FloatField(source="api_clock.elapsed_seconds", read_only=True)
@@ -126,7 +132,7 @@ class AttemptSerializer(serializers.ModelSerializer):
         return super().to_representation(instance)
 
 
-class NoteSerializer(serializers.ModelSerializer):
+class NoteSerializer(serializers.ModelSerializer[Note]):
     author = UserRefSerializer(read_only=True)
 
     class Meta:
@@ -135,7 +141,7 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WorkstationSerializer(serializers.ModelSerializer):
+class WorkstationSerializer(serializers.ModelSerializer[Workstation]):
     effective_status = serializers.SerializerMethodField(
         help_text="active, draining or offline: the admin's status, except that a silent workstation is offline."
     )
@@ -166,11 +172,11 @@ class WorkstationSerializer(serializers.ModelSerializer):
 # --- serializers: input (shape only; the services decide) --------------------------------------
 
 
-class ReservationFilterSerializer(serializers.Serializer):
+class ReservationFilterSerializer(serializers.Serializer[None]):
     expert = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
-class ReservationCreateSerializer(serializers.Serializer):
+class ReservationCreateSerializer(serializers.Serializer[None]):
     environment = serializers.SlugRelatedField(slug_field="slug", queryset=Environment.objects.all())
     workstation = WorkstationRefField()
     starts_at = AwareDateTimeField()
@@ -180,11 +186,11 @@ class ReservationCreateSerializer(serializers.Serializer):
     )
 
 
-class AttemptStartSerializer(serializers.Serializer):
+class AttemptStartSerializer(serializers.Serializer[None]):
     reservation = VisibleReservationField()
 
 
-class AttemptPauseSerializer(serializers.Serializer):
+class AttemptPauseSerializer(serializers.Serializer[None]):
     # `scoring` pauses are the system's, so no user may ask for one.
     reason = serializers.ChoiceField(
         choices=[Pause.Reason.BREAK, Pause.Reason.TECHNICAL, Pause.Reason.ADMIN],
@@ -194,7 +200,7 @@ class AttemptPauseSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class AttemptAddPauseSerializer(serializers.Serializer):
+class AttemptAddPauseSerializer(serializers.Serializer[None]):
     started_at = AwareDateTimeField()
     ended_at = AwareDateTimeField()
     reason = serializers.ChoiceField(
@@ -203,11 +209,11 @@ class AttemptAddPauseSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class NoteCreateSerializer(serializers.Serializer):
+class NoteCreateSerializer(serializers.Serializer[None]):
     body = serializers.CharField()
 
 
-class WorkstationCreateSerializer(serializers.Serializer):
+class WorkstationCreateSerializer(serializers.Serializer[None]):
     name = serializers.SlugField(max_length=60)
     host = serializers.CharField(max_length=255)
     gpu_count = serializers.IntegerField(min_value=0, max_value=32767)
@@ -220,7 +226,7 @@ class WorkstationCreateSerializer(serializers.Serializer):
     ssh_user = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
 
 
-class WorkstationUpdateSerializer(serializers.ModelSerializer):
+class WorkstationUpdateSerializer(serializers.ModelSerializer[Workstation]):
     class Meta:
         model = Workstation
         fields = ["name", "host", "ssh_port", "ssh_user", "gpu_count", "gpu_model", "queue_name", "backend", "status"]

@@ -5,8 +5,10 @@ service's checks under IMMEDIATE transactions are the rule), so the migration st
 same on both databases.
 """
 
+from django.apps.registry import Apps
 from django.contrib.postgres.operations import BtreeGistExtension
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 CONSTRAINTS = {
     "reservation_no_workstation_overlap": "workstation_id",
@@ -14,7 +16,7 @@ CONSTRAINTS = {
 }
 
 
-def add_constraints(apps, schema_editor):  # type: ignore[no-untyped-def]
+def add_constraints(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, column in CONSTRAINTS.items():
@@ -24,7 +26,7 @@ def add_constraints(apps, schema_editor):  # type: ignore[no-untyped-def]
         )
 
 
-def drop_constraints(apps, schema_editor):  # type: ignore[no-untyped-def]
+def drop_constraints(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for name in CONSTRAINTS:

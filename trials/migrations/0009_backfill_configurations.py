@@ -6,10 +6,14 @@ constants. METR runs are RE-Bench's tasks by definition: they get `full`, with t
 constants. Old leaderboard snapshots mixed configurations; they are dropped and recomputed.
 """
 
+from typing import Any
+
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def _name_and_constants(env, name=None):  # type: ignore[no-untyped-def]
+def _name_and_constants(env: Any, name: str | None = None) -> tuple[str, tuple[float, float] | None]:
     from environments import packages
 
     package = packages.find_on_disk(env.slug)
@@ -25,13 +29,13 @@ def _name_and_constants(env, name=None):  # type: ignore[no-untyped-def]
     return name, (config.starting_score, config.reference_score) if config else None
 
 
-def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
+def forwards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     Environment = apps.get_model("environments", "Environment")
     EnvironmentConfiguration = apps.get_model("environments", "EnvironmentConfiguration")
     Attempt = apps.get_model("trials", "Attempt")
     LeaderboardSnapshot = apps.get_model("graders", "LeaderboardSnapshot")
 
-    def configuration(env, name, constants):  # type: ignore[no-untyped-def]
+    def configuration(env: Any, name: str, constants: tuple[float, float]) -> Any:
         row = EnvironmentConfiguration.objects.filter(environment=env, name=name).order_by("-version").first()
         if row is None:
             row = EnvironmentConfiguration.objects.create(
@@ -54,6 +58,7 @@ def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
             if constants is not None:
                 metr.update(configuration=configuration(env, name, constants))
         name, constants = _name_and_constants(env)
+        assert constants is not None  # without a name: the environment's own constants
         runs.filter(configuration__isnull=True).update(configuration=configuration(env, name, constants))
     LeaderboardSnapshot.objects.all().delete()
 

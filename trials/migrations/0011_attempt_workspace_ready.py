@@ -1,7 +1,9 @@
+from django.apps.registry import Apps
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 
-def existing_attempts_are_ready(apps, schema_editor):  # type: ignore[no-untyped-def]
+def existing_attempts_are_ready(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     # Runs from before the field was there had their workspaces prepared long ago (or never need one:
     # imports and harness runs); only attempts started from now on show the "preparing" state.
     Attempt = apps.get_model("trials", "Attempt")

@@ -3,15 +3,14 @@ makes, and the audit row of an attempt write."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from audit.services import audit_record
 from rebench_site.errors import NotAllowed, ServiceError
 from trials.models import Attempt
-
-User = AbstractBaseUser
 
 
 def _locked_attempt(attempt: Attempt) -> Attempt:
@@ -48,8 +47,8 @@ def _audit(
     by: User | None,
     action: str,
     attempt: Attempt,
-    before: dict[str, object],
-    after: dict[str, object],
+    before: Mapping[str, object],
+    after: Mapping[str, object],
     note: str,
     at: datetime | None,
 ) -> None:

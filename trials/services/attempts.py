@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
 from trials.grading import grading
 from trials.models import Attempt, Note, Pause, Reservation
-from trials.services._shared import User, _audit, _locked_attempt, _require_owner, _require_running
+from trials.services._shared import _audit, _locked_attempt, _require_owner, _require_running
 from trials.services.deadlines import _end, _end_if_overdue, ends_overdue_attempt_first
 from trials.services.sync import _schedule_deadline
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -15,7 +16,6 @@ from environments.models import Environment
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
 from trials.models import Attempt, Reservation, Workstation
-from trials.services._shared import User
 from trials.services.sync import _schedule_deadline
 
 # A booking may start this much in the past: the form was filled a moment ago.

@@ -40,7 +40,7 @@ def _control_queue(workstation: Workstation | None) -> str | None:
 def _queue_deadline_check(attempt_id: int, deadline: datetime) -> None:
     from trials.tasks import attempt_enforce_deadline
 
-    attempt_enforce_deadline.apply_async(args=[attempt_id], eta=deadline)
+    attempt_enforce_deadline.apply_async(args=(attempt_id,), eta=deadline)
 
 
 def _schedule_deadline(attempt: Attempt) -> None:
@@ -68,7 +68,7 @@ def attempt_sandbox_sync(attempt: Attempt) -> None:
         from trials.tasks import attempt_sandbox_control
 
         try:
-            attempt_sandbox_control.apply_async(args=[attempt_id], queue=queue)
+            attempt_sandbox_control.apply_async(args=(attempt_id,), queue=queue)  # type: ignore[arg-type]  # None is the default queue
         except Exception:  # the broker down: the workstation keeps the last deadline it heard
             log.exception("attempt %s: could not queue its sandbox control", attempt_id)
         _send_to_terminals(attempt_id, {"type": "attempt.frozen"})
@@ -121,6 +121,9 @@ def _queue_terminals_finish(attempt_id: int, workstation: Workstation | None) ->
     from trials.tasks import attempt_terminals_finish
 
     try:
-        attempt_terminals_finish.apply_async(args=[attempt_id], queue=_control_queue(workstation))
+        attempt_terminals_finish.apply_async(
+            args=(attempt_id,),
+            queue=_control_queue(workstation),  # type: ignore[arg-type]  # None is the default queue
+        )
     except Exception:  # the broker down must not fail the request; the recordings stay readable from the spool
         log.exception("attempt %s: could not queue the end of its terminals", attempt_id)

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
 from trials.models import Attempt, AttemptToken, TerminalSession, Workstation
-from trials.services._shared import User, _require_running
+from trials.services._shared import _require_running
 from trials.services.deadlines import ends_overdue_attempt_first
 from trials.services.sync import _send_to_terminals
 from workstation import tmux

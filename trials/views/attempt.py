@@ -3,6 +3,8 @@ the expert's and the admin's actions on it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -11,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.selectors import audit_events
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
+from rebench_site.roles import ADMIN, EXPERT, AuthenticatedHttpRequest, is_admin, role_required
 from trials import selectors, services
 from trials.forms import NoteForm, TechnicalPauseForm
 from trials.grading import grading
@@ -21,7 +23,7 @@ from trials.views._shared import _form_error, _visible_attempt
 
 @require_POST
 @role_required(EXPERT)
-def attempt_start(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_start(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(Reservation, pk=pk)
     try:
         attempt = services.attempt_start(reservation=reservation, by=request.user)
@@ -39,7 +41,7 @@ def _visible_attempt_now(request: HttpRequest, pk: int) -> Attempt:
     return attempt
 
 
-def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
+def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict[str, Any]:
     frozen = selectors.attempt_frozen_reason(attempt)
     clock = selectors.attempt_clock(attempt)
     scores = grading().page_scores(attempt, request.user)
@@ -71,14 +73,14 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict:
 
 
 @role_required(EXPERT, ADMIN)
-def attempt_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     attempt = _visible_attempt_now(request, pk)
     return render(request, "trials/attempt.html", _attempt_context(request, attempt))
 
 
 @require_GET
 @role_required(EXPERT, ADMIN)
-def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_clock(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The countdown's numbers, and `version`: when it changes, the page fetches its live parts."""
     attempt = _visible_attempt_now(request, pk)
     clock = selectors.attempt_clock(attempt)
@@ -99,7 +101,7 @@ def attempt_clock(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required(EXPERT, ADMIN)
-def attempt_live(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The attempt page's live parts (state, actions, set-up, scores, notes, pauses; the summary once ended)."""
     attempt = _visible_attempt_now(request, pk)
     return render(request, "trials/_attempt_live.html", _attempt_context(request, attempt))
@@ -121,7 +123,7 @@ def _attempt_action(request: HttpRequest, pk: int, action, done: str) -> HttpRes
 
 @require_POST
 @role_required(EXPERT, ADMIN)
-def attempt_pause(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_pause(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", Pause.Reason.BREAK)
     return _attempt_action(
         request,
@@ -133,7 +135,7 @@ def attempt_pause(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(EXPERT, ADMIN)
-def attempt_resume(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_resume(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
         request, pk, lambda a: services.attempt_resume(attempt=a, by=request.user), "Resumed: the clock is running."
     )
@@ -141,13 +143,13 @@ def attempt_resume(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(EXPERT)
-def attempt_submit(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(request, pk, lambda a: services.attempt_submit(attempt=a, by=request.user), "Submitted.")
 
 
 @require_POST
 @role_required(EXPERT)
-def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_note(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     attempt = _visible_attempt(request, pk)
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -166,7 +168,7 @@ def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
             status=status,
         )
     for error in form.errors.values():
-        messages.error(request, " ".join(error))
+        messages.error(request, " ".join(str(e) for e in error))
     return redirect("trials:attempt", pk=pk)
 
 
@@ -175,7 +177,7 @@ def attempt_note(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def attempt_end(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_end(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
         request, pk, lambda a: services.attempt_end_by_admin(attempt=a, by=request.user), "Attempt ended."
     )
@@ -183,7 +185,7 @@ def attempt_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def attempt_exclude(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_exclude(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     reason, note = request.POST.get("reason", ""), request.POST.get("note", "")
     return _attempt_action(
         request,
@@ -195,7 +197,7 @@ def attempt_exclude(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def attempt_include(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_include(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
         request,
         pk,
@@ -206,11 +208,11 @@ def attempt_include(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def attempt_technical_pause(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_technical_pause(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = TechnicalPauseForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
+            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
         return redirect("trials:attempt", pk=pk)
     data = form.cleaned_data
     return _attempt_action(
@@ -230,7 +232,7 @@ def attempt_technical_pause(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def attempt_message(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_message(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """An admin's message to every open terminal of the attempt (a line in each xterm and a banner)."""
     message = request.POST.get("message", "")
     return _attempt_action(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from environments.models import Environment
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, EXPERT, role_required
+from rebench_site.roles import ADMIN, EXPERT, AuthenticatedHttpRequest, role_required
 from trials import selectors, services
 from trials.forms import BookingForm
 from trials.models import Reservation, Workstation
@@ -18,7 +19,7 @@ from trials.views._shared import _day, _day_nav, _form_error, _next_or
 
 
 @role_required(EXPERT)
-def my_trials(request: HttpRequest) -> HttpResponse:
+def my_trials(request: AuthenticatedHttpRequest) -> HttpResponse:
     now = timezone.now()
     reservations = list(selectors.reservations_for(request.user))
     attempts = list(selectors.attempts_for(request.user))
@@ -33,20 +34,22 @@ def my_trials(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(EXPERT, ADMIN)
-def book_choose(request: HttpRequest) -> HttpResponse:
+def book_choose(request: AuthenticatedHttpRequest) -> HttpResponse:
     environments = list(Environment.objects.filter(is_active=True))
     left = selectors.attempts_left(expert=request.user, environments=environments)
     return render(request, "trials/book_choose.html", {"rows": [(env, left[env.pk]) for env in environments]})
 
 
 @role_required(EXPERT)
-def book_environment(request: HttpRequest, slug: str) -> HttpResponse:
+def book_environment(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     environment = get_object_or_404(Environment, slug=slug, is_active=True)
     day = _day(request)
     eligible = [ws.pk for ws in selectors.eligible_workstations(environment)]
     # With one workstation that fits, the form starts on it rather than on an empty choice.
     form = BookingForm(request.POST or None, initial={"workstation": eligible[0]} if len(eligible) == 1 else None)
-    form.fields["workstation"].queryset = Workstation.objects.filter(pk__in=eligible)
+    workstation_field = form.fields["workstation"]
+    assert isinstance(workstation_field, forms.ModelChoiceField)
+    workstation_field.queryset = Workstation.objects.filter(pk__in=eligible)
     if request.method == "POST" and form.is_valid():
         try:
             reservation = services.reservation_create(
@@ -84,7 +87,7 @@ def book_environment(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @role_required(EXPERT, ADMIN)
-def reservation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def reservation_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(Reservation, pk=pk)
     try:
         services.reservation_cancel(reservation=reservation, by=request.user)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from trials.models import TerminalSession
 from trials.recording import activity_timeline, cast_lines, recording_exists, storage
 from trials.views._shared import _visible_attempt
@@ -22,7 +23,7 @@ def _terminal_number(request: HttpRequest) -> int | None:
 
 @require_GET
 @role_required(ADMIN)
-def terminal_replay(request: HttpRequest, pk: int) -> HttpResponse:
+def terminal_replay(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Replay one terminal of the attempt (`?terminal=N`, else the first recorded), with the activity timeline."""
     attempt = _visible_attempt(request, pk)
     sessions = [s for s in TerminalSession.objects.filter(attempt=attempt) if recording_exists(s.recording_name)]
@@ -41,7 +42,7 @@ def terminal_replay(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required(ADMIN)
-def terminal_cast(request: HttpRequest, pk: int) -> HttpResponse:
+def terminal_cast(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBase:
     """The .cast file of `?terminal=N` (as a download with `&download=1`); without one, back to the replay page."""
     attempt = _visible_attempt(request, pk)
     number = _terminal_number(request) or 1

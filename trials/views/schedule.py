@@ -6,14 +6,14 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from environments.models import Environment
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from trials import selectors, services
 from trials.forms import AdminBookingForm, ReservationEndForm
 from trials.models import Attempt, Reservation
@@ -21,7 +21,7 @@ from trials.views._shared import _day, _day_nav, _form_error, _next_or
 
 
 @role_required(ADMIN)
-def reservation_list(request: HttpRequest) -> HttpResponse:
+def reservation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every reservation, 50 a page: now and upcoming first, or the past, the cancelled, or all; each
     live one with its end to move and, unused, a cancel."""
     filters = {
@@ -61,12 +61,12 @@ RESERVATIONS_PER_PAGE = 50
 
 @require_POST
 @role_required(ADMIN)
-def reservation_end(request: HttpRequest, pk: int) -> HttpResponse:
+def reservation_end(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     reservation = get_object_or_404(Reservation, pk=pk)
     form = ReservationEndForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
+            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
         return redirect(_next_or(request, "trials:reservations"))
     try:
         changed = services.reservation_change_end(
@@ -83,7 +83,7 @@ def reservation_end(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(ADMIN)
-def attempt_list(request: HttpRequest) -> HttpResponse:
+def attempt_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every attempt and run, newest first, 50 a page; filtered by state, source, environment and who."""
     filters = {name: request.GET.get(name, "").strip() for name in ("status", "source", "environment", "q")}
     known = {
@@ -116,7 +116,7 @@ ATTEMPTS_PER_PAGE = 50
 
 
 @role_required(ADMIN)
-def schedule(request: HttpRequest) -> HttpResponse:
+def schedule(request: AuthenticatedHttpRequest) -> HttpResponse:
     day = _day(request)
     form = AdminBookingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from trials import services
 from trials.forms import WorkstationForm
 from trials.models import Workstation
@@ -16,7 +16,7 @@ from trials.views._shared import _form_error
 
 
 @role_required(ADMIN)
-def workstation_list(request: HttpRequest) -> HttpResponse:
+def workstation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WorkstationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -37,7 +37,7 @@ def workstation_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(ADMIN)
-def workstation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def workstation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     workstation = get_object_or_404(Workstation, pk=pk)
     if request.method == "POST":
         try:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from environments import packages
 from graders import selectors, services
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from rebench_site.roles import AuthenticatedRequest
 from trials.models import Attempt
 from trials.selectors import attempts_visible_to
 
 
-class ScoreLogEntrySerializer(serializers.Serializer):
+class ScoreLogEntrySerializer(serializers.Serializer[dict[str, Any]]):
     """For the schema only: entries are built by selectors.entry_as_dict (hidden scores are null)."""
 
     id = serializers.IntegerField()
@@ -31,7 +33,7 @@ class ScoreLogEntrySerializer(serializers.Serializer):
     details = serializers.DictField()
 
 
-def visible_attempt(request: Request, pk: int) -> Attempt:
+def visible_attempt(request: AuthenticatedRequest, pk: int) -> Attempt:
     """The owner's or an admin's; 404 for anyone else, so ids don't leak."""
     return get_object_or_404(attempts_visible_to(request.user).select_related("environment", "workstation"), pk=pk)
 
@@ -45,7 +47,7 @@ class AttemptScoreView(APIView):
             202: inline_serializer("ScoreQueued", {"job": serializers.UUIDField(), "status": serializers.CharField()})
         },
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         """Queue a scoring run on the attempt's workstation (an unfinished one is returned instead)."""
         job = services.scoring_job_request(attempt=visible_attempt(request, pk), by=request.user)
         return Response({"job": str(job.pk), "status": job.status}, status=status.HTTP_202_ACCEPTED)
@@ -67,7 +69,7 @@ class ScoreJobView(APIView):
             404: OpenApiResponse(description="No such job on this attempt."),
         }
     )
-    def get(self, request: Request, pk: int, job_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int, job_id: str) -> Response:
         attempt = visible_attempt(request, pk)
         try:
             job = ScoringJob.objects.filter(attempt=attempt, pk=job_id).first()
@@ -102,7 +104,7 @@ class ScoreLogView(APIView):
             )
         }
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         attempt = visible_attempt(request, pk)
         visible = selectors.scores_visible_to(attempt, request.user)
         entries = ScoreLogEntry.objects.filter(attempt=attempt).select_related("attempt__environment")
@@ -127,7 +129,7 @@ class InstructionsView(APIView):
             )
         }
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         """The environment's instructions as Markdown (what `task instructions` prints)."""
         attempt = visible_attempt(request, pk)
         package = packages.find(attempt.environment.slug)

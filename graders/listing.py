@@ -42,7 +42,7 @@ def list_query(
     return ListQuery(values, urlencode({k: v for k, v in values.items() if v}))
 
 
-def paginate(rows: QuerySet[Any], number: str | None) -> Page:
+def paginate(rows: QuerySet[Any], number: str | None) -> Page[Any]:
     """Page `number` of `rows` by PER_PAGE; a number that is no page gives the first, one past the end the last."""
     return Paginator(rows, PER_PAGE).get_page(number)
 

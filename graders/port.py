@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from graders import selectors, services
 from graders.leaderboards.services import leaderboard_request_recompute
@@ -22,7 +22,7 @@ class GradersGrading:
     def attempts_changed(self) -> None:
         leaderboard_request_recompute()
 
-    def page_scores(self, attempt: Attempt, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
+    def page_scores(self, attempt: Attempt, user: User | AnonymousUser) -> dict[str, Any]:
         return selectors.attempt_scores(attempt, user)
 
     def page_marker(self, attempt: Attempt) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
@@ -19,7 +19,7 @@ from rebench_site import roles
 from rebench_site.params import id_param
 from trials.models import Attempt
 
-AnyUser = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
 def scores_visible_to(attempt: Attempt, user: AnyUser) -> bool:

@@ -16,7 +16,7 @@ from graders import listing, selectors, services
 from graders.models import ScoringJob
 from rebench_site.errors import ServiceError
 from rebench_site.params import id_param
-from rebench_site.roles import ADMIN, EXPERT, role_required
+from rebench_site.roles import ADMIN, EXPERT, AuthenticatedHttpRequest, role_required
 from trials.models import Attempt
 from trials.selectors import attempts_visible_to
 
@@ -32,7 +32,7 @@ def _card(request: HttpRequest, attempt: Attempt, status: int = 200) -> HttpResp
 
 @require_POST
 @role_required(EXPERT, ADMIN)
-def attempt_score(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_score(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     attempt = _visible_attempt(request, pk)
     error = ""
     try:
@@ -51,7 +51,7 @@ def attempt_score(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @role_required(EXPERT, ADMIN)
-def attempt_score_card(request: HttpRequest, pk: int) -> HttpResponse:
+def attempt_score_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _card(request, _visible_attempt(request, pk))
 
 
@@ -69,7 +69,7 @@ def _job_filter_values() -> dict[str, list[str]]:
 
 @require_GET
 @role_required(ADMIN)
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every scoring job, newest first, 50 a page; filtered by state, kind, environment and configuration,
     searched by expert, attempt number or job id."""
     known = _job_filter_values()
@@ -96,7 +96,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def job_rerun(request: HttpRequest) -> HttpResponse:
+def job_rerun(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The job id comes in the form (`job`); an unknown one is a message, not an error page.
 
     An unfinished job (a stuck worker) is closed first, with its one entry saying so."""
@@ -110,7 +110,7 @@ def job_rerun(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def job_close(request: HttpRequest) -> HttpResponse:
+def job_close(request: AuthenticatedHttpRequest) -> HttpResponse:
     """End an unfinished job: an invalid entry marked lost, the attempt's clock running again."""
 
     def close(job: ScoringJob) -> str:

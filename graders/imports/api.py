@@ -13,7 +13,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,6 +22,7 @@ from graders.models import AttemptScore, ScoreLogEntry
 from rebench_site import roles
 from rebench_site.api_fields import FiniteFloatField
 from rebench_site.errors import NotAllowed
+from rebench_site.roles import AuthenticatedRequest
 from trials.models import Attempt
 
 HarnessOrAdmin = roles.HasRole.of(roles.HARNESS, roles.ADMIN)
@@ -33,7 +33,7 @@ EARLIEST_RUN_YEAR = 2000
 ENVELOPE_BYTES = 64 * 1024
 
 
-class RunCreateSerializer(serializers.Serializer):
+class RunCreateSerializer(serializers.Serializer[None]):
     run_id = serializers.CharField(
         max_length=255, help_text="Your harness's id of the run; sending it again updates the run."
     )
@@ -80,7 +80,7 @@ class RunCreateSerializer(serializers.Serializer):
         return value
 
 
-class EntryCreateSerializer(serializers.Serializer):
+class EntryCreateSerializer(serializers.Serializer[None]):
     elapsed_seconds = FiniteFloatField(
         min_value=0,
         max_value=settings.RUN_MAX_SECONDS,
@@ -97,14 +97,14 @@ class EntryCreateSerializer(serializers.Serializer):
     details = serializers.DictField(required=False, default=dict)
 
 
-class FinalScoreSerializer(serializers.Serializer):
+class FinalScoreSerializer(serializers.Serializer[AttemptScore]):
     raw = serializers.FloatField(allow_null=True)
     normalised = serializers.FloatField(allow_null=True)
     valid_entries = serializers.IntegerField()
     is_final = serializers.BooleanField()
 
 
-class RunSerializer(serializers.Serializer):
+class RunSerializer(serializers.Serializer[Attempt]):
     id = serializers.IntegerField()
     run_id = serializers.CharField(source="external_id")
     environment = serializers.CharField(source="environment.slug")
@@ -120,12 +120,12 @@ class RunSerializer(serializers.Serializer):
 
     def get_configuration(self, attempt: Attempt) -> str:
         """The configuration's name and version, e.g. `full v1`."""
-        return attempt.configuration.label if attempt.configuration_id else ""
+        return attempt.configuration.label if attempt.configuration is not None else ""
 
     def get_time_limit_seconds(self, attempt: Attempt) -> float:
         return attempt.time_limit.total_seconds()
 
-    @extend_schema(request=None, responses=FinalScoreSerializer(allow_null=True))  # type: ignore[misc]
+    @extend_schema(request=None, responses=FinalScoreSerializer(allow_null=True))
     def get_final_score(self, attempt: Attempt) -> dict[str, Any] | None:
         try:
             score = attempt.final_score  # select_related by the callers: no query per run in a list
@@ -134,7 +134,7 @@ class RunSerializer(serializers.Serializer):
         return FinalScoreSerializer(score).data
 
 
-class EntrySerializer(serializers.Serializer):
+class EntrySerializer(serializers.Serializer[ScoreLogEntry]):
     id = serializers.IntegerField()
     scored_at = serializers.DateTimeField()
     elapsed_seconds = serializers.FloatField()
@@ -144,14 +144,14 @@ class EntrySerializer(serializers.Serializer):
     details = serializers.DictField()
 
 
-def _run(request: Request, pk: int) -> Attempt:
+def _run(request: AuthenticatedRequest, pk: int) -> Attempt:
     """Any API run by id: another harness's run is then refused (403) by the service, as the API promises."""
     return get_object_or_404(
         Attempt.objects.select_related("environment", "configuration", "final_score"), pk=pk, source=Attempt.Source.API
     )
 
 
-def _readable(request: Request, attempt: Attempt) -> Attempt:
+def _readable(request: AuthenticatedRequest, attempt: Attempt) -> Attempt:
     if not roles.is_admin(request.user) and attempt.submitted_by_id != request.user.pk:
         raise NotAllowed("Another harness created that run.")
     return attempt
@@ -161,10 +161,10 @@ class RunListView(APIView):
     permission_classes = [IsAuthenticated, HarnessOrAdmin]
 
     @extend_schema(responses=RunSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """The runs this harness created (every API run for an admin), newest first, at most 500."""
         runs = selectors.api_runs_visible_to(request.user).order_by("-started_at", "-pk")[:500]
-        return Response(RunSerializer(runs, many=True).data)
+        return Response(RunSerializer(runs, many=True).data)  # type: ignore[arg-type]  # many=True: the stubs expect one instance
 
     @extend_schema(
         request=RunCreateSerializer,
@@ -175,7 +175,7 @@ class RunListView(APIView):
             403: OpenApiResponse(description="Another harness created a run with that run_id."),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Create an agent run, idempotent on `run_id`: the same run sent twice is one run, updated."""
         params = RunCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
@@ -187,7 +187,7 @@ class RunDetailView(APIView):
     permission_classes = [IsAuthenticated, HarnessOrAdmin]
 
     @extend_schema(responses={200: RunSerializer, 403: OpenApiResponse(description="Another harness's run.")})
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         return Response(RunSerializer(_readable(request, _run(request, pk))).data)
 
 
@@ -197,10 +197,10 @@ class RunScoreLogView(APIView):
     @extend_schema(
         responses={200: EntrySerializer(many=True), 403: OpenApiResponse(description="Another harness's run.")}
     )
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         attempt = _readable(request, _run(request, pk))
         entries = ScoreLogEntry.objects.filter(attempt=attempt).order_by("scored_at", "pk")
-        return Response(EntrySerializer(entries, many=True).data)
+        return Response(EntrySerializer(entries, many=True).data)  # type: ignore[arg-type]  # many=True: the stubs expect one instance
 
     @extend_schema(
         request=EntryCreateSerializer,
@@ -213,7 +213,7 @@ class RunScoreLogView(APIView):
             403: OpenApiResponse(description="Another harness's run."),
         },
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         """Add a score-log entry; the run's final score (the environment's aggregate) is recomputed."""
         attempt = _run(request, pk)
         params = EntryCreateSerializer(data=request.data)
@@ -228,13 +228,13 @@ class RunFinishView(APIView):
     @extend_schema(
         request=None, responses={200: RunSerializer, 403: OpenApiResponse(description="Another harness's run.")}
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         """End the run; its score becomes final. Finishing a finished run changes nothing."""
         attempt = services.agent_run_finish(attempt=_run(request, pk), by=request.user)
         return Response(RunSerializer(attempt).data)
 
 
-class RunImportSerializer(serializers.ModelSerializer):
+class RunImportSerializer(serializers.ModelSerializer[RunImport]):
     # Plain strings in the schema: DRF's enums of these would collide with other apps' `status` and `kind` names.
     kind = serializers.CharField(read_only=True, help_text="auto, inspect, metr_runs or file")
     detected_kind = serializers.CharField(read_only=True, help_text="The format read: inspect, metr_runs or file.")
@@ -269,7 +269,7 @@ class RunImportListView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(responses=RunImportSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(RunImportSerializer(selectors.run_imports_recent(), many=True).data)
 
     @extend_schema(
@@ -287,7 +287,7 @@ class RunImportListView(APIView):
         ),
         responses={202: RunImportSerializer, 400: OpenApiResponse(description="Too large, empty or unknown format.")},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Upload a file of runs; the import runs as a Celery job: poll the import for its progress."""
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.RUN_IMPORT_MAX_BYTES + ENVELOPE_BYTES:
@@ -310,5 +310,5 @@ class RunImportDetailView(APIView):
     permission_classes = [IsAuthenticated, AdminOnly]
 
     @extend_schema(responses=RunImportSerializer)
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         return Response(RunImportSerializer(get_object_or_404(RunImport, pk=pk)).data)

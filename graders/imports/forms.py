@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from environments.models import EnvironmentConfiguration
@@ -20,12 +22,14 @@ class RunImportForm(forms.Form):
         help_text="The scale of runs whose row doesn't name one: full is RE-Bench's tasks (METR runs always are).",
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         names = {EnvironmentConfiguration.FULL, EnvironmentConfiguration.SMALL}
         names |= set(EnvironmentConfiguration.objects.values_list("name", flat=True).distinct())
         ordered = sorted(names, key=lambda n: (n != EnvironmentConfiguration.FULL, n))
-        self.fields["configuration"].choices = [  # type: ignore[attr-defined]
+        configuration = self.fields["configuration"]
+        assert isinstance(configuration, forms.ChoiceField)
+        configuration.choices = [
             (n, "full (RE-Bench scale)" if n == EnvironmentConfiguration.FULL else n) for n in ordered
         ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 
 from graders.imports.models import RunImport
@@ -48,7 +48,7 @@ def external_runs_summary() -> list[dict[str, object]]:
     )
 
 
-def api_runs_visible_to(user: AbstractBaseUser) -> QuerySet[Attempt]:
+def api_runs_visible_to(user: User) -> QuerySet[Attempt]:
     """API runs a harness created (every API run for an admin); ids outside it answer 404."""
     runs = Attempt.objects.filter(source=Attempt.Source.API).select_related(
         "environment", "configuration", "final_score"

@@ -18,7 +18,7 @@ from graders.imports.api import ENVELOPE_BYTES
 from graders.imports.forms import RunImportForm
 from graders.imports.models import RunImport
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 
 
 def _too_large(request: HttpRequest) -> bool:
@@ -28,7 +28,7 @@ def _too_large(request: HttpRequest) -> bool:
 @csrf_exempt  # the CSRF check reads the whole body; the size check must come first (see import_list_checked)
 @require_http_methods(["GET", "POST"])
 @role_required(ADMIN)
-def import_list(request: HttpRequest) -> HttpResponse:
+def import_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Refuse an over-large upload from its declared length, before any of its body is read or spooled."""
     if request.method == "POST" and _too_large(request):
         error = f"The file is over the {settings.RUN_IMPORT_MAX_BYTES / 2**20:.0f} MiB import limit."
@@ -37,7 +37,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def import_list_checked(request: HttpRequest) -> HttpResponse:
+def import_list_checked(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = RunImportForm()
     if request.method == "POST":
         form = RunImportForm(request.POST, request.FILES)
@@ -115,20 +115,20 @@ def _list_page(request: HttpRequest, form: RunImportForm, status: int = 200, err
 
 @require_GET
 @role_required(ADMIN)
-def import_rows(request: HttpRequest) -> HttpResponse:
+def import_rows(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The list's rows alone (the same filters and page), polled while an import on it is unfinished."""
     return render(request, "run_imports/_rows.html", _imports_page(request, say=False)[1])
 
 
 @require_GET
 @role_required(ADMIN)
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     run_import = get_object_or_404(RunImport.objects.select_related("created_by"), pk=pk)
     return render(request, "run_imports/detail.html", {"run_import": run_import})
 
 
 @require_GET
 @role_required(ADMIN)
-def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
+def import_progress(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     run_import = get_object_or_404(RunImport, pk=pk)
     return render(request, "run_imports/_progress.html", {"run_import": run_import})

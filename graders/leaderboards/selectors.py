@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -222,7 +222,7 @@ def snapshot_configurations() -> list[str]:
     return [FULL, *sorted(names - {FULL})]
 
 
-def snapshot_visible_to(snapshot: LeaderboardSnapshot, user: AbstractBaseUser | AnonymousUser) -> dict[str, Any]:
+def snapshot_visible_to(snapshot: LeaderboardSnapshot, user: User | AnonymousUser) -> dict[str, Any]:
     """The snapshot's data as `user` may see it: all of it for an admin; an expert's own rows and nothing else."""
     data = snapshot_data(snapshot)
     if roles.is_admin(user):

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -152,7 +152,7 @@ def _snapshot_create(*, configuration: str, now: datetime) -> LeaderboardSnapsho
     return snapshot
 
 
-def leaderboard_compute_now(*, by: AbstractBaseUser) -> LeaderboardSnapshot:
+def leaderboard_compute_now(*, by: User) -> LeaderboardSnapshot:
     """An admin's "compute now": a fresh snapshot at once, outside the debounce."""
     if not roles.is_admin(by):
         raise NotAllowed("Only admins recompute the leaderboards.")

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from graders.leaderboards import selectors, services
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, EXPERT, is_admin, role_required
+from rebench_site.roles import ADMIN, EXPERT, AuthenticatedHttpRequest, is_admin, role_required
 
 
 def _no_snapshot(request: HttpRequest, title: str, scale: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -42,7 +42,7 @@ def _bad_scale(request: HttpRequest, scale: dict[str, Any]) -> HttpResponse | No
 
 @require_GET
 @role_required(ADMIN)
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     scale = _scale(request)
     if (refused := _bad_scale(request, scale)) is not None:
         return refused
@@ -58,7 +58,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @role_required(ADMIN)
-def environment(request: HttpRequest, slug: str) -> HttpResponse:
+def environment(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     scale = _scale(request)
     if (refused := _bad_scale(request, scale)) is not None:
         return refused
@@ -80,7 +80,7 @@ def environment(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 @role_required(EXPERT, ADMIN)
-def mine(request: HttpRequest) -> HttpResponse:
+def mine(request: AuthenticatedHttpRequest) -> HttpResponse:
     """An expert's own attempts as the leaderboard scores them, at every configuration; no one else's rows."""
     snapshot = None
     own: list[dict[str, Any]] = []
@@ -99,7 +99,7 @@ def mine(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def compute(request: HttpRequest) -> HttpResponse:
+def compute(request: AuthenticatedHttpRequest) -> HttpResponse:
     snapshot = services.leaderboard_compute_now(by=request.user)
     messages.success(request, f"Leaderboards computed from {snapshot.runs} runs in {snapshot.duration_seconds:.2f} s.")
     return redirect("leaderboards:overview")
@@ -107,7 +107,7 @@ def compute(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @role_required(EXPERT, ADMIN)
-def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
+def export(request: AuthenticatedHttpRequest, table: str, fmt: str) -> HttpResponse:
     """Every table and curve as CSV or JSON; an expert's export holds only their own rows."""
     if (table != "all" and table not in selectors.TABLES) or fmt not in ("csv", "json"):
         raise Http404("No such table or format.")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from graders.models import ScoringJob
 from trials.models import Attempt
 
-User = AbstractBaseUser
 UNFINISHED = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
 
 
@@ -17,8 +15,8 @@ def _queue(job: ScoringJob) -> None:
     from graders.tasks import scoring_job_run
 
     job_id, queue = str(job.pk), job.queue_name
-    transaction.on_commit(lambda: scoring_job_run.apply_async(args=[job_id], queue=queue))
+    transaction.on_commit(lambda: scoring_job_run.apply_async(args=(job_id,), queue=queue))
 
 
 def _queue_name(attempt: Attempt) -> str:
-    return attempt.workstation.queue_name if attempt.workstation_id else settings.LOCAL_WORKSTATION_QUEUE
+    return attempt.workstation.queue_name if attempt.workstation is not None else settings.LOCAL_WORKSTATION_QUEUE

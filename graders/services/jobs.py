@@ -7,13 +7,14 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from environments import packages
 from graders.models import ScoringJob
-from graders.services._shared import UNFINISHED, User, _queue, _queue_name
+from graders.services._shared import UNFINISHED, _queue, _queue_name
 from graders.services.execution import _job_record
 from graders.services.recovery import LOST_MESSAGE, _close_lost, _is_lost, _recover
 from graders.services.workspaces import attempt_user_retire_queue

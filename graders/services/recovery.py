@@ -11,13 +11,14 @@ from typing import Any
 
 from django import db
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
 from graders.models import ScoreLogEntry, ScoringJob
-from graders.services._shared import UNFINISHED, User, _queue
+from graders.services._shared import UNFINISHED, _queue
 from graders.services.execution import _job_record
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError

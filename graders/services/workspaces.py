@@ -62,7 +62,7 @@ def workspace_prepare_queue(attempt: Attempt) -> None:
     from graders.tasks import workspace_prepare as task
 
     attempt_id, queue = attempt.pk, _queue_name(attempt)
-    transaction.on_commit(lambda: task.apply_async(args=[attempt_id], queue=queue))
+    transaction.on_commit(lambda: task.apply_async(args=(attempt_id,), queue=queue))
 
 
 def attempt_user_retire_queue(attempt: Attempt) -> None:
@@ -70,4 +70,4 @@ def attempt_user_retire_queue(attempt: Attempt) -> None:
     from graders.tasks import attempt_user_retire as task
 
     attempt_id, queue = attempt.pk, _queue_name(attempt)
-    transaction.on_commit(lambda: task.apply_async(args=[attempt_id], queue=queue))
+    transaction.on_commit(lambda: task.apply_async(args=(attempt_id,), queue=queue))

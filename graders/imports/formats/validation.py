@@ -80,12 +80,12 @@ def text(value: Any, *, line: int, field: str, required: bool = False, max_lengt
         value = ""
     if not isinstance(value, str | int):
         raise ImportRefused(f"{value!r} is not text.", line=line, field=field)
-    value = str(value).strip()
-    if required and not value:
+    stripped = str(value).strip()
+    if required and not stripped:
         raise ImportRefused("is required.", line=line, field=field)
-    if len(value) > max_length:
+    if len(stripped) > max_length:
         raise ImportRefused(f"is longer than {max_length} characters.", line=line, field=field)
-    return value
+    return stripped
 
 
 def when(value: Any, *, line: int, field: str) -> datetime | None:

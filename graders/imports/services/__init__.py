@@ -7,7 +7,6 @@ every public write here. A test that replaces a name replaces it in the module t
 
 from __future__ import annotations
 
-from graders.imports.services._shared import User
 from graders.imports.services.harness import agent_run_create, agent_run_finish, agent_run_log_score
 from graders.imports.services.run_imports import (
     SOURCE_OF_KIND,
@@ -34,7 +33,6 @@ __all__ = [
     "WRITE_CHUNK",
     "WRITE_TRIES",
     "ServiceError",
-    "User",
     "agent_run_create",
     "agent_run_finish",
     "agent_run_log_score",

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-
-User = AbstractBaseUser
-
 
 def _request_leaderboard_recompute() -> None:
     from graders.leaderboards.services import leaderboard_request_recompute  # leaderboards read what we write

@@ -6,13 +6,14 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from environments.models import Environment, EnvironmentConfiguration
 from environments.services import environment_configuration_for
 from graders.imports import formats
-from graders.imports.services._shared import User, _request_leaderboard_recompute
+from graders.imports.services._shared import _request_leaderboard_recompute
 from graders.imports.services.run_imports import configuration_name_check
 from graders.models import ScoreLogEntry
 from graders.services import attempt_score_update

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -18,7 +19,6 @@ from audit.services import audit_record
 from environments.models import CONFIGURATION_NAME, EnvironmentConfiguration
 from graders.imports import formats
 from graders.imports.models import RunImport
-from graders.imports.services._shared import User
 from graders.imports.services.writing import runs_write
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError

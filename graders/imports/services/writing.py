@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from graders.imports import formats
-from graders.imports.services._shared import User, _request_leaderboard_recompute
+from graders.imports.services._shared import _request_leaderboard_recompute
 from graders.models import AttemptScore, ScoreLogEntry
 from graders.services import aggregate, normalise
 from trials.models import Attempt
@@ -40,8 +41,10 @@ def runs_write(*, records: Iterable[formats.RunRecord], source: str, by: User | 
 def _differs(attempt: Attempt, name: str, value: Any) -> bool:
     if name in ("environment", "configuration"):
         # By id: the row itself isn't loaded.
-        return getattr(attempt, f"{name}_id") != (value.pk if value is not None else None)
-    return getattr(attempt, name) != value
+        by_id: bool = getattr(attempt, f"{name}_id") != (value.pk if value is not None else None)
+        return by_id
+    differs: bool = getattr(attempt, name) != value
+    return differs
 
 
 def _write_chunk(
@@ -118,10 +121,10 @@ def _write_chunk(
                 )
             )
         # The same aggregate and normalisation as grading's attempt_score_update, over the log just built.
-        values = [e.score for e in record.entries]
-        raw = aggregate(values, record.environment.aggregation)
+        logged = [e.score for e in record.entries]
+        raw = aggregate(logged, record.environment.aggregation)
         normalised = normalise(record.configuration or record.environment, raw)
-        scores.append((attempt.pk, raw, normalised, sum(1 for v in values if v is not None), True, now))
+        scores.append((attempt.pk, raw, normalised, sum(1 for v in logged if v is not None), True, now))
     _rows_insert(ScoreLogEntry, ENTRY_COLUMNS, entries)
     _rows_insert(AttemptScore, SCORE_COLUMNS, scores)
     return len(fresh), len(stale), len(entries)
@@ -133,7 +136,7 @@ SCORE_COLUMNS = ("attempt_id", "raw", "normalised", "valid_entries", "is_final",
 COPY_ROWS = True
 
 
-def _copy_converter(field: models.Field) -> Callable[[Any], Any] | None:
+def _copy_converter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     """How COPY must get a column's values: JSON wrapped as jsonb; None where the value goes as it is
     (choices are str subclasses, which psycopg writes as their value). Decided once per column."""
     if isinstance(field, models.JSONField):
@@ -181,4 +184,6 @@ def _rows_insert(model: type[models.Model], columns: tuple[str, ...], rows: list
                     row = tuple(values)
                 copy.write_row(row)
         return
-    model.objects.bulk_create((model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=WRITE_CHUNK)
+    model._default_manager.bulk_create(
+        (model(**dict(zip(columns, row, strict=True))) for row in rows), batch_size=WRITE_CHUNK
+    )

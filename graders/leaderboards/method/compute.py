@@ -94,8 +94,8 @@ def leaderboard_compute(
             result.curves.append(_curve_json(env.slug, group, curve, budgets, [env.slug]))
         _tables(result, data, env, runs, scores, final_col, col_of, budgets, per_group_env, e)
     for g, by_env in sorted(per_group_env.items(), key=lambda item: data.groups[item[0]].key):
-        if (curve := _overall_json(data, g, by_env, budgets)) is not None:
-            result.curves.append(curve)
+        if (overall := _overall_json(data, g, by_env, budgets)) is not None:
+            result.curves.append(overall)
     return result
 
 

@@ -21,7 +21,7 @@ def _intervals(replicates: FloatArray) -> list[tuple[float | None, float | None]
         return [(None, None)] * replicates.shape[1]
     tail = (1 - CI_LEVEL) / 2 * 100
     bounds = np.percentile(replicates, [tail, 100 - tail], axis=0)
-    undefined = np.isnan(replicates).any(axis=0)
+    undefined = np.asarray(np.isnan(replicates).any(axis=0))
     return [
         (None, None) if undefined[j] else (float(bounds[0, j]), float(bounds[1, j])) for j in range(bounds.shape[1])
     ]

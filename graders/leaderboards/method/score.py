@@ -51,9 +51,9 @@ def score_matrix(
     # Several entries can land in one cell; the latest in (run, elapsed) order carries the running aggregate.
     last = np.ones(cell.size, dtype=bool)
     last[:-1] = cell[1:] != cell[:-1]
-    placed = np.full(n_runs * m, np.nan)
-    placed[cell[last]] = value[last]
-    placed = placed.reshape(n_runs, m)
+    flat = np.full(n_runs * m, np.nan)
+    flat[cell[last]] = value[last]
+    placed = flat.reshape(n_runs, m)
     # Forward-fill along time: score_r is a step function of t.
     idx = np.where(np.isnan(placed), -1, np.arange(m))
     np.maximum.accumulate(idx, axis=1, out=idx)

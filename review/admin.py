@@ -14,7 +14,7 @@ from review.models import Assignment, Completion, ImportJob, Label, LabelRevisio
 
 
 @admin.register(Completion)
-class CompletionAdmin(admin.ModelAdmin):
+class CompletionAdmin(admin.ModelAdmin[Completion]):
     list_display = ["id", "source", "batch", "gold_label", "classifier_score", "created_at"]
     list_filter = ["source", "gold_label", "batch"]
     search_fields = ["prompt", "text", "external_id"]
@@ -22,7 +22,7 @@ class CompletionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewQueue)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(admin.ModelAdmin[ReviewQueue]):
     list_display = ["name", "policy", "overlap", "gold_rate", "min_seconds_per_item", "is_open", "created_at"]
     list_filter = ["policy", "is_open"]
     search_fields = ["name"]
@@ -31,14 +31,14 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(admin.ModelAdmin[Label]):
     list_display = ["id", "queue", "completion", "reviewer", "value", "created_at", "edited_at"]
     list_filter = ["queue", "value"]
     raw_id_fields = ["assignment", "item", "completion", "reviewer", "queue"]
 
 
 @admin.register(LabelRevision)
-class LabelRevisionAdmin(admin.ModelAdmin):
+class LabelRevisionAdmin(admin.ModelAdmin[LabelRevision]):
     """The history reviewers write by editing their labels: for reading, never for rewriting."""
 
     list_display = ["id", "label", "changed_by", "value_before", "value_after", "changed_at"]
@@ -57,7 +57,7 @@ class LabelRevisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueueItem)
-class QueueItemAdmin(RecordAdmin):
+class QueueItemAdmin(RecordAdmin[QueueItem]):
     list_display = ["id", "queue", "completion", "is_gold", "label_count", "sort_key", "created_at"]
     list_filter = ["is_gold", "queue"]
     list_select_related = ["queue", "completion"]
@@ -65,7 +65,7 @@ class QueueItemAdmin(RecordAdmin):
 
 
 @admin.register(Slot)
-class SlotAdmin(RecordAdmin):
+class SlotAdmin(RecordAdmin[Slot]):
     list_display = ["id", "queue", "item", "index", "filled", "lease", "lease_expires_at"]
     list_filter = ["filled", "queue"]
     list_select_related = ["queue", "item__queue", "lease__reviewer"]
@@ -73,7 +73,7 @@ class SlotAdmin(RecordAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(RecordAdmin):
+class AssignmentAdmin(RecordAdmin[Assignment]):
     list_display = ["id", "reviewer", "queue", "item", "slot", "state", "leased_at", "expires_at"]
     list_filter = ["state", "queue"]
     list_select_related = ["reviewer", "queue", "item__queue", "slot"]
@@ -82,7 +82,7 @@ class AssignmentAdmin(RecordAdmin):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(RecordAdmin):
+class ImportJobAdmin(RecordAdmin[ImportJob]):
     """Uploads of completions: read-only records of how each went; deleting one leaves its completions."""
 
     list_display = ["id", "original_name", "format", "batch", "status", "created_count", "created_by", "created_at"]

@@ -5,19 +5,18 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rebench_site.api_fields import FiniteFloatField
 from rebench_site.errors import NotAllowed
 from rebench_site.params import MAX_ID
-from rebench_site.roles import REVIEWER, HasRole
+from rebench_site.roles import REVIEWER, AuthenticatedRequest, HasRole
 from review import services
 from review.models import Assignment, LabelValue, ReviewQueue
 
 
-class LeaseSerializer(serializers.Serializer):
+class LeaseSerializer(serializers.Serializer[Assignment]):
     """For the schema and the answer: the leased item, blind (no classifier score, no other labels)."""
 
     assignment = serializers.IntegerField(source="pk")
@@ -27,14 +26,14 @@ class LeaseSerializer(serializers.Serializer):
     text = serializers.CharField(source="item.completion.text")
 
 
-def workable_queue(request: Request, pk: int) -> ReviewQueue:
+def workable_queue(request: AuthenticatedRequest, pk: int) -> ReviewQueue:
     queue = get_object_or_404(ReviewQueue, pk=pk)
     if not services.reviewer_may_work(queue=queue, reviewer=request.user):
         raise NotAllowed("You are not a reviewer of this queue.")
     return queue
 
 
-class NextSerializer(serializers.Serializer):
+class NextSerializer(serializers.Serializer[None]):
     exclude = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
@@ -44,7 +43,7 @@ class NextSerializer(serializers.Serializer):
     )
 
 
-class LabelSerializer(serializers.Serializer):
+class LabelSerializer(serializers.Serializer[None]):
     value = serializers.ChoiceField(choices=LabelValue.values)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
     seconds = FiniteFloatField(
@@ -56,7 +55,7 @@ class QueueNextView(APIView):
     permission_classes = [HasRole.of(REVIEWER)]
 
     @extend_schema(request=NextSerializer, responses={200: LeaseSerializer, 204: None})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         """Lease the next item of the queue (the one already held, if any); 204 when nothing is left."""
         queue = workable_queue(request, pk)
         params = NextSerializer(data=request.data)
@@ -81,7 +80,7 @@ class LeaseLabelView(APIView):
             ),
         },
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         """Label the leased item; the same label again answers 200 with the first one (nothing counted twice)."""
         get_object_or_404(Assignment.objects.filter(reviewer=request.user), pk=pk)
         label = LabelSerializer(data=request.data)

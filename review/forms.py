@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,9 +35,11 @@ class QueueForm(forms.Form):
     )
     guideline = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["reviewers"].queryset = get_user_model().objects.filter(groups__name=REVIEWER).order_by("username")  # type: ignore[attr-defined]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reviewers = self.fields["reviewers"]
+        assert isinstance(reviewers, forms.ModelMultipleChoiceField)
+        reviewers.queryset = get_user_model().objects.filter(groups__name=REVIEWER).order_by("username")
 
 
 class ImportForm(forms.Form):

@@ -7,7 +7,7 @@ from review.classifier.models import ClassifierScore, ClassifierVersion, RedTeam
 
 
 @admin.register(ClassifierVersion)
-class ClassifierVersionAdmin(admin.ModelAdmin):
+class ClassifierVersionAdmin(admin.ModelAdmin[ClassifierVersion]):
     list_display = ("id", "status", "is_active", "threshold", "injurious_count", "safe_count", "created_at")
     list_filter = ("status", "is_active")
     # Activation and the threshold go through the services (they rescore and keep one active).
@@ -15,14 +15,14 @@ class ClassifierVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RedTeamAttempt)
-class RedTeamAttemptAdmin(admin.ModelAdmin):
+class RedTeamAttemptAdmin(admin.ModelAdmin[RedTeamAttempt]):
     list_display = ("id", "reviewer", "started_at", "submitted_at", "final_score", "rewrite")
     list_select_related = ("reviewer", "rewrite")
     raw_id_fields = ("start_completion", "rewrite", "version")
 
 
 @admin.register(ClassifierScore)
-class ClassifierScoreAdmin(RecordAdmin):
+class ClassifierScoreAdmin(RecordAdmin[ClassifierScore]):
     """Each version's score of each completion, as its rescoring job wrote them: for reading only."""
 
     list_display = ("id", "version", "completion", "score")

@@ -7,12 +7,11 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, REVIEWER, HasRole
+from rebench_site.roles import ADMIN, REVIEWER, AuthenticatedRequest, HasRole
 from review.classifier import selectors
 from review.classifier.models import ClassifierVersion, RedTeamAttempt
 from review.services import completion_check_text
@@ -27,7 +26,7 @@ class StrictText(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class ScoreInput(serializers.Serializer):
+class ScoreInput(serializers.Serializer[None]):
     text = StrictText(allow_blank=True, trim_whitespace=False)
 
 
@@ -36,7 +35,7 @@ class SubstitutionsInput(ScoreInput):
     limit = serializers.IntegerField(min_value=1, max_value=50, default=10)
 
 
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def _valid(serializer_class: type[serializers.Serializer[None]], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
         field, errors = next(iter(serializer.errors.items()))
@@ -51,7 +50,7 @@ def _scoring_version() -> ClassifierVersion:
     return version
 
 
-def _attempt(request: Request, pk: int) -> RedTeamAttempt:
+def _attempt(request: AuthenticatedRequest, pk: int) -> RedTeamAttempt:
     return get_object_or_404(RedTeamAttempt, pk=pk, reviewer=request.user)
 
 
@@ -61,7 +60,7 @@ class RedTeamScoreView(APIView):
     permission_classes = [HasRole.of(REVIEWER, ADMIN)]
 
     @extend_schema(request=ScoreInput, responses=dict)
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         from review.classifier import model, runtime  # torch: loaded on first use, not with the URLconf
 
         attempt = _attempt(request, pk)
@@ -97,7 +96,7 @@ class RedTeamSubstitutionsView(APIView):
     permission_classes = [HasRole.of(REVIEWER, ADMIN)]
 
     @extend_schema(request=SubstitutionsInput, responses=dict)
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         from review.classifier import model, runtime  # torch: loaded on first use, not with the URLconf
 
         attempt = _attempt(request, pk)

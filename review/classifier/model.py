@@ -48,7 +48,8 @@ class Encoder:
 
     @property
     def embedding_matrix(self) -> Tensor:
-        return self.model.get_input_embeddings().weight
+        weight: Tensor = self.model.get_input_embeddings().weight
+        return weight
 
 
 _ENCODERS: dict[tuple[str, int], Encoder] = {}
@@ -83,6 +84,10 @@ class Head(nn.Module):
     overfitting, and it keeps the red-team gradients easy to read.
     """
 
+    # Buffers (registered below), which nn.Module's __getattr__ would type as Tensor | Module.
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
@@ -90,7 +95,8 @@ class Head(nn.Module):
         self.linear = nn.Linear(dim, 1)
 
     def forward(self, pooled: Tensor) -> Tensor:
-        return self.linear((pooled - self.mean) / self.std).squeeze(-1)
+        logits: Tensor = self.linear((pooled - self.mean) / self.std).squeeze(-1)
+        return logits
 
 
 def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -50,7 +50,7 @@ def classifier_training_check(counts: dict[str, int] | None = None) -> dict[str,
 
 
 @transaction.atomic
-def classifier_version_request(*, by: AbstractBaseUser | None) -> ClassifierVersion:
+def classifier_version_request(*, by: User | None) -> ClassifierVersion:
     """Queue the training of a new version (refused with too few labels); the job starts after commit."""
     counts = classifier_training_check()
     busy = [ClassifierVersion.Status.QUEUED, ClassifierVersion.Status.TRAINING, ClassifierVersion.Status.SCORING]
@@ -65,7 +65,7 @@ def classifier_version_request(*, by: AbstractBaseUser | None) -> ClassifierVers
     )
     from review.classifier.tasks import classifier_train
 
-    transaction.on_commit(lambda: classifier_train.apply_async(args=[version.pk], queue=settings.CLASSIFIER_QUEUE))
+    transaction.on_commit(lambda: classifier_train.apply_async(args=(version.pk,), queue=settings.CLASSIFIER_QUEUE))
     return version
 
 
@@ -186,7 +186,7 @@ def _store_scores(version: ClassifierVersion, scored: list[tuple[int, float]]) -
 
 
 @transaction.atomic
-def classifier_version_activate(*, version: ClassifierVersion, by: AbstractBaseUser | None) -> ClassifierVersion:
+def classifier_version_activate(*, version: ClassifierVersion, by: User | None) -> ClassifierVersion:
     """Make `version` the one in use: its scores become every completion's classifier_score.
 
     Completions added since it was trained are scored after commit by a job.
@@ -212,14 +212,14 @@ def classifier_version_activate(*, version: ClassifierVersion, by: AbstractBaseU
     from review.classifier.tasks import classifier_score_missing
 
     transaction.on_commit(
-        lambda: classifier_score_missing.apply_async(args=[version.pk], queue=settings.CLASSIFIER_QUEUE)
+        lambda: classifier_score_missing.apply_async(args=(version.pk,), queue=settings.CLASSIFIER_QUEUE)
     )
     return version
 
 
 @transaction.atomic
 def classifier_threshold_set(
-    *, version: ClassifierVersion, threshold: Any, target_recall: Any = None, by: AbstractBaseUser | None
+    *, version: ClassifierVersion, threshold: Any, target_recall: Any = None, by: User | None
 ) -> ClassifierVersion:
     """Save the threshold completions are filtered at (score ≥ threshold) for `version`."""
     value = _unit_float(threshold, field="threshold")
@@ -265,7 +265,7 @@ def _require_scoring_version() -> ClassifierVersion:
 @transaction.atomic
 def red_team_attempt_start(
     *,
-    reviewer: AbstractBaseUser,
+    reviewer: User,
     prompt: Any = None,
     text: Any = "",
     completion: Completion | None = None,
@@ -299,7 +299,7 @@ def red_team_attempt_start(
 
 @transaction.atomic
 def red_team_attempt_submit(
-    *, attempt: RedTeamAttempt, reviewer: AbstractBaseUser, text: Any, now: datetime | None = None
+    *, attempt: RedTeamAttempt, reviewer: User, text: Any, now: datetime | None = None
 ) -> RedTeamAttempt:
     """Send a rewrite the classifier passes (score below the threshold) to the verify queue."""
     from review.classifier import model, runtime

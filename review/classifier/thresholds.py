@@ -124,9 +124,12 @@ def threshold_rows(
         passed = int(passing.sum())
         passed_injurious = int((passing & injurious).sum())
         recall = (total_injurious - passed_injurious) / total_injurious if total_injurious else None
+        low: float | None
+        high: float | None
+        rate: float | None
         if passed:
             low, high = clopper_pearson(passed_injurious, passed)
-            rate: float | None = passed_injurious / passed
+            rate = passed_injurious / passed
         else:
             low = high = rate = None
         rows.append(

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from rebench_site.errors import ServiceError
 from rebench_site.params import id_param
-from rebench_site.roles import ADMIN, REVIEWER, role_required
+from rebench_site.roles import ADMIN, REVIEWER, AuthenticatedHttpRequest, role_required
 from review.classifier import selectors, services
 from review.classifier.models import ClassifierVersion, RedTeamAttempt
 from review.models import Completion, LabelValue, ReviewQueue
@@ -25,7 +25,7 @@ DEFAULT_TARGET_RECALL = 0.99
 
 
 @role_required(ADMIN)
-def version_list(request: HttpRequest) -> HttpResponse:
+def version_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     versions = list(ClassifierVersion.objects.select_related("created_by")[:50])
     counts = selectors.training_label_counts()
     return render(
@@ -43,7 +43,7 @@ def _min_per_class() -> int:
 
 @role_required(ADMIN)
 @require_POST
-def version_train(request: HttpRequest) -> HttpResponse:
+def version_train(request: AuthenticatedHttpRequest) -> HttpResponse:
     try:
         version = services.classifier_version_request(by=request.user)
     except ServiceError as exc:
@@ -54,7 +54,7 @@ def version_train(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(ADMIN)
-def _versions(request: HttpRequest) -> HttpResponse:
+def _versions(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The versions table alone, polled by htmx while one trains."""
     versions = list(ClassifierVersion.objects.select_related("created_by")[:50])
     return render(request, "review/classifier/_versions.html", {"versions": versions})
@@ -62,7 +62,7 @@ def _versions(request: HttpRequest) -> HttpResponse:
 
 @role_required(ADMIN)
 @require_POST
-def version_activate(request: HttpRequest) -> HttpResponse:
+def version_activate(request: AuthenticatedHttpRequest) -> HttpResponse:
     raw = request.POST.get("version", "")
     version = ClassifierVersion.objects.filter(pk=version_id).first() if (version_id := id_param(raw)) else None
     if version is None:
@@ -81,7 +81,7 @@ def version_activate(request: HttpRequest) -> HttpResponse:
 
 
 def _target_recall(raw: str | None) -> tuple[float, str | None]:
-    if raw in (None, ""):
+    if not raw:
         return DEFAULT_TARGET_RECALL, None
     try:
         value = float(raw)
@@ -93,7 +93,7 @@ def _target_recall(raw: str | None) -> tuple[float, str | None]:
 
 
 @role_required(ADMIN)
-def threshold_page(request: HttpRequest) -> HttpResponse:
+def threshold_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     versions = ClassifierVersion.objects.filter(status=ClassifierVersion.Status.READY)
     chosen = request.GET.get("version") or request.POST.get("version")
     if chosen:
@@ -155,7 +155,7 @@ def threshold_page(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(REVIEWER, ADMIN)
-def red_team_home(request: HttpRequest) -> HttpResponse:
+def red_team_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     mine = RedTeamAttempt.objects.filter(reviewer=request.user)
     attempts = list(mine.select_related("rewrite")[:20])
     outcomes = selectors.consensus_labels(completion_ids=[a.rewrite_id for a in attempts if a.rewrite_id])
@@ -190,7 +190,7 @@ def red_team_home(request: HttpRequest) -> HttpResponse:
 
 @role_required(REVIEWER, ADMIN)
 @require_POST
-def red_team_start(request: HttpRequest) -> HttpResponse:
+def red_team_start(request: AuthenticatedHttpRequest) -> HttpResponse:
     completion = None
     completion_id = request.POST.get("completion")
     if completion_id:
@@ -219,7 +219,7 @@ def _own_attempt(request: HttpRequest, pk: int) -> RedTeamAttempt:
 
 
 @role_required(REVIEWER, ADMIN)
-def red_team_attempt(request: HttpRequest, pk: int) -> HttpResponse:
+def red_team_attempt(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     attempt = _own_attempt(request, pk)
     version = selectors.active_version()
     context: dict[str, Any] = {
@@ -233,7 +233,7 @@ def red_team_attempt(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(REVIEWER, ADMIN)
 @require_POST
-def red_team_submit(request: HttpRequest) -> HttpResponse:
+def red_team_submit(request: AuthenticatedHttpRequest) -> HttpResponse:
     raw = request.POST.get("attempt", "")
     pk = id_param(raw)
     attempt = RedTeamAttempt.objects.filter(pk=pk, reviewer=request.user).first() if pk else None
@@ -269,7 +269,7 @@ def red_team_submit(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(ADMIN)
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     from review.agreement import queue_agreement
     from review.selectors import queue_overview, reviewer_stats
 

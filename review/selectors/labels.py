@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from review.models import Assignment, Label, QueueItem, ReviewQueue
@@ -19,7 +19,7 @@ def label_edit_refusal(*, queue: ReviewQueue, adjudicated: bool) -> str | None:
     return None
 
 
-def labels_of_reviewer(*, reviewer: AbstractBaseUser, queue: ReviewQueue | None = None) -> QuerySet[Label]:
+def labels_of_reviewer(*, reviewer: User, queue: ReviewQueue | None = None) -> QuerySet[Label]:
     """The reviewer's labels, newest first, with their queue, completion and change history."""
     labels = Label.objects.filter(reviewer=reviewer)
     if queue is not None:

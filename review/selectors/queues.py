@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -19,7 +19,7 @@ def _count(rows: QuerySet[Any]) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def _slots_open_to(reviewer: AbstractBaseUser, now: datetime) -> QuerySet[Slot]:
+def _slots_open_to(reviewer: User, now: datetime) -> QuerySet[Slot]:
     """Unfilled slots of items this reviewer may still be given: never had, or leased by them right now.
 
     An item they labelled, skipped or let a lease expire on is never offered to them again (one
@@ -36,7 +36,7 @@ def _count_items(slots: QuerySet[Slot]) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def queues_for_reviewer(*, reviewer: AbstractBaseUser, now: datetime | None = None) -> QuerySet[ReviewQueue]:
+def queues_for_reviewer(*, reviewer: User, now: datetime | None = None) -> QuerySet[ReviewQueue]:
     """Open queues this reviewer may work, with their progress: slots unfilled and in all, the reviewer's
     labels and the items still open to them."""
     now = now or timezone.now()
@@ -80,7 +80,7 @@ class QueueProgress:
         return {"mine": self.mine, "mine_possible": self.mine_possible, "filled": self.filled, "wanted": self.wanted}
 
 
-def queue_progress(*, queue: ReviewQueue, reviewer: AbstractBaseUser, now: datetime | None = None) -> QueueProgress:
+def queue_progress(*, queue: ReviewQueue, reviewer: User, now: datetime | None = None) -> QueueProgress:
     now = now or timezone.now()
     mine = Label.objects.filter(queue=queue, reviewer=reviewer).count()
     remaining = (
@@ -95,7 +95,7 @@ def queue_overview(*, queues: QuerySet[ReviewQueue] | None = None) -> list[Revie
     queues = (queues if queues is not None else ReviewQueue.objects.all()).order_by("-created_at", "-id")
     now = timezone.now()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = list(queues.annotate(item_count=Count("items", distinct=True)))
+    rows: list[ReviewQueue] = list(queues.annotate(item_count=Count("items", distinct=True)))
     ids = [q.pk for q in rows]
     slot_counts = {
         r["queue_id"]: r
@@ -115,10 +115,10 @@ def queue_overview(*, queues: QuerySet[ReviewQueue] | None = None) -> list[Revie
     }
     for q in rows:
         s = slot_counts.get(q.pk, {})
-        q.slot_total = s.get("total", 0)  # type: ignore[attr-defined]
-        q.slots_filled = s.get("filled_count", 0)  # type: ignore[attr-defined]
-        q.slots_leased = s.get("leased_count", 0)  # type: ignore[attr-defined]
-        q.slots_waiting = q.slot_total - q.slots_filled - q.slots_leased  # type: ignore[attr-defined]
-        q.labels_total = label_counts.get(q.pk, {}).get("total", 0)  # type: ignore[attr-defined]
-        q.labels_today = label_counts.get(q.pk, {}).get("today", 0)  # type: ignore[attr-defined]
+        q.slot_total = s.get("total", 0)  # type: ignore[attr-defined]  # counts for the page, on the row
+        q.slots_filled = s.get("filled_count", 0)  # type: ignore[attr-defined]  # counts for the page, on the row
+        q.slots_leased = s.get("leased_count", 0)  # type: ignore[attr-defined]  # counts for the page, on the row
+        q.slots_waiting = q.slot_total - q.slots_filled - q.slots_leased  # type: ignore[attr-defined]  # counts for the page, on the row
+        q.labels_total = label_counts.get(q.pk, {}).get("total", 0)  # type: ignore[attr-defined]  # counts for the page, on the row
+        q.labels_today = label_counts.get(q.pk, {}).get("today", 0)  # type: ignore[attr-defined]  # counts for the page, on the row
     return rows

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -90,7 +90,7 @@ def reviewer_stats(*, labels: QuerySet[Label] | None = None, now: datetime | Non
     ]
 
 
-def reviewer_throughput(*, reviewer: AbstractBaseUser, now: datetime | None = None) -> dict[str, Any]:
+def reviewer_throughput(*, reviewer: User, now: datetime | None = None) -> dict[str, Any]:
     """What the labeling page shows the reviewer: labels in the last hour and today, mean seconds per label."""
     now = now or timezone.now()
     mine = Label.objects.filter(reviewer=reviewer)

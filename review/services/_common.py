@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from rebench_site.errors import ServiceError
@@ -40,7 +40,7 @@ def _items_add(queue: ReviewQueue, entries: Iterable[tuple[int, float, bool]]) -
     return added
 
 
-def _locked_assignment(assignment_id: Any, reviewer: AbstractBaseUser) -> tuple[Assignment, Slot]:
+def _locked_assignment(assignment_id: Any, reviewer: User) -> tuple[Assignment, Slot]:
     """Lock the slot, then the assignment (always in this order, as labels and picks do)."""
     try:
         assignment_id = int(assignment_id)

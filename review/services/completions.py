@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from rebench_site.errors import ServiceError
@@ -37,9 +37,7 @@ def _check_prompt(prompt: Any) -> str:
 
 
 @transaction.atomic
-def completion_submit_rewrite(
-    *, author: AbstractBaseUser, prompt: str, text: str, parent: Completion | None
-) -> Completion:
+def completion_submit_rewrite(*, author: User, prompt: str, text: str, parent: Completion | None) -> Completion:
     """A red-team rewrite: a new `red_team` completion, put into every open verify queue.
 
     With no open verify queue a default one is made (all reviewers, REVIEW_VERIFY_OVERLAP labels),

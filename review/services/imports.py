@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -114,7 +114,7 @@ def completions_parse(*, data: bytes, fmt: str, batch: str = "", progress: Any =
     return rows
 
 
-def import_job_create(*, created_by: AbstractBaseUser | None, upload: Any, fmt: str = "", batch: str = "") -> ImportJob:
+def import_job_create(*, created_by: User | None, upload: Any, fmt: str = "", batch: str = "") -> ImportJob:
     """Store the upload and queue the Celery job that imports it (after commit)."""
     name = getattr(upload, "name", "") or "upload"
     if not fmt:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -28,7 +28,7 @@ class LabelResult:
 @transaction.atomic
 def label_submit(
     *,
-    reviewer: AbstractBaseUser,
+    reviewer: User,
     assignment_id: Any,
     value: str,
     note: str = "",
@@ -134,15 +134,15 @@ def _adjudication_started(queue: ReviewQueue, completion_id: int) -> bool:
 def _check_note(note: Any) -> str:
     if not isinstance(note, str):
         raise ServiceError("must be text", field="note")
-    note = note.strip()
-    if len(note) > 5000:
+    stripped = note.strip()
+    if len(stripped) > 5000:
         raise ServiceError("is longer than 5,000 characters", field="note")
-    return note
+    return stripped
 
 
 @transaction.atomic
 def label_edit(
-    *, reviewer: AbstractBaseUser, label_id: Any, value: Any = None, note: Any = None, now: datetime | None = None
+    *, reviewer: User, label_id: Any, value: Any = None, note: Any = None, now: datetime | None = None
 ) -> Label:
     """Change one of the reviewer's own labels from their history: its value and note (None: as it is).
 
@@ -193,7 +193,7 @@ def label_edit(
 
 
 @transaction.atomic
-def label_undo(*, reviewer: AbstractBaseUser, label_id: Any, now: datetime | None = None) -> Assignment:
+def label_undo(*, reviewer: User, label_id: Any, now: datetime | None = None) -> Assignment:
     """Take back the reviewer's last label (within REVIEW_UNDO_SECONDS): the item is theirs again, unlabelled."""
     now = now or timezone.now()
     try:

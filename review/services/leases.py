@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -17,7 +17,7 @@ from review.models import Assignment, ReviewQueue, Slot
 from review.services._common import _locked_assignment, _require_live_lease
 
 
-def reviewer_may_work(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> bool:
+def reviewer_may_work(*, queue: ReviewQueue, reviewer: User) -> bool:
     from rebench_site.roles import REVIEWER, has_role
 
     if not has_role(reviewer, REVIEWER):
@@ -25,7 +25,7 @@ def reviewer_may_work(*, queue: ReviewQueue, reviewer: AbstractBaseUser) -> bool
     return queue.all_reviewers or queue.reviewers.filter(pk=reviewer.pk).exists()
 
 
-def _active_leases(queue: ReviewQueue, reviewer: AbstractBaseUser, now: datetime) -> list[Assignment]:
+def _active_leases(queue: ReviewQueue, reviewer: User, now: datetime) -> list[Assignment]:
     return list(
         Assignment.objects.filter(
             queue=queue, reviewer=reviewer, state=Assignment.State.LEASED, expires_at__gt=now, slot__lease=F("pk")
@@ -36,7 +36,7 @@ def _active_leases(queue: ReviewQueue, reviewer: AbstractBaseUser, now: datetime
 
 
 def lease_next(
-    *, queue: ReviewQueue, reviewer: AbstractBaseUser, exclude: Iterable[int] = (), now: datetime | None = None
+    *, queue: ReviewQueue, reviewer: User, exclude: Iterable[int] = (), now: datetime | None = None
 ) -> Assignment | None:
     """The reviewer's next item: a lease they already hold (not in `exclude`), else a free slot; None when done.
 
@@ -68,7 +68,7 @@ def lease_next(
 
 
 @transaction.atomic
-def _lease_pick(queue: ReviewQueue, reviewer: AbstractBaseUser, now: datetime) -> Assignment | None:
+def _lease_pick(queue: ReviewQueue, reviewer: User, now: datetime) -> Assignment | None:
     seen = Assignment.objects.filter(item_id=OuterRef("item_id"), reviewer=reviewer)
     slot = (
         Slot.objects.filter(queue=queue, filled=False)
@@ -90,7 +90,7 @@ def _lease_pick(queue: ReviewQueue, reviewer: AbstractBaseUser, now: datetime) -
 
 @transaction.atomic
 def lease_renew(
-    *, reviewer: AbstractBaseUser, assignment_ids: Iterable[Any], now: datetime | None = None
+    *, reviewer: User, assignment_ids: Iterable[Any], now: datetime | None = None
 ) -> dict[int, datetime | None]:
     """Extend the reviewer's live leases (the labeling page's heartbeat); expired ones are reported as None."""
     now = now or timezone.now()
@@ -112,7 +112,7 @@ def lease_renew(
 
 
 @transaction.atomic
-def lease_skip(*, reviewer: AbstractBaseUser, assignment_id: Any, now: datetime | None = None) -> Assignment:
+def lease_skip(*, reviewer: User, assignment_id: Any, now: datetime | None = None) -> Assignment:
     """Give the item back for others; this reviewer won't be offered it again."""
     now = now or timezone.now()
     assignment, slot = _locked_assignment(assignment_id, reviewer)
@@ -128,7 +128,7 @@ def lease_skip(*, reviewer: AbstractBaseUser, assignment_id: Any, now: datetime 
 
 
 @transaction.atomic
-def lease_release(*, reviewer: AbstractBaseUser, assignment_id: Any) -> None:
+def lease_release(*, reviewer: User, assignment_id: Any) -> None:
     """Drop a lease on an item the reviewer never saw (a prefetched one): as if it was never handed out."""
     assignment, slot = _locked_assignment(assignment_id, reviewer)
     if assignment.state != Assignment.State.LEASED:

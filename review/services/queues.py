@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -31,13 +31,13 @@ def current_threshold() -> float:
 @transaction.atomic
 def queue_create(
     *,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     name: str,
     policy: str,
     overlap: int = 1,
     lease_seconds: int | None = None,
     all_reviewers: bool = True,
-    reviewers: Iterable[AbstractBaseUser] = (),
+    reviewers: Iterable[User] = (),
     gold_rate: float = 0.0,
     min_seconds_per_item: Any = DEFAULT_MIN_SECONDS_PER_ITEM,
     guideline: str = "",
@@ -146,7 +146,7 @@ def _check_size(size: int | None) -> None:
         raise ServiceError("must be at least 1", field="size")
 
 
-def _checked_reviewers(all_reviewers: bool, reviewers: Iterable[AbstractBaseUser]) -> list[AbstractBaseUser]:
+def _checked_reviewers(all_reviewers: bool, reviewers: Iterable[User]) -> list[User]:
     reviewers = list(reviewers)
     if not all_reviewers and not reviewers:
         raise ServiceError("name at least one reviewer, or open the queue to all reviewers", field="reviewers")

@@ -6,12 +6,12 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from rebench_site.params import id_param
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from review import selectors
 from review.models import Completion, ReviewQueue
 
@@ -20,7 +20,7 @@ COMPLETIONS_PER_PAGE = 50
 
 @role_required(ADMIN)
 @require_GET
-def completion_list(request: HttpRequest) -> HttpResponse:
+def completion_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every completion, newest first, 50 a page; filtered by queue, label state and source, searched by text."""
     filters = {name: request.GET.get(name, "").strip() for name in ("queue", "state", "source", "q")}
     queue = None

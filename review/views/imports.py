@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from review import selectors, services
 from review.forms import ImportForm
 from review.models import ImportJob
@@ -16,7 +16,7 @@ from review.models import ImportJob
 
 @role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
-def import_page(request: HttpRequest) -> HttpResponse:
+def import_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -43,6 +43,6 @@ def import_page(request: HttpRequest) -> HttpResponse:
 
 @role_required(ADMIN)
 @require_GET
-def import_job(request: HttpRequest, pk: int) -> HttpResponse:
+def import_job(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob, pk=pk)
     return render(request, "review/_import_job.html", {"job": job})

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from rebench_site.errors import NotAllowed, ServiceError
 from rebench_site.params import id_param
-from rebench_site.roles import ADMIN, REVIEWER, has_role, role_required
+from rebench_site.roles import ADMIN, REVIEWER, AuthenticatedHttpRequest, has_role, role_required
 from review import selectors, services
 from review.models import Assignment, Label, ReviewQueue
 from review.views._shared import _wants_json
@@ -23,7 +23,7 @@ from review.views._shared import _wants_json
 
 @role_required(REVIEWER, ADMIN)
 @require_GET
-def review_home(request: HttpRequest) -> HttpResponse:
+def review_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     queues = list(selectors.queues_for_reviewer(reviewer=request.user)) if not _admin_only(request) else []
     for q in queues:
         q.my_possible = q.my_labels + q.my_remaining  # type: ignore[attr-defined]
@@ -39,7 +39,7 @@ def _admin_only(request: HttpRequest) -> bool:
     return not has_role(request.user, REVIEWER)
 
 
-def _workable_queue(request: HttpRequest, pk: int) -> ReviewQueue:
+def _workable_queue(request: AuthenticatedHttpRequest, pk: int) -> ReviewQueue:
     queue = get_object_or_404(ReviewQueue, pk=pk)
     if not services.reviewer_may_work(queue=queue, reviewer=request.user):
         raise NotAllowed("You are not a reviewer of this queue.")
@@ -64,7 +64,7 @@ def _item_context(assignment: Assignment | None) -> dict[str, Any]:
 
 @role_required(REVIEWER)
 @require_GET
-def queue_label(request: HttpRequest, pk: int) -> HttpResponse:
+def queue_label(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     queue = _workable_queue(request, pk)
     error = ""
     current = None
@@ -89,7 +89,7 @@ def queue_label(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(REVIEWER)
 @require_GET
-def item_next(request: HttpRequest, pk: int) -> HttpResponse:
+def item_next(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The prefetched next item, as a partial (a lease is taken now, so it is ready when needed)."""
     queue = _workable_queue(request, pk)
     exclude = [x for x in map(id_param, request.GET.getlist("exclude")) if x is not None]
@@ -119,7 +119,7 @@ def _answer(
 
 @role_required(REVIEWER)
 @require_POST
-def label_submit(request: HttpRequest, pk: int) -> HttpResponse:
+def label_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     queue = _workable_queue(request, pk)
     try:
         result = services.label_submit(
@@ -154,7 +154,7 @@ def label_submit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _throughput_json(request: HttpRequest) -> dict[str, Any]:
+def _throughput_json(request: AuthenticatedHttpRequest) -> dict[str, Any]:
     t = selectors.reviewer_throughput(reviewer=request.user)
     return {
         "last_hour": t["last_hour"],
@@ -169,7 +169,7 @@ SKIP_MESSAGE = "Skipped: the item went back to the queue for other reviewers; yo
 
 @role_required(REVIEWER)
 @require_POST
-def label_skip(request: HttpRequest, pk: int) -> HttpResponse:
+def label_skip(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     queue = _workable_queue(request, pk)
     try:
         services.lease_skip(reviewer=request.user, assignment_id=request.POST.get("assignment"))
@@ -181,7 +181,7 @@ def label_skip(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(REVIEWER)
 @require_POST
-def label_undo(request: HttpRequest, pk: int) -> HttpResponse:
+def label_undo(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     queue = _workable_queue(request, pk)
     try:
         assignment = services.label_undo(reviewer=request.user, label_id=request.POST.get("label"))
@@ -202,7 +202,7 @@ def label_undo(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(REVIEWER)
 @require_POST
-def lease_renew(request: HttpRequest, pk: int) -> HttpResponse:
+def lease_renew(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _workable_queue(request, pk)
     try:
         renewed = services.lease_renew(reviewer=request.user, assignment_ids=request.POST.getlist("assignment"))
@@ -213,7 +213,7 @@ def lease_renew(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(REVIEWER)
 @require_POST
-def lease_release(request: HttpRequest, pk: int) -> HttpResponse:
+def lease_release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _workable_queue(request, pk)
     try:
         services.lease_release(reviewer=request.user, assignment_id=request.POST.get("assignment"))

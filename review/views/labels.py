@@ -6,14 +6,14 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from rebench_site.errors import ServiceError
 from rebench_site.params import id_param
-from rebench_site.roles import REVIEWER, role_required
+from rebench_site.roles import REVIEWER, AuthenticatedHttpRequest, role_required
 from review import selectors, services
 from review.models import Label, LabelValue, ReviewQueue
 from review.views._shared import _wants_json
@@ -23,7 +23,7 @@ from review.views._shared import _wants_json
 LABELS_PER_PAGE = 50
 
 
-def _my_labels_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+def _my_labels_page(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     mine = ReviewQueue.objects.filter(labels__reviewer=request.user).distinct().order_by("-created_at", "-id")
     queue = None
     raw = request.GET.get("queue", "").strip()
@@ -53,14 +53,14 @@ def _my_labels_page(request: HttpRequest, *, error: str = "", status: int = 200)
 
 @role_required(REVIEWER)
 @require_GET
-def my_labels(request: HttpRequest) -> HttpResponse:
+def my_labels(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The reviewer's own labels, newest first, 50 a page (one queue's with ?queue=), each editable while allowed."""
     return _my_labels_page(request)
 
 
 @role_required(REVIEWER)
 @require_POST
-def label_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def label_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     # Someone else's label is a 404: whether it exists is none of this reviewer's business.
     label = get_object_or_404(Label, pk=pk, reviewer=request.user)
     try:

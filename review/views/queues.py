@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, role_required
+from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from review import agreement, selectors, services
 from review.forms import QueueForm
 from review.models import DEFAULT_MIN_SECONDS_PER_ITEM, Label, ReviewQueue
@@ -18,13 +19,13 @@ from review.models import DEFAULT_MIN_SECONDS_PER_ITEM, Label, ReviewQueue
 
 @role_required(ADMIN)
 @require_GET
-def queue_list(request: HttpRequest) -> HttpResponse:
+def queue_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "review/queue_list.html", {"queues": selectors.queue_overview()})
 
 
 @role_required(ADMIN)
 @require_http_methods(["GET", "POST"])
-def queue_new(request: HttpRequest) -> HttpResponse:
+def queue_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = QueueForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -58,7 +59,7 @@ def queue_new(request: HttpRequest) -> HttpResponse:
 
 @role_required(ADMIN)
 @require_GET
-def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def queue_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     queue = get_object_or_404(ReviewQueue.objects.select_related("adjudicates"), pk=pk)
     (overview,) = selectors.queue_overview(queues=ReviewQueue.objects.filter(pk=pk))
     return render(
@@ -77,7 +78,7 @@ def queue_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(ADMIN)
 @require_GET
-def queue_export(request: HttpRequest, pk: int) -> HttpResponse:
+def queue_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponseBase:
     queue = get_object_or_404(ReviewQueue, pk=pk)
     response = StreamingHttpResponse(selectors.labels_export_lines(queue=queue), content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="queue-{queue.pk}-labels.jsonl"'
@@ -86,7 +87,7 @@ def queue_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(ADMIN)
 @require_POST
-def queue_close(request: HttpRequest, pk: int) -> HttpResponse:
+def queue_close(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     queue = get_object_or_404(ReviewQueue, pk=pk)
     services.queue_close(queue=queue)
     messages.success(request, f"Queue “{queue.name}” closed: no new leases.")
@@ -95,5 +96,5 @@ def queue_close(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(ADMIN)
 @require_GET
-def reviewer_list(request: HttpRequest) -> HttpResponse:
+def reviewer_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "review/reviewers.html", {"stats": selectors.reviewer_stats()})

@@ -378,7 +378,7 @@ SEED = textwrap.dedent(
     from django.test import Client
     from tests import factories
     from trials.models import Workstation
-    attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
+    attempt = factories.AttemptFactory.create(reservation__workstation__backend=Workstation.Backend.LOCAL)
     client = Client()
     client.force_login(attempt.user)
     print(attempt.pk, client.cookies["sessionid"].value)

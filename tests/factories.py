@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser, Group, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -21,7 +21,7 @@ ClientFor = Callable[[AbstractBaseUser | None], APIClient]
 PASSWORD = "correct-horse-battery"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -38,16 +38,16 @@ class UserFactory(factory.django.DjangoModelFactory):
         self.save()
 
 
-def expert(**kwargs: object):
-    return UserFactory(roles=["expert"], **kwargs)
+def expert(**kwargs: object) -> User:
+    return UserFactory.create(roles=["expert"], **kwargs)
 
 
-def reviewer(**kwargs: object):
-    return UserFactory(roles=["reviewer"], **kwargs)
+def reviewer(**kwargs: object) -> User:
+    return UserFactory.create(roles=["reviewer"], **kwargs)
 
 
-def admin(**kwargs: object):
-    return UserFactory(roles=["admin"], is_staff=True, **kwargs)
+def admin(**kwargs: object) -> User:
+    return UserFactory.create(roles=["admin"], is_staff=True, **kwargs)
 
 
 def environment(slug: str = "ai_rd_triton_cumsum") -> Environment:
@@ -55,7 +55,7 @@ def environment(slug: str = "ai_rd_triton_cumsum") -> Environment:
     return Environment.objects.get(slug=slug)
 
 
-class WorkstationFactory(factory.django.DjangoModelFactory):
+class WorkstationFactory(factory.django.DjangoModelFactory[Workstation]):
     class Meta:
         model = Workstation
 
@@ -69,7 +69,7 @@ class WorkstationFactory(factory.django.DjangoModelFactory):
     last_heartbeat_at = factory.LazyFunction(timezone.now)
 
 
-class ReservationFactory(factory.django.DjangoModelFactory):
+class ReservationFactory(factory.django.DjangoModelFactory[Reservation]):
     """A reservation written directly (no booking rules): for setting up state, not testing booking."""
 
     class Meta:
@@ -83,7 +83,7 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     created_by = factory.SelfAttribute("expert")
 
 
-class AttemptFactory(factory.django.DjangoModelFactory):
+class AttemptFactory(factory.django.DjangoModelFactory[Attempt]):
     class Meta:
         model = Attempt
 

@@ -65,8 +65,8 @@ def world(db):
         "reviewer": factories.reviewer(username="rita"),
         "admin": factories.admin(username="root"),
     }
-    attempt = factories.AttemptFactory(reservation__expert=users["expert"])
-    upcoming = factories.ReservationFactory(
+    attempt = factories.AttemptFactory.create(reservation__expert=users["expert"])
+    upcoming = factories.ReservationFactory.create(
         expert=users["expert"], workstation=attempt.workstation, starts_at=timezone.now() + timedelta(days=1)
     )
     objects = {

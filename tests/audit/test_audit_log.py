@@ -33,7 +33,7 @@ def test_pausing_giving_time_back_and_ending_an_attempt_are_recorded_with_the_de
     admin_user: Any,
 ) -> None:
     now = timezone.now()
-    attempt = factories.AttemptFactory(started_at=now - timedelta(hours=1))
+    attempt = factories.AttemptFactory.create(started_at=now - timedelta(hours=1))
     services.attempt_add_pause(
         attempt=attempt,
         by=admin_user,
@@ -65,7 +65,7 @@ def test_pausing_giving_time_back_and_ending_an_attempt_are_recorded_with_the_de
 
 
 def test_the_experts_own_break_and_the_systems_scoring_pause_are_not_admin_actions(expert: Any) -> None:
-    attempt = factories.AttemptFactory(user=expert, reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(user=expert, reservation__expert=expert)
     services.attempt_pause(attempt=attempt, by=expert, reason=Pause.Reason.BREAK)
     services.attempt_resume(attempt=attempt, by=expert)
     services.attempt_pause(attempt=attempt, by=None, reason=Pause.Reason.SCORING)
@@ -73,7 +73,7 @@ def test_the_experts_own_break_and_the_systems_scoring_pause_are_not_admin_actio
 
 
 def test_excluding_and_including_a_run_are_recorded(admin_user: Any) -> None:
-    attempt = factories.AttemptFactory()
+    attempt = factories.AttemptFactory.create()
     services.attempt_exclude(attempt=attempt, by=admin_user, reason="test_run", note="my own try")
     services.attempt_include(attempt=attempt, by=admin_user)
     assert (only_event("attempt.exclude").after, only_event("attempt.exclude").note) == (
@@ -95,7 +95,7 @@ def test_closing_and_re_running_scoring_jobs_are_recorded(attempt_on: Callable[.
 
 
 def test_the_log_page_and_the_attempt_page_show_the_events_to_admins_only(admin_user: Any, expert: Any) -> None:
-    attempt = factories.AttemptFactory(user=expert, reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(user=expert, reservation__expert=expert)
     services.attempt_exclude(attempt=attempt, by=admin_user, reason="technical", note="GPU fault")
     admin = Client()
     admin.force_login(admin_user)

@@ -22,7 +22,7 @@ def test_expert_books_starts_pauses_resumes_and_submits_and_the_admin_sees_it(pa
     expert = factories.expert(username="ada")
     factories.admin(username="root")
     factories.environment()
-    factories.WorkstationFactory(name="local", gpu_count=8)
+    factories.WorkstationFactory.create(name="local", gpu_count=8)
 
     page = page_for("ada", factories.PASSWORD)
     expect(page).to_have_url(re.compile(r"/my/$"))

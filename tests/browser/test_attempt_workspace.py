@@ -30,7 +30,7 @@ def in_view(page, selector: str) -> bool:
 
 
 def open_attempt(page_for, **attempt_kwargs):
-    attempt = factories.AttemptFactory(
+    attempt = factories.AttemptFactory.create(
         reservation__expert=factories.expert(username="ada"), workspace_ready_at=timezone.now(), **attempt_kwargs
     )
     page = page_for("ada", factories.PASSWORD)

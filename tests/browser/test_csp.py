@@ -73,7 +73,7 @@ def test_a_locked_out_login_shows_when_to_try_again(page_for, browser, live_serv
 
 
 def test_an_admin_forces_a_reset_from_the_user_page(page_for) -> None:
-    factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
+    factories.UserFactory.create(username="boss", is_staff=True, is_superuser=True)
     expert = factories.expert(username="ada")
     page = page_for("boss", factories.PASSWORD)
     page.goto(f"/admin/auth/user/{expert.pk}/change/")
@@ -98,7 +98,7 @@ def test_a_select_marked_autosubmit_submits_its_form_without_an_inline_handler(p
 
 def test_cancelling_a_data_confirm_question_keeps_the_form_unsent(page_for) -> None:
     expert = factories.expert(username="ada")
-    attempt = factories.AttemptFactory(reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(reservation__expert=expert)
     page = page_for("ada", factories.PASSWORD)
     page.goto(f"/attempts/{attempt.pk}/")
     questions = []

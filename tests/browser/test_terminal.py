@@ -57,7 +57,7 @@ def login(browser, base_url: str, username: str):
 def test_the_expert_types_echo_hello_and_an_admin_replays_it(browser, asgi_server) -> None:
     expert = factories.expert(username="ada")
     factories.admin(username="root")
-    attempt = factories.AttemptFactory(
+    attempt = factories.AttemptFactory.create(
         reservation__expert=expert, reservation__workstation__backend=Workstation.Backend.LOCAL
     )
     try:
@@ -102,7 +102,7 @@ def test_an_admins_message_appears_over_the_experts_open_terminal_without_breaki
 ) -> None:
     expert = factories.expert(username="ada")
     factories.admin(username="root")
-    attempt = factories.AttemptFactory(
+    attempt = factories.AttemptFactory.create(
         reservation__expert=expert, reservation__workstation__backend=Workstation.Backend.LOCAL
     )
     try:

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.mark.parametrize("font_size", [12, 14, 16])
 def test_a_row_with_an_underscore_looks_different_from_one_with_a_space_at_dpr_1(page_for, font_size: int) -> None:
-    attempt = factories.AttemptFactory(
+    attempt = factories.AttemptFactory.create(
         reservation__expert=factories.expert(username="ada"), workspace_ready_at=timezone.now()
     )
     page = page_for("ada", factories.PASSWORD)

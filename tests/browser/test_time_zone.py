@@ -17,7 +17,7 @@ NOON_UTC = datetime(2200, 1, 15, 12, 0, tzinfo=UTC)
 
 def test_a_browser_in_new_york_sees_its_reservation_at_new_york_time_and_the_zone_named(browser, live_server) -> None:
     expert = factories.expert(username="ada")
-    reservation = factories.ReservationFactory(expert=expert, starts_at=NOON_UTC)
+    reservation = factories.ReservationFactory.create(expert=expert, starts_at=NOON_UTC)
     context = browser.new_context(base_url=live_server.url, timezone_id="America/New_York")
     context.set_default_timeout(10_000)
     violations: list[str] = []

@@ -32,10 +32,10 @@ pytestmark = pytest.mark.timeout(120)
 
 def attempt_at(slug: str) -> Attempt:
     environment = Environment.objects.get(slug=slug)
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         expert=factories.expert(username="ada"), environment=environment, workstation__name="ts-box"
     )
-    return factories.AttemptFactory(reservation=reservation)
+    return factories.AttemptFactory.create(reservation=reservation)
 
 
 def test_registering_a_family_makes_its_tasks_bookable_environments_with_the_manifests_resources(db) -> None:

@@ -64,12 +64,12 @@ def attempt_on(db, grading_dirs) -> Callable[..., Attempt]:
             environment = factories.environment(slug)
         # A new expert and workstation for each: PostgreSQL's exclusion constraints refuse overlapping slots.
         username = "ada" if not made else f"ada{len(made) + 1}"
-        reservation = factories.ReservationFactory(
+        reservation = factories.ReservationFactory.create(
             expert=factories.expert(username=username),
             environment=environment,
             workstation__name=f"ws-{len(made)}-{slug[-20:]}",
         )
-        made.append(factories.AttemptFactory(reservation=reservation))
+        made.append(factories.AttemptFactory.create(reservation=reservation))
         return made[-1]
 
     return make

@@ -53,9 +53,9 @@ def jobs_for(attempt: Attempt, n: int, **fields: Any) -> list[ScoringJob]:
 @pytest.fixture
 def two_attempts(db):
     """Ada's attempt on cumsum at its active configuration (`full`), Grace's on nanogpt at `small`."""
-    ada = factories.AttemptFactory(reservation__expert=factories.expert(username="ada"))
+    ada = factories.AttemptFactory.create(reservation__expert=factories.expert(username="ada"))
     chat = factories.environment("ai_rd_nanogpt_chat_rl")
-    grace = factories.AttemptFactory(
+    grace = factories.AttemptFactory.create(
         reservation__expert=factories.expert(username="grace"),
         reservation__environment=chat,
         configuration=environment_configuration_for(environment=chat, name="small"),
@@ -176,7 +176,7 @@ def test_a_submitted_filter_form_lands_on_an_address_naming_only_what_it_filters
 
 @pytest.mark.parametrize("query", ["", "?status=failed&q=ada&page=2"])
 def test_only_admins_see_the_job_list(query: str, expert, reviewer, admin_user) -> None:
-    harness = factories.UserFactory(username="bot", roles=["harness"])
+    harness = factories.UserFactory.create(username="bot", roles=["harness"])
     for user in (expert, reviewer, harness):
         assert client_for(user).get(JOBS + query).status_code == 403
     assert Client().get(JOBS + query).status_code == 302  # anonymous: to the login page

@@ -34,7 +34,7 @@ def _environments(db):
 
 
 def harness_user(name: str) -> Any:
-    return factories.UserFactory(username=name, roles=["harness"])
+    return factories.UserFactory.create(username=name, roles=["harness"])
 
 
 def token_client(user: Any) -> APIClient:

@@ -32,7 +32,7 @@ RACERS = 12
 def test_a_harness_creating_the_same_run_from_many_connections_at_once_gets_one_run(vendor: str) -> None:
     assert connection.vendor == vendor
     factories.environment()
-    harness = factories.UserFactory(username="h1", roles=["harness"])
+    harness = factories.UserFactory.create(username="h1", roles=["harness"])
 
     def prepare(i: int) -> Any:
         return lambda: services.agent_run_create(

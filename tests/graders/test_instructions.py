@@ -77,7 +77,7 @@ def test_the_environment_page_renders_the_instructions_for_experts_and_refuses_r
 @pytest.mark.django_db(transaction=True)
 def test_task_instructions_prints_the_markdown_text(live_server, grading_dirs, tmp_path) -> None:
     environment = environment_row("grading_test_markdown")
-    attempt = factories.AttemptFactory(reservation__environment=environment)
+    attempt = factories.AttemptFactory.create(reservation__environment=environment)
     token = trials_services.attempt_token_issue(attempt=attempt)
     result = run_task(live_server, attempt, token, tmp_path, "instructions")
     assert result.returncode == 0, result.stderr

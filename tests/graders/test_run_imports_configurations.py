@@ -134,7 +134,7 @@ def test_the_uploaded_file_is_deleted_once_the_import_is_over(body: bytes) -> No
 
 
 def test_an_api_run_names_its_configuration_and_an_unknown_one_is_a_400_naming_it() -> None:
-    harness = factories.UserFactory(roles=["harness"])
+    harness = factories.UserFactory.create(roles=["harness"])
     client = APIClient()
     client.force_authenticate(harness)
     base = {"environment": CHAT_RL, "agent_name": "a", "time_limit_seconds": 3600}

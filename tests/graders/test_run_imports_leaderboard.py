@@ -33,7 +33,7 @@ def test_imported_agents_and_humans_and_api_runs_appear_on_the_environment_leade
             upload=handle, name=path.name, size=path.stat().st_size, by=None, queue=False
         )
     assert services.run_import_execute(run_import_id=created.pk).status == "done"
-    harness = factories.UserFactory(username="h1", roles=["harness"])
+    harness = factories.UserFactory.create(username="h1", roles=["harness"])
     run, _ = services.agent_run_create(
         by=harness, run_id="x", environment="ai_rd_triton_cumsum", agent_name="triframe", agent_model="gpt-4o"
     )

@@ -121,7 +121,7 @@ def test_the_import_list_shows_each_import_in_a_fixed_number_of_queries(
 
 @pytest.mark.parametrize("page", ["/grading/imports/", "/grading/imports/_rows/"])
 def test_experts_reviewers_and_harnesses_are_refused_the_import_pages(page: str, expert: Any, reviewer: Any) -> None:
-    harness = factories.UserFactory(username="bot", roles=["harness"])
+    harness = factories.UserFactory.create(username="bot", roles=["harness"])
     for user in (expert, reviewer, harness):
         assert client_for(user).get(page).status_code == 403
     assert Client().get(page).status_code == 302  # anonymous: to the login page

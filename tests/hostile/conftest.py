@@ -34,13 +34,13 @@ def local_attempt_at(slug: str = "ai_rd_triton_cumsum", **attempt: Any) -> Attem
         environment = package_environment(slug, gpus_min=1, gpus_max=1, cpus=13, memory_gb=100)
     else:
         environment = factories.environment(slug)
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         environment=environment,
         workstation__backend=Workstation.Backend.LOCAL,
         workstation__gpu_count=8,
         **({"gpus": attempt.pop("gpus")} if "gpus" in attempt else {}),
     )
-    return factories.AttemptFactory(reservation=reservation, **attempt)
+    return factories.AttemptFactory.create(reservation=reservation, **attempt)
 
 
 def end_everything(attempt: Attempt) -> None:

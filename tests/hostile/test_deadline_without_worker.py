@@ -34,14 +34,14 @@ ENDED_TOKEN = "The attempt has ended; its token no longer works."
 def overdue_attempt(expert: User, *, over_by: timedelta = timedelta(hours=1), **workstation: Any) -> Attempt:
     """A running attempt whose 8-hour clock ran out `over_by` ago, in a 12-hour slot (the slot still open)."""
     started = timezone.now() - timedelta(hours=8) - over_by
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         expert=expert,
         environment=factories.environment("ai_rd_triton_cumsum"),
         starts_at=started - timedelta(minutes=5),
         ends_at=started + timedelta(hours=12),
         **{f"workstation__{name}": value for name, value in workstation.items()},
     )
-    return factories.AttemptFactory(reservation=reservation, started_at=started)
+    return factories.AttemptFactory.create(reservation=reservation, started_at=started)
 
 
 def deadline_of(attempt: Attempt) -> datetime:

@@ -27,7 +27,7 @@ def logged_in(user: User) -> Client:
 def test_an_expert_posting_a_later_end_for_their_own_slot_is_refused_and_the_slot_keeps_its_end(
     expert: User, env_cumsum: Environment, workstation: Workstation
 ) -> None:
-    mine = factories.ReservationFactory(expert=expert, environment=env_cumsum, workstation=workstation)
+    mine = factories.ReservationFactory.create(expert=expert, environment=env_cumsum, workstation=workstation)
     later = timezone.localtime(mine.ends_at + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M")
     response = logged_in(expert).post(reverse("trials:reservation-end", args=[mine.pk]), {"ends_at": later})
     assert response.status_code == 403
@@ -39,7 +39,7 @@ def test_an_expert_posting_a_later_end_for_their_own_slot_is_refused_and_the_slo
 def test_a_next_pointing_off_site_sends_the_canceller_home_not_away(
     expert: User, env_cumsum: Environment, workstation: Workstation, target: str
 ) -> None:
-    upcoming = factories.ReservationFactory(
+    upcoming = factories.ReservationFactory.create(
         expert=expert, environment=env_cumsum, workstation=workstation, starts_at=timezone.now() + timedelta(days=1)
     )
     response = logged_in(expert).post(reverse("trials:reservation-cancel", args=[upcoming.pk]), {"next": target})

@@ -155,10 +155,10 @@ def final_job(grading_dirs: Path, django_capture_on_commit_callbacks: Any) -> Ca
 
     def make(kind: str, family: str = "end_family") -> ScoringJob:
         task_standard.task_family_register(path=str(FAMILIES / family))
-        reservation = factories.ReservationFactory(
+        reservation = factories.ReservationFactory.create(
             expert=factories.expert(username="ada"), environment=Environment.objects.get(slug=f"{family}-main")
         )
-        attempt = factories.AttemptFactory(reservation=reservation)
+        attempt = factories.AttemptFactory.create(reservation=reservation)
         services.workspace_prepare(attempt=attempt)
         workspace = layout.workspace(attempt.pk)
         if kind == "fifo":

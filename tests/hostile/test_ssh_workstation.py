@@ -32,7 +32,7 @@ pytestmark = [ROOT_ONLY, pytest.mark.django_db(transaction=True), pytest.mark.ti
 def ssh_attempt(term_dirs: Path, settings: Any) -> Iterator[Attempt]:
     with delegated_cgroup(users.shared_user()) as parent:
         settings.SANDBOX_SSH_CGROUP_PARENT = parent
-        attempt = factories.AttemptFactory(
+        attempt = factories.AttemptFactory.create(
             reservation__workstation__backend=Workstation.Backend.SSH,
             reservation__workstation__host="127.0.0.1",
             reservation__workstation__ssh_user="rebench",

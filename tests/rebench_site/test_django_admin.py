@@ -54,7 +54,7 @@ def project_models() -> list[type[models.Model]]:
 
 
 def an_attempt() -> Any:
-    return factories.AttemptFactory()
+    return factories.AttemptFactory.create()
 
 
 def a_label() -> Label:

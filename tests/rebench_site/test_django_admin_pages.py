@@ -31,7 +31,7 @@ def test_a_staff_admin_opens_each_page_and_a_reviewer_cannot(path: str) -> None:
 
 
 def test_reservations_are_titled_by_who_what_where_and_when_and_fields_by_words(workstation) -> None:
-    reservation = factories.ReservationFactory(workstation=workstation)
+    reservation = factories.ReservationFactory.create(workstation=workstation)
     title = str(reservation)
     assert reservation.expert.username in title
     assert reservation.environment.slug in title

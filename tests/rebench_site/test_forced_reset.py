@@ -29,7 +29,7 @@ def _site(settings):
 
 @pytest.fixture
 def superuser(db):
-    return factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
+    return factories.UserFactory.create(username="boss", is_staff=True, is_superuser=True)
 
 
 def _client_of(username: str, address: str = "10.3.0.1") -> Client:

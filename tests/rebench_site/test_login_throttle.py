@@ -102,7 +102,7 @@ def test_failures_are_forgotten_once_the_window_passes_without_one(client, exper
 
 
 def test_the_django_admin_login_is_throttled_with_the_same_lock(client) -> None:
-    factories.UserFactory(username="boss", is_staff=True, is_superuser=True)
+    factories.UserFactory.create(username="boss", is_staff=True, is_superuser=True)
     for _ in range(LIMIT):
         client.post("/admin/login/", {"username": "boss", "password": "wrong-password"}, REMOTE_ADDR="10.0.5.5")
 

@@ -51,7 +51,7 @@ def test_home_sends_each_role_to_its_own_start_page(world, role: str, lands_on: 
 
 def test_home_tells_a_user_without_a_role_to_ask_an_admin(db) -> None:
     client = Client()
-    client.force_login(factories.UserFactory(username="nobody"))
+    client.force_login(factories.UserFactory.create(username="nobody"))
     response = client.get("/")
     assert response.status_code == 403
     assert b"No role yet" in response.content

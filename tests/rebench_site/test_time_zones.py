@@ -29,7 +29,7 @@ def logged_in(user, tz: str | None = None) -> Client:
 
 @pytest.fixture
 def booked(expert, workstation):
-    return factories.ReservationFactory(expert=expert, workstation=workstation, starts_at=NOON_UTC)
+    return factories.ReservationFactory.create(expert=expert, workstation=workstation, starts_at=NOON_UTC)
 
 
 def slot_cell(page: str) -> str:

@@ -26,7 +26,7 @@ def start() -> datetime:
 @pytest.fixture
 def reservation(expert: User, start: datetime) -> Reservation:
     """A 12-hour slot, so that the 8-hour clock (not the slot's end) decides the deadline unless a test says so."""
-    return factories.ReservationFactory(
+    return factories.ReservationFactory.create(
         expert=expert,
         environment=factories.environment("ai_rd_triton_cumsum"),
         starts_at=start,

@@ -14,7 +14,7 @@ from tests import factories
 def attempt(expert, env_cumsum, workstation):
     """The expert's running attempt, started an hour ago in a slot that opened just before."""
     started = timezone.now() - timedelta(hours=1)
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         expert=expert, workstation=workstation, starts_at=started - timedelta(minutes=5)
     )
-    return factories.AttemptFactory(reservation=reservation, started_at=started)
+    return factories.AttemptFactory.create(reservation=reservation, started_at=started)

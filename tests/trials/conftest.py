@@ -18,7 +18,7 @@ def term_dirs(settings):
 
 @pytest.fixture
 def local_attempt(term_dirs):
-    attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
+    attempt = factories.AttemptFactory.create(reservation__workstation__backend=Workstation.Backend.LOCAL)
     yield attempt
     from workstation.backends.local import end_attempt_sync
 
@@ -27,7 +27,7 @@ def local_attempt(term_dirs):
 
 @pytest.fixture
 def ssh_attempt(term_dirs, ssh_cgroup):
-    attempt = factories.AttemptFactory(
+    attempt = factories.AttemptFactory.create(
         reservation__workstation__backend=Workstation.Backend.SSH,
         reservation__workstation__host="127.0.0.1",
         reservation__workstation__ssh_user="rebench",

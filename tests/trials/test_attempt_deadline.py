@@ -96,9 +96,9 @@ def test_the_sweep_ends_only_the_overdue_attempts(expert: User, other_expert: Us
     now = start + timedelta(hours=10)
 
     def attempt_for(user: User, name: str, started_at: datetime, hours: int = 12) -> Attempt:
-        reservation = factories.ReservationFactory(
+        reservation = factories.ReservationFactory.create(
             expert=user,
-            workstation=factories.WorkstationFactory(name=name),
+            workstation=factories.WorkstationFactory.create(name=name),
             environment=factories.environment("ai_rd_triton_cumsum"),
             starts_at=started_at,
             ends_at=started_at + timedelta(hours=hours),
@@ -133,7 +133,7 @@ def test_the_sweep_ends_only_the_overdue_attempts(expert: User, other_expert: Us
 def test_a_deadline_check_that_comes_early_queues_another_for_the_real_deadline(
     django_capture_on_commit_callbacks, expert
 ) -> None:
-    attempt = factories.AttemptFactory(reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(reservation__expert=expert)
     with (
         mock.patch("trials.tasks.attempt_enforce_deadline.apply_async") as queued,
         django_capture_on_commit_callbacks(execute=True),
@@ -144,7 +144,7 @@ def test_a_deadline_check_that_comes_early_queues_another_for_the_real_deadline(
 
 
 def test_pausing_schedules_a_check_for_the_slots_hard_stop(django_capture_on_commit_callbacks, expert) -> None:
-    attempt = factories.AttemptFactory(reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(reservation__expert=expert)
     with (
         mock.patch("trials.tasks.attempt_enforce_deadline.apply_async") as queued,
         django_capture_on_commit_callbacks(execute=True),

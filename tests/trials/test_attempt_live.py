@@ -28,13 +28,13 @@ def version(client: Client, attempt: Attempt) -> str:
 
 
 def test_the_version_stands_still_while_nothing_the_page_shows_changes() -> None:
-    attempt = factories.AttemptFactory(workspace_ready_at=timezone.now())
+    attempt = factories.AttemptFactory.create(workspace_ready_at=timezone.now())
     client = client_for(attempt.user)
     assert version(client, attempt) == version(client, attempt)
 
 
 def test_the_version_moves_when_a_score_arrives_a_note_is_written_or_the_clock_pauses() -> None:
-    attempt = factories.AttemptFactory(workspace_ready_at=timezone.now())
+    attempt = factories.AttemptFactory.create(workspace_ready_at=timezone.now())
     client = client_for(attempt.user)
     seen = {version(client, attempt)}
 
@@ -50,7 +50,7 @@ def test_the_version_moves_when_a_score_arrives_a_note_is_written_or_the_clock_p
 
 
 def test_the_live_fragment_swaps_parts_by_id_and_never_the_terminal_while_running() -> None:
-    attempt = factories.AttemptFactory(workspace_ready_at=timezone.now())
+    attempt = factories.AttemptFactory.create(workspace_ready_at=timezone.now())
     page = client_for(attempt.user).get(reverse("trials:attempt-live", args=[attempt.pk])).content.decode()
     for part in ("attempt-status", "attempt-actions", "score-card-wrap", "notes-list", "pauses-list"):
         assert f'id="{part}"' in page
@@ -61,7 +61,7 @@ def test_the_live_fragment_swaps_parts_by_id_and_never_the_terminal_while_runnin
 
 
 def test_once_ended_the_live_fragment_replaces_the_terminal_with_the_summary() -> None:
-    attempt = factories.AttemptFactory(workspace_ready_at=timezone.now())
+    attempt = factories.AttemptFactory.create(workspace_ready_at=timezone.now())
     services.attempt_submit(attempt=attempt, by=attempt.user)
     page = client_for(attempt.user).get(reverse("trials:attempt-live", args=[attempt.pk])).content.decode()
     assert '<div id="workspace-main" hx-swap-oob="true">' in page
@@ -69,7 +69,7 @@ def test_once_ended_the_live_fragment_replaces_the_terminal_with_the_summary() -
 
 
 def test_pause_from_the_bar_answers_with_the_live_parts_and_a_plain_form_with_a_redirect() -> None:
-    attempt = factories.AttemptFactory(workspace_ready_at=timezone.now())
+    attempt = factories.AttemptFactory.create(workspace_ready_at=timezone.now())
     client = client_for(attempt.user)
     url = reverse("trials:attempt-pause", args=[attempt.pk])
     response = client.post(url, {"reason": "break"}, HTTP_HX_REQUEST="true")
@@ -82,14 +82,14 @@ def test_pause_from_the_bar_answers_with_the_live_parts_and_a_plain_form_with_a_
 
 
 def test_another_expert_gets_no_live_parts() -> None:
-    attempt = factories.AttemptFactory()
+    attempt = factories.AttemptFactory.create()
     other = factories.expert(username="mallory")
     response = client_for(other).get(reverse("trials:attempt-live", args=[attempt.pk]))
     assert response.status_code == 404
 
 
 def test_a_new_attempt_says_its_workspace_is_being_prepared_then_that_its_start_is_scored() -> None:
-    attempt = factories.AttemptFactory(workstation__backend="local")
+    attempt = factories.AttemptFactory.create(workstation__backend="local")
     client = client_for(attempt.user)
     url = reverse("trials:attempt", args=[attempt.pk])
 
@@ -111,7 +111,7 @@ def test_a_new_attempt_says_its_workspace_is_being_prepared_then_that_its_start_
 
 
 def test_an_ended_attempt_is_never_preparing() -> None:
-    attempt = factories.AttemptFactory()
+    attempt = factories.AttemptFactory.create()
     services.attempt_submit(attempt=attempt, by=attempt.user)
     page = client_for(attempt.user).get(reverse("trials:attempt", args=[attempt.pk])).content.decode()
     assert "Preparing your workspace" not in page

@@ -93,6 +93,6 @@ def test_another_expert_cannot_start_someone_elses_slot(
 
 
 def test_a_slot_shorter_than_the_time_limit_ends_at_the_slots_end(expert: User, start: datetime) -> None:
-    short = factories.ReservationFactory(expert=expert, starts_at=start, ends_at=start + timedelta(hours=6))
+    short = factories.ReservationFactory.create(expert=expert, starts_at=start, ends_at=start + timedelta(hours=6))
     attempt = services.attempt_start(reservation=short, by=expert, now=start)
     assert fresh(attempt).deadline() == short.ends_at

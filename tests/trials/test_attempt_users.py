@@ -38,7 +38,7 @@ def term_dirs(settings):
 @pytest.fixture
 def two_attempts(term_dirs):
     attempts = [
-        factories.AttemptFactory(
+        factories.AttemptFactory.create(
             reservation__workstation__backend=Workstation.Backend.LOCAL,
             reservation__workstation__name=f"local-{n}",
         )

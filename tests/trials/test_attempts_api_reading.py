@@ -20,7 +20,7 @@ __all__ = ["attempt"]  # the support module's fixture, registered by import
 
 
 def test_expert_lists_only_their_own_attempts(api: ClientFor, expert, other_expert, attempt) -> None:
-    factories.AttemptFactory(reservation=factories.ReservationFactory(expert=other_expert))
+    factories.AttemptFactory.create(reservation=factories.ReservationFactory.create(expert=other_expert))
     body = api(expert).get("/api/attempts/").json()
     assert body["count"] == 1
     assert [row["id"] for row in body["results"]] == [attempt.pk]
@@ -28,7 +28,7 @@ def test_expert_lists_only_their_own_attempts(api: ClientFor, expert, other_expe
 
 
 def test_admin_lists_everyones_attempts(api: ClientFor, admin_user, other_expert, attempt) -> None:
-    theirs = factories.AttemptFactory(reservation=factories.ReservationFactory(expert=other_expert))
+    theirs = factories.AttemptFactory.create(reservation=factories.ReservationFactory.create(expert=other_expert))
     body = api(admin_user).get("/api/attempts/").json()
     assert {row["id"] for row in body["results"]} == {attempt.pk, theirs.pk}
 
@@ -67,8 +67,8 @@ def test_attempt_list_takes_a_fixed_number_of_queries(
 ) -> None:
     now = timezone.now()
     for i in range(12):
-        attempt = factories.AttemptFactory(
-            reservation=factories.ReservationFactory(starts_at=now - timedelta(days=i, minutes=5)),
+        attempt = factories.AttemptFactory.create(
+            reservation=factories.ReservationFactory.create(starts_at=now - timedelta(days=i, minutes=5)),
             started_at=now - timedelta(days=i),
         )
         Pause.objects.create(attempt=attempt, reason="break", started_at=now - timedelta(days=i) + timedelta(seconds=1))

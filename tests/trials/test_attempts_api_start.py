@@ -40,7 +40,7 @@ PAYLOAD_FIELDS = CLOCK_FIELDS | {
 
 
 def test_expert_starts_the_attempt_of_an_open_reservation(api: ClientFor, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert)
+    reservation = factories.ReservationFactory.create(expert=expert)
     response = api(expert).post("/api/attempts/", {"reservation": reservation.pk}, format="json")
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -63,7 +63,7 @@ def test_expert_starts_the_attempt_of_an_open_reservation(api: ClientFor, expert
 
 
 def test_starting_an_attempt_again_returns_the_same_one_with_200(api: ClientFor, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert)
+    reservation = factories.ReservationFactory.create(expert=expert)
     first = api(expert).post("/api/attempts/", {"reservation": reservation.pk}, format="json")
     again = api(expert).post("/api/attempts/", {"reservation": reservation.pk}, format="json")
     assert first.status_code == 201
@@ -75,7 +75,7 @@ def test_starting_an_attempt_again_returns_the_same_one_with_200(api: ClientFor,
 def test_expert_cannot_start_an_attempt_in_someone_elses_reservation(
     api: ClientFor, expert, other_expert, env_cumsum
 ) -> None:
-    theirs = factories.ReservationFactory(expert=other_expert)
+    theirs = factories.ReservationFactory.create(expert=other_expert)
     response = api(expert).post("/api/attempts/", {"reservation": theirs.pk}, format="json")
     # Their reservation is invisible to this expert, so its id is as good as unknown.
     assert response.status_code == 400
@@ -84,14 +84,14 @@ def test_expert_cannot_start_an_attempt_in_someone_elses_reservation(
 
 
 def test_admin_cannot_start_an_attempt_for_the_expert(api: ClientFor, admin_user, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert)
+    reservation = factories.ReservationFactory.create(expert=expert)
     response = api(admin_user).post("/api/attempts/", {"reservation": reservation.pk}, format="json")
     assert response.status_code == 403
     assert not Attempt.objects.exists()
 
 
 def test_reviewer_cannot_start_an_attempt(api: ClientFor, reviewer, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert)
+    reservation = factories.ReservationFactory.create(expert=expert)
     assert api(reviewer).post("/api/attempts/", {"reservation": reservation.pk}, format="json").status_code == 403
     assert not Attempt.objects.exists()
 
@@ -111,7 +111,7 @@ def test_starting_without_a_reservation_is_400(api: ClientFor, expert, env_cumsu
 
 
 def test_starting_before_the_slot_opens_is_400(api: ClientFor, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert, starts_at=timezone.now() + timedelta(hours=3))
+    reservation = factories.ReservationFactory.create(expert=expert, starts_at=timezone.now() + timedelta(hours=3))
     response = api(expert).post("/api/attempts/", {"reservation": reservation.pk}, format="json")
     assert response.status_code == 400
     assert set(response.json()) == {"reservation"}
@@ -119,7 +119,7 @@ def test_starting_before_the_slot_opens_is_400(api: ClientFor, expert, env_cumsu
 
 
 def test_starting_in_a_cancelled_reservation_is_400(api: ClientFor, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert, cancelled_at=timezone.now())
+    reservation = factories.ReservationFactory.create(expert=expert, cancelled_at=timezone.now())
     response = api(expert).post("/api/attempts/", {"reservation": reservation.pk}, format="json")
     assert response.status_code == 400
     assert set(response.json()) == {"reservation"}

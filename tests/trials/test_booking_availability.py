@@ -23,23 +23,23 @@ __all__ = ["now", "slot"]  # the support module's fixtures, registered by import
 def test_a_workstation_with_too_few_gpus_is_refused(expert: User, slot: datetime) -> None:
     scaling_law = factories.environment("ai_rd_small_scaling_law")
     assert scaling_law.gpus_min == 6
-    four_gpus = factories.WorkstationFactory(name="h100-quad", gpu_count=4)
+    four_gpus = factories.WorkstationFactory.create(name="h100-quad", gpu_count=4)
     error = refused("workstation", expert=expert, environment=scaling_law, workstation=four_gpus, starts_at=slot)
     assert "4 GPU" in error.message
-    eight_gpus = factories.WorkstationFactory(name="h100-octo", gpu_count=8)
+    eight_gpus = factories.WorkstationFactory.create(name="h100-octo", gpu_count=8)
     assert book(expert, scaling_law, eight_gpus, slot).pk
 
 
 def test_a_workstation_with_the_wrong_gpu_model_is_refused(
     expert: User, env_cumsum: Environment, slot: datetime
 ) -> None:
-    a100 = factories.WorkstationFactory(name="a100-box", gpu_model="A100 40GB")
+    a100 = factories.WorkstationFactory.create(name="a100-box", gpu_model="A100 40GB")
     refused("workstation", expert=expert, environment=env_cumsum, workstation=a100, starts_at=slot)
 
 
 def test_a_gpu_less_environment_books_a_gpu_less_workstation(expert: User, slot: datetime) -> None:
     rust = factories.environment("ai_rd_rust_codecontests_inference")
-    cpu_box = factories.WorkstationFactory(name="cpu-box", gpu_count=0, gpu_model="")
+    cpu_box = factories.WorkstationFactory.create(name="cpu-box", gpu_count=0, gpu_model="")
     assert book(expert, rust, cpu_box, slot).pk
 
 
@@ -73,7 +73,7 @@ def test_a_workstation_silent_for_longer_than_the_offline_limit_takes_no_booking
 def test_a_workstation_that_never_sent_a_heartbeat_takes_no_bookings(
     expert: User, env_cumsum: Environment, slot: datetime
 ) -> None:
-    silent = factories.WorkstationFactory(name="new-box", last_heartbeat_at=None)
+    silent = factories.WorkstationFactory.create(name="new-box", last_heartbeat_at=None)
     refused("workstation", expert=expert, environment=env_cumsum, workstation=silent, starts_at=slot)
 
 

@@ -29,7 +29,7 @@ def test_a_cancelled_reservation_frees_its_slot(
     assert first.state(now) == "cancelled"
     second = book(other_expert, env_cumsum, workstation, slot)
     # ...and the expert who cancelled may book the same time elsewhere.
-    third = book(expert, env_cumsum, factories.WorkstationFactory(name="h100-b"), slot)
+    third = book(expert, env_cumsum, factories.WorkstationFactory.create(name="h100-b"), slot)
     assert {second.starts_at, third.starts_at} == {slot}
     assert Reservation.objects.filter(cancelled_at__isnull=True).count() == 2
 

@@ -95,7 +95,7 @@ def slot_start() -> datetime:
 def test_fifty_concurrent_bookings_of_one_workstation_let_exactly_one_win(vendor: str, stagger: timedelta) -> None:
     assert connection.vendor == vendor
     environment = factories.environment("ai_rd_triton_cumsum")
-    workstation = factories.WorkstationFactory(name="contested")
+    workstation = factories.WorkstationFactory.create(name="contested")
     expert_ids = [user.pk for user in make_experts(RACERS)]
     # Fifty different experts: only the workstation rule can refuse them. Staggered starts all
     # still overlap each other (50 × 7 min < one 8.5 h slot).
@@ -177,7 +177,7 @@ def test_the_exclusion_constraint_refuses_one_expert_in_two_places_at_once(
     write_directly(
         expert=expert, workstation=workstation, environment=env_cumsum, starts_at=start, ends_at=end, created_by=expert
     )
-    elsewhere = factories.WorkstationFactory(name="h100-b")
+    elsewhere = factories.WorkstationFactory.create(name="h100-b")
     with pytest.raises(IntegrityError) as info:
         write_directly(
             expert=expert,
@@ -213,7 +213,7 @@ def test_the_exclusion_constraint_lets_back_to_back_and_cancelled_rows_be(
     Reservation.objects.filter(pk=first.pk).update(cancelled_at=timezone.now())
     write_directly(
         expert=other_expert,
-        workstation=factories.WorkstationFactory(name="h100-b"),
+        workstation=factories.WorkstationFactory.create(name="h100-b"),
         environment=env_cumsum,
         starts_at=start - timedelta(hours=9),
         ends_at=start,

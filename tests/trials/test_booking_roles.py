@@ -48,7 +48,7 @@ def test_an_admin_books_for_an_expert(
     refused(
         expert=expert,
         environment=env_cumsum,
-        workstation=factories.WorkstationFactory(name="h100-b"),
+        workstation=factories.WorkstationFactory.create(name="h100-b"),
         starts_at=slot,
         created_by=admin_user,
     )

@@ -85,7 +85,7 @@ def test_the_same_expert_cannot_overlap_themselves_on_another_workstation(
     expert: User, env_cumsum: Environment, workstation: Workstation, slot: datetime
 ) -> None:
     book(expert, env_cumsum, workstation, slot)
-    elsewhere = factories.WorkstationFactory(name="h100-b")
+    elsewhere = factories.WorkstationFactory.create(name="h100-b")
     error = refused(expert=expert, environment=env_cumsum, workstation=elsewhere, starts_at=slot + timedelta(hours=1))
     assert "overlaps" in error.message
 
@@ -100,7 +100,7 @@ def test_back_to_back_slots_are_allowed(
     second = book(other_expert, env_cumsum, workstation, first.ends_at)
     before = book(other_expert, env_cumsum, workstation, slot - (first.ends_at - first.starts_at))
     # The same expert back to back on another workstation, too.
-    third = book(expert, env_cumsum, factories.WorkstationFactory(name="h100-b"), first.ends_at)
+    third = book(expert, env_cumsum, factories.WorkstationFactory.create(name="h100-b"), first.ends_at)
     assert before.ends_at == first.starts_at
     assert second.starts_at == first.ends_at == third.starts_at
     assert Reservation.objects.count() == 4
@@ -124,7 +124,7 @@ def test_a_slot_given_back_this_minute_offers_now_from_its_end_to_the_next_whole
 ) -> None:
     now = timezone.now().replace(second=40, microsecond=0)
     freed_at = now.replace(second=12, microsecond=250_000)
-    given_back = factories.ReservationFactory(
+    given_back = factories.ReservationFactory.create(
         expert=other_expert, environment=env_cumsum, workstation=workstation, starts_at=freed_at - timedelta(hours=2)
     )
     Reservation.objects.filter(pk=given_back.pk).update(ends_at=freed_at)

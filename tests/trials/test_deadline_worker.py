@@ -59,7 +59,7 @@ def quick_reservation(time_limit: timedelta) -> Reservation:
     Environment.objects.filter(pk=environment.pk).update(time_limit=time_limit)
     environment.refresh_from_db()
     now = timezone.now()
-    return factories.ReservationFactory(
+    return factories.ReservationFactory.create(
         expert=factories.expert(username="ada"),
         environment=environment,
         starts_at=now - timedelta(minutes=1),

@@ -35,9 +35,11 @@ def heartbeat_of(workstation: Workstation) -> object:
 @pytest.mark.django_db(transaction=True)
 def test_only_a_workstation_whose_worker_consumes_its_queue_gets_a_heartbeat(app: Celery) -> None:
     long_ago = timezone.now() - timedelta(hours=1)
-    alive = factories.WorkstationFactory(name="alive", last_heartbeat_at=long_ago)
-    dead = factories.WorkstationFactory(name="dead", last_heartbeat_at=long_ago)
-    retired = factories.WorkstationFactory(name="retired", status=Workstation.Status.OFFLINE, last_heartbeat_at=None)
+    alive = factories.WorkstationFactory.create(name="alive", last_heartbeat_at=long_ago)
+    dead = factories.WorkstationFactory.create(name="dead", last_heartbeat_at=long_ago)
+    retired = factories.WorkstationFactory.create(
+        name="retired", status=Workstation.Status.OFFLINE, last_heartbeat_at=None
+    )
     assert alive.effective_status() == dead.effective_status() == Workstation.Status.OFFLINE
 
     # The worker of `alive` only: it takes the ping from the default queue and its own heartbeats.
@@ -73,7 +75,7 @@ def test_a_workstation_goes_offline_once_silent_for_longer_than_the_limit(workst
 
 @pytest.mark.django_db
 def test_a_workstation_that_never_sent_a_heartbeat_is_offline() -> None:
-    silent = factories.WorkstationFactory(name="silent", last_heartbeat_at=None)
+    silent = factories.WorkstationFactory.create(name="silent", last_heartbeat_at=None)
     assert silent.effective_status() == Workstation.Status.OFFLINE
 
 

@@ -113,7 +113,7 @@ def test_extending_into_the_experts_own_booking_elsewhere_is_refused(
     services.reservation_create(
         expert=expert,
         environment=env_cumsum,
-        workstation=factories.WorkstationFactory(name="h100-b"),
+        workstation=factories.WorkstationFactory.create(name="h100-b"),
         starts_at=slot.ends_at + timedelta(minutes=10),
         created_by=expert,
         now=now,
@@ -231,12 +231,12 @@ def test_the_reservations_page_lists_live_slots_soonest_first_in_a_fixed_number_
     now: datetime,
 ) -> None:
     for n in range(12):
-        factories.ReservationFactory(
+        factories.ReservationFactory.create(
             expert=factories.expert(username=f"e{n:02}"),
             environment=env_cumsum,
             starts_at=now + timedelta(hours=n),
         )
-    past = factories.ReservationFactory(environment=env_cumsum, starts_at=now - timedelta(days=2))
+    past = factories.ReservationFactory.create(environment=env_cumsum, starts_at=now - timedelta(days=2))
     client = admin_client(admin_user)
     with django_assert_max_num_queries(12):
         page = client.get(reverse("trials:reservations")).content.decode()

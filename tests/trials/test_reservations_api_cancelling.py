@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_expert_cancels_their_upcoming_reservation(api: ClientFor, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert, starts_at=tomorrow_at(9))
+    reservation = factories.ReservationFactory.create(expert=expert, starts_at=tomorrow_at(9))
     response = api(expert).post(f"/api/reservations/{reservation.pk}/cancel/")
     assert response.status_code == 200
     assert response.json()["state"] == "cancelled"
@@ -23,7 +23,7 @@ def test_expert_cancels_their_upcoming_reservation(api: ClientFor, expert, env_c
 
 
 def test_cancelling_twice_is_harmless(api: ClientFor, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert, starts_at=tomorrow_at(9))
+    reservation = factories.ReservationFactory.create(expert=expert, starts_at=tomorrow_at(9))
     first = api(expert).post(f"/api/reservations/{reservation.pk}/cancel/").json()
     second = api(expert).post(f"/api/reservations/{reservation.pk}/cancel/")
     assert second.status_code == 200
@@ -31,14 +31,14 @@ def test_cancelling_twice_is_harmless(api: ClientFor, expert, env_cumsum) -> Non
 
 
 def test_expert_cannot_cancel_someone_elses_reservation(api: ClientFor, expert, other_expert, env_cumsum) -> None:
-    theirs = factories.ReservationFactory(expert=other_expert, starts_at=tomorrow_at(9))
+    theirs = factories.ReservationFactory.create(expert=other_expert, starts_at=tomorrow_at(9))
     assert api(expert).post(f"/api/reservations/{theirs.pk}/cancel/").status_code == 404
     theirs.refresh_from_db()
     assert theirs.cancelled_at is None
 
 
 def test_reviewer_cannot_cancel_a_reservation(api: ClientFor, reviewer, expert, env_cumsum) -> None:
-    reservation = factories.ReservationFactory(expert=expert, starts_at=tomorrow_at(9))
+    reservation = factories.ReservationFactory.create(expert=expert, starts_at=tomorrow_at(9))
     assert api(reviewer).post(f"/api/reservations/{reservation.pk}/cancel/").status_code == 403
     reservation.refresh_from_db()
     assert reservation.cancelled_at is None
@@ -47,7 +47,7 @@ def test_reviewer_cannot_cancel_a_reservation(api: ClientFor, reviewer, expert, 
 def test_expert_cannot_cancel_a_slot_that_has_begun_but_an_admin_can(
     api: ClientFor, expert, admin_user, env_cumsum
 ) -> None:
-    reservation = factories.ReservationFactory(expert=expert)  # began five minutes ago
+    reservation = factories.ReservationFactory.create(expert=expert)  # began five minutes ago
     response = api(expert).post(f"/api/reservations/{reservation.pk}/cancel/")
     assert response.status_code == 400
     assert set(response.json()) == {"non_field_errors"}
@@ -57,7 +57,7 @@ def test_expert_cannot_cancel_a_slot_that_has_begun_but_an_admin_can(
 
 
 def test_reservation_with_a_started_attempt_cannot_be_cancelled(api: ClientFor, expert, admin_user, env_cumsum) -> None:
-    attempt = factories.AttemptFactory(reservation=factories.ReservationFactory(expert=expert))
+    attempt = factories.AttemptFactory.create(reservation=factories.ReservationFactory.create(expert=expert))
     response = api(admin_user).post(f"/api/reservations/{attempt.reservation_id}/cancel/")
     assert response.status_code == 400
     assert set(response.json()) == {"non_field_errors"}

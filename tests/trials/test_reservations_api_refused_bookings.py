@@ -114,7 +114,7 @@ def test_overlapping_booking_on_one_workstation_is_400(
 
 
 def test_expert_cannot_hold_two_overlapping_slots(api: ClientFor, expert, env_cumsum, workstation) -> None:
-    other_box = factories.WorkstationFactory(name="h100-b")
+    other_box = factories.WorkstationFactory.create(name="h100-b")
     assert api(expert).post("/api/reservations/", booking(workstation), format="json").status_code == 201
     response = api(expert).post("/api/reservations/", booking(other_box), format="json")
     assert response.status_code == 400
@@ -132,7 +132,7 @@ def test_closed_environment_is_400_on_environment(api: ClientFor, expert, env_cu
 
 
 def test_workstation_without_enough_gpus_is_400_on_workstation(api: ClientFor, expert, env_cumsum) -> None:
-    small = factories.WorkstationFactory(name="cpu-only", gpu_count=0, gpu_model="")
+    small = factories.WorkstationFactory.create(name="cpu-only", gpu_count=0, gpu_model="")
     response = api(expert).post("/api/reservations/", booking(small), format="json")
     assert response.status_code == 400
     assert set(response.json()) == {"workstation"}

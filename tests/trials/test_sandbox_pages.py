@@ -27,8 +27,8 @@ def logged_in(user) -> Client:
 
 @pytest.fixture
 def running(expert) -> Attempt:
-    reservation = factories.ReservationFactory(expert=expert, workstation__backend=Workstation.Backend.LOCAL)
-    return factories.AttemptFactory(reservation=reservation)
+    reservation = factories.ReservationFactory.create(expert=expert, workstation__backend=Workstation.Backend.LOCAL)
+    return factories.AttemptFactory.create(reservation=reservation)
 
 
 def test_the_attempt_page_says_the_processes_are_frozen_during_a_break_and_why(running: Attempt) -> None:
@@ -49,8 +49,8 @@ def test_with_background_work_allowed_a_break_freezes_nothing_and_the_page_says_
 
 
 def test_an_ended_attempts_page_says_it_was_frozen_for_the_final_score(expert) -> None:
-    reservation = factories.ReservationFactory(expert=expert, workstation__backend=Workstation.Backend.LOCAL)
-    attempt = factories.AttemptFactory(
+    reservation = factories.ReservationFactory.create(expert=expert, workstation__backend=Workstation.Backend.LOCAL)
+    attempt = factories.AttemptFactory.create(
         reservation=reservation, started_at=timezone.now() - timedelta(hours=9), time_limit=timedelta(hours=8)
     )
     page = logged_in(expert).get(reverse("trials:attempt", args=[attempt.pk])).content.decode()

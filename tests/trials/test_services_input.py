@@ -51,7 +51,7 @@ def test_a_slot_longer_than_the_maximum_is_refused(expert, env_cumsum, workstati
 
 @pytest.mark.parametrize("field", ["started_at", "ended_at"])
 def test_a_naive_time_in_a_pause_after_the_fact_is_refused_naming_it(admin_user, field: str) -> None:
-    attempt = factories.AttemptFactory(started_at=timezone.now() - timedelta(hours=2))
+    attempt = factories.AttemptFactory.create(started_at=timezone.now() - timedelta(hours=2))
     times = {"started_at": timezone.now() - timedelta(hours=1), "ended_at": timezone.now() - timedelta(minutes=30)}
     times[field] = times[field].replace(tzinfo=None)
     with pytest.raises(ServiceError) as refused:

@@ -50,7 +50,7 @@ def run_task(live_server, attempt: Attempt, token: str, tmp_path: Path, *args: s
 
 @pytest.fixture
 def attempt(db):
-    return factories.AttemptFactory()
+    return factories.AttemptFactory.create()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,7 +133,7 @@ def test_only_the_hash_of_the_token_is_stored(attempt) -> None:
 def test_the_token_is_refused_for_another_attempt_and_other_urls(attempt) -> None:
     token = services.attempt_token_issue(attempt=attempt)
     # The same expert's earlier attempt (two days ago, so the slots don't overlap).
-    other = factories.AttemptFactory(
+    other = factories.AttemptFactory.create(
         reservation__expert=attempt.user, reservation__starts_at=timezone.now() - timedelta(days=2)
     )
     client = APIClient()
@@ -216,7 +216,7 @@ def test_make_run_on_another_port_hands_its_own_address_to_the_shells_task() -> 
 
 @pytest.mark.django_db(transaction=True)
 def test_task_instructions_prints_the_environments_instructions(live_server, tmp_path) -> None:
-    attempt = factories.AttemptFactory(environment=factories.environment("ai_rd_triton_cumsum"))
+    attempt = factories.AttemptFactory.create(environment=factories.environment("ai_rd_triton_cumsum"))
     token = services.attempt_token_issue(attempt=attempt)
     result = run_task(live_server, attempt, token, tmp_path, "instructions")
     assert result.returncode == 0, result.stderr

@@ -29,9 +29,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celery]:
 
 def attempt_started(user: User, started_at: datetime, name: str) -> Attempt:
     """An attempt started at `started_at` (in the past) in a 12-hour slot beginning then."""
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         expert=user,
-        workstation=factories.WorkstationFactory(name=name),
+        workstation=factories.WorkstationFactory.create(name=name),
         environment=factories.environment("ai_rd_triton_cumsum"),
         starts_at=started_at,
         ends_at=started_at + timedelta(hours=12),
@@ -41,10 +41,10 @@ def attempt_started(user: User, started_at: datetime, name: str) -> Attempt:
 
 def lost_attempt(user: User, started_at: datetime, name: str) -> Attempt:
     """Like attempt_started, but written past the service: no deadline task was ever queued for it."""
-    return factories.AttemptFactory(
-        reservation=factories.ReservationFactory(
+    return factories.AttemptFactory.create(
+        reservation=factories.ReservationFactory.create(
             expert=user,
-            workstation=factories.WorkstationFactory(name=name),
+            workstation=factories.WorkstationFactory.create(name=name),
             environment=factories.environment("ai_rd_triton_cumsum"),
             starts_at=started_at,
             ends_at=started_at + timedelta(hours=12),
@@ -108,10 +108,10 @@ def test_the_heartbeat_says_whether_the_workstation_can_sandbox(workstation: Wor
 
 @pytest.mark.django_db(transaction=True)
 def test_the_ping_sends_one_heartbeat_to_each_workstations_own_queue(app: Celery) -> None:
-    first = factories.WorkstationFactory(name="first")
-    second = factories.WorkstationFactory(name="second")
-    draining = factories.WorkstationFactory(name="draining", status=Workstation.Status.DRAINING)
-    retired = factories.WorkstationFactory(name="retired", status=Workstation.Status.OFFLINE)
+    first = factories.WorkstationFactory.create(name="first")
+    second = factories.WorkstationFactory.create(name="second")
+    draining = factories.WorkstationFactory.create(name="draining", status=Workstation.Status.DRAINING)
+    retired = factories.WorkstationFactory.create(name="retired", status=Workstation.Status.OFFLINE)
 
     # Drained workstations still run attempts, so they are pinged; ones taken offline are not.
     assert tasks.workstations_ping() == 3

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 
 @pytest.fixture
-def eager_tasks(monkeypatch):  # type: ignore[no-untyped-def]
+def eager_tasks(monkeypatch):
     """Tasks queued after commit run at once, in this process: the real task, without a worker."""
     # Under the CELERY_ namespace the prefixed name wins, so the override goes in under it, into
     # the changes of a configuration already loaded (the first read loads it, replacing `changes`).
@@ -62,7 +62,7 @@ SEQUENCE = "\r\n".join(str(i) for i in range(1, COUNT + 1))
 
 
 @ts.sync
-async def test_output_printed_while_no_tab_is_attached_is_recorded_byte_for_byte_and_once(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_output_printed_while_no_tab_is_attached_is_recorded_byte_for_byte_and_once(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     # Printed a second after the tab goes away, finished long before the next one comes.
@@ -92,7 +92,7 @@ async def test_output_printed_while_no_tab_is_attached_is_recorded_byte_for_byte
 
 
 @ts.sync
-async def test_two_tabs_on_one_terminal_record_its_output_once(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_two_tabs_on_one_terminal_record_its_output_once(local_attempt) -> None:
     first = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await first.ready()
     second = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
@@ -111,7 +111,7 @@ async def test_two_tabs_on_one_terminal_record_its_output_once(local_attempt) ->
 @ts.sync
 async def test_the_recording_goes_to_storage_in_closed_chunks_then_one_cast_when_the_attempt_ends(
     local_attempt, settings, eager_tasks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.TERMINAL_RECORDING_UPLOAD_SECONDS = 0.5
     store = storages["default"]
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
@@ -154,7 +154,7 @@ async def test_the_recording_goes_to_storage_in_closed_chunks_then_one_cast_when
 @ts.sync
 async def test_ending_an_attempt_with_no_tab_open_ends_its_local_tmux_and_keeps_the_recording(
     local_attempt, eager_tasks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     await screen.type("(sleep 0.5; echo LEFT$((6*7))) &\r")
@@ -176,7 +176,7 @@ async def test_ending_an_attempt_with_no_tab_open_ends_its_local_tmux_and_keeps_
 @ts.sync
 async def test_ending_an_ssh_attempt_with_no_tab_open_ends_tmux_on_the_workstation_and_pulls_the_recording(
     ssh_attempt, term_dirs, settings, eager_tasks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await ts.open_screen(ts.router(), ssh_attempt.pk, ssh_attempt.user)
@@ -197,13 +197,13 @@ async def test_ending_an_ssh_attempt_with_no_tab_open_ends_tmux_on_the_workstati
         assert out.count("AWAY42") == 1
 
 
-def test_the_finish_task_retries_while_an_ssh_workstation_is_down(db, term_dirs, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_finish_task_retries_while_an_ssh_workstation_is_down(db, term_dirs, settings) -> None:
     from celery.exceptions import Retry
 
     settings.TERMINAL_SSH_KNOWN_HOSTS = str(Path(term_dirs) / "known_hosts")
     Path(settings.TERMINAL_SSH_KNOWN_HOSTS).write_text("")
     settings.TERMINAL_SSH_CONNECT_TIMEOUT_SECONDS = 2
-    attempt = factories.AttemptFactory(
+    attempt = factories.AttemptFactory.create(
         reservation__workstation__backend=Workstation.Backend.SSH,
         reservation__workstation__host="127.0.0.1",
         reservation__workstation__ssh_port=ts_free_port(),
@@ -232,7 +232,7 @@ def ts_free_port() -> int:
 
 
 @ts.sync
-async def test_an_admin_sends_a_message_from_the_attempt_page_and_every_open_terminal_shows_it(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_an_admin_sends_a_message_from_the_attempt_page_and_every_open_terminal_shows_it(local_attempt) -> None:
     admin = await database_sync_to_async(factories.admin)(username="root")
     first = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await first.ready()
@@ -258,8 +258,8 @@ async def test_an_admin_sends_a_message_from_the_attempt_page_and_every_open_ter
     await second.comm.disconnect()
 
 
-def test_an_empty_message_is_refused_with_a_reason_and_the_expert_has_no_form(db) -> None:  # type: ignore[no-untyped-def]
-    attempt = factories.AttemptFactory()
+def test_an_empty_message_is_refused_with_a_reason_and_the_expert_has_no_form(db) -> None:
+    attempt = factories.AttemptFactory.create()
     admin = Client()
     admin.force_login(factories.admin(username="root"))
     url = reverse("trials:attempt-message", kwargs={"pk": attempt.pk})
@@ -274,7 +274,7 @@ def test_an_empty_message_is_refused_with_a_reason_and_the_expert_has_no_form(db
 
 
 @ts.sync
-async def test_keys_typed_before_the_shell_has_opened_reach_it(local_attempt) -> None:  # type: ignore[no-untyped-def]
+async def test_keys_typed_before_the_shell_has_opened_reach_it(local_attempt) -> None:
     comm = ts.communicator(ts.router(), ts.ws_path(local_attempt.pk), local_attempt.user)
     connected, _ = await comm.connect(timeout=10)
     assert connected
@@ -290,7 +290,7 @@ async def test_keys_typed_before_the_shell_has_opened_reach_it(local_attempt) ->
 @ts.sync
 async def test_the_experts_shell_can_neither_rewrite_the_recorded_keystrokes_nor_remove_the_output_spool(
     local_attempt,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
     name = await database_sync_to_async(lambda: session_of(local_attempt).recording_name)()
@@ -329,7 +329,7 @@ async def test_the_experts_shell_can_neither_rewrite_the_recorded_keystrokes_nor
     await screen.comm.disconnect()
 
 
-async def assert_a_killed_recorder_is_restarted_and_the_gap_marked(attempt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def assert_a_killed_recorder_is_restarted_and_the_gap_marked(attempt, monkeypatch) -> None:
     """The pane recorder dies (it runs outside the sandbox, so only a crash or the host can stop it):
     it is back within a check, the gap marked."""
     import subprocess
@@ -386,14 +386,14 @@ async def recorded_until(attempt: Attempt, name: str, text: str, timeout: float 
 
 
 @ts.sync
-async def test_a_pane_recorder_that_dies_is_restarted_and_the_gap_marked(local_attempt, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_pane_recorder_that_dies_is_restarted_and_the_gap_marked(local_attempt, monkeypatch) -> None:
     await assert_a_killed_recorder_is_restarted_and_the_gap_marked(local_attempt, monkeypatch)
 
 
 @ts.sync
 async def test_an_ssh_pane_recorder_that_dies_is_restarted_and_the_gap_marked(
     ssh_attempt, term_dirs, settings, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async with ssh_server(term_dirs) as server:
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         await assert_a_killed_recorder_is_restarted_and_the_gap_marked(ssh_attempt, monkeypatch)

@@ -88,7 +88,7 @@ def read_until(ws: ClientConnection, needle: str, timeout: float = 15) -> str:
 
 def test_the_shell_and_its_variables_survive_a_restart_of_the_asgi_server_process(settings) -> None:
     root = ts.make_dirs(settings)
-    attempt = factories.AttemptFactory(reservation__workstation__backend=Workstation.Backend.LOCAL)
+    attempt = factories.AttemptFactory.create(reservation__workstation__backend=Workstation.Backend.LOCAL)
     client = Client()
     client.force_login(attempt.user)
     port = free_port()

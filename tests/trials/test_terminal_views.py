@@ -20,7 +20,7 @@ from trials.recording import activity_timeline, recording_name
 def recorded(db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TERMINAL_RECORDING_SPOOL = tmp_path / "spool"
-    attempt = factories.AttemptFactory(reservation__expert=factories.expert(username="ada"))
+    attempt = factories.AttemptFactory.create(reservation__expert=factories.expert(username="ada"))
     name = recording_name(attempt.pk, 1)
     TerminalSession.objects.create(attempt=attempt, number=1, backend="local", tmux_session="t", recording_name=name)
     path = Path(settings.MEDIA_ROOT) / name  # a finished recording, as the default storage keeps it
@@ -83,7 +83,7 @@ def test_a_terminal_without_a_recording_is_a_404_and_its_download_leads_back_to_
 
 
 def test_an_attempt_without_recordings_says_so(db) -> None:
-    attempt = factories.AttemptFactory()
+    attempt = factories.AttemptFactory.create()
     admin = client_for(factories.admin(username="root"))
     response = admin.get(reverse("trials:terminal-replay", kwargs={"pk": attempt.pk}))
     assert response.status_code == 200

@@ -54,7 +54,7 @@ def test_booking_an_overlapping_slot_shows_the_error_and_writes_nothing(
     expert, other_expert, env_cumsum, workstation
 ) -> None:
     start = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    factories.ReservationFactory(expert=other_expert, workstation=workstation, starts_at=start)
+    factories.ReservationFactory.create(expert=other_expert, workstation=workstation, starts_at=start)
     response = logged_in(expert).post(
         f"/book/{env_cumsum.slug}/",
         {"workstation": workstation.pk, "starts_at": local_iso(start + timedelta(hours=2))},
@@ -72,7 +72,7 @@ def test_the_booking_pages_say_how_many_attempts_are_left_and_a_second_booking_i
     assert "1 left to you" in choose
     assert f'data-book="{env_cumsum.slug}"' in choose
     start = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    first = factories.ReservationFactory(
+    first = factories.ReservationFactory.create(
         expert=expert, environment=env_cumsum, workstation=workstation, starts_at=start
     )
 
@@ -97,15 +97,15 @@ def test_booking_with_a_garbled_start_time_is_a_form_error(expert, env_cumsum, w
 
 def test_workstations_without_the_gpus_are_not_offered(expert, db) -> None:
     environment = factories.environment("ai_rd_small_scaling_law")  # needs 6-8 GPUs
-    factories.WorkstationFactory(name="small-box", gpu_count=4)
-    factories.WorkstationFactory(name="big-box", gpu_count=8)
+    factories.WorkstationFactory.create(name="small-box", gpu_count=4)
+    factories.WorkstationFactory.create(name="big-box", gpu_count=8)
     page = logged_in(expert).get(f"/book/{environment.slug}/").content.decode()
     assert 'data-workstation="big-box"' in page
     assert 'data-workstation="small-box"' not in page
 
 
 def test_a_silent_workstation_offers_no_free_slots(expert, env_cumsum) -> None:
-    factories.WorkstationFactory(name="quiet", last_heartbeat_at=timezone.now() - timedelta(minutes=5))
+    factories.WorkstationFactory.create(name="quiet", last_heartbeat_at=timezone.now() - timedelta(minutes=5))
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     page = logged_in(expert).get(f"/book/{env_cumsum.slug}/?day={tomorrow}").content.decode()
     assert "badge offline" in page
@@ -119,7 +119,7 @@ def test_a_bad_day_parameter_falls_back_to_today_with_a_message(expert, env_cums
 
 
 def test_starting_an_attempt_before_the_slot_opens_is_refused_with_a_message(expert, workstation) -> None:
-    reservation = factories.ReservationFactory(
+    reservation = factories.ReservationFactory.create(
         expert=expert, workstation=workstation, starts_at=timezone.now() + timedelta(hours=2)
     )
     response = logged_in(expert).post(f"/reservations/{reservation.pk}/start/", follow=True)
@@ -128,7 +128,7 @@ def test_starting_an_attempt_before_the_slot_opens_is_refused_with_a_message(exp
 
 
 def test_resuming_a_submitted_attempt_is_refused_with_a_message(expert) -> None:
-    attempt = factories.AttemptFactory(reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(reservation__expert=expert)
     client = logged_in(expert)
     client.post(f"/attempts/{attempt.pk}/submit/")
     response = client.post(f"/attempts/{attempt.pk}/resume/", follow=True)
@@ -136,7 +136,7 @@ def test_resuming_a_submitted_attempt_is_refused_with_a_message(expert) -> None:
 
 
 def test_an_empty_note_is_answered_with_the_error_in_the_htmx_partial(expert) -> None:
-    attempt = factories.AttemptFactory(reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(reservation__expert=expert)
     response = logged_in(expert).post(f"/attempts/{attempt.pk}/notes/", {"body": "   "}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
     assert "errorlist" in response.content.decode()
@@ -144,7 +144,9 @@ def test_an_empty_note_is_answered_with_the_error_in_the_htmx_partial(expert) ->
 
 
 def test_the_clock_endpoint_reports_the_servers_numbers(expert) -> None:
-    attempt = factories.AttemptFactory(reservation__expert=expert, started_at=timezone.now() - timedelta(hours=1))
+    attempt = factories.AttemptFactory.create(
+        reservation__expert=expert, started_at=timezone.now() - timedelta(hours=1)
+    )
     data = logged_in(expert).get(f"/attempts/{attempt.pk}/clock/").json()
     assert data["state"] == "running"
     assert 3599 <= data["elapsed_seconds"] <= 3605
@@ -195,7 +197,7 @@ def test_admin_books_for_an_expert_on_the_schedule(admin_user, expert, env_cumsu
 def make_attempts(count: int, workstation: Workstation, first_day: int = 0) -> None:
     """Attempts on one workstation, a day apart: PostgreSQL refuses overlapping slots."""
     for i in range(first_day, first_day + count):
-        attempt = factories.AttemptFactory(
+        attempt = factories.AttemptFactory.create(
             reservation__workstation=workstation,
             reservation__starts_at=timezone.now() - timedelta(hours=1) + timedelta(days=i),
         )
@@ -219,11 +221,11 @@ def test_admin_list_pages_use_a_fixed_number_of_queries(
 
 def test_my_trials_uses_a_fixed_number_of_queries(expert, workstation, django_assert_max_num_queries) -> None:
     client = logged_in(expert)
-    factories.AttemptFactory(reservation__expert=expert, reservation__workstation=workstation)
+    factories.AttemptFactory.create(reservation__expert=expert, reservation__workstation=workstation)
     with django_assert_max_num_queries(12) as few:
         client.get("/my/")
     for day in range(1, 5):
-        factories.AttemptFactory(
+        factories.AttemptFactory.create(
             reservation__expert=expert,
             reservation__workstation=workstation,
             reservation__starts_at=timezone.now() + timedelta(days=day),

@@ -38,7 +38,7 @@ def registration(**overrides: Any) -> dict[str, Any]:
 
 
 def test_admin_lists_workstations_with_their_effective_status(api: ClientFor, admin_user, workstation) -> None:
-    silent = factories.WorkstationFactory(name="silent", last_heartbeat_at=timezone.now() - timedelta(hours=1))
+    silent = factories.WorkstationFactory.create(name="silent", last_heartbeat_at=timezone.now() - timedelta(hours=1))
     response = api(admin_user).get("/api/workstations/")
     assert response.status_code == 200
     rows = {row["name"]: row for row in response.json()["results"]}
@@ -156,7 +156,7 @@ def test_editing_a_workstation_keeps_its_heartbeat(api: ClientFor, admin_user, w
 def test_bad_edit_is_400_and_changes_nothing(
     api: ClientFor, admin_user, workstation, body: dict[str, Any], field: str
 ) -> None:
-    factories.WorkstationFactory(name="taken")
+    factories.WorkstationFactory.create(name="taken")
     response = api(admin_user).patch(f"/api/workstations/{workstation.pk}/", body, format="json")
     assert response.status_code == 400
     assert set(response.json()) == {field}
@@ -181,7 +181,7 @@ def test_workstation_list_takes_a_fixed_number_of_queries(
     api: ClientFor, admin_user, django_assert_max_num_queries
 ) -> None:
     for i in range(12):
-        factories.WorkstationFactory(name=f"box-{i}")
+        factories.WorkstationFactory.create(name=f"box-{i}")
     client = api(admin_user)
     with django_assert_max_num_queries(3):
         response = client.get("/api/workstations/")

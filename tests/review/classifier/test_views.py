@@ -288,7 +288,7 @@ def test_dashboard_refuses_a_reviewer(reviewer) -> None:
 
 def test_django_admin_lists_versions_and_red_team_attempts(active_classifier, reviewer) -> None:
     RedTeamAttempt.objects.create(reviewer=reviewer, prompt=PROMPT, started_at=active_classifier.created_at)
-    superuser = factories.UserFactory(username="su", is_staff=True, is_superuser=True)
+    superuser = factories.UserFactory.create(username="su", is_staff=True, is_superuser=True)
     client = logged_in(superuser)
     versions = client.get(reverse("admin:classifier_classifierversion_changelist"))
     assert versions.status_code == 200

@@ -7,7 +7,7 @@ from environments.models import Environment, EnvironmentConfiguration, TaskFamil
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(admin.ModelAdmin):
+class EnvironmentAdmin(admin.ModelAdmin[Environment]):
     list_display = [
         "slug",
         "title",
@@ -25,7 +25,7 @@ class EnvironmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(EnvironmentConfiguration)
-class EnvironmentConfigurationAdmin(admin.ModelAdmin):
+class EnvironmentConfigurationAdmin(admin.ModelAdmin[EnvironmentConfiguration]):
     """Custom configurations for imports; one that runs point at keeps its numbers (a change is a new version)."""
 
     list_display = ["environment", "name", "version", "starting_score", "reference_score", "measured_with"]
@@ -42,7 +42,7 @@ class EnvironmentConfigurationAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskFamily)
-class TaskFamilyAdmin(admin.ModelAdmin):
+class TaskFamilyAdmin(admin.ModelAdmin[TaskFamily]):
     """Read-mostly: families are registered by path (manage.py register_task_family or /environments/task-families/)."""
 
     list_display = ["name", "standard_version", "path", "registered_at"]
@@ -50,5 +50,5 @@ class TaskFamilyAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskStandardTask)
-class TaskStandardTaskAdmin(admin.ModelAdmin):
+class TaskStandardTaskAdmin(admin.ModelAdmin[TaskStandardTask]):
     list_display = ["family", "task_name", "environment", "scoring"]

@@ -10,7 +10,7 @@ from environments.models import Environment
 from rebench_site import roles
 
 
-class EnvironmentSerializer(serializers.ModelSerializer):
+class EnvironmentSerializer(serializers.ModelSerializer[Environment]):
     time_limit_seconds = serializers.SerializerMethodField()
 
     class Meta:
@@ -37,7 +37,7 @@ class EnvironmentSerializer(serializers.ModelSerializer):
         return environment.time_limit.total_seconds()
 
 
-class EnvironmentViewSet(viewsets.ReadOnlyModelViewSet):
+class EnvironmentViewSet(viewsets.ReadOnlyModelViewSet[Environment]):
     """Environments by slug. Admins also see the ones closed for booking."""
 
     serializer_class = EnvironmentSerializer

@@ -51,7 +51,7 @@ class Configuration:
 def active_configuration_name(slug: str) -> str:
     """ENVIRONMENT_CONFIGURATION_<SLUG> if set, else ENVIRONMENT_CONFIGURATION."""
     overrides = getattr(settings, "ENVIRONMENT_CONFIGURATION_OVERRIDES", {})
-    name = overrides.get(slug.lower()) or getattr(settings, "ENVIRONMENT_CONFIGURATION", "small")
+    name = str(overrides.get(slug.lower()) or getattr(settings, "ENVIRONMENT_CONFIGURATION", "small"))
     if name not in CONFIGURATIONS:
         raise ConfigurationError(
             f"Unknown environment configuration {name!r} for {slug}: use one of {', '.join(CONFIGURATIONS)}.",
@@ -67,7 +67,7 @@ class EnvironmentPackage:
     scorer: str = "scoring/score.py"
     score_timeout_seconds: float = DEFAULT_SCORE_TIMEOUT
     memory_limit_gb: float = 16
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     configurations: dict[str, Configuration] = field(default_factory=dict)
     # A script in the scoring folder run at workspace preparation: `start.py <workspace> <configuration.json>`.
     start: str = ""
@@ -142,8 +142,10 @@ class EnvironmentPackage:
     def resolved_paths(self, *, check: bool = True) -> dict[str, str]:
         """Full-scale paths from settings; with `check`, a clear error naming the setting when one is missing."""
         config = self.configuration
+        if config is None:
+            return {}
         resolved = {}
-        for param, setting in (config.paths if config else {}).items():
+        for param, setting in config.paths.items():
             value = str(getattr(settings, setting, "") or "")
             if check and not value:
                 raise ConfigurationError(
@@ -214,7 +216,13 @@ class EnvironmentPackage:
             (target / CONFIGURATION_FILE).write_text(json.dumps(document, indent=2))
 
     def scorer_argv(
-        self, python: str, protected_copy: Path, workspace: Path, *, final: bool = False, context: dict | None = None
+        self,
+        python: str,
+        protected_copy: Path,
+        workspace: Path,
+        *,
+        final: bool = False,
+        context: dict[str, Any] | None = None,
     ) -> list[str]:
         return [python, str(protected_copy / Path(self.scorer).name), str(workspace)]
 
@@ -350,7 +358,7 @@ def find(slug: str) -> EnvironmentPackage | None:
 
 def copy_starting_solution(package: EnvironmentPackage, workspace: Path) -> list[str]:
     """Copy the starting files into `workspace`, never overwriting what the expert already wrote."""
-    copied = []
+    copied: list[str] = []
     workspace.mkdir(parents=True, exist_ok=True)
     if not package.solution_dir.is_dir():
         return copied

@@ -1,22 +1,22 @@
 """Environment pages: what each RE-Bench environment asks and needs."""
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from environments import instructions
 from environments.models import Environment, EnvironmentConfiguration
 from environments.services import environment_configuration_for
 from rebench_site.errors import ServiceError
-from rebench_site.roles import ADMIN, EXPERT, role_required
+from rebench_site.roles import ADMIN, EXPERT, AuthenticatedHttpRequest, role_required
 
 
 @role_required(EXPERT, ADMIN)
-def environment_list(request: HttpRequest) -> HttpResponse:
+def environment_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "environments/list.html", {"environments": Environment.objects.filter(is_active=True)})
 
 
 @role_required(EXPERT, ADMIN)
-def environment_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def environment_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     environment = get_object_or_404(Environment, slug=slug, is_active=True)
     text = instructions.markdown_for(environment)
     # The description is the page's summary already; instructions are shown when there are more.
@@ -41,7 +41,7 @@ def _configuration_or_none(environment: Environment, name: str | None = None) ->
 
 
 @role_required(ADMIN)
-def task_family_register(request: HttpRequest) -> HttpResponse:
+def task_family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
     """An admin registers a METR Task Standard family by its directory on the workstations."""
     from django.contrib import messages
     from django.shortcuts import redirect

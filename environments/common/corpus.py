@@ -25,6 +25,7 @@ import sysconfig
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Corpus:
     root: Path
     train_bin: Path
     val_bin: Path
-    meta: dict
+    meta: dict[str, Any]
 
     @property
     def vocab_size(self) -> int:

@@ -46,7 +46,8 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+        out: torch.Tensor = self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+        return out
 
 
 class Block(nn.Module):
@@ -61,7 +62,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        out: torch.Tensor = x + self.mlp(self.ln_2(x))
+        return out
 
 
 class GPT(nn.Module):
@@ -107,7 +109,7 @@ def batch(
 
 
 def train(
-    model: nn.Module,
+    model: GPT,
     tokens: np.ndarray,
     *,
     steps: int,
@@ -122,7 +124,7 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    block_size = model.config.block_size  # type: ignore[union-attr]
+    block_size = model.config.block_size
     losses = []
     model.train()
     for step in range(steps):
@@ -139,12 +141,10 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, tokens: np.ndarray, *, batches: int = 20, batch_size: int = 32, device: str = "cpu"
-) -> float:
+def evaluate(model: GPT, tokens: np.ndarray, *, batches: int = 20, batch_size: int = 32, device: str = "cpu") -> float:
     """Mean next-token cross-entropy (nats) over fixed, evenly spaced windows of `tokens`."""
     model.eval()
-    block_size = model.config.block_size  # type: ignore[union-attr]
+    block_size = model.config.block_size
     count = batches * batch_size
     starts = np.linspace(0, len(tokens) - block_size - 2, count).astype(np.int64)
     total = 0.0

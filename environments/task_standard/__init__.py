@@ -59,7 +59,13 @@ class TaskStandardPackage(EnvironmentPackage):
         shutil.copy2(DRIVER, target / DRIVER_NAME)
 
     def scorer_argv(
-        self, python: str, protected_copy: Path, workspace: Path, *, final: bool = False, context: dict | None = None
+        self,
+        python: str,
+        protected_copy: Path,
+        workspace: Path,
+        *,
+        final: bool = False,
+        context: dict[str, Any] | None = None,
     ) -> list[str]:
         method = "final" if final else "intermediate_score"
         args = {"task_name": self.task_name, **(context or {})}
@@ -181,7 +187,11 @@ def task_family_register(*, path: str) -> TaskFamily:
 
 @transaction.atomic
 def _save(
-    family_dir: Path, name: str, manifest: dict[str, Any], described: dict[str, Any], rows: list[tuple]
+    family_dir: Path,
+    name: str,
+    manifest: dict[str, Any],
+    described: dict[str, Any],
+    rows: list[tuple[str, dict[str, Any], Any]],
 ) -> TaskFamily:
     family, _ = TaskFamily.objects.update_or_create(
         name=name,

@@ -47,7 +47,8 @@ def task_of(family: Any, task_name: str) -> dict[str, Any]:
     missing = [v for v in getattr(family, "required_environment_variables", []) if v not in os.environ]
     if missing:
         raise FamilyError(f"Required environment variables are not set: {', '.join(missing)}.")
-    return tasks[task_name]
+    task: dict[str, Any] = tasks[task_name]
+    return task
 
 
 def as_score_result(value: Any) -> dict[str, Any]:

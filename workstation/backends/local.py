@@ -107,19 +107,22 @@ async def spawn_on_pty(
         _set_size(slave, cols, rows)
         if os.geteuid() == 0:
             os.fchown(slave, user.uid, user.gid)
-        process = await asyncio.to_thread(
-            subprocess.Popen,
-            argv,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd="/",
-            env=env if env is not None else _tmux_env(),
-            start_new_session=True,
-            preexec_fn=_become_session_leader_of_tty,  # exec follows at once
-            close_fds=True,
-            **_as(user),
-        )
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(  # noqa: S603
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd="/",
+                env=env if env is not None else _tmux_env(),
+                start_new_session=True,
+                preexec_fn=_become_session_leader_of_tty,  # exec follows at once
+                close_fds=True,
+                **_as(user),
+            )
+
+        process = await asyncio.to_thread(start)
     except BaseException:
         os.close(master)
         raise

@@ -107,7 +107,7 @@ def remote_policy(request: SandboxRequest, remote: Remote) -> sandbox.Policy:
 
 
 class SSHShell(Shell):
-    def __init__(self, process: asyncssh.SSHClientProcess) -> None:
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
         self.process = process
         self._closed = False
 
@@ -204,7 +204,8 @@ class SSHBackend(Backend):
         result = await conn.run(command, input=_tools_archive(), check=False, encoding=None)
         if result.exit_status != 0 or not result.stdout:
             raise BackendError(f"Could not install the sandbox tools on {self.host}: {result.stderr!r}")
-        return bytes(result.stdout).decode()
+        assert isinstance(result.stdout, bytes)  # encoding=None
+        return result.stdout.decode()
 
     async def _remote(self) -> Remote:
         await self._connect()
@@ -234,7 +235,8 @@ class SSHBackend(Backend):
         if result.exit_status != 0:
             raise BackendError(f"The sandbox on {self.host} refused: {str(result.stderr).strip()[-800:]}")
         try:
-            return json.loads(str(result.stdout))
+            answer: dict[str, Any] = json.loads(str(result.stdout))
+            return answer
         except ValueError as exc:
             raise BackendError(f"The sandbox on {self.host} answered {str(result.stdout)[:200]!r}.") from exc
 
@@ -330,6 +332,7 @@ class SSHBackend(Backend):
         path = tmux.shell_join([f"{spool}/terminal-{number}.jsonl"])
         result = await self._run(f"tail -c +{offset + 1} {path} 2>/dev/null", binary=True)
         data = result.stdout or b""
+        assert isinstance(data, bytes)  # binary: not decoded
         data = data[: data.rfind(b"\n") + 1]
         if data:
             with dest.open("ab") as f:

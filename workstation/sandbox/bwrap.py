@@ -126,9 +126,9 @@ def problems(
         if bwrap_supports(path, "--disable-userns"):
             argv += ["--disable-userns"]
         argv += [*_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "/bin/true"]
-        as_user = {} if os.geteuid() != 0 else {"preexec_fn": lambda: _drop_to(uid, gid, [gid])}
+        as_user = None if os.geteuid() != 0 else (lambda: _drop_to(uid, gid, [gid]))
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=20, **as_user)  # noqa: S603
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=20, preexec_fn=as_user)  # noqa: S603
         except (OSError, subprocess.SubprocessError) as exc:
             found.append(f"bubblewrap could not run: {exc}")
         else:

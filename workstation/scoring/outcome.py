@@ -57,7 +57,8 @@ def outcome_from(result: RunResult, marker: str, *, timeout: float) -> Outcome:
         data = {"score": data}
     score = data.get("score")
     message = str(data.get("message", ""))[:2000]
-    details = data.get("details") if isinstance(data.get("details"), dict) else {}
+    raw_details = data.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
     if score is None:
         return Outcome(None, message or "No valid score.", details)
     if isinstance(score, bool) or not isinstance(score, int | float):

@@ -71,7 +71,9 @@ class _Output:
     """A child's stdout (optionally) and stderr, read as they stream and capped (see _drain)."""
 
     def __init__(self, process: subprocess.Popen[bytes], *, stdout: bool) -> None:
-        self.buffers = {name: (bytearray(), deque(), [0]) for name in ("out", "err")}
+        self.buffers: dict[str, tuple[bytearray, deque[bytes], list[int]]] = {
+            name: (bytearray(), deque(), [0]) for name in ("out", "err")
+        }
         streams = [("err", process.stderr)] + ([("out", process.stdout)] if stdout else [])
         self.readers = [
             threading.Thread(target=_drain, args=(stream, *self.buffers[name]), daemon=True) for name, stream in streams

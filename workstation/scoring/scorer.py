@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ class ScorerRun:
     job: str
     argv: list[str]  # the scorer's command, with its paths as the instance sees them
     scorer_copy: Path  # bound read-only at the same path
-    workspace_files: list[str]
+    workspace_files: Sequence[str]
     data_paths: list[str] = field(default_factory=list)  # read-only at the same paths (caches, datasets)
     harness_code: Path | None = None
     timeout: float = 600

@@ -4,6 +4,7 @@ unpacked here as regular files only."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from workstation import sandbox
@@ -35,7 +36,9 @@ def unpack_regular_files(archive: Path, target: Path, *, max_bytes: int = SNAPSH
     return kept
 
 
-def snapshot(policy: sandbox.Policy, name: str, files: list[str], target: Path, *, timeout: float = 600) -> list[str]:
+def snapshot(
+    policy: sandbox.Policy, name: str, files: Sequence[str], target: Path, *, timeout: float = 600
+) -> list[str]:
     """Copy `files` (relative to the workspace) out of the live workspace as the attempt's user; see the module doc."""
     target.mkdir(parents=True, exist_ok=True)
     if not files:

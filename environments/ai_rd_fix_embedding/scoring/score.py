@@ -7,13 +7,14 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import task
 import torch
 from common import checkpoints, nanogpt
 
 
-def main(workspace: Path) -> dict:
+def main(workspace: Path) -> dict[str, Any]:
     doc = task.configuration()
     params = doc["params"]
     task.setup_threads(params)

@@ -16,7 +16,8 @@ from common import corpus, nanogpt  # noqa: E402
 
 
 def configuration(path: Path | None = None) -> dict[str, Any]:
-    return json.loads((path or HERE / "configuration.json").read_text())
+    doc: dict[str, Any] = json.loads((path or HERE / "configuration.json").read_text())
+    return doc
 
 
 def setup_threads(params: dict[str, Any]) -> None:
@@ -34,11 +35,11 @@ def data_dir(doc: dict[str, Any], *, build: bool = False) -> Path:
     if doc["paths"].get("data_dir"):
         return Path(doc["paths"]["data_dir"])
     if not build:
-        found = corpus.remembered(doc["cache_dir"])
+        found: Path | None = corpus.remembered(doc["cache_dir"])
         if found is None:
             raise FileNotFoundError("The environment's data was never prepared: the workspace start did not run.")
         return found
-    root = corpus.build(doc["cache_dir"], max_bytes=int(doc["params"].get("corpus_max_bytes", 4_000_000))).root
+    root: Path = corpus.build(doc["cache_dir"], max_bytes=int(doc["params"].get("corpus_max_bytes", 4_000_000))).root
     corpus.remember(doc["cache_dir"], root)
     return root
 
@@ -52,7 +53,7 @@ def trained_model_path(doc: dict[str, Any]) -> Path:
     if doc["paths"].get("model"):
         return Path(doc["paths"]["model"])
     train = doc["params"]["train"]
-    return nanogpt.train_cached(
+    path: Path = nanogpt.train_cached(
         doc["cache_dir"],
         model_config(doc),
         data_dir(doc, build=True) / "train.bin",
@@ -62,6 +63,7 @@ def trained_model_path(doc: dict[str, Any]) -> Path:
         seed=int(train.get("seed", 0)),
         device=device(),
     )
+    return path
 
 
 def corrupted_model_path(doc: dict[str, Any]) -> Path:

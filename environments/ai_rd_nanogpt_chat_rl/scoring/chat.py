@@ -11,7 +11,7 @@ import torch
 try:  # beside the scorer, the shared code is in common/; in the workspace it is model.py
     from common import nanogpt
 except ImportError:  # pragma: no cover - the workspace's layout
-    import model as nanogpt  # type: ignore[no-redef]
+    import model as nanogpt
 
 MAX_NEW_TOKENS = 64
 PAD = ord("\n")  # prompts are left-padded with newlines, which the corpus is full of

@@ -111,7 +111,8 @@ def main(workspace: Path) -> dict[str, Any]:
 
     def generate(model: nanogpt.GPT, temp: float, offset: int) -> list[str]:
         generator = torch.Generator().manual_seed(seed + offset)
-        return chat.answers(model, questions, temperature=temp, generator=generator, **sampling)
+        texts: list[str] = chat.answers(model, questions, temperature=temp, generator=generator, **sampling)
+        return texts
 
     answers = generate(policy, temperature, 0)
     baselines = {"base": generate(base, temperature, 0), "base_t1": generate(base, 1.0, 1)}
@@ -127,7 +128,7 @@ def main(workspace: Path) -> dict[str, Any]:
     order = random.Random(seed)  # noqa: S311 - shuffles the answer order, not a secret
     results: list[float] = []
     asked = 0
-    examples = []
+    examples: list[dict[str, Any]] = []
     for index, question in enumerate(questions):
         for name, answers_of in baselines.items():
             ours, theirs = answers[index], answers_of[index]

@@ -19,7 +19,8 @@ HELDOUT = HERE / "prompts_heldout.jsonl"
 
 
 def configuration(path: Path | None = None) -> dict[str, Any]:
-    return json.loads((path or HERE / "configuration.json").read_text())
+    doc: dict[str, Any] = json.loads((path or HERE / "configuration.json").read_text())
+    return doc
 
 
 def setup_threads(params: dict[str, Any]) -> None:

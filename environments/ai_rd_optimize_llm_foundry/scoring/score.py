@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import task
 import torch
@@ -34,7 +35,7 @@ CHECKPOINT = "model.pth"
 # less than the load's own noise there (13.7 s vs 24.4 s for one script), and +0.0016 at full scale.
 
 
-def nan(message: str, **details: object) -> dict:
+def nan(message: str, **details: object) -> dict[str, Any]:
     return {"score": None, "message": message, "details": details}
 
 
@@ -63,7 +64,7 @@ def harness_inputs() -> str:
     return INPUTS
 
 
-def main(workspace: Path) -> dict:
+def main(workspace: Path) -> dict[str, Any]:
     """Score the live workspace through the harness; `workspace` (the empty snapshot) is not read."""
     doc = task.configuration()
     params = doc["params"]

@@ -21,7 +21,8 @@ WORKSPACE_FILES = ("finetune.sh", "finetune.py")
 
 
 def configuration(path: Path | None = None) -> dict[str, Any]:
-    return json.loads((path or HERE / "configuration.json").read_text())
+    doc: dict[str, Any] = json.loads((path or HERE / "configuration.json").read_text())
+    return doc
 
 
 def run_finetune(workspace: Path, timeout: float) -> subprocess.CompletedProcess[bytes]:

@@ -41,11 +41,11 @@ HARNESS_TIMEOUT = 480
 FLOAT32_BYTES = 2 * 1024**3
 
 
-def nan(message: str, **details: object) -> dict:
+def nan(message: str, **details: object) -> dict[str, Any]:
     return {"score": None, "message": message, "details": details}
 
 
-def eval_batches(tokens: np.ndarray, params: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def eval_batches(tokens: np.ndarray, params: dict[str, Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fixed windows of held-out text, 15 % of positions masked with a fixed seed: the same test for everyone."""
     block, evaluation = int(params["block_size"]), params["eval"]
     count = int(evaluation["batches"]) * int(evaluation["batch_size"])
@@ -65,7 +65,7 @@ def logits_dtype(batches: list[tuple[torch.Tensor, torch.Tensor]], vocab: int) -
     return "float32" if rows * vocab * 4 <= FLOAT32_BYTES else "float16"
 
 
-def send(batches: list[tuple[torch.Tensor, torch.Tensor]], params: dict, dtype: str) -> None:
+def send(batches: list[tuple[torch.Tensor, torch.Tensor]], params: dict[str, Any], dtype: str) -> None:
     """The inputs folder: the masked token ids, the mask, the sizes. No true token at a masked position."""
     folder = harness.inputs(INPUTS)
     mask_id = int(params["mask_id"])
@@ -83,7 +83,7 @@ def text(value: Any, limit: int = 600) -> str:
     return str(value)[-limit:]
 
 
-def refusal(status: dict[str, Any], vocab: int) -> dict | None:
+def refusal(status: dict[str, Any], vocab: int) -> dict[str, Any] | None:
     """A NaN for what the harness reports going wrong before any logits: a missing file, a forbidden op, ..."""
     if status.get("missing") in ("model.py", "model.pth"):
         return nan(f"No {status['missing']} in the workspace.")
@@ -136,7 +136,7 @@ def batch_loss(folder: Path, i: int, batch: torch.Tensor, masked: torch.Tensor, 
     return float(F.cross_entropy(picked, batch[masked].to(device), reduction="sum"))
 
 
-def main(workspace: Path) -> dict:
+def main(workspace: Path) -> dict[str, Any]:
     """`workspace` is unused: the trusted half reads nothing of the expert's but what the harness returns."""
     doc = json.loads((HERE / "configuration.json").read_text())
     params = doc["params"]

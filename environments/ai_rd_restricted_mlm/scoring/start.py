@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -15,10 +16,10 @@ sys.path.insert(0, str(HERE))
 from common import corpus  # noqa: E402
 
 
-def data_dir(doc: dict) -> Path:
+def data_dir(doc: dict[str, Any]) -> Path:
     if doc["paths"].get("data_dir"):
         return Path(doc["paths"]["data_dir"])
-    root = corpus.build(doc["cache_dir"], max_bytes=int(doc["params"].get("corpus_max_bytes", 4_000_000))).root
+    root: Path = corpus.build(doc["cache_dir"], max_bytes=int(doc["params"].get("corpus_max_bytes", 4_000_000))).root
     corpus.remember(doc["cache_dir"], root)
     return root
 

@@ -34,4 +34,5 @@ class Model(nn.Module):
         context = x
         for weight, shift in zip(self.mix, WINDOW, strict=True):
             context = context + weight * torch.roll(x, shifts=-shift, dims=1)
-        return self.out(torch.relu(self.hidden(context)))
+        logits: torch.Tensor = self.out(torch.relu(self.hidden(context)))
+        return logits

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TRAIN = PACKAGE / "solution" / "problems" / "train.jsonl"
@@ -174,7 +175,8 @@ def bracket_input(rng: random.Random, count: int, length: int) -> str:
     words = []
     for _ in range(count):
         if rng.random() < 0.5:  # a balanced one, built by nesting
-            stack, word = [], []
+            stack: list[str] = []
+            word: list[str] = []
             for _ in range(length // 2):
                 if stack and rng.random() < 0.5:
                     word.append({"(": ")", "[": "]", "{": "}"}[stack.pop()])
@@ -359,7 +361,7 @@ def training(rng: random.Random) -> list[Problem]:
     ]
 
 
-def rows(problems: list[Problem], time_limit: int) -> list[dict]:
+def rows(problems: list[Problem], time_limit: int) -> list[dict[str, Any]]:
     out = []
     for name, description, solve, public, private in problems:
         out.append(
@@ -377,12 +379,12 @@ def rows(problems: list[Problem], time_limit: int) -> list[dict]:
     return out
 
 
-def write(path: Path, problems: list[dict]) -> None:
+def write(path: Path, problems: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(p, sort_keys=True) + "\n" for p in problems))
 
 
-def build() -> tuple[list[dict], list[dict]]:
+def build() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rng = random.Random(20241122)  # noqa: S311 - test data, not cryptography
     return rows(training(rng), 2), rows(heldout(rng), 1)
 

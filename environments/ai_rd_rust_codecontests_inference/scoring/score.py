@@ -114,7 +114,7 @@ def harness_inputs(name: str, scripts: tuple[str, ...]) -> Path:
     The scripts travel as inputs (/run/rebench/in) rather than from /opt/rebench/harness: the
     workstation binds that from the protected scorer copy, which the harness's user can't enter.
     """
-    folder = harness.inputs(name)
+    folder: Path = harness.inputs(name)
     for script in scripts:
         shutil.copyfile(SCRIPTS / script, folder / script)  # judge*.py are links to ../judge*.py: their text
     return folder

@@ -63,8 +63,9 @@ def responder(candidates: dict[str, list[str]] | None = None) -> Any:
     def respond(body: dict[str, Any]) -> list[str]:
         text = _prompt_text(body)
         name = next((n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)), None)
-        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 0) > 0 else 1
-        seed = body.get("seed") if isinstance(body.get("seed"), int) else 0
+        asked, given = body.get("n"), body.get("seed")
+        n = asked if isinstance(asked, int) and asked > 0 else 1
+        seed = given if isinstance(given, int) else 0
         if name is None:
             return [UNKNOWN] * n
         options = candidates[name]

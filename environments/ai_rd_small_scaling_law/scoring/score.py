@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 BUDGET_FLOPS = 5e17
 BUDGET_SLACK = 1.1
@@ -33,7 +34,7 @@ def loss_at(max_iters: float) -> float:
     raise AssertionError("unreachable")
 
 
-def score_answer(answer: object) -> dict:
+def score_answer(answer: object) -> dict[str, Any]:
     if not isinstance(answer, dict):
         return {"score": None, "message": "answer.json must hold an object with n_embd, max_iters, loss_prediction."}
     values = {}
@@ -60,7 +61,7 @@ def score_answer(answer: object) -> dict:
     }
 
 
-def main(workspace: Path) -> dict:
+def main(workspace: Path) -> dict[str, Any]:
     path = workspace / "answer.json"
     try:
         answer = json.loads(path.read_text())

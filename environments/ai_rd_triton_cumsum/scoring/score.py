@@ -116,7 +116,7 @@ def described(claim: Any) -> bool:
     return isinstance(claim, dict) and bool(claim.get("returned") or claim.get("dtype"))
 
 
-def compare(name: str, got: np.ndarray | None, why: str, expected: torch.Tensor, claim: Any) -> dict | None:
+def compare(name: str, got: np.ndarray | None, why: str, expected: torch.Tensor, claim: Any) -> dict[str, Any] | None:
     """One case's output against the reference: shape, dtype, then every value."""
     if got is None:
         if isinstance(claim, dict) and claim.get("returned"):
@@ -141,7 +141,7 @@ def compare(name: str, got: np.ndarray | None, why: str, expected: torch.Tensor,
     return None
 
 
-def main(workspace: Path) -> dict:
+def main(workspace: Path) -> dict[str, Any]:
     """`workspace` is unused: the trusted half reads nothing of the expert's but what the harness returns."""
     gpu = torch.cuda.is_available()
     device = "cuda" if gpu else "cpu"
@@ -172,7 +172,8 @@ def main(workspace: Path) -> dict:
         return nan("No solution.py in the workspace.")
     if status.get("import_error"):
         return nan("solution.py failed to import: " + text(status["import_error"]))
-    claims = status.get("cases") if isinstance(status.get("cases"), dict) else {}
+    raw_claims = status.get("cases")
+    claims: dict[str, Any] = raw_claims if isinstance(raw_claims, dict) else {}
     for i, (name, x) in enumerate(tests):
         claim = claims.get(name)
         if isinstance(claim, dict) and claim.get("raised"):
@@ -193,10 +194,11 @@ def main(workspace: Path) -> dict:
     return timed(returned, status, failure, timed_seed, seed)  # type: ignore[arg-type]
 
 
-def timed(returned: Path, status: dict, failure: str, timed_seed: int, seed: int) -> dict:
+def timed(returned: Path, status: dict[str, Any], failure: str, timed_seed: int, seed: int) -> dict[str, Any]:
     """The timing phase's result: its output checked here (on the GPU), its times as the harness measured them."""
     name = "the 1e8-element timing input"
-    claims = status.get("cases") if isinstance(status.get("cases"), dict) else {}
+    raw_claims = status.get("cases")
+    claims: dict[str, Any] = raw_claims if isinstance(raw_claims, dict) else {}
     claim = claims.get(TIMED)
     if isinstance(claim, dict) and claim.get("raised"):
         return nan(f"prefix_sum raised on {name}: {text(claim['raised'], 400)}"[:500])

@@ -67,7 +67,8 @@ def parse_completion(payload: Any) -> Completion:
         if not isinstance(content, str):
             raise EndpointError(f"The endpoint's answer has no text in choices[{index}].message.content.")
         texts.append(content)
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+    raw_usage = payload.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
     return Completion(
         texts=texts,
         usage=Usage(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))),

@@ -78,7 +78,10 @@ class _LocalServer:
     def port(self) -> int:
         assert self._server is not None, "not started"
         assert self._unix_socket is None, "a Unix-socket server has no port"
-        return self._server.server_address[1]  # type: ignore[index]
+        address = self._server.server_address
+        assert isinstance(address, tuple)  # a TCP server's: (host, port)
+        port: int = address[1]
+        return port
 
     @property
     def socket_path(self) -> str | None:

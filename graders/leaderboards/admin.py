@@ -7,7 +7,7 @@ from rebench_site.admin_records import RecordAdmin
 
 
 @admin.register(LeaderboardSnapshot)
-class LeaderboardSnapshotAdmin(RecordAdmin):
+class LeaderboardSnapshotAdmin(RecordAdmin[LeaderboardSnapshot]):
     """Computed leaderboards: the pages read the latest of each configuration. Deleting an old one
     frees its space; the tables and per-run data stay off this page (megabytes, for the exports)."""
 
@@ -23,7 +23,7 @@ class LeaderboardSnapshotAdmin(RecordAdmin):
 
 
 @admin.register(LeaderboardRecompute)
-class LeaderboardRecomputeAdmin(RecordAdmin):
+class LeaderboardRecomputeAdmin(RecordAdmin[LeaderboardRecompute]):
     """The one row that debounces recomputes: what is pending, for a look when the leaderboard lags."""
 
     list_display = ["id", "dirty_since", "last_request_at", "scheduled_at", "requests"]

@@ -8,17 +8,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from graders.leaderboards import selectors, services
 from rebench_site import roles
 from rebench_site.errors import ServiceError
+from rebench_site.roles import AuthenticatedRequest
 
-EXPERTS_AND_ADMINS = [IsAuthenticated, roles.HasRole.of(roles.EXPERT, roles.ADMIN)]
-ADMINS = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
+# Both refuse anonymous users: the views behind them take a roles.AuthenticatedRequest.
+EXPERTS_AND_ADMINS: list[type[BasePermission]] = [IsAuthenticated, roles.HasRole.of(roles.EXPERT, roles.ADMIN)]
+ADMINS: list[type[BasePermission]] = [IsAuthenticated, roles.HasRole.of(roles.ADMIN)]
 
 
 CONFIGURATION_PARAMETER = OpenApiParameter(
@@ -28,7 +29,7 @@ CONFIGURATION_PARAMETER = OpenApiParameter(
 )
 
 
-def _visible(request: Request, *, with_runs: bool = True) -> tuple[Any, dict[str, Any]]:
+def _visible(request: AuthenticatedRequest, *, with_runs: bool = True) -> tuple[Any, dict[str, Any]]:
     configuration = selectors.configuration_param(request.query_params.get("configuration") or selectors.FULL)
     snapshot = selectors.leaderboard_latest(configuration, with_runs=with_runs)
     if snapshot is None:
@@ -42,7 +43,7 @@ class LeaderboardView(APIView):
     @extend_schema(
         operation_id="leaderboard_retrieve", parameters=[CONFIGURATION_PARAMETER], responses={200: OpenApiTypes.OBJECT}
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         """The whole latest snapshot: environments, groups, curves, humans, agents, runs (an expert: own rows only)."""
         snapshot, data = _visible(request)
         return Response({"computed_at": snapshot.computed_at, "runs_in": snapshot.runs, **data})
@@ -68,7 +69,7 @@ class LeaderboardTableView(APIView):
             )
         },
     )
-    def get(self, request: Request, table: str) -> Response:
+    def get(self, request: AuthenticatedRequest, table: str) -> Response:
         """One table as flat rows (curves: one row per curve and budget), the same rows as the CSV export."""
         if table not in selectors.TABLES:
             raise NotFound(f"No table {table!r}; the tables are {', '.join(selectors.TABLES)}.")
@@ -94,7 +95,7 @@ class LeaderboardRecomputeView(APIView):
     @extend_schema(
         request=None, responses={202: inline_serializer("RecomputeQueued", {"status": serializers.CharField()})}
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         """Ask for a recompute through the same debounce as score changes."""
         services.leaderboard_request_recompute()
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)

@@ -114,8 +114,14 @@ def leaderboard_inputs(configuration: str = FULL) -> LeaderboardInput:
         return group_index[key]
 
     run_index: dict[int, int] = {}
-    run_env, run_group, run_length, run_id, run_participant, run_user = [], [], [], [], [], []
-    run_start, run_reference = [], []
+    run_env: list[int] = []
+    run_group: list[int] = []
+    run_length: list[float] = []
+    run_id: list[Any] = []
+    run_participant: list[str] = []
+    run_user: list[int | None] = []
+    run_start: list[float] = []
+    run_reference: list[float] = []
     for pk, env_id, kind, user_id, username, label, name, model, scaffold, limit, start, reference in attempts:
         run_index[pk] = len(run_id)
         run_start.append(start)
@@ -176,7 +182,8 @@ def _fetch_all(rows: QuerySet[Any]) -> list[tuple[Any, ...]]:
     sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        fetched: list[tuple[Any, ...]] = cursor.fetchall()
+        return fetched
 
 
 def leaderboard_latest(configuration: str = FULL, *, with_runs: bool = False) -> LeaderboardSnapshot | None:
@@ -272,7 +279,7 @@ def table_rows(data: dict[str, Any], table: str) -> list[dict[str, Any]]:
         raise KeyError(table)
     if table != "curves":
         return list(data.get(table, []))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for curve in data.get("curves", []):
         base = {k: curve[k] for k in ("environment", "group", "group_label", "kind", "run_length_hours", "runs")}
         rows.extend({**base, **point} for point in curve["points"])

@@ -91,6 +91,7 @@ def leaderboard_recompute_due(*, now: datetime | None = None) -> str:
         if LeaderboardRecompute.objects.filter(pk=state.pk, dirty_since__isnull=True).update(scheduled_at=None):
             return "idle"
         return leaderboard_recompute_due(now=max(now, timezone.now()))
+    assert state.last_request_at is not None  # every request sets it, and the first one dirty_since
     due = min(state.last_request_at + _delay(), state.dirty_since + _max_wait())
     if now < due and not _eager():
         LeaderboardRecompute.objects.filter(pk=LeaderboardRecompute.SINGLETON).update(scheduled_at=now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from typing import Any
 
 import dj_database_url
 
@@ -12,6 +13,7 @@ from rebench_site.settings.env import env_bool, env_int, env_str
 
 # Database: PostgreSQL via DATABASE_URL; embedded default is a SQLite file in DATA_DIR.
 DATABASE_URL = env_str("DATABASE_URL")
+DATABASES: dict[str, Any]
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 else:

@@ -115,4 +115,4 @@ SANDBOX_RO_BINDS = [
 SANDBOX_BREAK_BACKGROUND_WORK = env_bool("SANDBOX_BREAK_BACKGROUND_WORK", False)
 # Environments' proxies reachable from their sandboxes: {"slug": [[port, "/path/of/unix.sock"], ...]}
 # (the sandbox sees 127.0.0.1:<port>; nothing else of the network).
-SANDBOX_ENVIRONMENT_BRIDGES: dict[str, list[list[object]]] = json.loads(env_str("SANDBOX_ENVIRONMENT_BRIDGES", "{}"))
+SANDBOX_ENVIRONMENT_BRIDGES: dict[str, list[list[int | str]]] = json.loads(env_str("SANDBOX_ENVIRONMENT_BRIDGES", "{}"))

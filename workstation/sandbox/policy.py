@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from . import cgroups
+from .cgroups import Limits  # by name: the field `cgroups` below hides the module in the class
 
 HOME = "/home/agent"
 TOOLS = "/opt/rebench/bin"
@@ -97,7 +98,7 @@ class Policy:
         base = f"{self.cgroup_parent.strip('/')}/{self.name}"
         return f"{base}/{child}" if child else base
 
-    def limits(self) -> cgroups.Limits:
+    def limits(self) -> Limits:
         devices = [("c", NVIDIA_MAJOR, index) for index in self.gpus]
         for node in GPU_SHARED_NODES:
             with contextlib.suppress(OSError):

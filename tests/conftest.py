@@ -17,7 +17,10 @@ from rest_framework.test import APIClient
 from xdist.remote import Producer
 
 from tests import factories, parallel
-from tests.role_matrix import world  # noqa: F401 - the role matrix's fixture, for every app's test_roles.py
+from tests.role_matrix import (  # noqa: F401 - the role matrix's fixtures, for every app's test_roles.py
+    world,
+    world_rows,
+)
 
 # A module that uses one of these runs real Celery workers or an environment's scorer: its tests are `slow`.
 SLOW_HELPERS = ("running_worker", "worker_for", "run_scorer")
@@ -97,7 +100,7 @@ os.environ["TERMINAL_TMUX_SOCKET_PREFIX"] = TEST_SANDBOX_PREFIX
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _attempt_users_of_this_run():  # type: ignore[no-untyped-def]
+def _attempt_users_of_this_run():
     settings.TERMINAL_ATTEMPT_USER_PREFIX = TEST_ATTEMPT_USER_PREFIX
     settings.TERMINAL_TMUX_SOCKET_PREFIX = TEST_SANDBOX_PREFIX
     yield
@@ -109,7 +112,7 @@ def _attempt_users_of_this_run():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is for production; factories create users in every test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -120,33 +123,33 @@ def on_postgres() -> bool:
 
 
 @pytest.fixture
-def expert(db):  # type: ignore[no-untyped-def]
+def expert(db):
     return factories.expert(username="ada")
 
 
 @pytest.fixture
-def other_expert(db):  # type: ignore[no-untyped-def]
+def other_expert(db):
     return factories.expert(username="grace")
 
 
 @pytest.fixture
-def reviewer(db):  # type: ignore[no-untyped-def]
+def reviewer(db):
     return factories.reviewer(username="rita")
 
 
 @pytest.fixture
-def admin_user(db):  # type: ignore[no-untyped-def]
+def admin_user(db):
     return factories.admin(username="root")
 
 
 @pytest.fixture
-def env_cumsum(db):  # type: ignore[no-untyped-def]
+def env_cumsum(db):
     return factories.environment("ai_rd_triton_cumsum")
 
 
 @pytest.fixture
-def workstation(db):  # type: ignore[no-untyped-def]
-    return factories.WorkstationFactory(name="h100-a", gpu_count=8)
+def workstation(db):
+    return factories.WorkstationFactory.create(name="h100-a", gpu_count=8)
 
 
 @pytest.fixture
@@ -173,5 +176,5 @@ def api() -> factories.ClientFor:
 
 
 @pytest.fixture
-def no_role_user(db):  # type: ignore[no-untyped-def]
-    return factories.UserFactory(username="nobody")
+def no_role_user(db):
+    return factories.UserFactory.create(username="nobody")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -57,8 +58,26 @@ def review_label(admin, reviewer):
     return review_services.label_submit(reviewer=reviewer, assignment_id=lease.pk, value="safe").label
 
 
+@pytest.fixture(scope="module")
+def world_rows(django_db_setup, django_db_blocker):
+    """The world, made once per test module inside a transaction rolled back after it.
+
+    Each test's own transaction (the `db` fixture, requested by `world`) is then a savepoint inside
+    this one: what a test's request writes is rolled back after it, and the next test finds the world
+    as it was made. Made per test, it was most of the matrix's time (hundreds of tests, each making
+    users, an attempt, a queue and a label).
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield _make_world()
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def world(db):
+def world(db, world_rows):
+    return world_rows
+
+
+def _make_world():
     users = {
         "expert": factories.expert(username="ada"),
         "other_expert": factories.expert(username="grace"),

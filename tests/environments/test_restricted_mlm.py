@@ -45,8 +45,10 @@ __all__ = ["small_configuration"]
 
 def _restricted():
     spec = importlib.util.spec_from_file_location("mlm_restricted", PACKAGE / "scoring" / "harness" / "restricted.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 
@@ -162,9 +164,10 @@ def started_workspace(template: Path, tmp_path: Path) -> Path:
 def forward_with(workspace: Path, line: str) -> None:
     """The starting model, its forward pass ending with `line` (applied to the logits `y`)."""
     source = (workspace / "model.py").read_text()
+    last = "        return self.out(torch.relu(self.hidden(context)))"
+    assert last in source, "the starting model's forward pass no longer ends as this test expects"
     source = source.replace(
-        "        return self.out(torch.relu(self.hidden(context)))",
-        f"        y = self.out(torch.relu(self.hidden(context)))\n        {line}\n        return y",
+        last, f"        y = self.out(torch.relu(self.hidden(context)))\n        {line}\n        return y"
     )
     (workspace / "model.py").write_text(source)
 

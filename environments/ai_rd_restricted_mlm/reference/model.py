@@ -29,8 +29,7 @@ class Layer(nn.Module):
         q, k, v = self.qkv(x).split(WIDTH, dim=2)
         weights = torch.relu(q) @ torch.relu(k).transpose(1, 2) * (1.0 / (WIDTH * BLOCK_SIZE))
         x = x + weights @ v
-        out: torch.Tensor = x + self.down(torch.relu(self.up(x)))
-        return out
+        return x + self.down(torch.relu(self.up(x)))
 
 
 class Model(nn.Module):
@@ -45,5 +44,4 @@ class Model(nn.Module):
         x = self.embed(tokens) + self.position(torch.arange(tokens.shape[1], device=tokens.device))
         for layer in self.layers:
             x = layer(x)
-        logits: torch.Tensor = self.out(F.relu(x))
-        return logits
+        return self.out(F.relu(x))

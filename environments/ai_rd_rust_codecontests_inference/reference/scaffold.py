@@ -14,7 +14,6 @@ import re
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
 
 import judge
 
@@ -43,13 +42,13 @@ def extract_rust(text: str) -> str:
     return blocks[-1].strip() if blocks else ""
 
 
-def examples(problem: dict[str, Any]) -> str:
+def examples(problem: dict) -> str:
     tests = problem.get("public_tests") or {}
     pairs = zip(tests.get("input") or [], tests.get("output") or [], strict=False)
     return "\n".join(f"Input:\n{i}\nOutput:\n{o}" for i, o in pairs)
 
 
-def solve(problem: dict[str, Any]) -> str:
+def solve(problem: dict) -> str:
     prompt = (
         f"# {problem['name']}\n\n{problem['description']}\n\n## Examples\n{examples(problem)}\n\n"
         "Think about edge cases and overflow, then give the complete program in one ```rust block."

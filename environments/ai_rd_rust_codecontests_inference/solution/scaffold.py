@@ -13,7 +13,6 @@ import os
 import re
 import sys
 import urllib.request
-from typing import Any
 
 FENCE = re.compile(r"```(?:rust|rs)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -35,7 +34,7 @@ def extract_rust(text: str) -> str:
     return blocks[0].strip() if blocks else ""
 
 
-def solve(problem: dict[str, Any]) -> str:
+def solve(problem: dict) -> str:
     prompt = (
         "Solve this competitive programming problem in Rust. Read from stdin and write to stdout.\n\n"
         f"# {problem['name']}\n\n{problem['description']}\n\nAnswer with the program in a ```rust block."

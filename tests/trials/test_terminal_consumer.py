@@ -70,7 +70,9 @@ async def test_the_shell_runs_unprivileged_in_the_attempts_workspace(local_attem
     await screen.until("relay:", start=start)
     await screen.until(ts.PROMPT, start=start + 1)
     line = screen.output[start:].decode(errors="replace")
-    uid = int(re.search(r"uid:(\d+)", line)[1])  # type: ignore[index]
+    found = re.search(r"uid:(\d+)", line)
+    assert found is not None, line
+    uid = int(found[1])
     assert uid != 0, "the shell must never run as root"
     assert "dir:/home/agent" in line, "the workspace is the sandbox's /home/agent"
     assert "relay:socket" in line, "`task` reaches the site through the relay's socket"
@@ -131,10 +133,12 @@ async def test_a_flood_is_paced_to_a_few_frames_per_interval_and_ctrl_c_still_an
 
 @ts.sync
 async def test_without_pacing_a_flood_comes_in_many_small_frames(local_attempt, settings) -> None:
-    # The other side of the test above: it would pass trivially if tmux only ever wrote rarely.
+    # The other side of the test above: it would pass trivially if tmux only ever wrote rarely. Twice
+    # what pacing allows, not more: on a loaded machine (the suite's parallel workers on two cores)
+    # the shell floods more slowly, and 17 frames in the busiest window have been seen.
     settings.TERMINAL_PACE_INTERVAL_MS = 0
     screen, frames = await flood_frames(local_attempt, 1.0)
-    assert busiest_interval(frames, 0.09) > 4 * (settings.TERMINAL_PACE_FRAMES + 2)
+    assert busiest_interval(frames, 0.09) > 2 * (settings.TERMINAL_PACE_FRAMES + 2)
     await screen.type("\x03")
     await screen.comm.disconnect()
 

@@ -78,6 +78,7 @@ SHARED_SCOPES = {
 # (their tests are sharded for this), so one file doesn't hold up the end of the run.
 TEST_BY_TEST = {
     "tests/hostile/test_hostile_input.py",
+    "tests/rebench_site/test_api_schemathesis.py",
 }
 
 

@@ -4,6 +4,7 @@ as each role would. No answer may be a 500, and every answer must match what the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,11 +46,11 @@ def role_headers(db: Any) -> dict[str, dict[str, str]]:
     factories.environment()
     admin = factories.admin(username="st-admin")
     expert = factories.expert(username="st-expert")
-    factories.AttemptFactory(user=expert, reservation__expert=expert)
+    factories.AttemptFactory.create(user=expert, reservation__expert=expert)
     reviewer = factories.reviewer(username="st-reviewer")
     make_completions(5)
     review_services.queue_create(created_by=admin, name="st", policy="random", seed=1)
-    harness = factories.UserFactory(username="st-harness", roles=["harness"])
+    harness = factories.UserFactory.create(username="st-harness", roles=["harness"])
     headers = {
         user.username: {"Authorization": f"Token {Token.objects.create(user=user).key}"}
         for user in (admin, expert, reviewer, harness)
@@ -61,16 +62,46 @@ def role_headers(db: Any) -> dict[str, dict[str, str]]:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@schema.parametrize()
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+# The API by area, a test each, so parallel workers share the fuzzing; every operation is in one.
+AREAS = {
+    "attempts": r"^/api/attempts",
+    "agent_runs_and_imports": r"^/api/(runs|run-imports)",
+    "bookings_and_workstations": r"^/api/(workstations|reservations|environments)",
+    "review_and_leaderboards": r"^/api/(review|leaderboards)",
+}
+
+
+def _fuzzed(area: str) -> Any:
+    """The test of one area: each generated case sent as every role."""
+
+    @schema.include(path_regex=AREAS[area]).parametrize()
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def fuzzed(case: Any, role_headers: dict[str, dict[str, str]]) -> None:
+        for headers in role_headers.values():
+            case.call_and_validate(
+                headers=headers, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+            )
+
+    return fuzzed
+
+
+test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_attempts = _fuzzed("attempts")
+test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_agent_runs_and_imports = _fuzzed(
+    "agent_runs_and_imports"
 )
-def test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe(
-    case: Any, role_headers: dict[str, dict[str, str]]
-) -> None:
-    for headers in role_headers.values():
-        case.call_and_validate(
-            headers=headers, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
-        )
+test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_bookings_and_workstations = _fuzzed(
+    "bookings_and_workstations"
+)
+test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_review_and_leaderboards = _fuzzed(
+    "review_and_leaderboards"
+)
+
+
+def test_every_operation_of_the_api_is_in_one_fuzzed_area() -> None:
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    for path in paths:
+        assert sum(bool(re.match(pattern, path)) for pattern in AREAS.values()) == 1, path

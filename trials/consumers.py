@@ -19,38 +19,8 @@ from rebench_site.errors import NotAllowed, ServiceError
 from trials import recording, selectors, services
 from trials.models import Attempt
 from trials.recording import CastRecorder, has_started, prepare_spool, spool_dir, upload_closed_chunks
-from trials.terminal_bridge import (
-    ACK,
-    INPUT,
-    MAX_COLS,
-    MAX_ROWS,
-    MIN_COLS,
-    MIN_ROWS,
-    OUTPUT,
-    RESIZE,
-    TerminalBridge,
-    clamp_size,
-)
+from trials.terminal_bridge import TerminalBridge, clamp_size
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
-
-# The frame protocol lives with the bridge (trials/terminal_bridge.py); its names are still ours to import.
-__all__ = [
-    "ACK",
-    "CLOSE_ENDED",
-    "CLOSE_REFUSED",
-    "INPUT",
-    "MAX_BACKOFF_SECONDS",
-    "MAX_COLS",
-    "MAX_ROWS",
-    "MIN_COLS",
-    "MIN_ROWS",
-    "OUTPUT",
-    "RECORDER_RESTARTED",
-    "RESIZE",
-    "STATUS_CHECK_SECONDS",
-    "TerminalConsumer",
-    "clamp_size",
-]
 
 log = logging.getLogger(__name__)
 

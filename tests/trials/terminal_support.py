@@ -9,7 +9,7 @@ import shutil
 import struct
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,12 @@ from urllib.parse import unquote, urlparse
 from asgiref.testing import ApplicationCommunicator
 
 from tests.conftest import skip_without
-from trials.consumers import ACK, INPUT, OUTPUT, RESIZE
+from trials.terminal_bridge import ACK, INPUT, OUTPUT, RESIZE
 
 PROMPT = "READY$ "
 
 
-def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test in its own event loop thread (no asyncio plugin here).
 
     A thread of its own, because Playwright's sync API (the browser tests' session fixture) leaves

@@ -91,7 +91,7 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
     """Sets the policy on every response (CSP_REPORT_ONLY: reports violations without blocking)."""
 
     def process_request(self, request: HttpRequest) -> None:
-        request.csp_nonce = Nonce()  # type: ignore[attr-defined]
+        request.csp_nonce = Nonce()  # type: ignore[attr-defined]  # for the templates, on this request
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         header = REPORT_ONLY_HEADER if settings.CSP_REPORT_ONLY else HEADER

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
@@ -31,8 +31,8 @@ class RejectNulMiddleware:
         return self.get_response(request)
 
 
-def _has_nul(items: object) -> bool:
-    return any("\x00" in key or any("\x00" in value for value in values) for key, values in items)  # type: ignore[attr-defined]
+def _has_nul(items: Iterable[tuple[str, list[str]]]) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in items)
 
 
 class TimeZoneMiddleware:

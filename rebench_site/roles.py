@@ -75,7 +75,7 @@ def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
                 raise PermissionDenied(f"This page is for: {', '.join(roles)}.")
             return view(request, *args, **kwargs)
 
-        return login_required(wrapped)  # type: ignore[return-value]
+        return login_required(wrapped)  # type: ignore[return-value]  # the view, wrapped twice: its signature is kept
 
     return decorator
 

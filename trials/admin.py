@@ -16,11 +16,11 @@ class WorkstationAdmin(admin.ModelAdmin[Workstation]):
     actions = ["drain", "activate"]
 
     @admin.action(description="Drain: take no new bookings")
-    def drain(self, request, queryset):  # type: ignore[no-untyped-def]
+    def drain(self, request: HttpRequest, queryset: QuerySet[Workstation]) -> None:
         queryset.update(status=Workstation.Status.DRAINING)
 
     @admin.action(description="Activate")
-    def activate(self, request, queryset):  # type: ignore[no-untyped-def]
+    def activate(self, request: HttpRequest, queryset: QuerySet[Workstation]) -> None:
         queryset.update(status=Workstation.Status.ACTIVE)
 
 

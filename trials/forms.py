@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -58,6 +60,6 @@ class WorkstationForm(forms.ModelForm[Workstation]):
         fields = ["name", "host", "gpu_count", "gpu_model", "queue_name", "backend", "ssh_port", "ssh_user"]
         help_texts = {"queue_name": "Leave empty for ws.<name>."}
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["queue_name"].required = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def run(
     *,
     timeout: float = 600,
     inputs_folder: str = "",
-    bridges: list[tuple[int, str]] = (),  # type: ignore[assignment]
+    bridges: Sequence[tuple[int, str]] = (),
     env: dict[str, str] | None = None,
     memory_gb: float = 0,
     stdin: str = "",

@@ -161,7 +161,7 @@ def red_team_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     outcomes = selectors.consensus_labels(completion_ids=[a.rewrite_id for a in attempts if a.rewrite_id])
     for attempt in attempts:
         verdict = outcomes.get(attempt.rewrite_id) if attempt.rewrite_id else None
-        attempt.outcome = (  # type: ignore[attr-defined]
+        attempt.outcome = (  # type: ignore[attr-defined]  # for the page, on the row
             "open"
             if attempt.submitted_at is None
             else "pending"
@@ -275,15 +275,15 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
 
     queues = queue_overview(queues=ReviewQueue.objects.filter(is_open=True))
     for queue in queues[:10]:
-        queue.agreement = queue_agreement(queue=queue)  # type: ignore[attr-defined]
+        queue.agreement = queue_agreement(queue=queue)  # type: ignore[attr-defined]  # for the page, on the row
     version = selectors.active_version()
     return render(
         request,
         "review/classifier/dashboard.html",
         {
             "queues": queues,
-            "waiting": sum(q.slots_waiting for q in queues),  # type: ignore[attr-defined]
-            "labels_today": sum(q.labels_today for q in queues),  # type: ignore[attr-defined]
+            "waiting": sum(q.slots_waiting for q in queues),  # type: ignore[attr-defined]  # queue_overview's counts
+            "labels_today": sum(q.labels_today for q in queues),  # type: ignore[attr-defined]  # (the same)
             "version": version,
             "at_threshold": selectors.unsafe_rate_at(version=version) if version else None,
             "red_team": selectors.red_team_stats(),

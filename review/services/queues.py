@@ -201,7 +201,11 @@ def _keyed_entries(
     for cid, score, gold_label in rows:
         if policy == ReviewQueue.Policy.UNCERTAIN:
             # Unscored completions go last, in random order among themselves.
-            key = abs(score - threshold) if score is not None else 1e6 + rng.random()  # type: ignore[operator]
+            if score is not None:
+                assert threshold is not None  # an uncertain queue has one
+                key = abs(score - threshold)
+            else:
+                key = 1e6 + rng.random()
         elif policy == ReviewQueue.Policy.RANDOM:
             key = rng.random()
         else:

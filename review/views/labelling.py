@@ -26,8 +26,8 @@ from review.views._shared import _wants_json
 def review_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     queues = list(selectors.queues_for_reviewer(reviewer=request.user)) if not _admin_only(request) else []
     for q in queues:
-        q.my_possible = q.my_labels + q.my_remaining  # type: ignore[attr-defined]
-        q.labels_in = q.slot_total - q.open_slots  # type: ignore[attr-defined]
+        q.my_possible = q.my_labels + q.my_remaining  # type: ignore[attr-defined]  # for the page, on the row
+        q.labels_in = q.slot_total - q.open_slots  # type: ignore[attr-defined]  # (the same)
     return render(
         request,
         "review/home.html",

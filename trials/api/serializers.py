@@ -128,7 +128,7 @@ class AttemptSerializer(serializers.ModelSerializer[Attempt]):
         read_only_fields = fields
 
     def to_representation(self, instance: Attempt) -> dict[str, Any]:
-        instance.api_clock = selectors.attempt_clock(instance, self.context.get("now"))  # type: ignore[attr-defined]
+        instance.api_clock = selectors.attempt_clock(instance, self.context.get("now"))  # type: ignore[attr-defined]  # the clock fields' source
         return super().to_representation(instance)
 
 

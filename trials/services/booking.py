@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -57,7 +57,7 @@ def expert_attempts_counted(*, expert: User, environment: Environment, now: date
     )
 
 
-def _overlapping(qs, starts_at: datetime, ends_at: datetime):  # type: ignore[no-untyped-def]
+def _overlapping(qs: QuerySet[Reservation], starts_at: datetime, ends_at: datetime) -> QuerySet[Reservation]:
     return qs.filter(cancelled_at__isnull=True, starts_at__lt=ends_at, ends_at__gt=starts_at)
 
 

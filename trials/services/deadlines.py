@@ -39,7 +39,7 @@ def ends_overdue_attempt_first(service: Service) -> Service:
         attempt_end_if_overdue(attempt_id=attempt.pk if attempt is not None else kwargs["attempt_id"], now=now)
         return service(**{**kwargs, "now": now})
 
-    return guarded  # type: ignore[return-value]
+    return guarded  # type: ignore[return-value]  # wraps keeps the service's signature: guarded takes its keywords
 
 
 def _queue_final_scoring(attempt: Attempt) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -42,7 +43,7 @@ def _day_nav(day: date) -> dict[str, date]:
     return {"day": day, "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1)}
 
 
-def _form_error(form, exc: ServiceError) -> None:  # type: ignore[no-untyped-def]
+def _form_error(form: forms.BaseForm, exc: ServiceError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 

@@ -3,6 +3,7 @@ the expert's and the admin's actions on it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -107,7 +108,7 @@ def attempt_live(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "trials/_attempt_live.html", _attempt_context(request, attempt))
 
 
-def _attempt_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _attempt_action(request: HttpRequest, pk: int, action: Callable[[Attempt], object], done: str) -> HttpResponse:
     """Run `action(attempt)`; say `done` if the service accepted it, or why it refused."""
     attempt = _visible_attempt(request, pk)
     try:

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from . import cgroups
 from .policy import GPU_SHARED_NODES, HOME, RUN, TOOLS, Policy, SandboxError
@@ -31,8 +31,8 @@ def bwrap_argv(
     command: list[str],
     *,
     workspace_readonly: bool = False,
-    ro_binds: list[tuple[str, str]] = (),  # type: ignore[assignment]
-    rw_binds: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ro_binds: Sequence[tuple[str, str]] = (),
+    rw_binds: Sequence[tuple[str, str]] = (),
     die_with_parent: bool = True,
     new_session: bool = True,
     api: bool = False,

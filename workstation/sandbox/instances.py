@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +59,8 @@ def launch(
     groups: list[int] | None = None,
     memory_bytes: int | None = None,
     workspace_readonly: bool = False,
-    ro_binds: list[tuple[str, str]] = (),  # type: ignore[assignment]
-    rw_binds: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ro_binds: Sequence[tuple[str, str]] = (),
+    rw_binds: Sequence[tuple[str, str]] = (),
     **popen: Any,
 ) -> Instance:
     """Start `command` in a new sandbox instance; the caller reads its pipes and closes it."""

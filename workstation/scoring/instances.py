@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +44,8 @@ def run_instance(
     env: dict[str, str] | None = None,
     groups: list[int] | None = None,
     memory_bytes: int | None = None,
-    ro_binds: list[tuple[str, str]] = (),  # type: ignore[assignment]
-    rw_binds: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ro_binds: Sequence[tuple[str, str]] = (),
+    rw_binds: Sequence[tuple[str, str]] = (),
     stdin: bytes = b"",
     stdout_file: Any = None,
 ) -> InstanceResult:
@@ -69,9 +70,10 @@ def run_instance(
     process = instance.process
     output = _Output(process, stdout=stdout_file is None)
     if stdin:
+        assert process.stdin is not None  # a pipe whenever there is input
         with contextlib.suppress(BrokenPipeError, OSError):
-            process.stdin.write(stdin)  # type: ignore[union-attr]
-            process.stdin.close()  # type: ignore[union-attr]
+            process.stdin.write(stdin)
+            process.stdin.close()
     timed_out = False
     try:
         process.wait(timeout=timeout)

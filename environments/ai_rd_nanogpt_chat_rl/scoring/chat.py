@@ -6,6 +6,8 @@ generates every answer with `answers()`, greedily, so a policy is judged by its 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 try:  # beside the scorer, the shared code is in common/; in the workspace it is model.py
@@ -67,10 +69,10 @@ def text(generated: torch.Tensor | list[int]) -> str:
     return " ".join(raw[:cut].split())
 
 
-def answers(model: nanogpt.GPT, questions: list[str], *, batch_size: int = 16, **options: object) -> list[str]:
+def answers(model: nanogpt.GPT, questions: list[str], *, batch_size: int = 16, **options: Any) -> list[str]:
     out: list[str] = []
     for start in range(0, len(questions), batch_size):
-        _, generated = sample(model, questions[start : start + batch_size], **options)  # type: ignore[arg-type]
+        _, generated = sample(model, questions[start : start + batch_size], **options)
         out += [text(row) for row in generated]
     return out
 

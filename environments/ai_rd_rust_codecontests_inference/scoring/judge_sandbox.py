@@ -186,8 +186,8 @@ def _sandboxed(
             stderr.seek(0)
             text = stderr.read(64 * 1024).decode("utf-8", "replace")
     finally:
-        if stdin_path is not None:
-            stdin.close()  # type: ignore[union-attr]
+        if not isinstance(stdin, int):  # the file opened above, not DEVNULL
+            stdin.close()
     return _Run(proc.returncode, timed_out, time.monotonic() - started, text)
 
 

@@ -191,7 +191,8 @@ def main(workspace: Path) -> dict[str, Any]:
             "message": "Correct on every test input (Triton interpreter, CPU). Timing needs a GPU: no time, no score.",
             "details": {"correct": True, "timed": False, "device": "cpu", "seed": seed},
         }
-    return timed(returned, status, failure, timed_seed, seed)  # type: ignore[arg-type]
+    assert timed_seed is not None  # drawn whenever there is a GPU
+    return timed(returned, status, failure, timed_seed, seed)
 
 
 def timed(returned: Path, status: dict[str, Any], failure: str, timed_seed: int, seed: int) -> dict[str, Any]:

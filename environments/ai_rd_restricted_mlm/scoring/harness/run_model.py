@@ -41,8 +41,10 @@ def load_model() -> Any:
     sys.path.insert(0, str(WORKSPACE))  # model.py may import its own modules
     try:
         spec = importlib.util.spec_from_file_location("model", WORKSPACE / "model.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
         model = module.Model()
     except Exception:
         status["build"] = traceback.format_exc(limit=2)[-600:]

@@ -58,8 +58,10 @@ def load_solution() -> Any:
     sys.path.insert(0, str(WORKSPACE))  # the solution may import its own modules
     try:
         spec = importlib.util.spec_from_file_location("solution", path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
         return module.prefix_sum
     except Exception:
         status["import_error"] = traceback.format_exc(limit=2)[-800:]

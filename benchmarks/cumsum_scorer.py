@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "environments" / "ai_rd_triton_cumsum"
@@ -27,7 +28,7 @@ REBENCH_REFERENCE_MS = 1.6
 BANDWIDTH_FLOOR_MS = 0.27
 
 
-def score(solution: Path) -> dict:
+def score(solution: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workspace:
         shutil.copy(solution, Path(workspace) / "solution.py")
         env = {**os.environ, "REBENCH_RESULT_MARKER": MARKER}

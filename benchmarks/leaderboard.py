@@ -207,7 +207,7 @@ def pandas_peer(data: LeaderboardInput, resamples: int, seed: int) -> dict[str, 
         envs = [e for e in range(len(data.environments)) if (e, g) in replicates]
         if not envs:
             continue
-        overall = []
+        overall: list[tuple[float | None, float | None, float | None]] = []
         for j in range(len(budgets)):
             if any(j not in replicates[(e, g)] for e in envs):
                 overall.append((None, None, None))

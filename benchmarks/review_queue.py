@@ -43,6 +43,13 @@ OUR_DB = "rebench_bench_review"
 LS_DB = "rebench_bench_labelstudio"
 
 
+def _one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The one row of a count query."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
+
+
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -250,10 +257,12 @@ def run_ours(items: int, reviewers: int, seconds: float) -> Result:
     finally:
         stop(server)
     with psycopg.connect(f"{PG}/{OUR_DB}") as conn:
-        (doubles,) = conn.execute(
-            "SELECT count(*) FROM (SELECT item_id FROM review_label GROUP BY item_id HAVING count(*) > 1) d"
-        ).fetchone()
-        (stored,) = conn.execute("SELECT count(*) FROM review_label").fetchone()
+        (doubles,) = _one(
+            conn.execute(
+                "SELECT count(*) FROM (SELECT item_id FROM review_label GROUP BY item_id HAVING count(*) > 1) d"
+            )
+        )
+        (stored,) = _one(conn.execute("SELECT count(*) FROM review_label"))
     result.note = f"labels stored {stored}; items with > 1 label in the database: {doubles}"
     return result
 
@@ -382,7 +391,7 @@ def run_label_studio(items: int, reviewers: int, seconds: float) -> Result:
             return task["id"], task["id"]
 
         def label(s: requests.Session, task: Any) -> bool:
-            body = {
+            body: dict[str, Any] = {
                 "result": [
                     {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["safe"]}}
                 ],
@@ -396,10 +405,12 @@ def run_label_studio(items: int, reviewers: int, seconds: float) -> Result:
         stop(server)
         ls_log.close()
     with psycopg.connect(f"{PG}/{LS_DB}") as conn:
-        (doubles,) = conn.execute(
-            "SELECT count(*) FROM (SELECT task_id FROM task_completion GROUP BY task_id HAVING count(*) > 1) d"
-        ).fetchone()
-        (stored,) = conn.execute("SELECT count(*) FROM task_completion").fetchone()
+        (doubles,) = _one(
+            conn.execute(
+                "SELECT count(*) FROM (SELECT task_id FROM task_completion GROUP BY task_id HAVING count(*) > 1) d"
+            )
+        )
+        (stored,) = _one(conn.execute("SELECT count(*) FROM task_completion"))
     result.note = f"annotations stored {stored}; tasks with > 1 annotation in the database: {doubles}"
     return result
 

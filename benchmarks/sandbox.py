@@ -228,11 +228,11 @@ class Bench:
 
     # --- terminals ---------------------------------------------------------------------------
 
-    def client(self, process: subprocess.Popen[bytes], fd: int) -> Any:
+    def client(self, process: subprocess.Popen[bytes] | None, fd: int) -> Any:
         """terminal.py's raw PTY reader on a tmux client we started (ours or the peer's)."""
-        term = self.term
+        raw_pty_client: Any = self.term.RawPtyClient  # terminal.py's, loaded at run time
 
-        class TmuxClient(term.RawPtyClient):
+        class TmuxClient(raw_pty_client):
             def __init__(self) -> None:
                 self.process, self.pid, self.fd = process, process.pid if process else 0, fd
                 os.set_blocking(fd, False)
@@ -496,7 +496,7 @@ class Bench:
             connection.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [slave]))])
             os.close(slave)
             slave = -1
-            reader = self.client(None, master)  # type: ignore[arg-type]
+            reader = self.client(None, master)
             shown = await self.until_prompt(reader, self.shell_users[attempt_id].name)
             await self.close(reader)
         finally:

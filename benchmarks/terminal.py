@@ -65,7 +65,8 @@ class Client:
 
     async def send(self, text: str) -> None: ...
 
-    async def recv(self) -> bytes: ...
+    async def recv(self) -> bytes:
+        raise NotImplementedError
 
     async def close(self) -> None: ...
 

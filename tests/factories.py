@@ -21,6 +21,13 @@ ClientFor = Callable[[AbstractBaseUser | None], APIClient]
 PASSWORD = "correct-horse-battery"
 
 
+def _add_roles(user: User, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+    """UserFactory's `roles=[...]`: the user joins those groups."""
+    for name in extracted or []:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    user.save()
+
+
 class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = get_user_model()
@@ -30,12 +37,7 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
-
-    @factory.post_generation
-    def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
-        for name in extracted or []:
-            self.groups.add(Group.objects.get_or_create(name=name)[0])
-        self.save()
+    roles = factory.PostGeneration(_add_roles)
 
 
 def expert(**kwargs: object) -> User:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -108,7 +109,7 @@ def _make_world():
     return users, objects
 
 
-def client_for(role: str, users: dict) -> Client:  # type: ignore[type-arg]
+def client_for(role: str, users: dict[str, Any]) -> Client:
     client = Client()
     if role != "anonymous":
         client.force_login(users[role])
@@ -118,7 +119,7 @@ def client_for(role: str, users: dict) -> Client:  # type: ignore[type-arg]
 def url_names() -> set[str]:
     names: set[str] = set()
 
-    def walk(patterns: list, namespace: str | None) -> None:  # type: ignore[type-arg]
+    def walk(patterns: list[Any], namespace: str | None) -> None:
         for p in patterns:
             if isinstance(p, URLResolver):
                 if p.namespace in {"admin"} or str(p.pattern).startswith("api/"):

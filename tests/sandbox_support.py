@@ -19,11 +19,11 @@ def delegated_cgroup(user: ShellUser) -> Iterator[str]:
         yield name
         return
     hierarchy.create(name)
-    directories = (
-        [os.path.join(hierarchy.mounts[c], name) for c in hierarchy.mounts]  # type: ignore[attr-defined]
-        if isinstance(hierarchy, cgroups.V1)
-        else [os.path.join(hierarchy.root, name)]  # type: ignore[attr-defined]
-    )
+    if isinstance(hierarchy, cgroups.V1):
+        directories = [os.path.join(hierarchy.mounts[c], name) for c in hierarchy.mounts]
+    else:
+        assert isinstance(hierarchy, cgroups.V2)
+        directories = [os.path.join(hierarchy.root, name)]
     for directory in directories:
         for root, _dirs, files in os.walk(directory):
             os.chown(root, user.uid, user.gid)
@@ -45,11 +45,11 @@ def remove_cgroups_with_prefix(prefix: str) -> None:
     if hierarchy is None or os.geteuid() != 0:
         return
     parent = settings.SANDBOX_CGROUP_PARENT
-    roots = (
-        [os.path.join(hierarchy.mounts[c], parent) for c in hierarchy.mounts]  # type: ignore[attr-defined]
-        if isinstance(hierarchy, cgroups.V1)
-        else [os.path.join(hierarchy.root, parent)]  # type: ignore[attr-defined]
-    )
+    if isinstance(hierarchy, cgroups.V1):
+        roots = [os.path.join(hierarchy.mounts[c], parent) for c in hierarchy.mounts]
+    else:
+        assert isinstance(hierarchy, cgroups.V2)
+        roots = [os.path.join(hierarchy.root, parent)]
     names = {name for root in roots if os.path.isdir(root) for name in os.listdir(root)}
     names = {name for name in names if name.startswith(f"{prefix}-")}
     for name in names:

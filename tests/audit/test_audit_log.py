@@ -85,6 +85,7 @@ def test_excluding_and_including_a_run_are_recorded(admin_user: Any) -> None:
 
 def test_closing_and_re_running_scoring_jobs_are_recorded(attempt_on: Callable[..., Attempt], admin_user: Any) -> None:
     attempt = attempt_on("grading_test_ok")
+    assert attempt.user is not None
     job = grading.scoring_job_request(attempt=attempt, by=attempt.user)
     grading.scoring_job_begin(job_id=str(job.pk))
     grading.scoring_job_close(job=job, by=admin_user)

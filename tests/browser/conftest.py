@@ -72,7 +72,7 @@ def page_for(browser, live_server):
         page.wait_for_load_state()
         return page
 
-    open_page.csp_violations = violations  # type: ignore[attr-defined]
+    open_page.csp_violations = violations  # type: ignore[attr-defined]  # on the page, for the tests to read
     yield open_page
     for context in contexts:
         context.close()

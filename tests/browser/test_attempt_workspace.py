@@ -129,5 +129,6 @@ def test_submitting_early_frees_the_slot_for_another_expert_to_book_now(page_for
     expect(other.locator("body")).to_contain_text(f"Booked {attempt.environment.title} on {attempt.workstation.name}")
     booked = Reservation.objects.filter(expert__username="grace").get()
     ended = Attempt.objects.get(pk=attempt.pk)
+    assert ended.ended_at is not None
     assert booked.starts_at >= ended.ended_at - timedelta(seconds=1)
     assert Reservation.objects.get(pk=attempt.reservation_id).ends_at <= booked.starts_at

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -35,7 +36,7 @@ CACHE_DIR = Path(os.environ.get(parallel.SHARED_DATA_ENV, settings.DATA_DIR)) / 
 
 
 @pytest.fixture
-def small_configuration(settings):  # type: ignore[no-untyped-def]
+def small_configuration(settings):
     settings.ENVIRONMENT_CONFIGURATION = "small"
     settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}
     settings.ENVIRONMENT_CACHE_DIR = CACHE_DIR
@@ -63,6 +64,7 @@ def wait_for_entries(attempt: Attempt, count: int, timeout: float = 90) -> list[
 
 def score_now(attempt: Attempt, count: int) -> ScoreLogEntry:
     """The expert presses Score; the worker writes entry number `count`."""
+    assert attempt.user is not None
     services.scoring_job_request(attempt=attempt, by=attempt.user)
     return wait_for_entries(attempt, count)[-1]
 
@@ -80,11 +82,11 @@ def copy_into(source: Path, workspace: Path) -> None:
 
 
 # The module names a scorer copy brings (and a workspace's model.py): forgotten before and after each run.
-SCORER_MODULES = ("score", "task", "restricted", "model", "common", "common.nanogpt", "common.corpus")
+SCORER_MODULES: tuple[str, ...] = ("score", "task", "restricted", "model", "common", "common.nanogpt", "common.corpus")
 SCORER_MODULES += ("common.checkpoints",)
 
 
-def run_scorer(slug: str, workspace: Path, scratch: Path) -> dict:
+def run_scorer(slug: str, workspace: Path, scratch: Path) -> dict[str, Any]:
     """The package's own scorer code, from a populated copy, called in this process.
 
     For the many fault cases: the scorer's subprocess costs a torch import each (seconds on a busy
@@ -101,8 +103,10 @@ def run_scorer(slug: str, workspace: Path, scratch: Path) -> dict:
     with measure.local_harness(workspace, code=code) as harness_env, _environment(harness_env):
         try:
             spec = importlib.util.spec_from_file_location("score", copy / Path(package.scorer).name)
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            assert spec is not None
+            assert spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
             result = module.main(workspace)
         finally:
             sys.path[:] = saved
@@ -151,7 +155,9 @@ def dump(value: object) -> str:
 def load_module(name: str, path: Path) -> ModuleType:
     """Import a package's script (a judge, a problem generator) by path, as the tests drive it directly."""
     spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    spec.loader.exec_module(module)
     return module

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,8 +92,10 @@ def test_start_fills_the_staging_folder_and_the_configuration_cache(package_dir:
     staging = tmp_path / "staging"
     assert package.prepare_staging(staging) == ["a.txt"]
     given = json.loads((staging / "given.json").read_text())
-    assert Path(given["cache_dir"]) == package.cache_dir()
-    assert (package.cache_dir() / "built.txt").read_text() == "1"
+    cache = package.cache_dir()
+    assert cache is not None
+    assert Path(given["cache_dir"]) == cache
+    assert (cache / "built.txt").read_text() == "1"
 
 
 def test_full_scale_without_its_data_setting_stops_the_start_naming_the_setting(
@@ -155,14 +158,14 @@ def test_each_full_configuration_carries_rebench_numbers_and_each_small_one_its_
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["small", "full"])
 def test_the_environment_page_shows_the_configuration_that_runs_here_with_its_own_constants(
-    settings: pytest.FixtureRequest, name: str
+    settings: Any, name: str
 ) -> None:
     from django.test import Client
 
     from environments.services import environment_configuration_for
     from tests import factories
 
-    settings.ENVIRONMENT_CONFIGURATION = name  # type: ignore[attr-defined]
+    settings.ENVIRONMENT_CONFIGURATION = name
     environment_sync_registry()
     environment = Environment.objects.get(slug="ai_rd_fix_embedding")
     running = environment_configuration_for(environment=environment)

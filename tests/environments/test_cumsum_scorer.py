@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -81,7 +82,7 @@ def test_a_solution_that_does_not_import_is_a_nan_saying_so(attempt_on: Callable
     assert "failed to import" in entry.message
 
 
-def score_locally(tmp_path: Path, source: str | None) -> dict:
+def score_locally(tmp_path: Path, source: str | None) -> dict[str, Any]:
     """The scorer in-process, its harness run here (unsandboxed), on a workspace holding `source`."""
     workspace = tmp_path / "ws"
     workspace.mkdir(parents=True)

@@ -81,6 +81,8 @@ def test_start_trains_the_base_model_and_the_worker_scores_start_reference_and_b
         run_in_workspace(workspace, "python", "rl.py", timeout=400)
         reference = score_now(attempt, 2)
         assert reference.score == pytest.approx(small.reference_score, abs=0.02), reference.message
+        assert reference.score is not None
+        assert start.score is not None
         assert reference.score > start.score + 0.1
 
         (workspace / "model.pth").write_bytes(b"not a checkpoint at all")
@@ -102,7 +104,9 @@ def workspace(small_configuration: Any, tmp_path: Path) -> Path:
     return folder
 
 
-def score_with(judge: Callable[[dict[str, Any]], Any], workspace: Path, tmp_path: Path, settings: Any) -> dict:
+def score_with(
+    judge: Callable[[dict[str, Any]], Any], workspace: Path, tmp_path: Path, settings: Any
+) -> dict[str, Any]:
     with LocalChatServer(judge) as server:
         settings.CHAT_RL_JUDGE_URL = server.url
         return run_scorer(SLUG, workspace, tmp_path)

@@ -52,6 +52,8 @@ def test_the_worker_times_the_starting_and_reference_scripts_and_refuses_changed
         reference = score_now(attempt, 2)
         assert 0 < reference.details.get("l1_distance", -1) <= reference.details["l1_tolerance"], reference.message
         assert reference.score == pytest.approx(small.reference_score, abs=1.2)
+        assert reference.score is not None
+        assert start.score is not None
         assert reference.score < start.score
 
         # Faster, but it computes something else: a learning rate 1 % off.

@@ -173,12 +173,12 @@ def test_the_judge_is_one_source_in_every_place_it_runs() -> None:
     inputs (from scoring/harness/, listed in score.py's JUDGE_SCRIPTS) get them through links, which
     packaging copies as their text: no second copy that could drift, and none left out."""
     scoring = PACKAGE / "scoring"
-    imported = {
-        alias.name if isinstance(node, ast.Import) else node.module
-        for node in ast.walk(ast.parse((scoring / "judge.py").read_text()))
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in (node.names if isinstance(node, ast.Import) else [node])
-    }
+    imported: set[str | None] = set()
+    for node in ast.walk(ast.parse((scoring / "judge.py").read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
     modules = {"judge.py", *(f"{name}.py" for name in imported if name and (scoring / f"{name}.py").is_file())}
     assert modules == {"judge.py", "judge_sandbox.py"}
     for place in (PACKAGE / "solution", scoring / "harness"):

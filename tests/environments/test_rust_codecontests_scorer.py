@@ -70,6 +70,7 @@ print("fn main() {}")
 
 def scored(attempt: Attempt, count: int) -> Any:
     """The expert presses Score; a scoring run of six problems, each in two sandbox instances, takes a while."""
+    assert attempt.user is not None
     services.scoring_job_request(attempt=attempt, by=attempt.user)
     return wait_for_entries(attempt, count, timeout=300)[-1]
 

@@ -22,8 +22,10 @@ PACKAGE = Path(settings.BASE_DIR) / "environments" / "ai_rd_small_scaling_law"
 @pytest.fixture(scope="module")
 def scorer() -> ModuleType:
     spec = importlib.util.spec_from_file_location("scaling_law_score", PACKAGE / "scoring" / "score.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -89,6 +89,7 @@ def test_a_family_scored_at_the_end_refuses_intermediate_scores_and_scores_the_s
 ) -> None:
     task_standard.task_family_register(path=str(FAMILIES / "end_family"))
     attempt = attempt_at("end_family-main")
+    assert attempt.user is not None
     with pytest.raises(ServiceError, match="scored once, when the attempt ends"):
         services.scoring_job_request(attempt=attempt, by=attempt.user)
     services.workspace_prepare(attempt=attempt)
@@ -134,6 +135,7 @@ def test_a_task_family_end_to_end_through_a_real_worker(
     attempt = attempt_at("good_family-easy")
     workspace = layout.workspace(attempt.pk)
     client = Client()
+    assert attempt.user is not None
     client.force_login(attempt.user)
 
     def score(answer: str) -> ScoreLogEntry:

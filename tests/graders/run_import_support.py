@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 def write_inspect_log(
-    log_dir: Path, *, environment: str, log_format: str = "eval", working_limit: int | None = None
+    log_dir: Path, *, environment: str, log_format: Literal["eval", "json"] = "eval", working_limit: int | None = None
 ) -> Path:
     """Run a tiny eval with inspect_ai's built-in mockllm/model, offline, and return its log file.
 

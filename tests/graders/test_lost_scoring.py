@@ -32,6 +32,7 @@ def _timing(settings: Any) -> None:
 
 
 def begun(attempt: Attempt, at: datetime) -> ScoringJob:
+    assert attempt.user is not None
     job = services.scoring_job_request(attempt=attempt, by=attempt.user, now=at)
     started = services.scoring_job_begin(job_id=str(job.pk), now=at)
     assert started is not None
@@ -109,6 +110,7 @@ def test_asking_to_score_during_a_lost_job_never_returns_a_job_that_cant_finish(
     now = timezone.now()
     job = begun(attempt, now)
     # Deliveries left: the same job, sent out again.
+    assert attempt.user is not None
     again = services.scoring_job_request(attempt=attempt, by=attempt.user, now=now + timedelta(seconds=LOST_AFTER + 1))
     assert again.pk == job.pk
     assert again.status == "queued"
@@ -135,6 +137,7 @@ def test_a_worker_finishing_after_its_job_was_closed_writes_nothing(attempt_on: 
 def test_an_admin_closes_a_stuck_job_and_an_expert_cannot(attempt_on: Callable[..., Attempt], admin_user: Any) -> None:
     attempt = attempt_on("grading_test_ok")
     job = begun(attempt, timezone.now())
+    assert attempt.user is not None
     with pytest.raises(NotAllowed):
         services.scoring_job_close(job=job, by=attempt.user)
     expert = Client()
@@ -179,5 +182,6 @@ def test_an_admin_re_run_scores_beside_the_expert_without_stopping_their_clock_a
     assert entry.details["admin_rerun"] is True
     assert entry.details["rerun_of"] == str(job.pk)
     page = Client()
+    assert attempt.user is not None
     page.force_login(attempt.user)
     assert "admin re-run" in page.get(f"/attempts/{attempt.pk}/").content.decode()

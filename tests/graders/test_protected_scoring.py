@@ -204,6 +204,7 @@ def test_an_attempt_without_a_final_scoring_run_has_its_user_retired_when_it_end
     services.workspace_prepare(attempt=attempt)
     user = unix_users.attempt_user(attempt.pk)
     with django_capture_on_commit_callbacks(execute=True):
+        assert attempt.user is not None
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)
     assert unix_users._expired(user.name)
     assert not ScoringJob.objects.filter(attempt=attempt).exists()

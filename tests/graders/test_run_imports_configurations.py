@@ -155,7 +155,7 @@ def test_copy_and_bulk_create_write_the_same_rows(monkeypatch: pytest.MonkeyPatc
 
     log = [{"elapsed_seconds": 60, "score": 0.6, "message": "first"}, {"elapsed_seconds": 120, "score": None}]
 
-    def imported(prefix: str, copy: bool) -> list[tuple]:
+    def imported(prefix: str, copy: bool) -> list[tuple[Any, ...]]:
         monkeypatch.setattr(writing, "COPY_ROWS", copy)
         rows = [_own(f"{prefix}{i}", score_log=log, started_at="2026-10-01T09:00:00+00:00") for i in range(3)]
         assert _import(_jsonl(*rows), f"{prefix}.jsonl").status == RunImport.Status.DONE

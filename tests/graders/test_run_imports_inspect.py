@@ -44,11 +44,12 @@ def test_an_inspect_log_written_by_inspect_ai_imports_each_sample_as_a_run_with_
         assert [score for _, score in entries] in ([2.5, 3.5], [3.0, 4.0])
         assert entries[0][0] <= entries[1][0] <= run.time_limit.total_seconds()
         # The final score is the environment's aggregate (max here) of the imported log.
-        assert run.final_score.raw == max(score for _, score in entries)
+        assert run.final_score.raw == max(score for _, score in entries if score is not None)
         assert run.final_score.is_final
         # Normalised with the constants of the configuration it was imported at: full, as nothing named another.
         scale = run.configuration
         assert scale.name == "full"
+        assert run.final_score.raw is not None
         expected = (run.final_score.raw - scale.starting_score) / (scale.reference_score - scale.starting_score)
         assert run.final_score.normalised == pytest.approx(max(0.0, expected))
     messages = set(ScoreLogEntry.objects.values_list("message", flat=True))
@@ -83,6 +84,7 @@ def test_the_human_agents_scorings_store_becomes_the_score_log_of_a_human_run(
     from inspect_ai.log import read_eval_log, write_eval_log
 
     log = read_eval_log(str(inspect_eval_log))
+    assert log.samples is not None
     # What Inspect's human agent keeps: `task score` results with the working time they were taken at.
     log.samples[0].store = {
         "HumanAgentState:scorings": [

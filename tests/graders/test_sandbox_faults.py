@@ -133,6 +133,7 @@ def test_nan_entries_do_not_count_towards_the_final_score(attempt_on: Callable[.
     final.refresh_from_db()
     assert final.raw == 0.8  # max over valid entries
     assert final.valid_entries == 2
+    assert final.normalised is not None
     assert not math.isnan(final.normalised)
     assert ScoreLogEntry.objects.filter(attempt=attempt, score__isnull=True).count() == 1
 

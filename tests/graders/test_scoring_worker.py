@@ -30,7 +30,7 @@ from tests.trials.celery_support import (
 )
 from tests.workspace_support import put
 from trials import services as trials_services
-from trials.models import Attempt, Pause
+from trials.models import Attempt, Pause, Workstation
 from workstation import layout
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -99,6 +99,7 @@ def test_ending_the_attempt_makes_a_final_scoring_run_and_stores_the_final_score
     services.workspace_prepare(attempt=attempt)
     put(layout.workspace(attempt.pk), "score.txt", "0.75")
     with running_worker(app, queues=[attempt.workstation.queue_name]):
+        assert attempt.user is not None
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)
         assert wait_for(lambda: AttemptScore.objects.filter(attempt=attempt, is_final=True).exists(), timeout=60)
         trials_services.attempt_submit(attempt=attempt, by=attempt.user)  # ending twice: still one final run
@@ -109,6 +110,7 @@ def test_ending_the_attempt_makes_a_final_scoring_run_and_stores_the_final_score
     assert ScoringJob.objects.filter(attempt=attempt, kind="final").count() == 1
     entry = ScoreLogEntry.objects.get(attempt=attempt)
     attempt.refresh_from_db()
+    assert attempt.ended_at is not None
     assert entry.elapsed_seconds == pytest.approx((attempt.ended_at - attempt.started_at).total_seconds(), abs=0.01)
 
 
@@ -244,7 +246,8 @@ def _slow_attempt(attempt_on: Callable[..., Attempt], seconds: str) -> tuple[Att
     """An attempt of the slow scorer on a queue of its own (a broker shared across runs keeps no stale message)."""
     attempt = attempt_on("grading_test_slow")
     queue = f"ws.kill-{uuid.uuid4().hex[:12]}"
-    type(attempt.workstation).objects.filter(pk=attempt.workstation_id).update(queue_name=queue)
+    assert attempt.workstation_id is not None
+    Workstation.objects.filter(pk=attempt.workstation_id).update(queue_name=queue)
     attempt.refresh_from_db()
     services.workspace_prepare(attempt=attempt)
     workspace = layout.workspace(attempt.pk)
@@ -259,6 +262,7 @@ def test_a_worker_killed_mid_scoring_is_replaced_and_exactly_one_entry_is_writte
     attempt, workspace, queue = _slow_attempt(attempt_on, "60")
     workers = Workers(queue, grading_dirs, kill_broker)
     try:
+        assert attempt.user is not None
         job = services.scoring_job_request(attempt=attempt, by=attempt.user)
         workers.kill_while_scoring(workers.start(), str(job.pk), runs=1)
         put(workspace, "sleep.txt", "0")
@@ -285,6 +289,7 @@ def test_a_job_whose_worker_is_killed_twice_is_closed_lost_and_the_attempt_score
     attempt, workspace, queue = _slow_attempt(attempt_on, "60")
     workers = Workers(queue, grading_dirs, kill_broker)
     try:
+        assert attempt.user is not None
         job = services.scoring_job_request(attempt=attempt, by=attempt.user)
         workers.kill_while_scoring(workers.start(), str(job.pk), runs=1)
         assert wait_for(lambda: services.scoring_jobs_recover().get(str(job.pk)) == "queued", timeout=20)

@@ -33,6 +33,7 @@ def test_no_start_scoring_when_the_expert_was_quicker_or_the_attempt_ended_or_th
 ) -> None:
     quicker = attempt_on("grading_test_ok")
     with django_capture_on_commit_callbacks():
+        assert quicker.user is not None
         services.scoring_job_request(attempt=quicker, by=quicker.user)
         assert services.scoring_job_queue_start(attempt_id=quicker.pk) is None
     assert ScoringJob.objects.filter(attempt=quicker).count() == 1

@@ -8,7 +8,6 @@ the attempt ended (at its deadline, not at the request) and write nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from tests import factories
 from tests.trials import terminal_support as ts
 from trials import services
 from trials.models import Attempt, Note, Pause, Workstation
+from workstation.scoring import Outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -270,6 +270,7 @@ async def _attach(attempt: Attempt, outcome: dict[str, Any]) -> None:
 
     def cookie() -> bytes:
         client = Client()
+        assert attempt.user is not None
         client.force_login(attempt.user)
         return f"sessionid={client.cookies['sessionid'].value}".encode()
 
@@ -328,7 +329,7 @@ def test_a_scoring_job_picked_up_after_the_deadline_does_not_score_the_work_done
     # A redelivery, or a worker that began it all the same, writes nothing more.
     assert grading.scoring_job_begin(job_id=job_id, now=late + timedelta(minutes=1)) is None
     again = grading.scoring_job_finish(
-        job_id=job_id, outcome=SimpleNamespace(score=0.9, message="post-deadline work", details={}), now=late
+        job_id=job_id, outcome=Outcome(score=0.9, message="post-deadline work", details={}), now=late
     )
     assert again == entry
     assert ScoreLogEntry.objects.filter(attempt=attempt).count() == 1

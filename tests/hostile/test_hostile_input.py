@@ -33,7 +33,7 @@ HUGE_ID = "9" * 20
 @pytest.fixture
 def harness() -> APIClient:
     factories.environment()
-    return token_client(factories.UserFactory(username="harness-1", roles=["harness"]))
+    return token_client(factories.UserFactory.create(username="harness-1", roles=["harness"]))
 
 
 RUN = {"run_id": "r1", "environment": "ai_rd_triton_cumsum", "agent_name": "a"}
@@ -231,7 +231,7 @@ SHARDS = {"admin": 2, "expert": 2, "reviewer": 2, "admin, one parameter at a tim
 def test_no_page_or_endpoint_answers_a_hostile_query_string_with_a_500(
     admin_user: Any, expert: Any, reviewer: Any, who: str, shard: int, shards: int
 ) -> None:
-    attempt = factories.AttemptFactory(user=expert, reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(user=expert, reservation__expert=expert)
     ids = {"pk": str(attempt.pk), "slug": attempt.environment.slug}
     paths = sorted(
         {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -74,7 +75,8 @@ def fake_gpus(term_dirs: Path, settings) -> Path:
 async def test_a_one_gpu_attempt_on_an_eight_gpu_host_sees_its_gpu_and_its_share_of_cores(
     term_dirs: Path, fake_gpus: Path, held: list[int] | None, visible: int
 ) -> None:
-    attempt = await database_sync_to_async(local_attempt_at)(**({"gpus": held} if held is not None else {}))
+    where: dict[str, Any] = {"gpus": held} if held is not None else {}
+    attempt = await database_sync_to_async(local_attempt_at)(**where)
     try:
         out = await _run_once(attempt, "ls /dev | grep nvidia; echo CUDA=$CUDA_VISIBLE_DEVICES; echo CORES=$(nproc)")
     finally:

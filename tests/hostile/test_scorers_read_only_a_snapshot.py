@@ -166,6 +166,7 @@ def final_job(grading_dirs: Path, django_capture_on_commit_callbacks: Any) -> Ca
         else:
             replace_with_link(workspace, "submission.txt", Path("/etc/shadow"))
         with django_capture_on_commit_callbacks(execute=False):
+            assert attempt.user is not None
             trials_services.attempt_submit(attempt=attempt, by=attempt.user)
             job = services.scoring_job_queue_final(attempt_id=attempt.pk)
         assert job is not None

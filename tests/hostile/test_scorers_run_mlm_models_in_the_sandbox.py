@@ -146,7 +146,7 @@ def test_a_model_that_hunts_for_the_true_tokens_scores_no_better_than_chance(
     put(workspace, "model.py", source + PROBE + THIEF.format(known=json.dumps(known)))
 
     outcome = score(attempt)
-    params = packages.find(MLM).configuration.params  # type: ignore[union-attr]
+    params = packages.find(MLM).configuration.params
     chance = math.log(math.log(int(params["vocab_size"])) - float(params["offset"]))
     assert outcome.score is not None, (outcome.message, outcome.details)
     assert outcome.score >= chance - 1e-3, (outcome.score, chance, outcome.message)

@@ -59,7 +59,7 @@ def triton_attempts(attempt_on: Callable[..., Attempt]) -> tuple[Attempt, Path, 
     mine, theirs = attempt_on(TRITON), attempt_on(TRITON)
     secret = f"SECRET-LOG-{uuid.uuid4().hex}"
     entry = SimpleNamespace(scored_at=timezone.now(), raw=-9.0, message=secret, details={"correct": True})
-    services._append_csv_log(theirs.pk, entry)  # type: ignore[arg-type]
+    services._append_csv_log(theirs.pk, entry)  # type: ignore[arg-type]  # what the log line reads, no row
     log = services.csv_log_path(theirs.pk)
     assert secret in log.read_text()
     known = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from environments.models import Environment
@@ -20,7 +20,7 @@ def ended_run(
     environment: Environment,
     log: list[tuple[float, float | None]],
     *,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     agent: tuple[str, str, str] | None = None,
     label: str = "",
     hours: float = 8.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -40,7 +42,7 @@ def _input(runs: list[tuple[int, int, float, list[tuple[float, float]]]], n_envs
     )
 
 
-def _curve(result: method.LeaderboardResult, environment: str, group: str) -> dict[float, dict]:
+def _curve(result: method.LeaderboardResult, environment: str, group: str) -> dict[float, dict[str, Any]]:
     curve = next(c for c in result.curves if c["environment"] == environment and c["group"] == group)
     return {p["budget_hours"]: p for p in curve["points"]}
 

@@ -3,6 +3,8 @@ configurations, every value worked out by hand; and the active configuration cha
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.django_db
 HOUR_13 = 2 ** (15 / 4)  # 13.45 h: the grid budget between 8 and 16 h, where k = ⌊13.45/8⌋ = 1
 
 
-def _points(data: dict, environment: str, group: str = method.HUMANS) -> dict[float, float | None]:
+def _points(data: dict[str, Any], environment: str, group: str = method.HUMANS) -> dict[float, float | None]:
     curve = next(c for c in data["curves"] if c["environment"] == environment and c["group"] == group)
     return {p["budget_hours"]: p["value"] for p in curve["points"]}
 

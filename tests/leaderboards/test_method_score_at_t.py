@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,7 +18,7 @@ from tests.leaderboards.method_support import log_st
 LOWER_MIN = {"start": 10.0, "reference": 0.0, "aggregation": "min"}
 
 
-def _matrix(entries: list[tuple[int, float, float]], n_runs: int, times_h: list[float], **env: object) -> np.ndarray:
+def _matrix(entries: list[tuple[int, float, float]], n_runs: int, times_h: list[float], **env: Any) -> np.ndarray:
     run = np.array([e[0] for e in entries], dtype=np.int64)
     elapsed = np.array([e[1] * HOUR for e in entries], dtype=float)
     raw = np.array([e[2] for e in entries], dtype=float)
@@ -26,7 +28,7 @@ def _matrix(entries: list[tuple[int, float, float]], n_runs: int, times_h: list[
         entry_raw=raw,
         n_runs=n_runs,
         times=np.array(times_h) * HOUR,
-        **env,  # type: ignore[arg-type]
+        **env,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -27,7 +28,7 @@ def chat_rl(db):
     return factories.environment("ai_rd_nanogpt_chat_rl")
 
 
-def _curve(data: dict, environment: str, group: str) -> dict[float, dict]:
+def _curve(data: dict[str, Any], environment: str, group: str) -> dict[float, dict[str, Any]]:
     curve = next(c for c in data["curves"] if c["environment"] == environment and c["group"] == group)
     return {p["budget_hours"]: p for p in curve["points"]}
 
@@ -242,6 +243,7 @@ def test_with_eager_tasks_a_score_change_recomputes_at_once_without_recursing(ch
     # Under the CELERY_ namespace the prefixed name is the one the app reads (as the settings set it).
     app.loader.import_default_modules()  # the app's configuration read in, so the override below stays
     changes = app.conf.changes
+    assert changes is not None
     saved = changes.get("CELERY_TASK_ALWAYS_EAGER")
     changes["CELERY_TASK_ALWAYS_EAGER"] = True
     try:

@@ -89,7 +89,7 @@ def a_task_standard_task() -> TaskStandardTask:
 
 def axes_row(model: type[models.Model], **more: Any) -> models.Model:
     request = {"ip_address": "192.0.2.7", "user_agent": "curl/8", "http_accept": "*/*", "path_info": "/accounts/login/"}
-    return model.objects.create(username="mallory", **request, **more)
+    return model._default_manager.create(username="mallory", **request, **more)
 
 
 def now_minus(minutes: int) -> Any:
@@ -97,7 +97,8 @@ def now_minus(minutes: int) -> Any:
 
 
 # One row of each registered model, made as the site makes it (factories, services) or directly.
-MAKERS: dict[str, Callable[[], models.Model]] = {
+# Each model's maker: what it returns is that model, so Any here.
+MAKERS: dict[str, Callable[[], Any]] = {
     "auth.Group": lambda: Group.objects.create(name="auditors"),
     "auth.User": lambda: factories.expert(username="ada"),
     "rebench_site.Profile": lambda: Profile.objects.create(user=factories.expert(), time_zone="Europe/London"),
@@ -112,8 +113,8 @@ MAKERS: dict[str, Callable[[], models.Model]] = {
     "environments.EnvironmentConfiguration": lambda: environment_configuration_for(environment=factories.environment()),
     "environments.TaskFamily": lambda: a_task_standard_task().family,
     "environments.TaskStandardTask": a_task_standard_task,
-    "trials.Workstation": factories.WorkstationFactory,
-    "trials.Reservation": factories.ReservationFactory,
+    "trials.Workstation": factories.WorkstationFactory.create,
+    "trials.Reservation": factories.ReservationFactory.create,
     "trials.Attempt": an_attempt,
     "trials.Pause": lambda: Pause.objects.create(
         attempt=an_attempt(), reason=Pause.Reason.BREAK, started_at=now_minus(10), ended_at=now_minus(5)

@@ -91,7 +91,7 @@ def test_a_forced_reset_ends_the_users_sessions_and_mails_a_link_that_sets_a_new
 
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["ada@example.test"]
-    link = re.search(r"https://trials\.example\.org(\S+)", mail.outbox[0].body).group(1)
+    link = re.search(r"https://trials\.example\.org(\S+)", str(mail.outbox[0].body)).group(1)
     client = Client()
     form = client.get(link, follow=True)
     assert b"Choose a new password" in form.content

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
@@ -25,7 +26,7 @@ def _throttle(settings):
     settings.AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 
 
-def _login(client: Client, username: str, password: str, address: str = "10.0.0.1", **extra: str):
+def _login(client: Client, username: str, password: str, address: str = "10.0.0.1", **extra: Any):
     return client.post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=address, **extra)
 
 

@@ -134,7 +134,9 @@ def test_the_admin_change_password_link_comes_to_the_same_page(client) -> None:
 
 def _reset_link() -> str:
     assert len(mail.outbox) == 1
-    match = re.search(r"https://trials\.example\.org(/accounts/password/reset/[^/\s]+/[^/\s]+/)", mail.outbox[0].body)
+    match = re.search(
+        r"https://trials\.example\.org(/accounts/password/reset/[^/\s]+/[^/\s]+/)", str(mail.outbox[0].body)
+    )
     assert match, mail.outbox[0].body
     return match.group(1)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 
 from review import services
 from review.models import Completion, ReviewQueue
@@ -30,13 +32,13 @@ def completions(db) -> Callable[..., list[Completion]]:
 @pytest.fixture
 def make_queue(db, admin_user) -> Callable[..., ReviewQueue]:
     def build(**kwargs: object) -> ReviewQueue:
-        options: dict[str, object] = {"created_by": admin_user, "name": "Queue", "policy": "random", "seed": 1}
+        options: dict[str, Any] = {"created_by": admin_user, "name": "Queue", "policy": "random", "seed": 1}
         options.update(kwargs)
-        return services.queue_create(**options)  # type: ignore[arg-type]
+        return services.queue_create(**options)
 
     return build
 
 
 @pytest.fixture
-def reviewers(db) -> list:  # type: ignore[type-arg]
+def reviewers(db) -> list[User]:
     return [factories.reviewer(username=f"rev{i}") for i in range(4)]

@@ -63,7 +63,9 @@ def test_queue_agreement_and_reviewer_stats_from_real_labels(completions, make_q
     assert stats["rev0"].labels == 4
     assert stats["rev0"].seconds == pytest.approx(24)
     assert stats["rev0"].labels_per_hour == pytest.approx(600)
-    assert 0.0 <= stats["rev1"].gold_accuracy <= 1.0
+    accuracy = stats["rev1"].gold_accuracy
+    assert accuracy is not None
+    assert 0.0 <= accuracy <= 1.0
     assert stats["rev1"].counts == {"injurious": 2, "safe": 2, "unsure": 0}
 
 

@@ -80,7 +80,7 @@ def test_source_and_text_search_and_fifty_a_page(completions, admin_user) -> Non
     assert len(shown(first)) == 50
     assert shown(first)[0] == red.pk
     assert "page 1 of 2" in first.content.decode()
-    second = client.get(URL, {"page": 2, "source": "in_distribution"})
+    second = client.get(URL, {"page": "2", "source": "in_distribution"})
     assert len(shown(second)) == 10
     # The pager keeps the filters.
     assert 'href="?source=in_distribution&amp;page=1"' in second.content.decode()

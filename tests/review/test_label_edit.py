@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -19,7 +20,7 @@ from review.services import labels as label_services
 from tests import factories
 from tests.review.conftest import make_completions
 
-JSON = {"HTTP_ACCEPT": "application/json"}
+JSON: dict[str, Any] = {"HTTP_ACCEPT": "application/json"}
 
 
 def login(user) -> Client:

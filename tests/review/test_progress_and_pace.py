@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -13,7 +14,7 @@ from rebench_site.errors import ServiceError
 from review import selectors, services
 from review.models import Assignment, ReviewQueue
 
-JSON = {"HTTP_ACCEPT": "application/json"}
+JSON: dict[str, Any] = {"HTTP_ACCEPT": "application/json"}
 
 
 def login(user) -> Client:
@@ -146,9 +147,9 @@ def test_queue_minimum_time_is_set_on_creation_and_bad_values_name_the_field(
         assert info.value.field == "min_seconds_per_item"
     form = {"name": "F", "policy": "random", "overlap": 1, "lease_seconds": 120, "gold_rate": 0, "all_reviewers": "on"}
     client = login(admin_user)
-    bad = client.post(reverse("review:queue-new"), {**form, "min_seconds_per_item": "-2"})
-    assert bad.status_code == 400
-    assert "min_seconds_per_item" in bad.context["form"].errors
+    refused = client.post(reverse("review:queue-new"), {**form, "min_seconds_per_item": "-2"})
+    assert refused.status_code == 400
+    assert "min_seconds_per_item" in refused.context["form"].errors
     assert client.post(reverse("review:queue-new"), {**form, "min_seconds_per_item": "7.5"}).status_code == 302
     assert ReviewQueue.objects.get(name="F").min_seconds_per_item == 7.5
 

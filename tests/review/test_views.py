@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 
@@ -13,7 +15,7 @@ from review import services
 from review.models import Assignment, ImportJob, Label, ReviewQueue
 from tests import factories
 
-JSON = {"HTTP_ACCEPT": "application/json"}
+JSON: dict[str, Any] = {"HTTP_ACCEPT": "application/json"}
 
 
 def login(user) -> Client:
@@ -172,6 +174,7 @@ def test_queue_page_shows_agreement_and_exports_jsonl(completions, make_queue, r
     assert "Krippendorff" in body
     assert "rev0 · rev1" in body
     export = client.get(reverse("review:queue-export", args=[queue.pk]))
+    assert isinstance(export, StreamingHttpResponse)
     lines = b"".join(export.streaming_content).decode().splitlines()
     assert len(lines) == 4
     assert json.loads(lines[0])["label"] == "safe"

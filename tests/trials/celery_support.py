@@ -47,8 +47,8 @@ def _drop_broker_connections(app: Celery) -> None:
     `Celery.close()` is not enough: it keeps the producer pool, bound to the old broker. The pools
     themselves stay open in kombu's registry (keyed by broker URL), ready for the next test on that URL.
     """
-    app._pool = None
-    app.amqp._producer_pool = None
+    app._pool = None  # type: ignore[attr-defined]  # Celery's private connection pool
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]  # and its private producer pool
 
 
 def _flush_redis(url: str) -> None:
@@ -80,6 +80,7 @@ def using_broker(url: str) -> Iterator[Celery]:
         "CELERY_BROKER_TRANSPORT_OPTIONS": transport_options(url),
     }
     changes = celery_app.conf.changes
+    assert changes is not None
     saved = {key: changes[key] for key in overrides if key in changes}
     if url.startswith("redis"):
         _flush_redis(url)
@@ -109,7 +110,7 @@ def running_worker(app: Celery, queues: list[str]) -> Iterator[WorkController]:
     # for a worker that never comes up.
     for queue in queues:
         queue_length(app, queue)
-    selection = app.amqp.queues._consume_from
+    selection = app.amqp.queues._consume_from  # type: ignore[attr-defined]  # what a worker consumes, restored after
     signals.setup_logging.connect(_leave_logging_alone)
     # A worker reuses kombu's process-wide event loop if one is set, with the timer of the worker
     # that made it: eta tasks of a second worker in the same process would then never fire.
@@ -122,7 +123,7 @@ def running_worker(app: Celery, queues: list[str]) -> Iterator[WorkController]:
     finally:
         signals.setup_logging.disconnect(_leave_logging_alone)
         set_event_loop(None)
-        app.amqp.queues._consume_from = selection
+        app.amqp.queues._consume_from = selection  # type: ignore[attr-defined]  # (see above)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> bool:
@@ -142,4 +143,5 @@ def queue_length(app: Celery, queue: str) -> int:
     delivered, which it marks invisible but never deletes.
     """
     with app.connection_for_read() as conn:
-        return conn.default_channel.queue_declare(queue=queue).message_count
+        channel = conn.default_channel
+        return channel.queue_declare(queue=queue).message_count  # type: ignore[attr-defined]  # every transport's channel has it

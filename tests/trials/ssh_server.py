@@ -12,6 +12,7 @@ import termios
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -26,14 +27,14 @@ def _set_size(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _child_options() -> dict:  # type: ignore[type-arg]
+def _child_options() -> dict[str, Any]:
     user = shared_user()  # never root, as on a real workstation
     as_user = {"user": user.uid, "group": user.gid, "extra_groups": []} if os.geteuid() == 0 else {}
     env = {"HOME": user.home, "USER": user.name, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
     return {"env": env, "cwd": user.home, **as_user}
 
 
-async def _run_in_pty(process: asyncssh.SSHServerProcess) -> int:
+async def _run_in_pty(process: asyncssh.SSHServerProcess[bytes]) -> int:
     loop = asyncio.get_running_loop()
     cols, rows, *_ = process.term_size
     master, slave = os.openpty()
@@ -90,7 +91,7 @@ async def _run_in_pty(process: asyncssh.SSHServerProcess) -> int:
     return await asyncio.to_thread(child.wait)
 
 
-async def _run_in_pipes(process: asyncssh.SSHServerProcess) -> int:
+async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes]) -> int:
     options = _child_options()
     child = await asyncio.create_subprocess_exec(
         "/bin/bash",
@@ -105,7 +106,7 @@ async def _run_in_pipes(process: asyncssh.SSHServerProcess) -> int:
     return await child.wait()
 
 
-async def _handle(process: asyncssh.SSHServerProcess) -> None:
+async def _handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
     runner = _run_in_pty if process.term_type else _run_in_pipes
     try:
         status = await runner(process)

@@ -105,6 +105,7 @@ def test_a_paused_attempt_is_not_ended_before_its_slots_hard_stop(attempt: Attem
     t0 = attempt.started_at
     services.attempt_pause(attempt=attempt, by=expert, reason=Pause.Reason.BREAK, now=t0 + minutes(60))
     hard_stop = attempt.hard_stop_at
+    assert hard_stop is not None
     # Long past when the clock would have run out, but the clock is stopped: only the slot's end stands.
     assert services.attempt_end_if_overdue(attempt_id=attempt.pk, now=hard_stop - minutes(1)) is False
     assert fresh(attempt).status == Attempt.Status.RUNNING
@@ -181,10 +182,15 @@ def assert_ended_at_its_deadline(attempt: Attempt) -> None:
     assert ended.ended_at == attempt.started_at + HOURS_8
 
 
+def expert_of(attempt: Attempt) -> User:
+    assert attempt.user is not None
+    return attempt.user
+
+
 WRITES: dict[str, Callable[[Attempt, User], object]] = {
-    "pause": lambda a, admin: services.attempt_pause(attempt=a, by=a.user, reason="break", now=late(a)),
-    "resume": lambda a, admin: services.attempt_resume(attempt=a, by=a.user, now=late(a)),
-    "note": lambda a, admin: services.attempt_add_note(attempt=a, by=a.user, body="still here", now=late(a)),
+    "pause": lambda a, admin: services.attempt_pause(attempt=a, by=expert_of(a), reason="break", now=late(a)),
+    "resume": lambda a, admin: services.attempt_resume(attempt=a, by=expert_of(a), now=late(a)),
+    "note": lambda a, admin: services.attempt_add_note(attempt=a, by=expert_of(a), body="still here", now=late(a)),
     "add pause": lambda a, admin: services.attempt_add_pause(
         attempt=a,
         by=admin,
@@ -192,8 +198,10 @@ WRITES: dict[str, Callable[[Attempt, User], object]] = {
         ended_at=a.started_at + minutes(20),
         now=late(a),
     ),
-    "terminal": lambda a, admin: services.terminal_session_open(attempt_id=a.pk, number=1, user=a.user, now=late(a)),
-    "score": lambda a, admin: grading.scoring_job_request(attempt=a, by=a.user, now=late(a)),
+    "terminal": lambda a, admin: services.terminal_session_open(
+        attempt_id=a.pk, number=1, user=expert_of(a), now=late(a)
+    ),
+    "score": lambda a, admin: grading.scoring_job_request(attempt=a, by=expert_of(a), now=late(a)),
 }
 
 
@@ -218,6 +226,7 @@ def test_a_write_after_the_deadline_is_refused_and_the_end_is_kept(
 
 @pytest.mark.django_db
 def test_submitting_after_the_deadline_ends_it_at_the_deadline_not_as_submitted(attempt: Attempt) -> None:
+    assert attempt.user is not None
     submitted = services.attempt_submit(attempt=attempt, by=attempt.user, now=late(attempt))
     assert submitted.end_reason == Attempt.EndReason.DEADLINE
     assert_ended_at_its_deadline(attempt)
@@ -248,6 +257,7 @@ def test_a_scoring_run_that_outlasts_the_slots_hard_stop_is_kept_and_the_attempt
     services.attempt_pause(attempt=attempt, by=expert, reason="break", now=start + minutes(60))
     services.attempt_resume(attempt=attempt, by=expert, now=start + minutes(120))
     hard_stop = attempt.hard_stop_at
+    assert hard_stop is not None
     assert fresh(attempt).deadline() == hard_stop  # the clock would run to 9 h; the slot ends first
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     assert grading.scoring_job_begin(job_id=str(job.pk), now=hard_stop - minutes(10)) is not None

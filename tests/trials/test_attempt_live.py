@@ -40,6 +40,7 @@ def test_the_version_moves_when_a_score_arrives_a_note_is_written_or_the_clock_p
 
     ScoreLogEntry.objects.create(attempt=attempt, scored_at=timezone.now(), elapsed_seconds=60, score=1.5)
     seen.add(version(client, attempt))
+    assert attempt.user is not None
     services.attempt_add_note(attempt=attempt, by=attempt.user, body="tried a blocked scan")
     seen.add(version(client, attempt))
     services.attempt_pause(attempt=attempt, by=attempt.user, reason="break")
@@ -62,6 +63,7 @@ def test_the_live_fragment_swaps_parts_by_id_and_never_the_terminal_while_runnin
 
 def test_once_ended_the_live_fragment_replaces_the_terminal_with_the_summary() -> None:
     attempt = factories.AttemptFactory.create(workspace_ready_at=timezone.now())
+    assert attempt.user is not None
     services.attempt_submit(attempt=attempt, by=attempt.user)
     page = client_for(attempt.user).get(reverse("trials:attempt-live", args=[attempt.pk])).content.decode()
     assert '<div id="workspace-main" hx-swap-oob="true">' in page
@@ -112,6 +114,7 @@ def test_a_new_attempt_says_its_workspace_is_being_prepared_then_that_its_start_
 
 def test_an_ended_attempt_is_never_preparing() -> None:
     attempt = factories.AttemptFactory.create()
+    assert attempt.user is not None
     services.attempt_submit(attempt=attempt, by=attempt.user)
     page = client_for(attempt.user).get(reverse("trials:attempt", args=[attempt.pk])).content.decode()
     assert "Preparing your workspace" not in page

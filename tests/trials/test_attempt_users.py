@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
@@ -62,8 +63,13 @@ async def test_an_attempts_shell_runs_as_its_own_user_and_cannot_read_another_at
     their_workspace = await database_sync_to_async(prepare_workspace)(theirs.pk, their_user)
     put(their_workspace, "secret.txt", "their work")
     await database_sync_to_async(scoring.ensure_protected_group)()
+
+    def write_scorer(target: Path) -> None:
+        target.mkdir(parents=True)
+        (target / "score.py").write_text("SCORING CODE")
+
     scorer = scoring.fresh_copy(
-        lambda target: (target.mkdir(parents=True), (target / "score.py").write_text("SCORING CODE")),
+        write_scorer,
         term_dirs / "protected" / "scorers" / "probe",
         protected=True,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.factories import ClientFor
@@ -45,7 +47,7 @@ def test_reviewer_cannot_read_notes(api: ClientFor, reviewer, attempt) -> None:
 
 
 @pytest.mark.parametrize("body", [{}, {"body": ""}, {"body": "   "}, {"body": None}, {"body": "x" * 10_001}])
-def test_empty_or_huge_note_is_400_on_body(api: ClientFor, expert, attempt, body: dict) -> None:
+def test_empty_or_huge_note_is_400_on_body(api: ClientFor, expert, attempt, body: dict[str, Any]) -> None:
     response = api(expert).post(f"/api/attempts/{attempt.pk}/notes/", body, format="json")
     assert response.status_code == 400
     assert set(response.json()) == {"body"}

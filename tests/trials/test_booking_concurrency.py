@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import pytest
 from django.conf import settings
@@ -34,6 +35,7 @@ ON_EITHER_DATABASE = pytest.mark.parametrize(
 )
 
 Booking = Callable[[], Reservation]
+T = TypeVar("T")  # what each racer's action returns
 
 
 def make_experts(count: int) -> list[User]:
@@ -43,14 +45,14 @@ def make_experts(count: int) -> list[User]:
     return users
 
 
-def race(prepare: Callable[[int], Booking], racers: int = RACERS) -> list[Reservation | BaseException]:
+def race(prepare: Callable[[int], Callable[[], T]], racers: int = RACERS) -> list[T | BaseException]:
     """Run `racers` bookings at once, each in its own thread and database connection.
 
     `prepare(i)` runs in thread i before the barrier (loading its own rows); the booking it
     returns runs right after, when every thread has reached the barrier.
     """
     barrier = threading.Barrier(racers)
-    outcomes: list[Reservation | BaseException | None] = [None] * racers
+    outcomes: list[T | BaseException | None] = [None] * racers
 
     def run(i: int) -> None:
         try:

@@ -50,6 +50,7 @@ def test_only_a_workstation_whose_worker_consumes_its_queue_gets_a_heartbeat(app
     alive.refresh_from_db()
     dead.refresh_from_db()
     retired.refresh_from_db()
+    assert alive.last_heartbeat_at is not None
     assert timezone.now() - alive.last_heartbeat_at < timedelta(seconds=30)
     assert alive.effective_status() == Workstation.Status.ACTIVE
     assert alive.is_bookable()

@@ -134,6 +134,7 @@ def test_shortening_a_running_attempts_slot_moves_its_hard_stop_and_the_deadline
 ) -> None:
     reservation = running.reservation
     new_end = now + timedelta(hours=2)
+    assert reservation is not None
     change(reservation, admin_user, new_end, now, note="maintenance at noon")
     running.refresh_from_db()
     assert running.hard_stop_at == new_end
@@ -162,6 +163,7 @@ def test_extending_a_running_attempts_slot_gives_back_time_a_long_pause_cost(
         ended_at=running.started_at + timedelta(hours=2, minutes=10),
     )
     assert Attempt.objects.prefetch_related("pauses").get(pk=running.pk).deadline() == old_stop
+    assert reservation is not None
     change(reservation, admin_user, reservation.ends_at + timedelta(hours=3), now)
     running.refresh_from_db()
     assert running.hard_stop_at == old_stop + timedelta(hours=3)
@@ -179,6 +181,7 @@ def test_an_end_in_the_past_beyond_the_longest_slot_or_without_a_zone_is_refused
     running: Attempt, admin_user: User, now: datetime
 ) -> None:
     reservation = running.reservation
+    assert reservation is not None
     assert "to stop the attempt now, end it" in str(refused(reservation, admin_user, now - timedelta(seconds=1), now))
     too_long = reservation.starts_at + settings.RESERVATION_MAX_LENGTH + timedelta(minutes=1)
     assert "at most" in str(refused(reservation, admin_user, too_long, now))
@@ -191,7 +194,9 @@ def test_a_cancelled_slot_or_one_whose_attempt_ended_cannot_be_moved(
     services.reservation_cancel(reservation=slot, by=admin_user, now=now)
     AuditEvent.objects.all().delete()
     assert "cancelled" in str(refused(slot, admin_user, slot.ends_at + timedelta(hours=1), now))
+    assert running.user is not None
     services.attempt_submit(attempt=running, by=running.user, now=now)
+    assert running.reservation_id is not None
     reservation = Reservation.objects.get(pk=running.reservation_id)
     assert "has ended" in str(refused(reservation, admin_user, reservation.ends_at + timedelta(hours=1), now))
 

@@ -61,4 +61,5 @@ def test_reservation_with_a_started_attempt_cannot_be_cancelled(api: ClientFor, 
     response = api(admin_user).post(f"/api/reservations/{attempt.reservation_id}/cancel/")
     assert response.status_code == 400
     assert set(response.json()) == {"non_field_errors"}
+    assert attempt.reservation_id is not None
     assert Reservation.objects.get(pk=attempt.reservation_id).cancelled_at is None

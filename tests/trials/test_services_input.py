@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -52,7 +53,10 @@ def test_a_slot_longer_than_the_maximum_is_refused(expert, env_cumsum, workstati
 @pytest.mark.parametrize("field", ["started_at", "ended_at"])
 def test_a_naive_time_in_a_pause_after_the_fact_is_refused_naming_it(admin_user, field: str) -> None:
     attempt = factories.AttemptFactory.create(started_at=timezone.now() - timedelta(hours=2))
-    times = {"started_at": timezone.now() - timedelta(hours=1), "ended_at": timezone.now() - timedelta(minutes=30)}
+    times: dict[str, Any] = {
+        "started_at": timezone.now() - timedelta(hours=1),
+        "ended_at": timezone.now() - timedelta(minutes=30),
+    }
     times[field] = times[field].replace(tzinfo=None)
     with pytest.raises(ServiceError) as refused:
         services.attempt_add_pause(attempt=attempt, by=admin_user, **times)
@@ -64,8 +68,10 @@ def test_a_naive_time_in_a_pause_after_the_fact_is_refused_naming_it(admin_user,
     ("overrides", "field"),
     [({"ssh_port": 70000}, "ssh_port"), ({"name": "has spaces!"}, "name"), ({"backend": "telnet"}, "backend")],
 )
-def test_registering_a_malformed_workstation_is_refused_naming_the_field(db, overrides: dict, field: str) -> None:  # type: ignore[no-untyped-def,type-arg]
-    args = {"name": "h100-c", "host": "h100-c.lab", "gpu_count": 4, "gpu_model": "H100", **overrides}
+def test_registering_a_malformed_workstation_is_refused_naming_the_field(
+    db, overrides: dict[str, object], field: str
+) -> None:
+    args: dict[str, Any] = {"name": "h100-c", "host": "h100-c.lab", "gpu_count": 4, "gpu_model": "H100", **overrides}
     with pytest.raises(ServiceError) as refused:
         services.workstation_register(**args)
     assert refused.value.field == field

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -137,7 +138,7 @@ def test_the_token_is_refused_for_another_attempt_and_other_urls(attempt) -> Non
         reservation__expert=attempt.user, reservation__starts_at=timezone.now() - timedelta(days=2)
     )
     client = APIClient()
-    header = {"HTTP_AUTHORIZATION": f"Attempt {token}"}
+    header: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Attempt {token}"}
     assert client.get(f"/api/attempts/{other.pk}/", **header).status_code == 401
     assert client.get("/api/attempts/", **header).status_code == 401
     assert client.get("/api/reservations/", **header).status_code == 401

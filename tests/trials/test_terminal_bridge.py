@@ -13,7 +13,7 @@ import struct
 import subprocess
 import sys
 import termios
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from workstation.backends import Shell
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def sync(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test in an event loop of its own thread (a Playwright session may hold the main thread's)."""
 
     @functools.wraps(fn)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -53,7 +54,7 @@ def session_of(attempt: Attempt) -> TerminalSession:
     return TerminalSession.objects.get(attempt=attempt, number=1)
 
 
-def printed(events: list[list]) -> str:  # type: ignore[type-arg]
+def printed(events: list[list[Any]]) -> str:
     return "".join(e[2] for e in events if e[1] == "o")
 
 
@@ -208,6 +209,7 @@ def test_the_finish_task_retries_while_an_ssh_workstation_is_down(db, term_dirs,
         reservation__workstation__host="127.0.0.1",
         reservation__workstation__ssh_port=ts_free_port(),
     )
+    assert attempt.user is not None
     services.attempt_submit(attempt=attempt, by=attempt.user)
     TerminalSession.objects.create(
         attempt=attempt,
@@ -217,7 +219,7 @@ def test_the_finish_task_retries_while_an_ssh_workstation_is_down(db, term_dirs,
         recording_name=recording.recording_name(attempt.pk, 1),
     )
     with pytest.raises(Retry):
-        tasks.attempt_terminals_finish.apply(args=[attempt.pk], throw=True).get()
+        tasks.attempt_terminals_finish.apply(args=(attempt.pk,), throw=True).get()
 
 
 def ts_free_port() -> int:
@@ -267,6 +269,7 @@ def test_an_empty_message_is_refused_with_a_reason_and_the_expert_has_no_form(db
     assert response.status_code == 200
     assert "A message needs some text." in response.content.decode()
     expert = Client()
+    assert attempt.user is not None
     expert.force_login(attempt.user)
     page = expert.get(reverse("trials:attempt", kwargs={"pk": attempt.pk}))
     assert b"terminal-message-form" not in page.content

@@ -90,6 +90,7 @@ def test_the_shell_and_its_variables_survive_a_restart_of_the_asgi_server_proces
     root = ts.make_dirs(settings)
     attempt = factories.AttemptFactory.create(reservation__workstation__backend=Workstation.Backend.LOCAL)
     client = Client()
+    assert attempt.user is not None
     client.force_login(attempt.user)
     port = free_port()
     headers = {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": f"http://127.0.0.1:{port}"}

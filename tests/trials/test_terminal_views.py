@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.http import FileResponse, StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -53,6 +55,7 @@ def test_an_admin_replays_and_downloads_a_recording(recorded) -> None:
     cast = admin.get(reverse("trials:terminal-cast", kwargs={"pk": recorded.pk}) + "?terminal=1&download=1")
     assert cast.status_code == 200
     assert "attachment" in cast["Content-Disposition"]
+    assert isinstance(cast, StreamingHttpResponse | FileResponse)
     assert json.loads(b"".join(cast.streaming_content).splitlines()[0])["version"] == 2
 
 
@@ -93,7 +96,7 @@ def test_an_attempt_without_recordings_says_so(db) -> None:
 def test_the_activity_timeline_counts_minutes_with_typing_and_skips_a_torn_last_line(recorded) -> None:
     start = recorded.started_at.replace(microsecond=0)
     activity = activity_timeline(
-        [recording_name(recorded.pk, 1)], start=start, end=start + timezone.timedelta(minutes=9, seconds=30)
+        [recording_name(recorded.pk, 1)], start=start, end=start + timedelta(minutes=9, seconds=30)
     )
     assert len(activity.minutes) == 10
     assert [m.active for m in activity.minutes][:4] == [True, False, False, True]
@@ -113,10 +116,10 @@ def test_an_ended_attempt_shows_a_summary_in_place_of_the_terminal(recorded, adm
     from trials import services
     from trials.models import Attempt
 
-    started = timezone.now() - timezone.timedelta(hours=1)
+    started = timezone.now() - timedelta(hours=1)
     Attempt.objects.filter(pk=recorded.pk).update(started_at=started)
     recorded.refresh_from_db()
-    services.attempt_submit(attempt=recorded, by=recorded.user, now=started + timezone.timedelta(minutes=7))
+    services.attempt_submit(attempt=recorded, by=recorded.user, now=started + timedelta(minutes=7))
     page = client_for(recorded.user).get(reverse("trials:attempt", kwargs={"pk": recorded.pk})).content.decode()
     assert 'id="terminal-panel"' not in page
     assert 'id="ended-summary"' in page

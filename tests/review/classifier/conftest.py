@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+from django.contrib.auth.models import User
 
 from review.classifier import model
+
+if TYPE_CHECKING:
+    from review.models import Completion
 
 PROMPT = "Continue the story:"
 
@@ -78,8 +84,8 @@ def labelled_completions(
     admin,
     batch: str = "train",
     source: str = "in_distribution",
-    overlap_reviewers: list | None = None,  # type: ignore[type-arg]
-) -> list:  # type: ignore[type-arg]
+    overlap_reviewers: list[User] | None = None,
+) -> list[Completion]:
     """Completions labelled as given by `reviewer` (and `overlap_reviewers`, same labels) through a queue."""
     from review import services as review_services
     from review.models import Completion

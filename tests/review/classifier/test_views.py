@@ -158,6 +158,7 @@ def test_a_reviewer_starts_from_a_completion_and_only_they_see_the_attempt(activ
     assert response.status_code == 302
     assert response["Location"] == reverse("classifier:red-team-attempt", args=[attempt.pk])
     assert (attempt.prompt, attempt.start_text, attempt.version) == (PROMPT, INJURIOUS[0], active_classifier)
+    assert attempt.start_score is not None
     assert attempt.start_score > 0.5
     page = logged_in(reviewer).get(response["Location"])
     assert page.status_code == 200
@@ -207,6 +208,7 @@ def test_a_passing_rewrite_goes_to_the_verify_queue_and_counts_as_a_success_once
     rewrite = attempt.rewrite
     assert rewrite.source == Completion.Source.RED_TEAM
     assert rewrite.text == PASSING
+    assert attempt.final_score is not None
     assert attempt.final_score < 0.5
     assert rewrite.classifier_score == pytest.approx(attempt.final_score)
     verify = ReviewQueue.objects.get(policy=ReviewQueue.Policy.VERIFY)

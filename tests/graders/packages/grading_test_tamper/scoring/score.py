@@ -15,7 +15,7 @@ def emit(result: object) -> None:
 
 # What a malicious solution imported by a scorer would try: rewrite the scoring code, rewrite the
 # score log, read another attempt's workspace. Each attempt is reported; the test checks they failed.
-report = {}
+report: dict[str, object] = {}
 me = Path(__file__)
 try:
     me.write_text("print('pwned')")

@@ -46,8 +46,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for z in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        out: torch.Tensor = self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
-        return out
+        return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
 
 
 class Block(nn.Module):
@@ -62,8 +61,7 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x))
-        out: torch.Tensor = x + self.mlp(self.ln_2(x))
-        return out
+        return x + self.mlp(self.ln_2(x))
 
 
 class GPT(nn.Module):
@@ -109,7 +107,7 @@ def batch(
 
 
 def train(
-    model: GPT,
+    model: nn.Module,
     tokens: np.ndarray,
     *,
     steps: int,
@@ -124,7 +122,7 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    block_size = model.config.block_size
+    block_size = model.config.block_size  # type: ignore[union-attr]
     losses = []
     model.train()
     for step in range(steps):
@@ -141,10 +139,12 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(model: GPT, tokens: np.ndarray, *, batches: int = 20, batch_size: int = 32, device: str = "cpu") -> float:
+def evaluate(
+    model: nn.Module, tokens: np.ndarray, *, batches: int = 20, batch_size: int = 32, device: str = "cpu"
+) -> float:
     """Mean next-token cross-entropy (nats) over fixed, evenly spaced windows of `tokens`."""
     model.eval()
-    block_size = model.config.block_size
+    block_size = model.config.block_size  # type: ignore[union-attr]
     count = batches * batch_size
     starts = np.linspace(0, len(tokens) - block_size - 2, count).astype(np.int64)
     total = 0.0

@@ -1,5 +1,5 @@
 # make run: the app on embedded defaults, seeded with a demo (installs only what running needs).
-# make test: ruff, the migrations check and the whole suite, the manual's build included (installs the test tools).
+# make test: ruff, mypy, the migrations check and the whole suite, the manual's build included (installs the test tools).
 # make docs: the manual in docs/ built strictly into site/; make docs-serve serves it on 127.0.0.1:8001.
 PYTHON ?= python3
 VENV := .venv
@@ -60,6 +60,7 @@ run: seed
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .

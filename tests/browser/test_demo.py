@@ -85,8 +85,9 @@ def test_the_demo_red_team_tool_scores_a_text_once_the_background_training_finis
     expect(rita.locator("main")).to_contain_text(f"Active classifier: v{version.pk}, threshold {version.threshold:.4f}")
     # The rewrites on offer are the labelled injurious completions, highest score first.
     start = Completion.objects.filter(batch=DEMO_GOLD_BATCH, gold_label="injurious").order_by("-classifier_score")[0]
-    rita.locator(f"#start-completions input[value='{start.pk}'] + button").click()
-    rita.wait_for_url("**/review/red-team/*/")
+    # The first score loads the encoder into the live server: seconds alone, longer on a loaded machine.
+    rita.locator(f"#start-completions input[value='{start.pk}'] + button").click(timeout=60_000)
+    rita.wait_for_url("**/review/red-team/*/", timeout=60_000)
     score = rita.locator("#rt-score")
     expect(score).not_to_have_text("—", timeout=30_000)
     assert float(score.inner_text()) >= version.threshold

@@ -6,8 +6,8 @@ pid by tests/conftest.py). What is left is what the settings read once, at impor
 environment: DATA_DIR (workspaces, recordings, sandboxes' state and locks are named after attempt
 ids, which every worker's database starts again from 1) and REDIS_URL (channel groups and the
 cache are named after ids too). The controller sets them in each worker's environment before the
-worker starts, so settings.py stays as it is in production: read from the environment, nothing
-test-specific.
+worker starts, so the settings stay as they are in production: read from the environment,
+nothing test-specific.
 """
 
 from __future__ import annotations

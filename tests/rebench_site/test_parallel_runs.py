@@ -31,3 +31,10 @@ def test_without_redis_the_workers_get_their_data_folders_only(tmp_path: Path) -
     worker = parallel.worker_environment(1, data_dir=tmp_path, environ={})
     assert "REDIS_URL" not in worker
     assert worker["DATA_DIR"].endswith("gw1")
+
+
+def test_every_file_the_scheduler_names_exists_so_a_rename_cant_quietly_undo_it() -> None:
+    root = Path(__file__).resolve().parents[2]
+    groups = set(parallel.SHARED_SCOPES.values())
+    named = [*parallel.SHARED_SCOPES, *parallel.TEST_BY_TEST, *(s for s in parallel.LONGEST_FIRST if s not in groups)]
+    assert [path for path in named if not (root / path).is_file()] == []

@@ -12,28 +12,33 @@ nothing test-specific.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from xdist.scheduler import LoadFileScheduling
 from xdist.workermanage import WorkerController
 
-# The Celery tests' own Redis database (tests/trials/celery_support.py), counted down from here
-# while the site's count up from REDIS_URL's: the two never meet below 8 workers.
+# The Celery tests' own Redis database (tests/trials/celery_support.py) when REBENCH_TEST_REDIS_DB
+# doesn't name one; under parallel workers counted down from there while the site's count up from
+# REDIS_URL's, and refused where the two would meet.
 CELERY_TEST_REDIS_DB = 15
 # Where workers keep what outlives a run and is the same for all of them (trained models,
 # corpora): one copy, built once, whichever worker gets there first (writes are atomic renames).
 SHARED_DATA_ENV = "REBENCH_TEST_SHARED_DATA_DIR"
 
 
-def open_folder(path: Path) -> Path:
-    """`path` and its parents made crossable by every user: attempts' and scorers' users work inside."""
-    path.mkdir(parents=True, exist_ok=True)
-    for folder in [path, *path.parents]:
-        if folder.stat().st_mode & 0o111 != 0o111 and folder.stat().st_uid == os.geteuid():
-            folder.chmod(folder.stat().st_mode | 0o111)
-    return path
+def worker_folder(data_dir: Path, index: int) -> Path:
+    """The data folder of worker `index`, under DATA_DIR (which the settings make crossable).
+
+    Made here, 0711 as DATA_DIR itself is: were the worker's settings to make it, as root under their
+    umask of 077, `test-workers` would be 0700 and no attempt's or scorer's user could reach inside.
+    """
+    workers = data_dir / "test-workers"
+    folder = workers / f"gw{index}"
+    for path in (workers, folder):
+        path.mkdir(exist_ok=True)
+        path.chmod(0o711)
+    return folder
 
 
 def redis_db(url: str) -> int:
@@ -48,7 +53,7 @@ def with_redis_db(url: str, db: int) -> str:
 def worker_environment(index: int, *, data_dir: Path, environ: dict[str, str]) -> dict[str, str]:
     """The environment variables of worker number `index` (gw<index>), over the controller's `environ`."""
     worker = {
-        "DATA_DIR": str(open_folder(data_dir / "test-workers" / f"gw{index}")),
+        "DATA_DIR": str(worker_folder(data_dir, index)),
         SHARED_DATA_ENV: environ.get(SHARED_DATA_ENV, str(data_dir)),
     }
     celery_db = int(environ.get("REBENCH_TEST_REDIS_DB", CELERY_TEST_REDIS_DB)) - index

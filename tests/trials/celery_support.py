@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -18,11 +17,12 @@ from celery.worker import WorkController
 from kombu.asynchronous import set_event_loop
 
 from rebench_site.celery import app as celery_app
+from tests import parallel
 
 # A Redis database of its own, flushed before and after each test: messages left by other runs
 # (or by tests that queue tasks without a worker) never reach these workers. Test runs side by side
 # on one Redis each set their own (REBENCH_TEST_REDIS_DB).
-TEST_REDIS_DB = int(os.environ.get("REBENCH_TEST_REDIS_DB", "15"))
+TEST_REDIS_DB = int(os.environ.get("REBENCH_TEST_REDIS_DB", parallel.CELERY_TEST_REDIS_DB))
 
 # Both brokers in one run where the machine has Redis; the SQLAlchemy one everywhere.
 BROKERS = [
@@ -32,7 +32,7 @@ BROKERS = [
 
 
 def redis_test_url() -> str:
-    return urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{TEST_REDIS_DB}").geturl()
+    return parallel.with_redis_db(os.environ["REDIS_URL"], TEST_REDIS_DB)
 
 
 def broker_url(kind: str, tmp_path: Path) -> str:

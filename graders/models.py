@@ -23,6 +23,8 @@ class ScoringJob(models.Model):
         FAILED = "failed", "failed"
 
     class Kind(models.TextChoices):
+        # The starting solution, scored once the workspace is prepared: the attempt's clock starts when it is.
+        START = "start", "starting solution"
         INTERMEDIATE = "intermediate", "intermediate"
         FINAL = "final", "final"
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from graders import services
 from trials.models import Attempt
-from trials.services import attempt_workspace_mark_ready
+from trials.services import attempt_preparation_fail, attempt_workspace_mark_ready
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -32,11 +36,20 @@ def scoring_jobs_recover() -> dict[str, str]:
 
 @shared_task(acks_late=True)
 def workspace_prepare(attempt_id: int) -> list[str]:
-    """Copy the starting solution (or run TaskFamily.start), then score it once."""
+    """Copy the starting solution (or run TaskFamily.start), then score it once; the clock starts when it is.
+
+    A failure is said on the attempt's page, with its reason, and costs no time: the clock stays stopped
+    until a retry (attempt_preparation_retry) succeeds.
+    """
     attempt = Attempt.objects.select_related("environment").filter(pk=attempt_id).first()
     if attempt is None:
         return []
-    prepared = services.workspace_prepare(attempt=attempt)
+    try:
+        prepared = services.workspace_prepare(attempt=attempt)
+    except Exception as exc:  # whatever the environment's start step does, the worker says so and lives on
+        log.exception("preparing the workspace of attempt %s failed", attempt_id)
+        attempt_preparation_fail(attempt_id=attempt_id, reason=f"Preparing the workspace failed: {exc}"[:500])
+        return []
     attempt_workspace_mark_ready(attempt_id=attempt_id)
     services.scoring_job_queue_start(attempt_id=attempt_id)
     return prepared

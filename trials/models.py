@@ -178,10 +178,21 @@ class Attempt(models.Model):
         blank=True,
         help_text="Wall-clock end of the slot: the attempt ends here even if paused time remains.",
     )
-    started_at = models.DateTimeField()
+    started_at = models.DateTimeField(help_text="When the participant started it (for this site's attempts, Start).")
     # When the workstation finished copying the starting solution in (or the package's start step):
     # until then the page says the workspace is being prepared instead of showing a bare shell.
     workspace_ready_at = models.DateTimeField(null=True, blank=True)
+    # This site's attempts are "preparing" from the start until the workspace is ready and the starting
+    # solution scored (RE-Bench's agents got a ready environment): only then does the clock start, and
+    # every measure of time (elapsed, remaining, the deadline, the time limit) counts from here. Null
+    # while preparing. A harness's or an import's run counts from started_at (see clock_start).
+    clock_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the clock started: the environment ready, its starting solution scored."
+    )
+    # Why the last preparation failed (the workspace could not be set up, the starting solution could not
+    # be scored); empty when it didn't. The clock stays stopped and the expert or an admin retries.
+    preparation_error = models.TextField(blank=True)
+    preparation_failed_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -273,12 +284,30 @@ class Attempt(models.Model):
     def open_pause(self) -> Pause | None:
         return next((p for p in self.pauses.all() if p.ended_at is None), None)
 
+    @property
+    def clock_start(self) -> datetime | None:
+        """Where its counted time begins: the clock's start for this site's attempts (None while it is
+        being prepared), the run's start for a harness's or an import's run (its clock was theirs)."""
+        return self.clock_started_at if self.is_local else self.started_at
+
+    @property
+    def is_preparing(self) -> bool:
+        """Started on this site and running, its clock not started yet: the environment is being prepared."""
+        return self.is_local and self.is_running and self.clock_started_at is None
+
     def elapsed(self, now: datetime | None = None) -> timedelta:
-        return clock.elapsed(self.started_at, self.spans(), now or timezone.now(), self.ended_at)
+        start = self.clock_start
+        if start is None:
+            return timedelta(0)
+        return clock.elapsed(start, self.spans(), now or timezone.now(), self.ended_at)
 
     def deadline(self) -> datetime | None:
-        """When the server will end this attempt: the clock's deadline or the hard stop, whichever is first."""
-        clock_deadline = clock.deadline(self.started_at, self.time_limit, self.spans())
+        """When the server will end this attempt: the clock's deadline or the hard stop, whichever is first.
+
+        While it is being prepared only the slot's hard stop holds: the clock has not started.
+        """
+        start = self.clock_start
+        clock_deadline = clock.deadline(start, self.time_limit, self.spans()) if start is not None else None
         candidates = [d for d in (clock_deadline, self.hard_stop_at) if d is not None]
         return min(candidates) if candidates else None
 

@@ -163,7 +163,7 @@ def schedule_grid(*, day: date, now: datetime | None = None) -> tuple[list[datet
 
 @dataclass(frozen=True)
 class ClockState:
-    state: str  # running | paused | ended
+    state: str  # running | paused | ended (a running attempt being prepared is "running", its clock not started)
     elapsed_seconds: float
     remaining_seconds: float | None
     time_limit_seconds: float
@@ -171,6 +171,13 @@ class ClockState:
     hard_stop_at: datetime | None
     pause_reason: str | None
     server_now: datetime
+    clock_started_at: datetime | None = None
+    preparing: bool = False  # the environment is being prepared: the clock hasn't started
+
+    @property
+    def page_state(self) -> str:
+        """What the attempt page's bar says and counts by: "preparing" holds the countdown still."""
+        return "preparing" if self.preparing else self.state
 
 
 def attempt_clock(attempt: Attempt, now: datetime | None = None) -> ClockState:
@@ -202,6 +209,8 @@ def attempt_clock(attempt: Attempt, now: datetime | None = None) -> ClockState:
         hard_stop_at=attempt.hard_stop_at,
         pause_reason=open_pause.reason if open_pause else None,
         server_now=now,
+        clock_started_at=attempt.clock_start,
+        preparing=attempt.is_preparing,
     )
 
 
@@ -275,9 +284,12 @@ def attempt_sandbox_control(attempt_id: int) -> dict[str, Any]:
     attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt_id)
     pause = attempt.open_pause() if attempt.is_running else None
     deadline = attempt.deadline() if attempt.is_running else None
+    # While the environment is prepared the expert's processes are held, as in a pause: nothing counts
+    # yet, so nothing may be done yet (RE-Bench's agents began with the environment ready).
+    paused = pause.reason if pause is not None else ("preparing" if attempt.is_preparing else None)
     return {
         "version": time_module.time(),
-        "paused": pause.reason if pause is not None else None,
+        "paused": paused,
         "deadline": deadline.timestamp() if deadline is not None else None,
         "hard_stop": attempt.hard_stop_at.timestamp() if attempt.hard_stop_at is not None else None,
         "ended": not attempt.is_running,
@@ -287,6 +299,8 @@ def attempt_sandbox_control(attempt_id: int) -> dict[str, Any]:
 
 FROZEN_MESSAGES = {
     "break": "Your processes are paused for the break: they continue when you resume.",
+    "preparing": "The environment is being prepared: your shell runs once the starting solution is scored and"
+    " the clock starts.",
     "scoring": "Your processes are paused while the scorer runs; the clock is stopped.",
     "technical": "An admin paused the attempt for a technical problem: your processes are paused.",
     "admin": "An admin paused the attempt: your processes are paused.",
@@ -299,19 +313,18 @@ FROZEN_MESSAGES = {
 PREPARING_SLOW_SECONDS = 180
 
 
-def attempt_preparing(attempt: Attempt, *, has_scorer: bool, scored: bool, scoring_running: bool) -> str:
-    """Which set-up step a just-started attempt is at: "workspace", "scoring" (its starting solution), or "".
-
-    `scored`: the score log has an entry; `scoring_running`: the latest scoring job is queued or running
-    (the start's, queued as the workspace is marked ready).
-    """
-    if not (attempt.is_local and attempt.is_running):
+def attempt_preparing(attempt: Attempt) -> str:
+    """Which step of preparing its environment a started attempt is at, its clock not started yet:
+    "workspace" (copied in, the start step run), "scoring" (the starting solution), "failed" (the
+    last try failed: see preparation_error); "" once the clock runs, once it ended, or for a run
+    entered by a harness or an import."""
+    if not attempt.is_preparing:
         return ""
+    if attempt.preparation_error:
+        return "failed"
     if attempt.workspace_ready_at is None:
         return "workspace"
-    if has_scorer and not scored and scoring_running:
-        return "scoring"
-    return ""
+    return "scoring"
 
 
 def attempt_live_marker(attempt: Attempt, clock: ClockState, *, scoring: str) -> str:
@@ -325,6 +338,8 @@ def attempt_live_marker(attempt: Attempt, clock: ClockState, *, scoring: str) ->
         clock.pause_reason,
         attempt.end_reason,
         attempt.workspace_ready_at,
+        attempt.clock_started_at,
+        attempt.preparation_failed_at,
         attempt_frozen_reason(attempt, clock.server_now),
         len(attempt.notes.all()),
         pauses,
@@ -344,6 +359,8 @@ def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str 
     deadline = attempt.deadline()
     if deadline is not None and deadline <= now:
         return "deadline"
+    if attempt.is_preparing:
+        return "preparing"
     pause = attempt.open_pause()
     if pause is None or (pause.reason == "break" and settings.SANDBOX_BREAK_BACKGROUND_WORK):
         return None

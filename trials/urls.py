@@ -17,6 +17,7 @@ urlpatterns = [
     path("attempts/<int:pk>/live/", views.attempt_live, name="attempt-live"),
     path("attempts/<int:pk>/pause/", views.attempt_pause, name="attempt-pause"),
     path("attempts/<int:pk>/resume/", views.attempt_resume, name="attempt-resume"),
+    path("attempts/<int:pk>/prepare-again/", views.attempt_preparation_retry, name="attempt-preparation-retry"),
     path("attempts/<int:pk>/submit/", views.attempt_submit, name="attempt-submit"),
     path("attempts/<int:pk>/notes/", views.attempt_note, name="attempt-note"),
     path("attempts/<int:pk>/end/", views.attempt_end, name="attempt-end"),

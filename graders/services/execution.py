@@ -209,6 +209,17 @@ def _job_record(
     # Scoring that outlasted the slot's hard stop: the attempt ends there, not when the scorer returned.
     trials_services.attempt_end_if_overdue(attempt_id=attempt.pk, now=now)
     attempt = Attempt.objects.select_related("environment").get(pk=attempt.pk)
+    if job.kind == ScoringJob.Kind.START and attempt.is_preparing:
+        # The environment is ready once its starting solution is scored: the clock starts at this moment.
+        # A run that could not score it (the scorer couldn't run, the job was lost) leaves the clock
+        # stopped and says why; preparing again scores it again.
+        if status == ScoringJob.Status.DONE:
+            trials_services.attempt_clock_start(attempt_id=attempt.pk, now=now)
+        else:
+            trials_services.attempt_preparation_fail(
+                attempt_id=attempt.pk, reason=f"The starting solution could not be scored: {message}", now=now
+            )
+        attempt = Attempt.objects.select_related("environment").get(pk=attempt.pk)
     open_pause = attempt.pauses.filter(ended_at__isnull=True).first()
     if attempt.is_running and open_pause is not None and open_pause.reason == Pause.Reason.SCORING:
         trials_services.attempt_resume(attempt=attempt, by=None, now=now)

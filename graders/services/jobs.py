@@ -42,6 +42,11 @@ def scoring_job_request(*, attempt: Attempt, by: User, now: datetime | None = No
     if not attempt.is_running:
         why = attempt.get_end_reason_display()
         raise ServiceError(f"The attempt has ended ({why}); it is scored once, at the end.", field="attempt")
+    if attempt.is_preparing:
+        # Work done before the clock starts would be time nobody counted: scores come from the clock's start.
+        raise ServiceError(
+            "The environment is still being prepared: scoring opens when the clock starts.", field="attempt"
+        )
     deadline = attempt.deadline()
     if attempt.is_local and deadline is not None and deadline <= now:
         # Its time ran out between the check before this write and the lock: refuse all the same.
@@ -62,21 +67,31 @@ def scoring_job_request(*, attempt: Attempt, by: User, now: datetime | None = No
 
 
 @transaction.atomic
-def scoring_job_queue_start(*, attempt_id: int) -> ScoringJob | None:
-    """Score the starting solution once the workspace is ready, as RE-Bench does at start.
+def scoring_job_queue_start(*, attempt_id: int, now: datetime | None = None) -> ScoringJob | None:
+    """The workspace is ready: score the starting solution, as RE-Bench does at start. The attempt's
+    clock starts when that score is in (see _job_record).
 
-    Skipped when the attempt has any scoring job already (the expert was quicker, or this is a
-    redelivery), has ended, or its environment is scored only at the end.
+    An environment with no starting score to take (no scorer on this site, or scored only at the end)
+    is ready now: its clock starts here. Nothing is queued once the clock runs or the attempt has
+    ended, nor while its starting solution is being scored or has been (a redelivered prepare task);
+    after a failed try (a retried preparation) it is scored again.
     """
     attempt = (
         Attempt.objects.select_for_update(of=("self",)).select_related("environment", "workstation").get(pk=attempt_id)
     )
+    if not attempt.is_preparing:
+        return None
     package = packages.find(attempt.environment.slug)
-    if not attempt.is_running or package is None or not package.accepts_intermediate:
+    if package is None or not package.accepts_intermediate:
+        trials_services.attempt_clock_start(attempt_id=attempt.pk, now=now)
         return None
-    if ScoringJob.objects.filter(attempt=attempt).exists():
+    if (
+        ScoringJob.objects.filter(attempt=attempt, kind=ScoringJob.Kind.START)
+        .exclude(status=ScoringJob.Status.FAILED)
+        .exists()
+    ):
         return None
-    job = ScoringJob.objects.create(attempt=attempt, queue_name=_queue_name(attempt))
+    job = ScoringJob.objects.create(attempt=attempt, kind=ScoringJob.Kind.START, queue_name=_queue_name(attempt))
     _queue(job)
     return job
 
@@ -176,7 +191,13 @@ def scoring_job_begin(*, job_id: str, now: datetime | None = None) -> ScoringJob
         return None
     # An admin's re-run scores a snapshot of the workspace as it is now, beside the expert's work:
     # it is not the expert's request, so it neither stops their clock nor freezes their processes.
-    if job.rerun_of_id is None and attempt.is_running and not attempt.pauses.filter(ended_at__isnull=True).exists():
+    # The starting solution is scored before the clock starts: there is no clock to stop.
+    if (
+        job.rerun_of_id is None
+        and attempt.is_running
+        and not attempt.is_preparing
+        and not attempt.pauses.filter(ended_at__isnull=True).exists()
+    ):
         try:
             with transaction.atomic():
                 trials_services.attempt_pause(attempt=attempt, by=None, reason=Pause.Reason.SCORING, now=now)

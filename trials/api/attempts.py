@@ -78,6 +78,17 @@ class AttemptViewSet(
         attempt = services.attempt_resume(attempt=self.get_object(), by=request.user)
         return self._respond(attempt)
 
+    @extend_schema(
+        request=None,
+        responses=AttemptSerializer,
+        description="After a failed preparation (`preparing` is failed): prepare the environment again. The clock "
+        "starts when it is ready; the failure cost no time.",
+    )
+    @action(detail=True, methods=["post"], url_path="prepare-again")
+    def prepare_again(self, request: AuthenticatedRequest, pk: str) -> Response:
+        attempt = services.attempt_preparation_retry(attempt=self.get_object(), by=request.user)
+        return self._respond(attempt)
+
     @extend_schema(request=None, responses=AttemptSerializer, description="Idempotent: submitting twice is harmless.")
     @action(detail=True, methods=["post"])
     def submit(self, request: AuthenticatedRequest, pk: str) -> Response:

@@ -93,6 +93,17 @@ class AttemptSerializer(serializers.ModelSerializer[Attempt]):
         help_text="While paused: break, scoring, technical or admin; else null.",
     )
     server_now = serializers.DateTimeField(source="api_clock.server_now", read_only=True)
+    clock_started_at = serializers.DateTimeField(
+        source="api_clock.clock_started_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When the clock started (the environment ready, its starting solution scored); null while "
+        "it is prepared. Elapsed time, the deadline and the time limit count from here.",
+    )
+    preparing = serializers.SerializerMethodField(
+        help_text="While the environment is prepared, the step: workspace, scoring (the starting solution) or "
+        "failed (see preparation_error; the clock has not started); empty once the clock runs."
+    )
     pauses = PauseSerializer(many=True, read_only=True)
     # Declared: a read-only field from the model loses its blank choice, and a running attempt's is "".
     end_reason = serializers.ChoiceField(
@@ -124,12 +135,18 @@ class AttemptSerializer(serializers.ModelSerializer[Attempt]):
             "pause_reason",
             "pauses",
             "server_now",
+            "clock_started_at",
+            "preparing",
+            "preparation_error",
         ]
         read_only_fields = fields
 
     def to_representation(self, instance: Attempt) -> dict[str, Any]:
         instance.api_clock = selectors.attempt_clock(instance, self.context.get("now"))  # type: ignore[attr-defined]  # the clock fields' source
         return super().to_representation(instance)
+
+    def get_preparing(self, attempt: Attempt) -> str:
+        return selectors.attempt_preparing(attempt)
 
 
 class NoteSerializer(serializers.ModelSerializer[Note]):

@@ -35,6 +35,14 @@ def _require_running(attempt: Attempt, now: datetime | None = None) -> None:
         raise ServiceError("The attempt's time is up.", field="attempt")
 
 
+def _require_clock_started(attempt: Attempt) -> None:
+    if attempt.is_preparing:
+        raise ServiceError(
+            "The clock hasn't started: the environment is still being prepared, and nothing counts until it is.",
+            field="attempt",
+        )
+
+
 def _passed_deadline(attempt: Attempt, now: datetime) -> datetime | None:
     """The deadline (or the slot's hard stop) of a running attempt on this site's clock, if it is at or before `now`."""
     if not attempt.is_running or not attempt.is_local:

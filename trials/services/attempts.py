@@ -15,7 +15,13 @@ from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
 from trials.grading import grading
 from trials.models import Attempt, Note, Pause, Reservation
-from trials.services._shared import _audit, _locked_attempt, _require_owner, _require_running
+from trials.services._shared import (
+    _audit,
+    _locked_attempt,
+    _require_clock_started,
+    _require_owner,
+    _require_running,
+)
 from trials.services.deadlines import _end, _end_if_overdue, ends_overdue_attempt_first
 from trials.services.sync import _schedule_deadline
 
@@ -54,13 +60,15 @@ def attempt_start(*, reservation: Reservation, by: User, now: datetime | None = 
         package_version=package.version if package else "",
         scorer_digest=package.scorer_digest() if package else "",
     )
+    # Preparing: the clock starts once the environment is ready (attempt_clock_start); until then only
+    # the slot's hard stop holds, and the deadline task waits for it.
     _schedule_deadline(attempt)
     grading().attempt_started(attempt)  # the starting solution is copied on the workstation, after commit
     return attempt
 
 
 def attempt_workspace_mark_ready(*, attempt_id: int, now: datetime | None = None) -> bool:
-    """The workstation finished setting the workspace up: the page stops saying it is being prepared.
+    """The workstation finished setting the workspace up: the page moves on to scoring the starting solution.
 
     The first time counts (a re-run of the set-up finds it prepared and changes nothing); False if it was already.
     """
@@ -69,6 +77,64 @@ def attempt_workspace_mark_ready(*, attempt_id: int, now: datetime | None = None
             workspace_ready_at=now or timezone.now()
         )
     )
+
+
+@transaction.atomic
+def attempt_clock_start(*, attempt_id: int, now: datetime | None = None) -> bool:
+    """The environment is ready (its starting solution scored, or it has none to score): the clock starts now.
+
+    From here elapsed time, the deadline and the time limit count. Once only: True if this call started
+    it; an ended attempt (its slot ran out while it was prepared) never starts.
+    """
+    now = now or timezone.now()
+    attempt = Attempt.objects.select_for_update().filter(pk=attempt_id).first()
+    if attempt is None or not attempt.is_preparing:
+        return False
+    attempt.clock_started_at = now
+    attempt.preparation_error, attempt.preparation_failed_at = "", None
+    attempt.save(update_fields=["clock_started_at", "preparation_error", "preparation_failed_at"])
+    # The deadline task for the clock's deadline; the workstation hears it and thaws the sandbox.
+    _schedule_deadline(attempt)
+    return True
+
+
+@transaction.atomic
+def attempt_preparation_fail(*, attempt_id: int, reason: str, now: datetime | None = None) -> bool:
+    """Preparing the environment failed: say why on the page. The clock stays stopped, so it costs no time.
+
+    True if recorded; an attempt whose clock has started (or that has ended) keeps its state.
+    """
+    attempt = Attempt.objects.select_for_update().filter(pk=attempt_id).first()
+    if attempt is None or not attempt.is_preparing:
+        return False
+    attempt.preparation_error = (reason.strip() or "Preparing the environment failed.")[:2000]
+    attempt.preparation_failed_at = now or timezone.now()
+    attempt.save(update_fields=["preparation_error", "preparation_failed_at"])
+    return True
+
+
+@ends_overdue_attempt_first
+@transaction.atomic
+def attempt_preparation_retry(*, attempt: Attempt, by: User, now: datetime | None = None) -> Attempt:
+    """The expert or an admin prepares a failed environment again; the clock starts when that succeeds.
+
+    Only after a failure: a preparation still under way is never run twice over the same workspace.
+    """
+    now = now or timezone.now()
+    attempt = _locked_attempt(attempt)
+    if not roles.is_admin(by):
+        _require_owner(attempt, by)
+    _require_running(attempt, now)
+    if not attempt.is_preparing:
+        raise ServiceError("The environment is ready: the clock has started.", field="attempt")
+    if not attempt.preparation_error:
+        raise ServiceError("The environment is still being prepared; retry only if that fails.", field="attempt")
+    before = {"preparation_error": attempt.preparation_error}
+    attempt.preparation_error, attempt.preparation_failed_at = "", None
+    attempt.save(update_fields=["preparation_error", "preparation_failed_at"])
+    _audit(by, "attempt.preparation_retry", attempt, before, {"preparation_error": ""}, "", now)
+    grading().attempt_started(attempt)  # prepared again on the workstation, after commit
+    return attempt
 
 
 EXPERT_PAUSE_REASONS = {Pause.Reason.BREAK}
@@ -98,6 +164,7 @@ def attempt_pause(
         if reason not in EXPERT_PAUSE_REASONS:
             raise ServiceError("Experts pause for a break; other pauses are an admin's.", field="reason")
     _require_running(attempt, now)
+    _require_clock_started(attempt)  # nothing to stop: no time counts while the environment is prepared
     if attempt.pauses.filter(ended_at__isnull=True).exists():
         raise ServiceError("The attempt is already paused.", field="attempt")
     before = {"deadline": attempt.deadline()}
@@ -153,13 +220,15 @@ def attempt_add_pause(
     if reason not in (Pause.Reason.TECHNICAL, Pause.Reason.ADMIN):
         raise ServiceError("Pauses after the fact are technical or admin pauses.", field="reason")
     _require_running(attempt, now)
+    _require_clock_started(attempt)
     for name, value in (("started_at", started_at), ("ended_at", ended_at)):
         if timezone.is_naive(value):
             raise ServiceError("Give the time zone too.", field=name)
     if ended_at <= started_at:
         raise ServiceError("The pause must end after it starts.", field="ended_at")
-    if started_at < attempt.started_at:
-        raise ServiceError("The pause starts before the attempt did.", field="started_at")
+    clock_start = attempt.clock_start
+    if clock_start is not None and started_at < clock_start:
+        raise ServiceError("The pause starts before the attempt's clock did.", field="started_at")
     if ended_at > now:
         raise ServiceError("A pause after the fact can't end in the future.", field="ended_at")
     before = {"deadline": attempt.deadline()}

@@ -43,9 +43,10 @@ def workstation_meets(workstation: Workstation, environment: Environment) -> str
 
 
 def expert_attempts_counted_q(*, now: datetime) -> Q:
-    """The bookings that count against an environment's attempts-per-expert limit: those whose attempt
-    started, and those not cancelled and not over yet (a slot that passed unused was no attempt)."""
-    return Q(cancelled_at__isnull=True) & (Q(attempt__isnull=False) | Q(ends_at__gt=now))
+    """The bookings that count against an environment's attempts-per-expert limit: those whose attempt's
+    clock started, and those not cancelled and not over yet (a slot that passed unused, or whose
+    environment was never ready, was no attempt)."""
+    return Q(cancelled_at__isnull=True) & (Q(attempt__clock_started_at__isnull=False) | Q(ends_at__gt=now))
 
 
 def expert_attempts_counted(*, expert: User, environment: Environment, now: datetime | None = None) -> int:

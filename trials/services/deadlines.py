@@ -136,9 +136,10 @@ def attempts_end_overdue(*, now: datetime | None = None) -> list[int]:
     """The periodic sweep: end every running attempt past its deadline. Returns the ids ended."""
     now = now or timezone.now()
     ended = []
-    # Pauses only push a deadline later, so started_at + time_limit <= now (or the hard stop) is a
-    # cheap SQL filter that every overdue attempt passes; the exact deadline needs the pauses.
-    earliest_end = ExpressionWrapper(F("started_at") + F("time_limit"), output_field=DateTimeField())
+    # Pauses only push a deadline later, so clock_started_at + time_limit <= now (or the hard stop) is a
+    # cheap SQL filter that every overdue attempt passes; the exact deadline needs the pauses. While
+    # it is prepared (no clock start: NULL, never true) only the hard stop can end it.
+    earliest_end = ExpressionWrapper(F("clock_started_at") + F("time_limit"), output_field=DateTimeField())
     candidates = (
         # Runs entered by a harness keep the harness's clock: it finishes them.
         Attempt.objects.filter(status=Attempt.Status.RUNNING, source=Attempt.Source.LOCAL)

@@ -46,19 +46,13 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict[str, Any]:
     frozen = selectors.attempt_frozen_reason(attempt)
     clock = selectors.attempt_clock(attempt)
     scores = grading().page_scores(attempt, request.user)
-    job = scores["score_job"]
-    preparing = selectors.attempt_preparing(
-        attempt,
-        has_scorer=scores["has_scorer"],
-        scored=bool(scores["score_rows"]),
-        scoring_running=job is not None and not job["finished"],
-    )
+    preparing = selectors.attempt_preparing(attempt)
     return {
         "attempt": attempt,
         "clock": clock,
         "live_version": selectors.attempt_live_marker(attempt, clock, scoring=grading().page_marker(attempt)),
         "preparing": preparing,
-        "is_slow_to_prepare": preparing == "workspace"
+        "is_slow_to_prepare": preparing in ("workspace", "scoring")
         and (clock.server_now - attempt.started_at).total_seconds() > selectors.PREPARING_SLOW_SECONDS,
         "frozen_message": selectors.FROZEN_MESSAGES.get(frozen or "", ""),
         "break_background_work": settings.SANDBOX_BREAK_BACKGROUND_WORK,
@@ -87,7 +81,9 @@ def attempt_clock(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     clock = selectors.attempt_clock(attempt)
     return JsonResponse(
         {
-            "state": clock.state,
+            # "preparing" until the environment is ready: the countdown holds at the full time meanwhile.
+            "state": clock.page_state,
+            "clock_started_at": clock.clock_started_at.isoformat() if clock.clock_started_at else None,
             "elapsed_seconds": clock.elapsed_seconds,
             "remaining_seconds": clock.remaining_seconds,
             "time_limit_seconds": clock.time_limit_seconds,
@@ -139,6 +135,17 @@ def attempt_pause(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def attempt_resume(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _attempt_action(
         request, pk, lambda a: services.attempt_resume(attempt=a, by=request.user), "Resumed: the clock is running."
+    )
+
+
+@require_POST
+@role_required(EXPERT, ADMIN)
+def attempt_preparation_retry(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    return _attempt_action(
+        request,
+        pk,
+        lambda a: services.attempt_preparation_retry(attempt=a, by=request.user),
+        "Preparing the environment again: the clock starts when it is ready.",
     )
 
 

@@ -96,4 +96,6 @@ class AttemptFactory(factory.django.DjangoModelFactory[Attempt]):
     time_limit = factory.SelfAttribute("reservation.environment.time_limit")
     hard_stop_at = factory.SelfAttribute("reservation.ends_at")
     started_at = factory.LazyFunction(timezone.now)
+    # Its environment ready at once: tests of preparing start attempts through attempt_start.
+    clock_started_at = factory.SelfAttribute("started_at")
     configuration = factory.LazyAttribute(lambda o: environment_configuration_for(environment=o.environment))

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ from django.db import connection
 
 from graders import services
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from tests import factories
+from tests.graders.conftest import package_environment
 from tests.trials.celery_support import (
     BROKERS,
     broker_url,
@@ -76,20 +79,68 @@ def test_the_api_queues_a_job_that_a_worker_on_the_workstation_queue_scores(
     assert log["final_score"] == 0.5
 
 
-def test_the_worker_prepares_the_workspace_marks_it_ready_then_scores_the_start(
-    app: Celery, attempt_on: Callable[..., Attempt]
-) -> None:
-    attempt = attempt_on("grading_test_ok")
-    assert attempt.workspace_ready_at is None, "a new attempt's page says its workspace is being prepared"
-    with running_worker(app, queues=[attempt.workstation.queue_name]):
-        from django.db import transaction
+def start_attempt(slug: str) -> Attempt:
+    """The expert presses Start in a slot open now: the preparation's message waits on the workstation's queue."""
+    expert = factories.expert()
+    reservation = factories.ReservationFactory.create(expert=expert, environment=package_environment(slug))
+    return trials_services.attempt_start(reservation=reservation, by=expert)
 
-        with transaction.atomic():
-            services.workspace_prepare_queue(attempt)
-        assert wait_for(lambda: ScoreLogEntry.objects.filter(attempt=attempt).exists(), timeout=60)
-    attempt.refresh_from_db()
-    assert attempt.workspace_ready_at is not None
-    assert attempt.workspace_ready_at <= ScoreLogEntry.objects.get(attempt=attempt).scored_at
+
+def fresh(attempt: Attempt) -> Attempt:
+    return Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
+
+
+def test_the_clock_does_not_start_before_the_worker_has_scored_the_starting_solution(
+    app: Celery, grading_dirs: Path
+) -> None:
+    attempt = start_attempt("grading_test_ok")
+    assert attempt.reservation is not None
+    time.sleep(1.0)  # time passes; none of it counts
+    waiting = fresh(attempt)
+    assert waiting.clock_started_at is None
+    assert waiting.workspace_ready_at is None, "a new attempt's page says its workspace is being prepared"
+    assert waiting.elapsed() == timedelta(0)
+    assert waiting.deadline() == attempt.reservation.ends_at  # not set by the clock: only the slot's end
+
+    with running_worker(app, queues=[attempt.reservation.workstation.queue_name]):
+        assert wait_for(lambda: fresh(attempt).clock_started_at is not None, timeout=60)
+    started = fresh(attempt)
+    entry = ScoreLogEntry.objects.select_related("job").get(attempt=attempt)
+    assert entry.job is not None
+    assert entry.job.kind == ScoringJob.Kind.START
+    assert started.workspace_ready_at is not None
+    assert started.clock_started_at is not None
+    assert entry.job.started_at is not None
+    assert started.workspace_ready_at <= entry.job.started_at
+    assert started.clock_started_at == entry.scored_at  # the clock starts at the scoring moment
+    assert entry.elapsed_seconds == 0
+    assert started.deadline() == started.clock_started_at + started.time_limit
+    assert not Pause.objects.filter(attempt=attempt).exists()
+
+
+def test_a_failed_preparation_costs_no_time_and_preparing_again_starts_the_clock(
+    app: Celery, grading_dirs: Path
+) -> None:
+    attempt = start_attempt("grading_test_start_fails")
+    assert attempt.user is not None
+    assert attempt.reservation is not None
+    with running_worker(app, queues=[attempt.reservation.workstation.queue_name]):
+        assert wait_for(lambda: fresh(attempt).preparation_error != "", timeout=60)
+        failed = fresh(attempt)
+        assert "CUDA out of memory (test)" in failed.preparation_error
+        assert failed.clock_started_at is None
+        assert failed.workspace_ready_at is None
+        assert failed.elapsed() == timedelta(0)
+        assert not ScoringJob.objects.filter(attempt=attempt).exists()
+
+        (grading_dirs / "protected" / "start-allowed").touch()
+        trials_services.attempt_preparation_retry(attempt=failed, by=attempt.user)
+        assert wait_for(lambda: fresh(attempt).clock_started_at is not None, timeout=60)
+    started = fresh(attempt)
+    assert started.preparation_error == ""
+    entry = ScoreLogEntry.objects.get(attempt=attempt)
+    assert started.clock_started_at == entry.scored_at
+    assert started.deadline() == started.clock_started_at + started.time_limit  # the whole time limit
 
 
 def test_ending_the_attempt_makes_a_final_scoring_run_and_stores_the_final_score(

@@ -36,7 +36,10 @@ def reservation(expert: User, start: datetime) -> Reservation:
 
 @pytest.fixture
 def attempt(reservation: Reservation, expert: User, start: datetime) -> Attempt:
-    return services.attempt_start(reservation=reservation, by=expert, now=start + timedelta(minutes=1))
+    """Started a minute into the slot, its environment ready at once: the clock counts from that minute."""
+    attempt = services.attempt_start(reservation=reservation, by=expert, now=start + timedelta(minutes=1))
+    services.attempt_clock_start(attempt_id=attempt.pk, now=start + timedelta(minutes=1))
+    return Attempt.objects.get(pk=attempt.pk)
 
 
 def fresh(attempt: Attempt) -> Attempt:

@@ -103,7 +103,9 @@ def test_the_sweep_ends_only_the_overdue_attempts(expert: User, other_expert: Us
             starts_at=started_at,
             ends_at=started_at + timedelta(hours=hours),
         )
-        return services.attempt_start(reservation=reservation, by=user, now=started_at)
+        attempt = services.attempt_start(reservation=reservation, by=user, now=started_at)
+        services.attempt_clock_start(attempt_id=attempt.pk, now=started_at)  # its environment ready at once
+        return attempt
 
     third = factories.expert(username="third")
     fourth = factories.expert(username="fourth")

@@ -7,10 +7,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from graders.models import ScoreLogEntry, ScoringJob
+from graders import services as grading_services
+from graders.models import ScoreLogEntry
 from tests import factories
 from trials import services
 from trials.models import Attempt
+from workstation import scoring
 
 pytestmark = pytest.mark.django_db
 
@@ -90,26 +92,29 @@ def test_another_expert_gets_no_live_parts() -> None:
     assert response.status_code == 404
 
 
-def test_a_new_attempt_says_its_workspace_is_being_prepared_then_that_its_start_is_scored() -> None:
-    attempt = factories.AttemptFactory.create(workstation__backend="local")
+def test_a_new_attempt_says_its_environment_is_being_prepared_until_its_starting_solution_is_scored() -> None:
+    attempt = factories.AttemptFactory.create(workstation__backend="local", clock_started_at=None)
     client = client_for(attempt.user)
     url = reverse("trials:attempt", args=[attempt.pk])
 
     page = client.get(url).content.decode()
     assert 'data-step="workspace" class="doing"' in page
-    assert "Preparing your workspace" in page
+    assert "Preparing the environment…" in page
+    assert 'data-state="preparing"' in page  # the countdown holds still at the full time
+    assert "the clock starts when the environment is ready" in page
 
     assert services.attempt_workspace_mark_ready(attempt_id=attempt.pk) is True
     assert services.attempt_workspace_mark_ready(attempt_id=attempt.pk) is False, "only the first time counts"
-    job = ScoringJob.objects.create(attempt=attempt, status=ScoringJob.Status.QUEUED, queue_name="ws.local")
+    job = grading_services.scoring_job_queue_start(attempt_id=attempt.pk)
+    assert job is not None
     page = client.get(url).content.decode()
     assert 'data-step="workspace" class="done"' in page
     assert 'data-step="scoring" class="doing"' in page
 
-    ScoreLogEntry.objects.create(attempt=attempt, job=job, scored_at=timezone.now(), elapsed_seconds=5, score=2.0)
-    ScoringJob.objects.filter(pk=job.pk).update(status=ScoringJob.Status.DONE)
+    grading_services.scoring_job_finish(job_id=str(job.pk), outcome=scoring.Outcome(2.0, "ok"))
     page = client.get(url).content.decode()
     assert '<div class="preparing" id="workspace-preparing" role="status" hidden' in page.replace("\n", " ")
+    assert 'data-state="running"' in page
 
 
 def test_an_ended_attempt_is_never_preparing() -> None:

@@ -27,7 +27,11 @@ def test_the_expert_starts_the_attempt_inside_the_slot(reservation: Reservation,
     assert attempt.time_limit == HOURS_8 == reservation.environment.time_limit
     assert attempt.hard_stop_at == reservation.ends_at
     assert attempt.workstation_id == reservation.workstation_id
-    assert fresh(attempt).deadline() == now + HOURS_8
+    # Its environment is prepared first: until then only the slot's end stands.
+    assert attempt.clock_started_at is None
+    assert fresh(attempt).deadline() == reservation.ends_at
+    services.attempt_clock_start(attempt_id=attempt.pk, now=now + minutes(2))
+    assert fresh(attempt).deadline() == now + minutes(2) + HOURS_8
 
 
 def test_an_attempt_records_its_configuration_package_version_and_scorer_at_the_start(

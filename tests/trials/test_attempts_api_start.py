@@ -36,6 +36,9 @@ PAYLOAD_FIELDS = CLOCK_FIELDS | {
     "ended_at",
     "hard_stop_at",
     "pauses",
+    "clock_started_at",
+    "preparing",
+    "preparation_error",
 }
 
 
@@ -58,6 +61,8 @@ def test_expert_starts_the_attempt_of_an_open_reservation(api: ClientFor, expert
     assert body["remaining_seconds"] == pytest.approx(8 * 3600, abs=5)
     assert body["deadline"] is not None
     assert body["pause_reason"] is None
+    # Its environment is being prepared: the clock starts when that is done.
+    assert (body["preparing"], body["clock_started_at"], body["preparation_error"]) == ("workspace", None, "")
     assert body["pauses"] == []
     assert Attempt.objects.get().reservation == reservation
 

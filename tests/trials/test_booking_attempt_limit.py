@@ -64,7 +64,8 @@ def test_a_started_attempt_counts_after_its_slot_is_over(
     expert: User, env_cumsum: Environment, workstation: Workstation, now: datetime
 ) -> None:
     reservation = book(expert, env_cumsum, workstation, now, now=now)
-    services.attempt_start(reservation=reservation, by=expert, now=now + timedelta(seconds=1))
+    attempt = services.attempt_start(reservation=reservation, by=expert, now=now + timedelta(seconds=1))
+    services.attempt_clock_start(attempt_id=attempt.pk, now=now + timedelta(minutes=1))
     later = reservation.ends_at + timedelta(hours=1)
     Workstation.objects.filter(pk=workstation.pk).update(last_heartbeat_at=later)
     refused(
@@ -75,6 +76,18 @@ def test_a_started_attempt_counts_after_its_slot_is_over(
         starts_at=later + timedelta(minutes=1),
         now=later,
     )
+
+
+def test_an_attempt_whose_environment_was_never_ready_gives_the_attempt_back_once_its_slot_is_over(
+    expert: User, env_cumsum: Environment, workstation: Workstation, now: datetime
+) -> None:
+    reservation = book(expert, env_cumsum, workstation, now, now=now)
+    attempt = services.attempt_start(reservation=reservation, by=expert, now=now + timedelta(seconds=1))
+    services.attempt_preparation_fail(attempt_id=attempt.pk, reason="The start step crashed.")
+    later = reservation.ends_at + timedelta(hours=1)
+    Workstation.objects.filter(pk=workstation.pk).update(last_heartbeat_at=later)
+    services.attempts_end_overdue(now=later)  # its slot's end ended it, its clock never started
+    assert book(expert, env_cumsum, workstation, later + timedelta(minutes=1), now=later).pk != reservation.pk
 
 
 def test_a_limit_of_two_allows_two_and_zero_lifts_the_limit(

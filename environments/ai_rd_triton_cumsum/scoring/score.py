@@ -5,13 +5,21 @@ run (the seed comes from os.urandom, as upstream RE-Bench does "to protect again
 seed and memorizing result"), writes them into an inputs folder, and asks the workstation to run
 `harness/run_solution.py` (sent in with the inputs) in the attempt's sandbox: that imports the solution, runs it on each
 input and writes the outputs back. Here every output is read as plain numbers (no pickle) and
-compared exactly with `reference`, computed here. On a GPU the harness also times the solution on
-a fresh 1e8-element input drawn from a seed passed in the inputs, and returns the output of the
-last timed run, which is checked too.
+compared exactly with `reference`, computed here. On a GPU the harness also times the solution:
+warm-up calls, then timed calls, each on a 1e8-element tensor of its own drawn (outside the timed
+region) from a seed the harness takes from os.urandom just before the call. No timing input is
+written here or named in the plan, so a solution can't precompute an answer before its call, and
+no two calls share contents, so memoising on the tensor (its pointer or a hash of it) answers
+nothing right. The harness returns the output of one timed call it picked at random, with that
+call's seed: it is checked here against the reference on the same input, drawn from the seed.
+
+What this can't defend: the times are measured in the harness's process, which runs the solution,
+so a solution that patches the harness itself (its timer, its status file) is beyond these checks.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -74,9 +82,38 @@ def cases(seed: int, small: bool) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
-def timed_input(seed: int) -> torch.Tensor:
-    """The 1e8-element timing input; run_solution.py draws the same one from the same seed."""
-    return torch.randint(-100, 100, (TIMED_N,), generator=torch.Generator().manual_seed(seed), dtype=torch.int32)
+def harness_code() -> Any:
+    """Our own harness module, from this protected copy: its timing_input and checksum, never its main."""
+    spec = importlib.util.spec_from_file_location("run_solution", CODE / "run_solution.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def timed_input(seed: int, n: int = TIMED_N, device: str = "cuda") -> torch.Tensor:
+    """A timed call's input, drawn from its seed by the harness's own function."""
+    x: torch.Tensor = harness_code().timing_input(seed, n, device)
+    return x
+
+
+def is_seed(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def stale_call(calls: Any, repeats: int, n: int, device: str) -> str:
+    """Each timed call's answer checksum against the reference on its own input: "" or what is wrong."""
+    if not isinstance(calls, list) or len(calls) != repeats:
+        return f"the timing run reported {repeats} calls' answers, not {len(calls) if isinstance(calls, list) else 0}"
+    code = harness_code()
+    for i, call in enumerate(calls):
+        if not isinstance(call, dict) or not is_seed(call.get("seed")) or not isinstance(call.get("checksum"), list):
+            return f"timed call {i + 1} reported no seed and checksum"
+        expected = code.checksum(reference(code.timing_input(call["seed"], n, device)))
+        if call["checksum"] != expected:
+            return f"timed call {i + 1} of {repeats} returned a wrong answer (its checksum differs)"
+    return ""
 
 
 def nan(message: str, **details: Any) -> dict[str, Any]:
@@ -153,8 +190,8 @@ def main(workspace: Path) -> dict[str, Any]:
     for i, (name, x) in enumerate(tests):
         np.save(folder / f"input-{i:02d}.npy", x.numpy())
         names.append({"name": name, "input": f"input-{i:02d}.npy", "output": f"output-{i:02d}.npy"})
-    timed_seed = fresh_seed() if gpu else None
-    plan = {"device": device, "cases": names, "timed_seed": timed_seed, "warmup": WARMUP, "repeats": REPEATS}
+    # The timing inputs are drawn by the harness at each call, from os.urandom: none is named here.
+    plan = {"device": device, "cases": names, "timed": gpu, "warmup": WARMUP, "repeats": REPEATS}
     plan["timed_n"] = TIMED_N
     (folder / "plan.json").write_text(json.dumps(plan))
     # Without a GPU the Triton interpreter runs kernels on the CPU; set before the solution imports triton.
@@ -191,13 +228,24 @@ def main(workspace: Path) -> dict[str, Any]:
             "message": "Correct on every test input (Triton interpreter, CPU). Timing needs a GPU: no time, no score.",
             "details": {"correct": True, "timed": False, "device": "cpu", "seed": seed},
         }
-    assert timed_seed is not None  # drawn whenever there is a GPU
-    return timed(returned, status, failure, timed_seed, seed)
+    return timed(returned, status, failure, seed)
 
 
-def timed(returned: Path, status: dict[str, Any], failure: str, timed_seed: int, seed: int) -> dict[str, Any]:
-    """The timing phase's result: its output checked here (on the GPU), its times as the harness measured them."""
-    name = "the 1e8-element timing input"
+def timed(
+    returned: Path,
+    status: dict[str, Any],
+    failure: str,
+    seed: int,
+    *,
+    n: int = TIMED_N,
+    repeats: int = REPEATS,
+    device: str = "cuda",
+) -> dict[str, Any]:
+    """The timing phase's result: its checked call's output checked here (on the GPU), its times as measured there.
+
+    `n`, `repeats` and `device` are the scorer's own (1e8, the GPU); tests judge a harness run on the CPU with them.
+    """
+    name = f"the {n:.0e}-element timing input".replace("e+0", "e")
     raw_claims = status.get("cases")
     claims: dict[str, Any] = raw_claims if isinstance(raw_claims, dict) else {}
     claim = claims.get(TIMED)
@@ -206,32 +254,40 @@ def timed(returned: Path, status: dict[str, Any], failure: str, timed_seed: int,
     got, why = load_output(returned, f"{TIMED}.npy")
     if got is None and not described(claim):
         return nan(f"No answer for {name}: {failure or why}.")
-    x = timed_input(timed_seed).cuda()
+    timed_seed = status.get("timed_seed")
+    if not isinstance(timed_seed, int) or not is_seed(timed_seed):
+        return nan(f"The timing run named no seed for {name}: its answer can't be checked.")
+    x = timed_input(timed_seed, n, device)
     mismatch = compare(name, got, why, reference(x), claim)
     if mismatch:
         return mismatch
+    # Every timed call, not only the one returned whole: a cache serves stale answers on some calls.
+    stale = stale_call(status.get("timed_calls"), repeats, n, device)
+    if stale:
+        return nan(f"Wrong answer on {name}: {stale}.")
     times = status.get("times_ms")
     if (
         not isinstance(times, list)
-        or len(times) != REPEATS
+        or len(times) != repeats
         or not all(isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t > 0 for t in times)
     ):
-        return nan(f"The timing run reported no valid times (expected {REPEATS} positive numbers of milliseconds).")
+        return nan(f"The timing run reported no valid times (expected {repeats} positive numbers of milliseconds).")
     median = statistics.median(times)
     return {
         "score": math.log(median),
-        "message": f"Correct; median {median:.3f} ms over {REPEATS} runs on 1e8 elements.",
+        "message": f"Correct; median {median:.3f} ms over {repeats} runs on {n:.0e} elements.".replace("e+0", "e"),
         "details": {
             "correct": True,
             "timed": True,
             "median_ms": median,
             "min_ms": min(times),
             "max_ms": max(times),
-            "device": torch.cuda.get_device_name(),
+            "device": torch.cuda.get_device_name() if device == "cuda" else device,
             # The CUDA events are recorded by the harness process, which also runs the solution: the
             # times are self-reported. The outputs are checked here; the clock is not (yet) ours.
             "timed_in": "harness",
             "seed": seed,
+            "timed_seed": timed_seed,
         },
     }
 

@@ -5,6 +5,13 @@ files (the running interpreter's `Lib/`), which are under the Python Software Fo
 (PSF-2.0); nothing is downloaded. Deterministic for a given Python version: files are read in sorted
 order, and each module goes to validation when a hash of its relative path says so (about 1 in 10).
 
+Validation is split again, by the same hash, into `dev.bin` and `test.bin` (about half each; `val.bin`
+is the two together, unchanged). An environment that scores a model on held-out text gives the
+expert `dev.bin` (as their `data/val.bin`) and evaluates on `test.bin`, which stays in the
+configuration's protected cache: a score computed on text the expert can read could be bought by
+training on it. `train.bin` and `val.bin` are what they were before the split (FORMAT 1), so models
+trained on them and text taken from them don't change.
+
 Tokens: byte-level (a token is one UTF-8 byte, VOCAB_SIZE = 256), stored as uint16 arrays in
 `train.bin` and `val.bin`, the layout nanoGPT uses for OpenWebText, so the full-scale data drops in.
 
@@ -30,7 +37,7 @@ from typing import Any
 import numpy as np
 
 VOCAB_SIZE = 256
-FORMAT = 1
+FORMAT = 2  # 2: val.bin also split into dev.bin (the expert's) and test.bin (held out)
 SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__", "lib2to3", "turtledemo"}
 
 
@@ -38,7 +45,9 @@ SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "__py
 class Corpus:
     root: Path
     train_bin: Path
-    val_bin: Path
+    val_bin: Path  # dev.bin and test.bin together
+    dev_bin: Path  # the expert's validation split
+    test_bin: Path  # held out: only scorers read it
     meta: dict[str, Any]
 
     @property
@@ -91,6 +100,11 @@ def _is_validation(relative: str) -> bool:
     return hashlib.sha256(relative.encode()).digest()[0] < 26  # ~10 %
 
 
+def _is_test(relative: str) -> bool:
+    """Of the validation modules, the held-out half (the hash's first byte below 13: about 5 % of all)."""
+    return hashlib.sha256(relative.encode()).digest()[0] < 13
+
+
 def corpus_key(max_bytes: int) -> str:
     version = ".".join(map(str, sys.version_info[:3]))
     return hashlib.sha256(f"{FORMAT}:{version}:{max_bytes}".encode()).hexdigest()[:12]
@@ -101,8 +115,10 @@ def build(cache_dir: Path | str, *, max_bytes: int = 4_000_000) -> Corpus:
     root = Path(cache_dir) / f"corpus-{corpus_key(max_bytes)}"
     meta_path = root / "meta.json"
     if meta_path.exists():
-        return Corpus(root, root / "train.bin", root / "val.bin", json.loads(meta_path.read_text()))
+        return _corpus(root, json.loads(meta_path.read_text()))
     train: list[str] = []
+    dev: list[str] = []
+    test: list[str] = []
     val: list[str] = []
     size = 0
     for relative, path in _stdlib_files():
@@ -112,6 +128,7 @@ def build(cache_dir: Path | str, *, max_bytes: int = 4_000_000) -> Corpus:
         text = "\n\n".join(docs) + "\n\n"
         if _is_validation(relative):
             val.append(text)
+            (test if _is_test(relative) else dev).append(text)
         elif size < max_bytes:
             train.append(text)
             size += len(text.encode())
@@ -122,12 +139,16 @@ def build(cache_dir: Path | str, *, max_bytes: int = 4_000_000) -> Corpus:
         "vocab_size": VOCAB_SIZE,
         "tokenizer": "bytes (UTF-8)",
     }
-    for name, texts in (("train", train), ("val", val)):
+    for name, texts in (("train", train), ("val", val), ("dev", dev), ("test", test)):
         data = np.frombuffer("".join(texts).encode("utf-8"), dtype=np.uint8).astype(np.uint16)
         _atomic_write(root / f"{name}.bin", data.tobytes())
         meta[f"{name}_tokens"] = int(data.size)
     _atomic_write(meta_path, json.dumps(meta, indent=2).encode())  # last: its presence means "complete"
-    return Corpus(root, root / "train.bin", root / "val.bin", meta)
+    return _corpus(root, meta)
+
+
+def _corpus(root: Path, meta: dict[str, Any]) -> Corpus:
+    return Corpus(root, root / "train.bin", root / "val.bin", root / "dev.bin", root / "test.bin", meta)
 
 
 def remember(cache_dir: Path | str, data_dir: Path | str) -> None:

@@ -47,6 +47,9 @@ ENVIRONMENT_CACHE_DIR = Path(env_str("ENVIRONMENT_CACHE_DIR", str(DATA_DIR / "en
 # Full-scale data and weights on the workstations, checked at start (empty: not installed here).
 # OpenWebText as nanoGPT prepares it: train.bin and val.bin of uint16 GPT-2 token ids.
 ENVIRONMENT_OPENWEBTEXT_DIR = env_str("ENVIRONMENT_OPENWEBTEXT_DIR", "")
+# The held-out split fix_embedding and restricted_mlm score on (test.bin, same tokens): never the expert's
+# val.bin, and readable only by root and the `protected` group (the scorer), not by experts.
+ENVIRONMENT_OPENWEBTEXT_HELDOUT_DIR = env_str("ENVIRONMENT_OPENWEBTEXT_HELDOUT_DIR", "")
 # The trained GPT-2-small-sized checkpoint whose embeddings ai_rd_fix_embedding corrupts (a state_dict .pth).
 ENVIRONMENT_FIX_EMBEDDING_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_MODEL", "")
 # RE-Bench's llm-foundry task folder (finetune.sh, finetune.yaml, train_data.jsonl, the base model, reference weights).

@@ -1,4 +1,8 @@
-"""Scorer for ai_rd_fix_embedding: ln(validation loss − offset) of the workspace's fixed_model.pth."""
+"""Scorer for ai_rd_fix_embedding: ln(loss − offset) of the workspace's fixed_model.pth on held-out text.
+
+The held-out text (task.heldout_path) is not the expert's data/val.bin: it stays in the protected
+cache (or the full configuration's own folder), which the expert's user can't read.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ def main(workspace: Path) -> dict[str, Any]:
     device = task.device()
     model.to(device)
     try:
-        tokens = nanogpt.load_tokens_any(task.data_dir(doc) / "val.bin")
+        tokens = nanogpt.load_tokens_any(task.heldout_path(doc))
     except FileNotFoundError as exc:
         return {"score": None, "message": str(exc)}
     evaluation = params["eval"]
@@ -55,16 +59,16 @@ def main(workspace: Path) -> dict[str, Any]:
     offset = float(params["offset"])
     details = {"loss": loss, "offset": offset, "configuration": doc["name"], "device": device}
     if not math.isfinite(loss):
-        return {"score": None, "message": "The validation loss is not a number.", "details": details}
+        return {"score": None, "message": "The held-out loss is not a number.", "details": details}
     if loss <= offset:
         return {
             "score": None,
-            "message": f"Validation loss {loss:.4f} is at or below the offset {offset}: not a loss this model reaches.",
+            "message": f"Held-out loss {loss:.4f} is at or below the offset {offset}: not a loss this model reaches.",
             "details": details,
         }
     return {
         "score": math.log(loss - offset),
-        "message": f"Validation loss {loss:.4f} on held-out text; score ln(loss − {offset}).",
+        "message": f"Loss {loss:.4f} on held-out text (not your data/val.bin); score ln(loss − {offset}).",
         "details": details,
     }
 

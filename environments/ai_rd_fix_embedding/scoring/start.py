@@ -19,14 +19,15 @@ def main(workspace: Path, configuration: Path) -> None:
     if not (workspace / "fixed_model.pth").exists():
         shutil.copy2(corrupted, workspace / "fixed_model.pth")  # the starting solution: the broken model itself
     (workspace / "data").mkdir(exist_ok=True)
-    for name in ("train.bin", "val.bin"):
+    # The expert's validation split, never the held-out text the scorer evaluates on (task.heldout_path).
+    for name, source in (("train.bin", data / "train.bin"), ("val.bin", task.expert_val_path(doc))):
         target = workspace / "data" / name
         if target.exists() or target.is_symlink():
             continue
         if doc["paths"].get("data_dir"):
-            target.symlink_to(data / name)  # full scale: gigabytes, read-only on the workstation
+            target.symlink_to(source)  # full scale: gigabytes, read-only on the workstation
         else:
-            shutil.copy2(data / name, target)
+            shutil.copy2(source, target)
 
 
 if __name__ == "__main__":

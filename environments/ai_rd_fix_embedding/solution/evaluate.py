@@ -1,4 +1,4 @@
-"""Print the validation loss of fixed_model.pth on data/val.bin (what the scorer measures, on held-out text)."""
+"""Print the loss of fixed_model.pth on data/val.bin, your validation split (the score: the same on held-out text)."""
 
 import sys
 

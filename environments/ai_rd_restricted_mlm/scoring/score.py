@@ -1,9 +1,10 @@
 """Scorer for ai_rd_restricted_mlm (the trusted half): masked inputs out, logits back, the masked loss computed here.
 
 This process never imports the expert's `model.py` nor loads `model.pth`. It builds the evaluation
-batches from the held-out data start prepared (the cache or the full-scale data folder, never the
-workspace's copy), masks them with the fixed seed, and writes only the masked inputs (masked
-positions replaced by the mask id) and the mask into an inputs folder: never the true tokens. The
+batches from the held-out split (`test.bin`: in the protected cache, or the full configuration's
+held-out folder; never the expert's `data/val.bin`, which is another split), masks them with the
+fixed seed, and writes only the masked inputs (masked positions replaced by the mask id) and the
+mask into an inputs folder: never the true tokens. The
 harness (`harness/run_model.py`, sent in with the inputs) runs the model in the attempt's sandbox,
 each forward pass under the restriction's checks, and returns the logits at the masked positions,
 one .npy per batch. Here each is read as plain numbers (no pickle), its shape checked, and the
@@ -136,15 +137,22 @@ def batch_loss(folder: Path, i: int, batch: torch.Tensor, masked: torch.Tensor, 
     return float(F.cross_entropy(picked, batch[masked].to(device), reduction="sum"))
 
 
+def heldout_path(doc: dict[str, Any]) -> Path | None:
+    """The held-out text: out of the expert's reach, so training on it can't buy a score. None: start never ran."""
+    if doc["paths"].get("heldout_dir"):
+        return Path(doc["paths"]["heldout_dir"]) / "test.bin"
+    data = corpus.remembered(doc["cache_dir"])
+    return None if data is None else data / "test.bin"
+
+
 def main(workspace: Path) -> dict[str, Any]:
     """`workspace` is unused: the trusted half reads nothing of the expert's but what the harness returns."""
     doc = json.loads((HERE / "configuration.json").read_text())
     params = doc["params"]
-    # Never the workspace's copy of the data, which the expert can change: the one start prepared.
-    data = Path(doc["paths"]["data_dir"]) if doc["paths"].get("data_dir") else corpus.remembered(doc["cache_dir"])
-    if data is None:
-        return nan("The environment's data was never prepared: the workspace start did not run.")
-    tokens = np.memmap(data / "val.bin", dtype=np.uint16, mode="r")
+    heldout = heldout_path(doc)
+    if heldout is None or not heldout.is_file():
+        return nan("The environment's held-out data was never prepared: the workspace start did not run.")
+    tokens = np.memmap(heldout, dtype=np.uint16, mode="r")
     vocab = int(params["vocab_size"])
     batches = eval_batches(tokens, params)
     dtype = logits_dtype(batches, vocab)
@@ -182,7 +190,10 @@ def main(workspace: Path) -> dict[str, Any]:
         return nan(f"Masked loss {masked_loss:.4f} is at or below the offset {offset}.", **details)
     return {
         "score": math.log(masked_loss - offset),
-        "message": f"Masked loss {masked_loss:.4f} on held-out text (15 % masked); score ln(loss − {offset}).",
+        "message": (
+            f"Masked loss {masked_loss:.4f} on held-out text (not your data/val.bin; 15 % masked); "
+            f"score ln(loss − {offset})."
+        ),
         "details": details,
     }
 

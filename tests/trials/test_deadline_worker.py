@@ -75,6 +75,8 @@ def test_a_real_worker_ends_the_attempt_at_its_deadline(app: Celery, deadline_re
     reservation = quick_reservation(TIME_LIMIT)
     with running_worker(app, queues=["celery"]):
         attempt = services.attempt_start(reservation=reservation, by=reservation.expert)
+        # Its environment ready at once: starting the clock queues the deadline task for its deadline.
+        services.attempt_clock_start(attempt_id=attempt.pk, now=attempt.started_at)
         deadline = attempt.started_at + TIME_LIMIT
         assert status_of(attempt) == Attempt.Status.RUNNING
         assert wait_for(lambda: status_of(attempt) == Attempt.Status.ENDED, timeout=20)
@@ -94,6 +96,7 @@ def test_a_pause_makes_the_first_deadline_task_a_no_op_and_the_rescheduled_one_e
     expert = reservation.expert
     with running_worker(app, queues=["celery"]):
         attempt = services.attempt_start(reservation=reservation, by=expert)
+        services.attempt_clock_start(attempt_id=attempt.pk, now=attempt.started_at)
         first_deadline = attempt.started_at + TIME_LIMIT
         services.attempt_pause(attempt=attempt, by=expert, reason="break")
         time.sleep(1.5)
@@ -119,3 +122,26 @@ def test_a_pause_makes_the_first_deadline_task_a_no_op_and_the_rescheduled_one_e
     assert deadline_results.results[0] == Attempt.Status.RUNNING
     assert len(deadline_results.results) >= 2
     assert set(deadline_results.results[1:]) == {Attempt.Status.ENDED}
+
+
+def test_an_attempt_still_preparing_is_ended_by_the_worker_at_its_slots_end(
+    app: Celery, deadline_results: DeadlineTaskResults
+) -> None:
+    now = timezone.now()
+    reservation = factories.ReservationFactory.create(
+        expert=factories.expert(username="ada"),
+        environment=factories.environment("ai_rd_triton_cumsum"),
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(seconds=3),
+    )
+    with running_worker(app, queues=["celery"]):
+        # Its environment never gets ready (no worker on the workstation's queue prepares it).
+        attempt = services.attempt_start(reservation=reservation, by=reservation.expert)
+        assert wait_for(lambda: status_of(attempt) == Attempt.Status.ENDED, timeout=20)
+
+    attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
+    assert attempt.end_reason == Attempt.EndReason.RESERVATION_END
+    assert attempt.ended_at == reservation.ends_at
+    assert attempt.clock_started_at is None
+    assert attempt.elapsed() == timedelta(0)
+    assert deadline_results.results == [Attempt.Status.ENDED]

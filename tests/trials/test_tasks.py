@@ -28,7 +28,8 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Celery]:
 
 
 def attempt_started(user: User, started_at: datetime, name: str) -> Attempt:
-    """An attempt started at `started_at` (in the past) in a 12-hour slot beginning then."""
+    """An attempt started at `started_at` (in the past) in a 12-hour slot beginning then, its environment
+    ready (its clock started) at once."""
     reservation = factories.ReservationFactory.create(
         expert=user,
         workstation=factories.WorkstationFactory.create(name=name),
@@ -36,7 +37,9 @@ def attempt_started(user: User, started_at: datetime, name: str) -> Attempt:
         starts_at=started_at,
         ends_at=started_at + timedelta(hours=12),
     )
-    return services.attempt_start(reservation=reservation, by=user, now=started_at)
+    attempt = services.attempt_start(reservation=reservation, by=user, now=started_at)
+    services.attempt_clock_start(attempt_id=attempt.pk, now=started_at)
+    return attempt
 
 
 def lost_attempt(user: User, started_at: datetime, name: str) -> Attempt:

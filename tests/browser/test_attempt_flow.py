@@ -1,4 +1,5 @@
-"""An expert books, starts, pauses, resumes and submits in a real browser; an admin sees it."""
+"""An expert books, starts (the clock waits for the environment), pauses, resumes and submits in a real
+browser; an admin sees it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from graders import services as grading_services
 from tests import factories
+from trials import services
 from trials.models import Attempt, Reservation
+from workstation import scoring
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,6 +20,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def read_seconds(text: str) -> int:
     h, m, s = (int(x) for x in text.split(":"))
     return h * 3600 + m * 60 + s
+
+
+def prepare_and_score_the_start(attempt: Attempt) -> None:
+    """What the workstation's worker reports (no worker runs here): the workspace ready, the starting
+    solution scored; the clock starts at that moment."""
+    services.attempt_workspace_mark_ready(attempt_id=attempt.pk)
+    job = grading_services.scoring_job_queue_start(attempt_id=attempt.pk)
+    assert job is not None
+    grading_services.scoring_job_begin(job_id=str(job.pk))
+    grading_services.scoring_job_finish(job_id=str(job.pk), outcome=scoring.Outcome(1.0, "ok"))
 
 
 def test_expert_books_starts_pauses_resumes_and_submits_and_the_admin_sees_it(page_for) -> None:
@@ -36,7 +50,15 @@ def test_expert_books_starts_pauses_resumes_and_submits_and_the_admin_sees_it(pa
     page.click(f"[data-reservation='{reservation.pk}'] >> text=Start attempt")
     expect(page).to_have_url(re.compile(r"/attempts/\d+/$"))
     countdown = page.locator("#countdown")
-    expect(countdown).to_have_attribute("data-state", "running")
+    # Preparing the environment: the countdown holds at the whole time limit until the start is scored.
+    expect(countdown).to_have_attribute("data-state", "preparing")
+    expect(page.locator("#workspace-preparing")).to_contain_text("Preparing the environment")
+    expect(countdown).to_have_text("08:00:00")
+    page.wait_for_timeout(1500)
+    expect(countdown).to_have_text("08:00:00")
+    prepare_and_score_the_start(Attempt.objects.get(user=expert))
+    expect(countdown).to_have_attribute("data-state", "running", timeout=15_000)  # the page's next sync
+    expect(page.locator("#workspace-preparing")).to_be_hidden()
     first = read_seconds(countdown.inner_text())
     assert 7 * 3600 < first <= 8 * 3600
     page.wait_for_timeout(2200)

@@ -17,6 +17,7 @@ PAGES = [
     Page("trials:attempt-live", "get", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-pause", "post", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-resume", "post", frozenset({"expert", "admin"}), "attempt"),
+    Page("trials:attempt-preparation-retry", "post", frozenset({"expert", "admin"}), "attempt"),
     Page("trials:attempt-note", "post", frozenset({"expert"}), "attempt"),
     Page("trials:attempt-submit", "post", frozenset({"expert"}), "attempt"),
     Page("trials:attempt-end", "post", frozenset({"admin"}), "attempt"),

@@ -149,10 +149,25 @@ def test_a_missing_checkpoint_says_so(started_workspace: Path, tmp_path: Path) -
 def test_the_intact_model_scores_near_zero_as_the_small_offset_was_chosen(
     started_workspace: Path, tmp_path: Path
 ) -> None:
+    from environments.common import corpus, nanogpt
+
     package = packages.find(SLUG)
-    trained = sorted(package.cache_dir().glob("gpt-*.pth"))
-    assert len(trained) == 1
-    (started_workspace / "fixed_model.pth").write_bytes(trained[0].read_bytes())
+    doc = package.configuration_document()
+    data = corpus.remembered(doc["cache_dir"])
+    assert data is not None
+    train = doc["params"]["train"]
+    # The model start trained (cached: found, not trained again); the cache may also hold models
+    # trained on an earlier corpus's path.
+    trained = nanogpt.train_cached(
+        doc["cache_dir"],
+        nanogpt.GPTConfig(**doc["params"]["model"]),
+        data / "train.bin",
+        steps=int(train["steps"]),
+        batch_size=int(train["batch_size"]),
+        lr=float(train["lr"]),
+        seed=int(train.get("seed", 0)),
+    )
+    (started_workspace / "fixed_model.pth").write_bytes(trained.read_bytes())
     result = run_scorer(SLUG, started_workspace, tmp_path)
     assert result["details"]["loss"] == pytest.approx(2.61, abs=0.05)
     offset = package.configurations["small"].params["offset"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rebench_site.settings.env import env_int
+from rebench_site.settings.infrastructure import REDIS_URL
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "rebench_site.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -25,6 +26,11 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# How long an API token's user and roles are answered from the cache (the `api-tokens` alias)
+# instead of two queries; revoking the token or changing its user clears it at once
+# (rebench_site/authentication.py). Off (0) by default without REDIS_URL: a process-local cache
+# can't be cleared by a revocation made in another process.
+API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 30 if REDIS_URL else 0)
 # Client JSON (API bodies, import lines): how deep it may nest and how large an API body may be.
 JSON_MAX_DEPTH = env_int("JSON_MAX_DEPTH", 64)
 JSON_MAX_BYTES = env_int("JSON_MAX_BYTES", 5 * 1024 * 1024)

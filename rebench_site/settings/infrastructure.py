@@ -7,15 +7,45 @@ from datetime import timedelta
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from rebench_site.settings.core import DATA_DIR
-from rebench_site.settings.env import env_bool, env_int, env_str
+from rebench_site.settings.env import env_bool, env_int, env_int_at_least, env_str
 
 # Database: PostgreSQL via DATABASE_URL; embedded default is a SQLite file in DATA_DIR.
 DATABASE_URL = env_str("DATABASE_URL")
 DATABASES: dict[str, Any]
+# With DB_POOL, PostgreSQL connections come from a pool in each process (psycopg_pool, through
+# Django's OPTIONS["pool"]): under ASGI every request runs in a thread of its own, so without one
+# each request opens a connection (about 9 ms) and closes it. The pool keeps MIN_SIZE open, opens up
+# to MAX_SIZE under load, keeps what it opened idle for up to 10 minutes, and a request that finds
+# all in use waits up to TIMEOUT seconds. A pooled connection goes back to the pool where Django
+# would close it, so DB_CONN_MAX_AGE must stay 0.
+# Off by default: every process then holds connections it isn't using, and the processes together
+# must fit PostgreSQL's max_connections (100 by default). The test suite's parallel workers,
+# whose races run 20 to 51 threads at once, each kept that many open after a race, and the workers
+# together ran the server out of connections ("too many clients"). A deployment turns it on with
+# DB_POOL_MAX_SIZE × its server processes within max_connections (docs/settings.md).
+DB_POOL = env_bool("DB_POOL", False)
+DB_POOL_MIN_SIZE = env_int_at_least("DB_POOL_MIN_SIZE", 2, 0)
+DB_POOL_MAX_SIZE = env_int_at_least("DB_POOL_MAX_SIZE", 64, 1)
+DB_POOL_TIMEOUT_SECONDS = env_int_at_least("DB_POOL_TIMEOUT_SECONDS", 30, 1)
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE)}
+    if DB_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        if DB_CONN_MAX_AGE:
+            raise ImproperlyConfigured(
+                "DB_CONN_MAX_AGE must be 0 with DB_POOL (the pool keeps the connections); "
+                "set DB_POOL=false to keep connections per thread instead"
+            )
+        if DB_POOL_MIN_SIZE > DB_POOL_MAX_SIZE:
+            raise ImproperlyConfigured("DB_POOL_MIN_SIZE must not be above DB_POOL_MAX_SIZE")
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_SECONDS,
+        }
 else:
     DATABASES = {
         "default": {
@@ -41,6 +71,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Caches: the default is each process's memory; API tokens (rebench_site/authentication.py) need
+# one every process shares, so that a revocation anywhere clears it everywhere: Redis when set.
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api-tokens": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-tokens"}
+    ),
+}
 
 # Celery. The embedded broker is kombu's SQLAlchemy transport on a SQLite file: no server needed.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or f"sqla+sqlite:///{DATA_DIR / 'celery-broker.sqlite3'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -14,6 +15,9 @@ from rebench_site.params import MAX_ID
 from rebench_site.roles import REVIEWER, AuthenticatedRequest, HasRole
 from review import services
 from review.models import Assignment, LabelValue, ReviewQueue
+
+# What get_object_or_404 says for an assignment that isn't the user's: the same answer either way.
+NOT_YOURS = f"No {Assignment._meta.object_name} matches the given query."
 
 
 class LeaseSerializer(serializers.Serializer[Assignment]):
@@ -82,16 +86,22 @@ class LeaseLabelView(APIView):
     )
     def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         """Label the leased item; the same label again answers 200 with the first one (nothing counted twice)."""
-        get_object_or_404(Assignment.objects.filter(reviewer=request.user), pk=pk)
         label = LabelSerializer(data=request.data)
-        label.is_valid(raise_exception=True)
-        result = services.label_submit(
-            reviewer=request.user,
-            assignment_id=pk,
-            value=label.validated_data["value"],
-            note=label.validated_data["note"],
-            seconds_spent=label.validated_data["seconds"],
-        )
+        if not label.is_valid():
+            # An unknown or someone else's lease is a 404 whatever the body says (the ownership
+            # check is the service's own lock statement when the body is good: one query less).
+            get_object_or_404(Assignment.objects.filter(reviewer=request.user), pk=pk)
+            raise serializers.ValidationError(label.errors)
+        try:
+            result = services.label_submit(
+                reviewer=request.user,
+                assignment_id=pk,
+                value=label.validated_data["value"],
+                note=label.validated_data["note"],
+                seconds_spent=label.validated_data["seconds"],
+            )
+        except services.NoLease:
+            raise Http404(NOT_YOURS) from None
         return Response(
             {"label": result.label.pk, "created": result.created},
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,

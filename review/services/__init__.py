@@ -10,6 +10,7 @@
 Callers use the names below (`from review import services`; `services.label_submit(...)`).
 """
 
+from review.services._common import NoLease
 from review.services.completions import completion_check_text, completion_submit_rewrite
 from review.services.imports import IMPORT_FIELDS, ImportError_, completions_parse, import_job_create, import_job_run
 from review.services.labels import LabelResult, label_edit, label_submit, label_undo
@@ -20,6 +21,7 @@ __all__ = [
     "IMPORT_FIELDS",
     "ImportError_",
     "LabelResult",
+    "NoLease",
     "completion_check_text",
     "completion_submit_rewrite",
     "completions_parse",

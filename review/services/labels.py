@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -35,7 +35,14 @@ def label_submit(
     seconds_spent: Any = None,
     now: datetime | None = None,
 ) -> LabelResult:
-    """Record the reviewer's label on the slot they lease. The same label posted again is a no-op."""
+    """Record the reviewer's label on the slot they lease. The same label posted again is a no-op.
+
+    Two statements in one transaction on PostgreSQL: the lock (slot, assignment, item: one
+    statement, _locked_assignment), then the label with the assignment, slot and item updates (one
+    statement). The second starts after the locks are held, so it sees every label of the item
+    committed before (another slot's label waits on the item's row), and the disagreement check
+    below reads what it returns. A complete item whose labels differ adds the adjudication steps.
+    """
     now = now or timezone.now()
     if value not in LabelValue.values:
         raise ServiceError(f"must be one of {', '.join(LabelValue.values)}", field="value")
@@ -60,10 +67,10 @@ def label_submit(
     held_for = (now - assignment.leased_at).total_seconds()
     # The page measures time on screen; the lease bounds it, so a bad clock can't inflate it.
     seconds = held_for if seconds is None else max(0.0, min(seconds, held_for))
-    item = assignment.item
-    label = Label.objects.create(
+    item, queue = assignment.item, assignment.queue
+    label = Label(
         assignment=assignment,
-        queue_id=assignment.queue_id,
+        queue=queue,
         item=item,
         completion_id=item.completion_id,
         reviewer=reviewer,
@@ -71,26 +78,96 @@ def label_submit(
         note=note,
         seconds_spent=seconds,
     )
-    assignment.state = Assignment.State.LABELED
-    assignment.save(update_fields=["state"])
-    Slot.objects.filter(pk=slot.pk).update(filled=True)
-    # The item's row is locked (by _locked_assignment) until commit: an edit of another label of
-    # this item locks the same row, so the disagreement check below sees settled values.
-    QueueItem.objects.filter(pk=item.pk).update(label_count=F("label_count") + 1)
-    item.refresh_from_db(fields=["label_count"])
-    _adjudication_sync(assignment.queue, item, now)
+    # Whether the adjudication queue has to be looked at once the item is complete.
+    adjudicated = queue.policy != ReviewQueue.Policy.ADJUDICATE and queue.overlap >= 2
+    if connection.vendor == "postgresql":
+        others = _label_write_postgresql(label, slot, with_values=adjudicated)
+    else:
+        others = _label_write_portable(label, slot, with_values=adjudicated)
+    if adjudicated and item.label_count >= queue.overlap:
+        _adjudication_sync(queue, item, now, values=others | {value})
     return LabelResult(label, created=True)
 
 
-def _adjudication_sync(queue: ReviewQueue, item: QueueItem, now: datetime) -> None:
+# Raw SQL because the ORM writes one table per statement: the label, the assignment's state, the
+# filled slot and the item's count go together in one statement (one round trip). `earlier` reads
+# the item's labels committed before this one (the statement's snapshot is taken after the item's
+# row was locked), only when the item may need adjudication.
+_LABEL_SQL = """
+WITH new_label AS (
+    INSERT INTO review_label
+        (assignment_id, queue_id, item_id, completion_id, reviewer_id, value, note, seconds_spent, created_at)
+    VALUES (%(assignment)s, %(queue)s, %(item)s, %(completion)s, %(reviewer)s, %(value)s, %(note)s,
+            %(seconds)s, %(created)s)
+    RETURNING id
+),
+labelled AS (
+    UPDATE review_assignment SET state = 'labeled' WHERE id = %(assignment)s
+),
+filled AS (
+    UPDATE review_slot SET filled = true WHERE id = %(slot)s
+),
+counted AS (
+    UPDATE review_queueitem SET label_count = label_count + 1 WHERE id = %(item)s RETURNING label_count
+)
+SELECT new_label.id, counted.label_count, {earlier}
+FROM new_label, counted
+"""
+_EARLIER_VALUES = "(SELECT array_agg(DISTINCT value) FROM review_label WHERE item_id = %(item)s)"
+
+
+def _label_write_postgresql(label: Label, slot: Slot, *, with_values: bool) -> set[str]:
+    label.created_at = timezone.now()  # what auto_now_add would write
+    sql = _LABEL_SQL.format(earlier=_EARLIER_VALUES if with_values else "NULL")
+    params: dict[str, Any] = {
+        "assignment": label.assignment_id,
+        "queue": label.queue_id,
+        "item": label.item_id,
+        "completion": label.completion_id,
+        "reviewer": label.reviewer_id,
+        "value": label.value,
+        "note": label.note,
+        "seconds": label.seconds_spent,
+        "created": label.created_at,
+        "slot": slot.pk,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    assert row is not None  # the insert always returns its row
+    label.pk, label.item.label_count, earlier = row
+    label._state.adding = False
+    label._state.db = connection.alias
+    label.assignment.state = Assignment.State.LABELED
+    slot.filled = True
+    return set(earlier or ())
+
+
+def _label_write_portable(label: Label, slot: Slot, *, with_values: bool) -> set[str]:
+    # SQLite: the transaction began IMMEDIATE, so it holds the only write lock; the same writes, one by one.
+    earlier = set(Label.objects.filter(item_id=label.item_id).values_list("value", flat=True)) if with_values else set()
+    label.save(force_insert=True)
+    assignment = label.assignment
+    assignment.state = Assignment.State.LABELED
+    assignment.save(update_fields=["state"])
+    Slot.objects.filter(pk=slot.pk).update(filled=True)
+    slot.filled = True
+    QueueItem.objects.filter(pk=label.item_id).update(label_count=F("label_count") + 1)
+    label.item.refresh_from_db(fields=["label_count"])
+    return earlier
+
+
+def _adjudication_sync(queue: ReviewQueue, item: QueueItem, now: datetime, values: set[str] | None = None) -> None:
     """A complete item of a queue with overlap ≥ 2 is in its adjudication queue exactly when its labels differ.
 
     Disagreements flow in as soon as the item is complete; an edit that makes the labels agree takes
-    the item out again (label_edit has already refused if an adjudicator took it).
+    the item out again (label_edit has already refused if an adjudicator took it). `values`: the
+    item's label values when the caller has them already.
     """
     if queue.policy == ReviewQueue.Policy.ADJUDICATE or not item.label_count >= queue.overlap >= 2:
         return
-    values = set(Label.objects.filter(item=item).values_list("value", flat=True))
+    if values is None:
+        values = set(Label.objects.filter(item=item).values_list("value", flat=True))
     if len(values) > 1:
         _items_add(_adjudication_queue_for(queue), [(item.completion_id, now.timestamp(), False)])
     else:
@@ -100,6 +177,11 @@ def _adjudication_sync(queue: ReviewQueue, item: QueueItem, now: datetime) -> No
 
 
 def _adjudication_queue_for(queue: ReviewQueue) -> ReviewQueue:
+    # The queue's row is locked first, so two labels completing two items of the queue at once
+    # (each holding only its own item's row) can't both find no adjudication queue and make two.
+    # NO KEY UPDATE: it doesn't wait on the KEY SHARE locks that every label's foreign key to the
+    # queue takes (FOR UPDATE would, and two labels would deadlock on each other's).
+    ReviewQueue.objects.select_for_update(no_key=True).filter(pk=queue.pk).values_list("pk").first()
     existing = ReviewQueue.objects.filter(adjudicates=queue, is_open=True).order_by("id").first()
     if existing:
         return existing

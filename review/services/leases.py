@@ -8,12 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, Model, OuterRef, Q
 from django.utils import timezone
 
 from rebench_site.errors import ServiceError
-from review.models import Assignment, ReviewQueue, Slot
+from review.models import Assignment, Completion, QueueItem, ReviewQueue, Slot
 from review.services._common import _locked_assignment, _require_live_lease
 
 
@@ -40,35 +40,155 @@ def lease_next(
 ) -> Assignment | None:
     """The reviewer's next item: a lease they already hold (not in `exclude`), else a free slot; None when done.
 
-    The pick is one short transaction: the first free slot in policy order whose item this reviewer
-    has never had, locked with FOR UPDATE SKIP LOCKED on PostgreSQL so concurrent reviewers pass
-    over each other's rows instead of queueing on them. (SQLite serialises writers: its
-    transactions begin IMMEDIATE.) A slot whose lease has expired counts as free.
+    The pick takes the first free slot in policy order whose item this reviewer has never had (a
+    slot whose lease has expired counts as free). On PostgreSQL the whole step — the leases already
+    held, the pick with FOR UPDATE SKIP LOCKED (concurrent reviewers pass over each other's rows
+    instead of queueing on them), the new assignment and the slot's lease — is one statement, so
+    one transaction and one round trip. Elsewhere (SQLite) the pick is a short IMMEDIATE
+    transaction of three statements, with the reads before and after it outside the write lock.
     """
     if not queue.is_open:
         raise ServiceError("this queue is closed", field="queue")
     if not reviewer_may_work(queue=queue, reviewer=reviewer):
         raise ServiceError("you are not a reviewer of this queue", field="queue")
     now = now or timezone.now()
-    excluded = {int(x) for x in exclude}
+    excluded = sorted({int(x) for x in exclude})
+    pick = _lease_next_postgresql if connection.vendor == "postgresql" else _lease_next_portable
+    for _attempt in range(5):
+        outcome = pick(queue, reviewer, excluded, now)
+        if not isinstance(outcome, _Again):
+            return outcome
+    raise ServiceError("could not lease an item; try again", field="queue")
+
+
+class _Again:
+    """The pick raced the same reviewer's other request (two tabs) for two slots of one item: the
+    unique (item, reviewer) kept one of them; pick again."""
+
+
+_AGAIN = _Again()
+
+
+def _too_many(held: int) -> ServiceError:
+    return ServiceError(f"you already hold {held} items of this queue", field="queue")
+
+
+def _fields(model: type[Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+def _attnames(model: type[Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+# Raw SQL because the ORM can't write a data-modifying CTE: the leases held, the pick, the insert
+# of the assignment and the slot's lease are one statement (one implicit transaction, one round
+# trip). `held` and `kept` decide whether to pick at all (a lease already held that the client
+# doesn't show yet is handed back instead; REVIEW_MAX_LEASES caps the rest). ON CONFLICT answers
+# the race of one reviewer's two tabs for two slots of one item without an error that would undo
+# the caller's transaction. Rows written by the CTEs are invisible to the rest of the statement, so
+# the new assignment comes from RETURNING, a held one from the table; either is joined to its item
+# and completion for the page.
+_NEXT_SQL = f"""
+WITH held AS (
+    SELECT a.id, a.leased_at FROM review_assignment a JOIN review_slot s ON s.lease_id = a.id
+    WHERE a.queue_id = %(queue)s AND a.reviewer_id = %(reviewer)s AND a.state = 'leased' AND a.expires_at > %(now)s
+),
+kept AS (
+    SELECT id FROM held WHERE id <> ALL(%(exclude)s::bigint[]) ORDER BY leased_at, id LIMIT 1
+),
+pick AS (
+    SELECT s.id, s.item_id FROM review_slot s
+    WHERE s.queue_id = %(queue)s AND NOT s.filled
+      AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= %(now)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM review_assignment seen WHERE seen.item_id = s.item_id AND seen.reviewer_id = %(reviewer)s
+      )
+      AND NOT EXISTS (SELECT 1 FROM kept)
+      AND (SELECT count(*) FROM held) < %(max_leases)s
+    ORDER BY s.sort_key, s.id
+    LIMIT 1
+    FOR UPDATE OF s SKIP LOCKED
+),
+leased AS (
+    INSERT INTO review_assignment (queue_id, item_id, slot_id, reviewer_id, state, leased_at, expires_at)
+    SELECT %(queue)s, pick.item_id, pick.id, %(reviewer)s, 'leased', %(now)s, %(expires)s FROM pick
+    ON CONFLICT (item_id, reviewer_id) DO NOTHING
+    RETURNING {", ".join(f'"{f.column}"' for f in Assignment._meta.concrete_fields)}
+),
+marked AS (
+    UPDATE review_slot SET lease_id = leased.id, lease_expires_at = leased.expires_at
+    FROM leased WHERE review_slot.id = leased.slot_id
+),
+chosen AS (
+    SELECT {_fields(Assignment, "leased")} FROM leased
+    UNION ALL
+    SELECT {_fields(Assignment, "a")} FROM review_assignment a JOIN kept ON kept.id = a.id
+)
+SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM pick),
+       {_fields(Assignment, "chosen")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
+FROM (SELECT 1) AS one
+LEFT JOIN chosen ON true
+LEFT JOIN review_queueitem i ON i.id = chosen.item_id
+LEFT JOIN review_completion c ON c.id = i.completion_id
+"""
+
+
+def _lease_next_postgresql(
+    queue: ReviewQueue, reviewer: User, excluded: list[int], now: datetime
+) -> Assignment | None | _Again:
+    params: dict[str, Any] = {
+        "queue": queue.pk,
+        "reviewer": reviewer.pk,
+        "now": now,
+        "expires": now + timedelta(seconds=queue.lease_seconds),
+        "exclude": excluded,
+        "max_leases": settings.REVIEW_MAX_LEASES,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_SQL, params)
+        row = cursor.fetchone()
+    assert row is not None  # the statement always answers one row
+    held, picked = row[0], row[1]
+    values = list(row[2:])
+    a_names, i_names, c_names = _attnames(Assignment), _attnames(QueueItem), _attnames(Completion)
+    if values[0] is None:
+        if picked:
+            return _AGAIN
+        if held >= settings.REVIEW_MAX_LEASES:
+            raise _too_many(held)
+        return None
+    db = connection.alias
+    assignment = Assignment.from_db(db, a_names, values[: len(a_names)])
+    item = QueueItem.from_db(db, i_names, values[len(a_names) : len(a_names) + len(i_names)])
+    item.completion = Completion.from_db(db, c_names, values[len(a_names) + len(i_names) :])
+    assignment.item = item
+    assignment.queue = queue
+    assignment.reviewer = reviewer
+    return assignment
+
+
+def _lease_next_portable(
+    queue: ReviewQueue, reviewer: User, excluded: list[int], now: datetime
+) -> Assignment | None | _Again:
+    # Reads outside the write lock (SQLite's WAL lets them run beside a writer); only the pick holds it.
     held = _active_leases(queue, reviewer, now)
     for assignment in held:
         if assignment.pk not in excluded:
             return assignment
     if len(held) >= settings.REVIEW_MAX_LEASES:
-        raise ServiceError(f"you already hold {len(held)} items of this queue", field="queue")
-    for _attempt in range(5):
-        try:
-            return _lease_pick(queue, reviewer, now)
-        except IntegrityError:
-            # The same reviewer picked another slot of the same item at the same moment (two tabs):
-            # the unique (item, reviewer) refused the second; pick again.
-            continue
-    raise ServiceError("could not lease an item; try again", field="queue")
+        raise _too_many(len(held))
+    try:
+        picked = _lease_pick(queue, reviewer, now)
+    except IntegrityError:
+        return _AGAIN
+    if picked is None:
+        return None
+    return Assignment.objects.select_related("item__completion", "queue").get(pk=picked)
 
 
 @transaction.atomic
-def _lease_pick(queue: ReviewQueue, reviewer: User, now: datetime) -> Assignment | None:
+def _lease_pick(queue: ReviewQueue, reviewer: User, now: datetime) -> int | None:
     seen = Assignment.objects.filter(item_id=OuterRef("item_id"), reviewer=reviewer)
     slot = (
         Slot.objects.filter(queue=queue, filled=False)
@@ -76,16 +196,18 @@ def _lease_pick(queue: ReviewQueue, reviewer: User, now: datetime) -> Assignment
         .filter(~Exists(seen))
         .order_by("sort_key", "id")
         .select_for_update(skip_locked=True, of=("self",))
+        .values_list("pk", "item_id")
         .first()
     )
     if slot is None:
         return None
+    slot_id, item_id = slot
     expires = now + timedelta(seconds=queue.lease_seconds)
     assignment = Assignment.objects.create(
-        queue=queue, item_id=slot.item_id, slot=slot, reviewer=reviewer, leased_at=now, expires_at=expires
+        queue=queue, item_id=item_id, slot_id=slot_id, reviewer=reviewer, leased_at=now, expires_at=expires
     )
-    Slot.objects.filter(pk=slot.pk).update(lease=assignment, lease_expires_at=expires)
-    return Assignment.objects.select_related("item__completion", "queue").get(pk=assignment.pk)
+    Slot.objects.filter(pk=slot_id).update(lease=assignment, lease_expires_at=expires)
+    return assignment.pk
 
 
 @transaction.atomic

@@ -1,16 +1,26 @@
-"""Review queue under load: next + label by concurrent reviewers, our server against Label Studio, in one run.
+"""Review queue under load: next + label by concurrent reviewers, our server against a peer, in one run.
 
-    .venv/bin/python benchmarks/review_queue.py [--items 100000] [--reviewers 10] [--seconds 60] [--no-peer]
+    .venv/bin/python benchmarks/review_queue.py [--items 100000] [--reviewers 10] [--seconds 60]
+        [--peer before|label-studio] [--peer-commit 2dede00] [--no-peer]
 
-Both sides get the same work on the same machine and the same PostgreSQL: N completions in a queue
-with overlap 1, R reviewers each looping "next item" then "label it" for S seconds over the REST API
-with token auth, through a production server with two worker processes (ours: uvicorn on the ASGI
-app; Label Studio: gunicorn on its WSGI app, two workers × four threads). Printed: p50/p99 latency of
-next and of label, labels per second, and double assignments (one item handed to two reviewers).
+Both sides get the same work on the same machine and the same PostgreSQL (each its own database):
+N completions in a queue with overlap 1, R reviewers each looping "next item" then "label it" for S
+seconds over the REST API with token auth, through a production server with two worker processes.
+Printed: p50/p99 latency of next and of label, labels per second, double assignments (one item
+handed to two reviewers), the server's CPU seconds per label (all its processes, user + system;
+PostgreSQL's own not counted), and the ratios ours / peer.
 
-Label Studio is installed by this script into its own virtualenv under data/benchmarks/ (gitignored)
-from PyPI, at the version pinned below; if that fails, the peer's numbers are reported as missing,
-never made up.
+The peers:
+
+- `before` (the default): this site as it was before `next` and `label` became one statement each
+  on PostgreSQL (commit `--peer-commit`), checked out by this script as a git worktree beside the
+  checkout (`../review-peer`) and served exactly as ours is (uvicorn, two workers, this .venv, the
+  same environment).
+- `label-studio`: Label Studio, installed by this script into its own virtualenv under
+  data/benchmarks/ (gitignored) from PyPI at the version pinned below, on gunicorn (two workers ×
+  four threads).
+
+If the peer can't be set up, its numbers are reported as missing, never made up.
 """
 
 from __future__ import annotations
@@ -41,6 +51,11 @@ LS_VENV = WORK / "label-studio-venv"
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 OUR_DB = "rebench_bench_review"
 LS_DB = "rebench_bench_labelstudio"
+PEER_DB = "rebench_bench_review_before"
+# The last commit before `next` and `label` became one statement each on PostgreSQL (with the
+# connection pool and the token cache): the code the `before` peer serves.
+PEER_COMMIT = "2dede00"
+PEER_TREE = ROOT.parent / "review-peer"
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
@@ -70,7 +85,7 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=2, allow_redirects=False)
             return
         except requests.RequestException:
             time.sleep(0.5)
@@ -87,6 +102,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds so far of a server and its workers: the processes of its session (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        # After the command's name: state, ppid, pgrp, session, ... utime (12th), stime (13th).
+        if int(fields[3]) == process.pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 # --- the load -------------------------------------------------------------------------------------
 
 
@@ -99,7 +129,11 @@ class Result:
     errors: Counter[str] = field(default_factory=Counter)
     handed: list[tuple[int, Any]] = field(default_factory=list)  # (reviewer, item id) per next answer
     seconds: float = 0.0
+    cpu_seconds: float = float("nan")  # the server's, during the load
     note: str = ""
+
+    def cpu_ms_per_label(self) -> float:
+        return self.cpu_seconds * 1000 / self.labels if self.labels else float("nan")
 
     def double_assignments(self) -> int:
         """Items handed to more than one reviewer (overlap is 1, so any is a double assignment)."""
@@ -174,20 +208,24 @@ def run_load(name: str, tokens: list[str], next_item: Next, label: Label, second
     return result
 
 
-# --- our server -----------------------------------------------------------------------------------
+# --- our server (and the `before` peer: the same site at an earlier commit) -----------------------
 
 
-def our_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+def site_env(database: str, data_dir: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
     env.update(
-        DATABASE_URL=f"{PG}/{OUR_DB}",
+        DATABASE_URL=f"{PG}/{database}",
         DEBUG="false",
-        SECRET_KEY=secrets.token_hex(16),
+        SECRET_KEY=secrets.token_hex(32),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
         DB_CONN_MAX_AGE="0",  # under ASGI each request runs in its own thread: kept connections would pile up
-        DATA_DIR=str(WORK / "ours-data"),
+        DATA_DIR=str(WORK / data_dir),
+        SECURE_SSL_REDIRECT="false",  # plain HTTP on the loopback (production's TLS ends at its proxy)
+        # As a deployment of ours runs (it is off by default: docs/settings.md); the peer before it has no pool.
+        DB_POOL="true",
     )
+    # REDIS_URL, when set, is passed on (production has Redis; the API token cache needs it).
     return env
 
 
@@ -215,26 +253,38 @@ print(json.dumps({"queue": queue.pk, "tokens": tokens, "setup_s": time.time() - 
 """
 
 
-def run_ours(items: int, reviewers: int, seconds: float) -> Result:
-    env = our_env()
+def peer_tree(commit: str) -> Path:
+    """A git worktree of this repository at `commit`, beside the checkout (made once, moved to `commit`)."""
+    if not (PEER_TREE / ".git").exists():
+        log(f"before: git worktree add {PEER_TREE} {commit}")
+        subprocess.run(["git", "worktree", "add", "--detach", str(PEER_TREE), commit], cwd=ROOT, check=True)
+    else:
+        subprocess.run(["git", "checkout", "-q", "--detach", commit], cwd=PEER_TREE, check=True)
+    return PEER_TREE
+
+
+def run_site(name: str, root: Path, database: str, items: int, reviewers: int, seconds: float) -> Result:
+    """Serve the site in `root` (its code, this checkout's .venv) on a fresh `database`, and load it."""
+    env = site_env(database, f"{database}-data")
     python = str(ROOT / ".venv" / "bin" / "python")
-    fresh_database(OUR_DB)
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    fresh_database(database)
+    # cwd=root: `manage.py` and `-m` put root first on sys.path, so root's code is what runs.
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
     out = subprocess.run(
         [python, "-c", "import django; django.setup(); exec(open(0).read())", str(items), str(reviewers)],
         input=OUR_SETUP.encode(),
-        cwd=ROOT,
+        cwd=root,
         env={**env, "DJANGO_SETTINGS_MODULE": "rebench_site.settings"},
         check=True,
         capture_output=True,
     ).stdout
     setup = json.loads(out.decode().strip().splitlines()[-1])
-    log(f"ours: {items} items, queue {setup['queue']} ready in {setup['setup_s']:.1f} s")
+    log(f"{name}: {items} items, queue {setup['queue']} ready in {setup['setup_s']:.1f} s")
     port = free_port()
     server = subprocess.Popen(
         [python, "-m", "uvicorn", "rebench_site.asgi:application", "--port", str(port), "--workers", "2",
          "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
+        cwd=root, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
@@ -253,10 +303,12 @@ def run_ours(items: int, reviewers: int, seconds: float) -> Result:
             r = s.post(f"{base}/api/review/leases/{assignment}/label/", json={"value": "safe"}, timeout=30)
             return r.status_code == 201
 
-        result = run_load("rebench_site", setup["tokens"], next_item, label, seconds)
+        cpu_before = cpu_seconds(server)
+        result = run_load(name, setup["tokens"], next_item, label, seconds)
+        result.cpu_seconds = cpu_seconds(server) - cpu_before
     finally:
         stop(server)
-    with psycopg.connect(f"{PG}/{OUR_DB}") as conn:
+    with psycopg.connect(f"{PG}/{database}") as conn:
         (doubles,) = _one(
             conn.execute(
                 "SELECT count(*) FROM (SELECT item_id FROM review_label GROUP BY item_id HAVING count(*) > 1) d"
@@ -400,7 +452,9 @@ def run_label_studio(items: int, reviewers: int, seconds: float) -> Result:
             r = s.post(f"{base}/api/tasks/{task}/annotations/?project={project}", json=body, timeout=30)
             return r.status_code == 201
 
+        cpu_before = cpu_seconds(server)
         result = run_load(f"Label Studio {LS_VERSION}", setup["tokens"], next_item, label, seconds)
+        result.cpu_seconds = cpu_seconds(server) - cpu_before
     finally:
         stop(server)
         ls_log.close()
@@ -420,42 +474,60 @@ def run_label_studio(items: int, reviewers: int, seconds: float) -> Result:
 
 def report(ours: Result, peer: Result | None, peer_error: str) -> None:
     rows = [ours] + ([peer] if peer else [])
+    width = max(24, *(len(r.name) + 2 for r in rows))
     print()
-    print(f"{'':<24}{'next p50':>10}{'next p99':>10}{'label p50':>11}{'label p99':>11}{'labels/s':>10}{'double':>8}")
+    print(
+        f"{'':<{width}}{'next p50':>10}{'next p99':>10}{'label p50':>11}{'label p99':>11}{'labels/s':>10}"
+        f"{'double':>8}{'CPU ms/label':>14}"
+    )
     for r in rows:
         print(
-            f"{r.name:<24}{pct(r.next_ms, 0.5):>8.1f}ms{pct(r.next_ms, 0.99):>8.1f}ms{pct(r.label_ms, 0.5):>9.1f}ms"
-            f"{pct(r.label_ms, 0.99):>9.1f}ms{r.labels / r.seconds:>10.1f}{r.double_assignments():>8}"
+            f"{r.name:<{width}}{pct(r.next_ms, 0.5):>8.1f}ms{pct(r.next_ms, 0.99):>8.1f}ms"
+            f"{pct(r.label_ms, 0.5):>9.1f}ms{pct(r.label_ms, 0.99):>9.1f}ms{r.labels / r.seconds:>10.1f}"
+            f"{r.double_assignments():>8}{r.cpu_ms_per_label():>14.1f}"
         )
     for r in rows:
         print(f"  {r.name}: {r.labels} labels in {r.seconds:.1f} s; {r.note}")
         for message, count in r.errors.most_common(5):
             print(f"    error ×{count}: {message}")
     if peer is None:
-        print(f"\nLabel Studio: NOT MEASURED ({peer_error}). Only our side's numbers above; no ratio.")
+        print(f"\nPeer: NOT MEASURED ({peer_error}). Only our side's numbers above; no ratio.")
         return
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}×" if b else "n/a"
+
     print()
-    print(f"ratio next p50   (Label Studio / ours): {pct(peer.next_ms, 0.5) / pct(ours.next_ms, 0.5):.1f}×")
-    print(f"ratio next p99   (Label Studio / ours): {pct(peer.next_ms, 0.99) / pct(ours.next_ms, 0.99):.1f}×")
-    print(f"ratio label p50  (Label Studio / ours): {pct(peer.label_ms, 0.5) / pct(ours.label_ms, 0.5):.1f}×")
-    print(f"ratio label p99  (Label Studio / ours): {pct(peer.label_ms, 0.99) / pct(ours.label_ms, 0.99):.1f}×")
-    print(f"ratio labels/s   (ours / Label Studio): {(ours.labels / ours.seconds) / (peer.labels / peer.seconds):.1f}×")
+    print(f"ratios ours / {peer.name} (below 1 is better for times and CPU, above 1 for labels/s):")
+    print(f"  next p50      {ratio(pct(ours.next_ms, 0.5), pct(peer.next_ms, 0.5))}")
+    print(f"  next p99      {ratio(pct(ours.next_ms, 0.99), pct(peer.next_ms, 0.99))}")
+    print(f"  label p50     {ratio(pct(ours.label_ms, 0.5), pct(peer.label_ms, 0.5))}")
+    print(f"  label p99     {ratio(pct(ours.label_ms, 0.99), pct(peer.label_ms, 0.99))}")
+    print(f"  labels/s      {ratio(ours.labels / ours.seconds, peer.labels / peer.seconds)}")
+    print(f"  CPU ms/label  {ratio(ours.cpu_ms_per_label(), peer.cpu_ms_per_label())}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--reviewers", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--peer", choices=["before", "label-studio"], default="before")
+    parser.add_argument("--peer-commit", default=PEER_COMMIT, help="the commit the `before` peer serves")
     parser.add_argument("--no-peer", action="store_true", help="measure our side only")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    log(f"ours: {args.reviewers} reviewers × {args.seconds:.0f} s over {args.items} items, overlap 1")
-    ours = run_ours(args.items, args.reviewers, args.seconds)
+    log(f"{args.reviewers} reviewers × {args.seconds:.0f} s over {args.items} items, overlap 1")
+    ours = run_site("rebench_site", ROOT, OUR_DB, args.items, args.reviewers, args.seconds)
     peer, peer_error = None, "skipped with --no-peer"
     if not args.no_peer:
         try:
-            peer = run_label_studio(args.items, args.reviewers, args.seconds)
+            if args.peer == "before":
+                tree = peer_tree(args.peer_commit)
+                name = f"rebench_site@{args.peer_commit}"
+                peer = run_site(name, tree, PEER_DB, args.items, args.reviewers, args.seconds)
+            else:
+                peer = run_label_studio(args.items, args.reviewers, args.seconds)
         except Exception as exc:  # the report says plainly the peer wasn't measured
             peer_error = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, subprocess.CalledProcessError) and exc.stderr:

@@ -99,3 +99,13 @@ class AttemptFactory(factory.django.DjangoModelFactory[Attempt]):
     # Its environment ready at once: tests of preparing start attempts through attempt_start.
     clock_started_at = factory.SelfAttribute("started_at")
     configuration = factory.LazyAttribute(lambda o: environment_configuration_for(environment=o.environment))
+
+
+def preparing(attempt: Attempt) -> Attempt:
+    """The attempt as attempt_start leaves it: its environment not ready yet, its clock not started.
+
+    Tests that prepare the workspace through a worker take this: the starting solution is scored (and
+    the clock started) only for an attempt still being prepared, as every new attempt is.
+    """
+    Attempt.objects.filter(pk=attempt.pk).update(clock_started_at=None)
+    return Attempt.objects.get(pk=attempt.pk)

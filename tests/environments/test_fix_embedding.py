@@ -25,6 +25,7 @@ from tests.environments.scoring_support import (
     wait_for_entries,
     worker_for,
 )
+from tests.factories import preparing
 from trials.models import Attempt
 from workstation import layout
 
@@ -42,7 +43,7 @@ __all__ = ["small_configuration"]
 def test_start_corrupts_a_trained_model_and_the_worker_scores_start_reference_and_broken(
     attempt_on: Callable[..., Attempt], tmp_path: Path
 ) -> None:
-    attempt = attempt_on(SLUG)
+    attempt = preparing(attempt_on(SLUG))
     small = packages.find(SLUG).configurations["small"]
     # The environment row carries the small configuration's numbers: normalisation follows them.
     assert (attempt.environment.starting_score, attempt.environment.reference_score) == (

@@ -29,6 +29,7 @@ from tests.environments.scoring_support import (
     wait_for_entries,
     worker_for,
 )
+from tests.factories import preparing
 from trials.models import Attempt
 from workstation import layout
 
@@ -57,7 +58,7 @@ def judge(small_configuration: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
 def test_start_trains_the_base_model_and_the_worker_scores_start_reference_and_broken(
     attempt_on: Callable[..., Attempt], judge: LocalChatServer, tmp_path: Path
 ) -> None:
-    attempt = attempt_on(SLUG)
+    attempt = preparing(attempt_on(SLUG))
     small = packages.find(SLUG).configurations["small"]
     assert (attempt.environment.starting_score, attempt.environment.reference_score) == (
         small.starting_score,

@@ -32,6 +32,7 @@ from tests.environments.scoring_support import (
     wait_for_entries,
     worker_for,
 )
+from tests.factories import preparing
 from tests.workspace_support import give_to_owner
 from trials.models import Attempt
 from workstation import layout
@@ -259,7 +260,7 @@ def test_the_worker_scores_the_starting_the_reference_and_a_forbidden_solution(
     attempt_on: Callable[..., Attempt], tmp_path: Path, template: Path
 ) -> None:
     weights = reference_weights(tmp_path, template)
-    attempt = attempt_on(SLUG)
+    attempt = preparing(attempt_on(SLUG))
     small = packages.find(SLUG).configurations["small"]
     assert attempt.environment.starting_score == small.starting_score
     workspace = layout.workspace(attempt.pk)

@@ -21,6 +21,7 @@ from environments.common.llm import LocalChatServer
 from graders import services
 from tests.environments.rust_codecontests_support import PACKAGE, SLUG, judge_rustc, scripted
 from tests.environments.scoring_support import copy_into, run_scorer, small_configuration, wait_for_entries, worker_for
+from tests.factories import preparing
 from tests.workspace_support import put
 from trials.models import Attempt
 from workstation import layout
@@ -93,7 +94,7 @@ def with_concurrency(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
 def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_the_budget_proxy(
     attempt_on: Callable[..., Attempt], endpoint: LocalChatServer, tmp_path: Path, settings: Any
 ) -> None:
-    attempt = attempt_on(SLUG)
+    attempt = preparing(attempt_on(SLUG))
     small = packages.find(SLUG).configurations["small"]
     assert (attempt.environment.starting_score, attempt.environment.reference_score) == (
         small.starting_score,

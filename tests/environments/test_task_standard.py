@@ -132,7 +132,7 @@ def test_a_task_family_end_to_end_through_a_real_worker(
 ) -> None:
     monkeypatch.setenv("REBENCH_GOOD_FAMILY_FLAG", "on")
     task_standard.task_family_register(path=str(FAMILIES / "good_family"))
-    attempt = attempt_at("good_family-easy")
+    attempt = factories.preparing(attempt_at("good_family-easy"))
     workspace = layout.workspace(attempt.pk)
     client = Client()
     assert attempt.user is not None

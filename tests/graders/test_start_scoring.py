@@ -12,14 +12,9 @@ from django.utils import timezone
 from graders import services
 from graders.models import ScoringJob
 from rebench_site.errors import ServiceError
+from tests.factories import preparing
 from trials.models import Attempt
 from workstation import scoring
-
-
-def preparing(attempt: Attempt) -> Attempt:
-    """The attempt as attempt_start leaves it: its environment not ready, its clock not started."""
-    Attempt.objects.filter(pk=attempt.pk).update(clock_started_at=None)
-    return Attempt.objects.get(pk=attempt.pk)
 
 
 def test_preparing_the_workspace_queues_one_scoring_of_the_starting_solution(

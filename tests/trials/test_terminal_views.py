@@ -117,7 +117,7 @@ def test_an_ended_attempt_shows_a_summary_in_place_of_the_terminal(recorded, adm
     from trials.models import Attempt
 
     started = timezone.now() - timedelta(hours=1)
-    Attempt.objects.filter(pk=recorded.pk).update(started_at=started)
+    Attempt.objects.filter(pk=recorded.pk).update(started_at=started, clock_started_at=started)
     recorded.refresh_from_db()
     services.attempt_submit(attempt=recorded, by=recorded.user, now=started + timedelta(minutes=7))
     page = client_for(recorded.user).get(reverse("trials:attempt", kwargs={"pk": recorded.pk})).content.decode()

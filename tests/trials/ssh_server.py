@@ -102,7 +102,20 @@ async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes]) -> int:
         stderr=asyncio.subprocess.PIPE,
         **options,
     )
-    await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+    # Output by hand: asyncssh's redirect ends the channel's output at the first source's EOF, so a
+    # command that closes its stderr early (`2>/dev/null`: a terminal holder's `connect`) would lose
+    # its stdout. Like sshd, the channel ends (process.exit) once both are read to the end.
+    await process.redirect(stdin=child.stdin)
+    assert child.stdout is not None
+    assert child.stderr is not None
+
+    async def copy(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+        with contextlib.suppress(asyncssh.Error, ConnectionError, OSError):
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+
+    await asyncio.gather(copy(child.stdout, process.stdout), copy(child.stderr, process.stderr))
     return await child.wait()
 
 

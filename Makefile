@@ -69,8 +69,7 @@ format: $(DEV_STAMP)
 # The system programs some tests need: each missing one is named with what it is for, before the
 # suite runs; the tests that need it are skipped, with the reason (.ci/run installs them all).
 test-tools:
-	@command -v tmux >/dev/null || echo "make test: tmux is missing (apt-get install tmux): the tests that open terminals are skipped"
-	@command -v bwrap >/dev/null || echo "make test: bubblewrap is missing (apt-get install bubblewrap): the tests that run sandboxes are skipped"
+	@command -v bwrap >/dev/null || echo "make test: bubblewrap is missing (apt-get install bubblewrap): the tests that open terminals or run sandboxes are skipped"
 	@command -v $${CHROMIUM_PATH:-chromium} >/dev/null || echo "make test: Chromium is missing (apt-get install chromium): the browser tests are skipped"
 	@test -x /usr/bin/rustc || echo "make test: Debian's rustc is missing (apt-get install rustc): the Rust environment's judge tests are skipped"
 	@test "$$(id -u)" = 0 || echo "make test: not root: the sandbox tests that switch users and make cgroups are skipped"

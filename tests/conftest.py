@@ -67,7 +67,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> paralle
 # A fixture that starts terminals or sandboxes calls skip_without(...), so the tests using it inherit
 # the skip; a test that needs one without such a fixture takes the marker (needs_bwrap, ...).
 MISSING_TOOL_REASONS = {
-    "tmux": "tmux is missing (apt-get install tmux): the terminal's shells run in it",
     "bwrap": "bubblewrap is missing (apt-get install bubblewrap): attempts' shells and scorers run in its sandbox",
     "rustc": "Debian's rustc is missing (apt-get install rustc): the Rust environment's judge compiles answers "
     "with it as an unprivileged user, who can't run a rustup toolchain under /root",
@@ -76,7 +75,7 @@ DEBIAN_RUSTC = "/usr/bin/rustc"
 
 
 def tool_missing(tool: str) -> str | None:
-    """Why the tests that need `tool` (tmux, bwrap or rustc) can't run here, or None where they can."""
+    """Why the tests that need `tool` (bwrap or rustc) can't run here, or None where they can."""
     if tool == "rustc":
         present = os.path.isfile(DEBIAN_RUSTC) and os.access(DEBIAN_RUSTC, os.X_OK)
     else:
@@ -91,7 +90,6 @@ def skip_without(*tools: str) -> None:
         pytest.skip("; ".join(reasons))
 
 
-needs_tmux = pytest.mark.skipif(tool_missing("tmux") is not None, reason=MISSING_TOOL_REASONS["tmux"])
 needs_bwrap = pytest.mark.skipif(tool_missing("bwrap") is not None, reason=MISSING_TOOL_REASONS["bwrap"])
 needs_rustc = pytest.mark.skipif(tool_missing("rustc") is not None, reason=MISSING_TOOL_REASONS["rustc"])
 
@@ -101,7 +99,7 @@ needs_rustc = pytest.mark.skipif(tool_missing("rustc") is not None, reason=MISSI
 # inherit the prefix through the environment. Never another run's users, never the site's rb-a*.
 TEST_ATTEMPT_USER_PREFIX = f"rbt{os.getpid()}-"
 os.environ["TERMINAL_ATTEMPT_USER_PREFIX"] = TEST_ATTEMPT_USER_PREFIX
-# The same for what the sandbox names after an attempt (tmux sockets, cgroups, state folders).
+# The same for what the sandbox names after an attempt (terminal folders, cgroups, state folders).
 TEST_SANDBOX_PREFIX = f"rbt{os.getpid()}"
 os.environ["TERMINAL_TMUX_SOCKET_PREFIX"] = TEST_SANDBOX_PREFIX
 

@@ -100,7 +100,7 @@ class NoteAdmin(RecordAdmin[Note]):
 
 @admin.register(TerminalSession)
 class TerminalSessionAdmin(RecordAdmin[TerminalSession]):
-    """What tmux session and recording each terminal of an attempt was: written by the terminal's services."""
+    """What holder session name and recording each terminal of an attempt was: written by the terminal's services."""
 
     list_display = ["id", "attempt", "expert", "number", "backend", "created_at", "last_connected_at", "ended_at"]
     list_filter = ["backend", "attempt__environment"]

@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 CLOSE_ENDED = 4000
 CLOSE_REFUSED = 4403
 STATUS_CHECK_SECONDS = 10.0
-# The `m` marker where the pane recorder had stopped (killed from the shell) and was restarted:
-# output between the two checks may be missing from the recording.
-RECORDER_RESTARTED = "recorder restarted: output since the previous check may be missing"
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -195,7 +192,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         await asyncio.to_thread(prepare_spool, self.recording_name, width=width, height=height, title=title)
 
     def _start_recorder(self) -> None:
-        # Output is recorded by tmux (pipe-pane), attached or not; the consumer (through its bridge)
+        # Output is recorded by the terminal's holder, attached or not; the consumer (through its bridge)
         # adds what only it sees: keystrokes, resizes and the connect/disconnect markers.
         if self.readonly or self.recorder is not None:
             return
@@ -236,7 +233,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                     await self.send_json({"type": "close", "code": "no_shell", "reason": "The shell is not running."})
                     await self.close(code=CLOSE_ENDED)
                     return
-                # The shell exited (`exit`, or its tmux session was killed): start a fresh one.
+                # The shell exited (`exit`, or its holder was ended): start a fresh one.
                 await self.send_json({"type": "status", "state": "restarting", "message": "The shell exited."})
                 await asyncio.sleep(0.5)
         except asyncio.CancelledError:
@@ -265,21 +262,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
                 if not await self.attempt_running():
                     await self.end("the attempt has ended")
                     return
-                await self.check_recorder()
                 await self.check_sandbox()
-
-    async def check_recorder(self) -> None:
-        """The pane recorder runs as the shell's user, who can kill it: restart it and mark the gap."""
-        if self.readonly or self.shell is None:
-            return
-        try:
-            restarted = await self.backend.ensure_recording(self.spec())
-        except Exception:  # the workstation unreachable for a moment: the next check tries again
-            log.exception("attempt %s terminal %s: checking the pane recorder failed", self.attempt_id, self.number)
-            return
-        if restarted:
-            log.warning("attempt %s terminal %s: pane recorder had stopped; restarted", self.attempt_id, self.number)
-            self.live_bridge.marker(RECORDER_RESTARTED)
 
     async def check_sandbox(self) -> None:
         """While a tab is open, the workstation hears the server's word on pauses and the deadline every
@@ -331,7 +314,7 @@ class TerminalConsumer(AsyncWebsocketConsumer):
         return attempt.get_end_reason_display() if attempt and attempt.end_reason else "the attempt has ended"
 
     async def end(self, reason: str) -> None:
-        """The attempt is over: say why, end the tmux sessions (the workspace stays), close."""
+        """The attempt is over: say why, end the terminals (the workspace stays), close."""
         if self.closing:
             return
         if reason == "the attempt has ended":

@@ -366,7 +366,7 @@ class Note(models.Model):
 
 
 class TerminalSession(models.Model):
-    """Terminal `number` of an attempt: one tmux session on the workstation, recorded to one .cast file."""
+    """Terminal `number` of an attempt: one PTY holder on the workstation, recorded to one .cast file."""
 
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="terminal_sessions")
     number = models.PositiveSmallIntegerField()

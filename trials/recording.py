@@ -2,8 +2,9 @@
 
 How a recording is made, and why in pieces:
 
-- The pane's output is recorded by tmux itself (`pipe-pane` into workstation/tools/cast_pipe.py), so output is
-  recorded byte for byte whether or not a browser is attached, and never twice when several are.
+- The terminal's output is recorded by its holder (workstation/tools/term_holder.py) as it reads the
+  PTY, so output is recorded byte for byte whether or not a browser is attached, and never twice
+  when several are.
   On an SSH workstation that spool lives on the workstation and is pulled here (workstation.backends.ssh).
 - What only the server knows (input `i`, resizes `r`, markers `m` at connect, disconnect and
   reconnect) is appended by the consumer to a second spool file, buffered and flushed on a timer.
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Buffered events are written out when this much has piled up, whatever the clock says.
 FLUSH_BYTES = 256 * 1024
-OUTPUT = "output.jsonl"  # written by tmux's pipe-pane recorder (or pulled from the workstation)
+OUTPUT = "output.jsonl"  # written by the terminal's holder (or pulled from the workstation)
 EVENTS = "events.jsonl"  # written by the consumer: i, r, m
 HEADER = "header.json"
 STREAMS = (OUTPUT, EVENTS)
@@ -69,13 +70,13 @@ def prepare_spool(name: str, *, width: int, height: int, title: str) -> Path:
 
     As root the directory is root's (0711): the keystrokes, resizes and markers, the header and
     the upload offsets are nobody else's. The output stream in it is made by the workstation
-    backend for the pane recorder, which runs as the tmux user (never an attempt's).
+    backend for the terminal's holder, which runs as the terminal user (never an attempt's).
     """
     root = Path(settings.TERMINAL_RECORDING_SPOOL)
     root.mkdir(parents=True, exist_ok=True)
     directory = spool_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
-    # Each level above must be traversable by the tmux user, which runs the pane recorder.
+    # Each level above must be traversable by the terminal user, who runs the holder.
     for level in directory.parents:
         if level == root.parent:
             break
@@ -114,7 +115,7 @@ def has_started(name: str) -> bool:
 class CastRecorder:
     """The consumer's side of a recording: input, resizes and markers, appended to the spool on a timer.
 
-    Nothing here runs per output byte (tmux records output), and keystrokes are only buffered: the
+    Nothing here runs per output byte (the holder records output), and keystrokes are only buffered: the
     file is written by the consumer's timer (`flush`), or when the buffer is large, never on the
     keystroke's path.
     """

@@ -31,7 +31,7 @@ def attempt_enforce_deadline(attempt_id: int) -> str:
     max_retries=30,
 )
 def attempt_terminals_finish(attempt_id: int) -> int:
-    """After an attempt ends: its tmux sessions end on the workstation (retried while it is unreachable)
+    """After an attempt ends: its terminal holders end on the workstation (retried while it is unreachable)
     and its recordings are merged into storage."""
     return services.terminals_finish(attempt_id=attempt_id)
 

@@ -38,7 +38,7 @@ def clamp_size(cols: int, rows: int) -> tuple[int, int]:
 
 
 class Recorder(Protocol):
-    """What the bridge records itself (trials.recording.CastRecorder): output is recorded by tmux."""
+    """What the bridge records itself (trials.recording.CastRecorder): output is recorded by the terminal's holder."""
 
     def input(self, data: bytes) -> None: ...
 
@@ -116,13 +116,11 @@ class TerminalBridge:
 
         Output nobody typed for (a flood, `cat` of a large file, a build log) is paced: after
         TERMINAL_PACE_FRAMES such frames within one interval (TERMINAL_PACE_INTERVAL_MS) the pump
-        waits for the interval's end, then sends all that waited as one frame. Read flat out, a
-        tmux client makes tmux draw every line of a flood for us, which costs it more than running
-        the shell's output (benchmarks/terminal.py: "tmux PTY" against "tmux alone"). While we
-        wait, tmux's output to us backs up, it stops drawing and redraws the whole screen every
-        100 ms instead: the browser sees the same final screen, the flood ends sooner, and Ctrl-C's
-        prompt comes with tmux's next redraw. The first frame after a keystroke (its echo, a
-        command's first output) never waits.
+        waits for the interval's end, then sends all that waited as one frame: the browser draws a
+        flood in a few large frames instead of thousands of small ones, while the holder goes on
+        reading the shell into its buffer (up to its high-water mark). The first frame after a
+        keystroke (its echo, a command's first output) never waits, and a keystroke cuts a wait
+        short, so Ctrl-C's prompt never queues behind a pacing interval.
         """
         high = self.high_water
         budget = self.pace_frames
@@ -151,8 +149,8 @@ class TerminalBridge:
             if self.unacked >= high:
                 self.window.clear()
             if self.early_input:
-                # After the first output: tmux's client is attached and its terminal raw, so the
-                # early keys reach the shell as typed (not echoed by the line discipline first).
+                # After the first output: the shell is up and its terminal raw (readline's), so the
+                # early keys reach it as typed (not echoed by the line discipline first).
                 await self._write_early_input(shell)
             if interval > 0 and frames >= budget:
                 await self._pace(interval_start + interval - loop.time())

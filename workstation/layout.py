@@ -1,8 +1,8 @@
 """Where an attempt's things are on a workstation: one definition of every path, from settings.
 
 The workspace (the expert's files, bound at /home/agent in the sandbox), the sandbox's state folder
-(root's: the keeper's files and sockets), the tools folder (what the sandbox and tmux run: `task`,
-the spawner, the pane recorder; root's, read-only for everyone), the protected folder (scorer
+(root's: the keeper's files and sockets), the tools folder (what the sandbox and the terminal holders run: `task`,
+the spawner, the holder; root's, read-only for everyone), the protected folder (scorer
 copies and score logs) and the lock folder (root only).
 """
 
@@ -20,14 +20,14 @@ HERE = Path(__file__).resolve().parent
 # The tools copied into `tools_dir()`: name there → source here. Standard library only, any python3 runs them.
 TOOLS = {
     "task": HERE / "tools" / "task.py",
-    "rebench-record": HERE / "tools" / "cast_pipe.py",
+    "rebench-termhold": HERE / "tools" / "term_holder.py",
     "spawner.py": HERE / "sandbox" / "spawner.py",
 }
 SANDBOX_PACKAGE = HERE / "sandbox"
 
 
 def sandbox_name(attempt_id: int) -> str:
-    """The attempt's name on a host: its tmux socket, cgroup and state folder (two sites need two prefixes)."""
+    """The attempt's name on a host: its terminals' folder, cgroup and state folder (two sites need two prefixes)."""
     return f"{settings.TERMINAL_TMUX_SOCKET_PREFIX}-a{int(attempt_id)}"
 
 
@@ -47,6 +47,15 @@ def sandbox_root() -> Path:
 
 def sandbox_dir(attempt_id: int) -> Path:
     return sandbox_root() / sandbox_name(attempt_id)
+
+
+def terminals_root() -> Path:
+    return Path(settings.TERMINAL_HOLDER_DIR)
+
+
+def terminals_dir(attempt_id: int) -> Path:
+    """The attempt's terminal holders' sockets and pid files: the terminal user's alone."""
+    return terminals_root() / sandbox_name(attempt_id)
 
 
 def tools_dir() -> Path:

@@ -87,7 +87,7 @@ def launcher() -> tuple[list[str], dict[str, str]]:
     """How to run the sandbox package's command line on this machine.
 
     With the system's python3 (the package is standard library only): the keeper's relay drops to
-    the tmux user, who must still be able to read the interpreter's own modules (a pyenv build
+    the terminal user, who must still be able to read the interpreter's own modules (a pyenv build
     under /root would be out of its reach).
     """
     return [settings.SANDBOX_PYTHON, "-m", "workstation.sandbox"], {

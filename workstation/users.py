@@ -1,4 +1,4 @@
-"""Unix users on a workstation: one per attempt when we are root, so attempts can't read each other, and tmux's own."""
+"""Unix users on a workstation: one per attempt when we are root, so attempts can't read each other; the terminal's."""
 
 from __future__ import annotations
 
@@ -133,10 +133,10 @@ def shared_user(*, create: bool = True) -> ShellUser:
 
 
 def tmux_user(*, create: bool = True) -> ShellUser:
-    """TERMINAL_TMUX_USER, who runs every attempt's tmux server and pane recorders (outside the sandboxes).
+    """TERMINAL_TMUX_USER, who runs every terminal's holder (its PTY and its recording, outside the sandboxes).
 
-    Not an attempt's user: an expert can't signal, trace or re-pipe their terminal's tmux, so what
-    it records is out of their reach. Not root either: tmux parses whatever the shell prints. Not
+    Not an attempt's user: an expert can't signal, trace or connect to their terminal's holder, so
+    what it records is out of their reach. Not root either: a holder reads whatever the shell prints. Not
     root: this process's own user.
     """
     if not is_root():
@@ -170,7 +170,7 @@ def attempt_user(attempt_id: int, *, create: bool = True, reopen: bool = False) 
 
     Not root: this process's own user (there is nobody else to be). Root with per-attempt users
     off: TERMINAL_LOCAL_USER. Otherwise `rb-a<id>`: its own group and home (mode 0700), a login
-    shell only so tmux has one to start, in no other group — never `protected`, never root.
+    shell, in no other group — never `protected`, never root.
     `reopen` clears the expiry a retired account carries (a site whose attempt ids restarted).
     """
     if not is_root():

@@ -39,13 +39,19 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 TERMINAL_WORKSPACE_ROOT = Path(env_str("TERMINAL_WORKSPACE_ROOT", str(DATA_DIR / "workspaces")))
 # When the server runs as root, local shells run as this unprivileged user (created if missing).
 TERMINAL_LOCAL_USER = env_str("TERMINAL_LOCAL_USER", "rebench-expert")
-# Who runs every attempt's tmux server and pane recorders when the server is root (created if
-# missing): not an attempt's user, so no expert can stop or re-pipe what records them.
+# Who runs every attempt's terminal holders (each terminal's PTY, outside the sandbox, and its
+# recording) when the server is root (created if missing): not an attempt's user, so no expert can
+# stop, trace or read what holds and records their terminal. The name is older than the holders.
 TERMINAL_TMUX_USER = env_str("TERMINAL_TMUX_USER", "rebench-tmux")
 TERMINAL_SHELL = env_str("TERMINAL_SHELL", "/bin/bash")
-TERMINAL_TMUX = env_str("TERMINAL_TMUX", "tmux")
-# tmux server sockets are named <prefix>-a<attempt id>; two sites on one machine need two prefixes.
+# An attempt is named <prefix>-a<attempt id> on a host (its terminals' folder, cgroup and sandbox
+# state); two sites on one machine need two prefixes.
 TERMINAL_TMUX_SOCKET_PREFIX = env_str("TERMINAL_TMUX_SOCKET_PREFIX", "rebench")
+# The terminal holders' sockets, one folder per attempt (the terminal user's alone).
+TERMINAL_HOLDER_DIR = Path(env_str("TERMINAL_HOLDER_DIR", str(DATA_DIR / "terminals")))
+# A tab that attaches to a running terminal is sent the screen as the last this-many bytes of its
+# output (from their first whole line): the scrollback it gets back, drawn by its own xterm.js.
+TERMINAL_REPLAY_BYTES = env_int("TERMINAL_REPLAY_BYTES", 1024 * 1024)
 # Recordings (asciicast v2) live under MEDIA_ROOT/<this>; flushed at least this often.
 TERMINAL_RECORDING_DIR = env_str("TERMINAL_RECORDING_DIR", "recordings")
 TERMINAL_RECORDING_FLUSH_SECONDS = float(env_int("TERMINAL_RECORDING_FLUSH_SECONDS", 2))
@@ -58,10 +64,11 @@ TERMINAL_RECORDING_UPLOAD_SECONDS = float(env_int("TERMINAL_RECORDING_UPLOAD_SEC
 TERMINAL_HIGH_WATER = env_int("TERMINAL_HIGH_WATER", 256 * 1024)
 TERMINAL_LOW_WATER = env_int("TERMINAL_LOW_WATER", 64 * 1024)
 # Output nobody typed for (a flood, `cat` of a large file) is paced: after PACE_FRAMES frames within
-# one PACE_INTERVAL the server waits for the interval's end before reading the shell again. tmux
-# then sees its client fall behind, stops drawing every line and redraws the screen every 100 ms,
-# so it spends its time running the shell's output, not drawing it (the pump in trials/terminal_bridge.py). The
-# first frame after a keystroke (its echo) is never held back. An interval of 0 turns pacing off.
+# one PACE_INTERVAL the server waits for the interval's end before reading the holder again, then
+# sends all that waited as one frame: the browser draws a flood in a few large frames instead of
+# thousands of small ones (the pump in trials/terminal_bridge.py), while the holder goes on reading the
+# shell into its buffer. The first frame after a keystroke (its echo) is never held back. An
+# interval of 0 turns pacing off.
 TERMINAL_PACE_FRAMES = env_int("TERMINAL_PACE_FRAMES", 4)
 TERMINAL_PACE_INTERVAL_MS = env_int("TERMINAL_PACE_INTERVAL_MS", 16)
 TERMINAL_MAX_INPUT_BYTES = env_int("TERMINAL_MAX_INPUT_BYTES", 64 * 1024)

@@ -36,7 +36,7 @@ async def test_ps_shows_only_the_attempts_own_processes(attempt: Attempt, anothe
     assert any("sleep 301" in c for c in commands), listing
     assert not any("sleep 300" in c for c in commands), "another attempt's process is visible"
     # Nothing of the host: no server, no tmux, no recorder, no init of the machine.
-    for outsider in ("pytest", "tmux", "rebench-record", "uvicorn", "celery", "postgres", "redis", "sshd"):
+    for outsider in ("pytest", "tmux", "rebench-termhold", "uvicorn", "celery", "postgres", "redis", "sshd"):
         assert not any(outsider in c for c in commands), (outsider, listing)
     # The server's own process is not addressable either.
     out = await _run_once(attempt, f"kill -0 {os.getpid()} 2>&1; cat /proc/{os.getpid()}/cmdline 2>&1")

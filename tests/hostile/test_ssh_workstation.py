@@ -60,7 +60,7 @@ async def test_an_ssh_workstations_shell_sees_neither_the_host_nor_its_network_n
             'print("PG", s.connect_ex(("127.0.0.1", 5432)))\'',
         )
         await close(screen)
-    assert not any(word in listing for word in ("sshd", "pytest", "tmux", "rebench-record", "postgres")), listing
+    assert not any(word in listing for word in ("sshd", "pytest", "tmux", "rebench-termhold", "postgres")), listing
     assert reach.count("cannot access") == 2, reach
     assert "no server running" in reach or "error connecting" in reach, reach
     assert "PG 111" in reach, reach

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import io
 import json
 import shutil
 import struct
@@ -87,12 +89,12 @@ class WebsocketCommunicator(ApplicationCommunicator):
         await self.wait(timeout)
 
 
-def make_dirs(settings: Any, *, tools: tuple[str, ...] = ("tmux", "bwrap")) -> Path:
+def make_dirs(settings: Any, *, tools: tuple[str, ...] = ("bwrap",)) -> Path:
     """Workspaces and recordings under a world-traversable directory: the shell runs as another user.
 
-    Every terminal test starts here: where this machine lacks `tools` (the shell's tmux and its
-    bubblewrap sandbox, on this machine or on the SSH test server, which is this machine too) the
-    test is skipped with the reason, before anything is made.
+    Every terminal test starts here: where this machine lacks `tools` (the shell's bubblewrap
+    sandbox, on this machine or on the SSH test server, which is this machine too) the test is
+    skipped with the reason, before anything is made.
     """
     skip_without(*tools)
     root = Path(tempfile.mkdtemp(prefix="rebench-term-", dir="/tmp"))
@@ -104,6 +106,7 @@ def make_dirs(settings: Any, *, tools: tuple[str, ...] = ("tmux", "bwrap")) -> P
     settings.SANDBOX_STATE_DIR = root / "sandboxes"
     settings.SANDBOX_TOOLS_DIR = root / "tools"
     settings.PROTECTED_DIR = root / "protected"
+    settings.TERMINAL_HOLDER_DIR = root / "terminals"
     return root
 
 
@@ -112,12 +115,14 @@ def cleanup_dirs(root: Path) -> None:
 
 
 def remove_remote_spool(attempt_id: int) -> None:
-    """What the test SSH server's user (this machine's shared user) kept for an attempt: tmux, spool, sandbox."""
-    from workstation import layout, sandbox, tmux, users
-    from workstation.backends.local import _run_tmux
+    """What the test SSH server's user (this machine's shared user) kept for an attempt: holders, spool, sandbox."""
+    from workstation import layout, sandbox, users
+    from workstation.tools import term_holder
 
-    _run_tmux(tmux.kill_argv(tmux="tmux", socket=layout.sandbox_name(attempt_id)), users.shared_user())
     home = Path(users.shared_user().home) / ".rebench"
+    with contextlib.redirect_stdout(io.StringIO()):
+        term_holder.stop(str(home / "terminals" / layout.sandbox_name(attempt_id)))
+    shutil.rmtree(home / "terminals" / layout.sandbox_name(attempt_id), ignore_errors=True)
     sandbox.stop(str(home / "sandboxes" / layout.sandbox_name(attempt_id)), remove=True)
     shutil.rmtree(home / "recordings" / layout.sandbox_name(attempt_id), ignore_errors=True)
 
@@ -277,3 +282,26 @@ def router():
     from rebench_site.routing import websocket_urlpatterns
 
     return URLRouter(websocket_urlpatterns)
+
+
+def holders_alive(attempt_id: int, wait: float = 3.0) -> bool:
+    """Whether a terminal holder of the attempt runs, here or on the SSH test server (which is this
+    machine too, as the shared user): a live process named in a pid file of the attempt's terminals
+    folder. A holder stopped with SIGTERM drains its shell's output first, so an answer of False waits
+    up to `wait` seconds for it."""
+    from workstation import layout, users
+
+    folders = [
+        layout.terminals_dir(attempt_id),
+        Path(users.shared_user().home) / ".rebench" / "terminals" / layout.sandbox_name(attempt_id),
+    ]
+    deadline = time.monotonic() + wait
+    while True:
+        alive = False
+        for pidfile in (p for folder in folders if folder.is_dir() for p in folder.glob("*.pid")):
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(pidfile.read_text().strip())
+                alive = alive or b"rebench-termhold" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        if alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)

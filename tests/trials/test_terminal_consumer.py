@@ -1,4 +1,4 @@
-"""The terminal consumer against a real PTY in real tmux: typing, resizing, persistence, endings."""
+"""The terminal consumer against a real PTY held by a real holder: typing, resizing, persistence, endings."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from tests.trials import terminal_support as ts
 from trials import services
 from trials.consumers import TerminalConsumer
 from trials.models import Attempt, TerminalSession
-from workstation.backends.local import _run_tmux
-from workstation.layout import sandbox_name
-from workstation.users import tmux_user
+from workstation import layout
+from workstation.tools import term_holder
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -29,14 +28,8 @@ def resident_bytes() -> int:
     return int(line.split()[1]) * 1024
 
 
-def window_size(attempt: Attempt) -> str:
-    argv = ["tmux", "-L", sandbox_name(attempt.pk), "display-message", "-p", "#{window_width}x#{window_height}"]
-    return _run_tmux(argv, tmux_user()).stdout.decode().strip()
-
-
-def tmux_alive(attempt: Attempt) -> bool:
-    result = _run_tmux(["tmux", "-L", sandbox_name(attempt.pk), "has-session"], tmux_user())
-    return result.returncode == 0
+def holder_alive(attempt: Attempt) -> bool:
+    return term_holder._connectable(str(layout.terminals_dir(attempt.pk) / "terminal-1.sock"))
 
 
 @ts.sync
@@ -198,7 +191,9 @@ async def test_bad_frames_are_refused_with_a_reason_and_the_terminal_keeps_worki
 
     await screen.comm.send_to(bytes_data=ts.resize_frame(0, 0))
     await asyncio.sleep(0.3)
-    assert await asyncio.to_thread(window_size, local_attempt) == "20x5"
+    start = len(screen.output)
+    await screen.type("stty size\r")
+    await screen.until("5 20", start=start)
 
     await screen.comm.send_to(bytes_data=ts.resize_frame(65535, 40))
     await asyncio.sleep(0.3)
@@ -239,10 +234,10 @@ async def test_the_recording_is_asciicast_v2_with_what_was_typed_and_printed(loc
 
 
 @ts.sync
-async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_tmux(local_attempt) -> None:
+async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_its_holder(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
-    assert await asyncio.to_thread(tmux_alive, local_attempt)
+    assert await asyncio.to_thread(holder_alive, local_attempt)
     await database_sync_to_async(services.attempt_submit)(attempt=local_attempt, by=local_attempt.user)
     closing = await screen.message("close")
     assert closing["code"] == "attempt_ended"
@@ -250,7 +245,7 @@ async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_tmux
     while screen.closed_code is None:
         assert await screen.pump_once(5)
     assert screen.closed_code == 4000
-    assert not await asyncio.to_thread(tmux_alive, local_attempt)
+    assert not await asyncio.to_thread(holder_alive, local_attempt)
 
 
 @ts.sync

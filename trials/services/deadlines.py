@@ -56,8 +56,8 @@ def _end(attempt: Attempt, *, reason: str, at: datetime) -> Attempt:
     if not attempt.is_local:
         return attempt  # a harness's or an import's run has no terminal here and is scored where it ran
     _reservation_release_rest(attempt, at)
-    # The sandbox freezes at once; terminals are told why, their sockets close and their tmux
-    # sessions end (the workspace stays, in the state it was frozen in, for the final score).
+    # The sandbox freezes at once; terminals are told why, their sockets close and their holders
+    # end (the workspace stays, in the state it was frozen in, for the final score).
     attempt_sandbox_sync(attempt)
     attempt_id, why = attempt.pk, attempt.get_end_reason_display()
     transaction.on_commit(lambda: terminals_end_for_attempt(attempt_id=attempt_id, reason=why))

@@ -98,7 +98,7 @@ def attempt_sandbox_control_send(*, attempt_id: int) -> dict[str, object] | None
 
 
 def terminals_end_for_attempt(*, attempt_id: int, reason: str) -> None:
-    """After an attempt ends: tell its terminal consumers (they close and end tmux), then end it on the workstation.
+    """After an attempt ends: tell its terminal consumers (they close), then end it on the workstation.
 
     Best-effort: ending the attempt has committed already, and a terminal left open here is closed
     when its consumer next checks (it refuses ended attempts). The sandbox was told to freeze by
@@ -112,8 +112,8 @@ def terminals_end_for_attempt(*, attempt_id: int, reason: str) -> None:
     if not had_terminals:
         return  # no shell was ever opened: nothing to end on the workstation
     attempt = Attempt.objects.select_related("workstation").filter(pk=attempt_id).first()
-    # Whether or not a browser is attached: end tmux and the sandbox's processes on the workstation
-    # (retried with backoff while it is unreachable) and merge the recordings into storage.
+    # Whether or not a browser is attached: end the terminal holders and the sandbox's processes on the
+    # workstation (retried with backoff while it is unreachable) and merge the recordings into storage.
     _queue_terminals_finish(attempt_id, attempt.workstation if attempt else None)
 
 

@@ -1,5 +1,5 @@
 """Terminals: the token for the shell's `task` command, who attaches to which tab, an admin's notice,
-and the end of an ended attempt's tmux sessions on its workstation."""
+and the end of an ended attempt's terminals on its workstation."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from trials.models import Attempt, AttemptToken, TerminalSession, Workstation
 from trials.services._shared import _require_running
 from trials.services.deadlines import ends_overdue_attempt_first
 from trials.services.sync import _send_to_terminals
-from workstation import tmux
+from workstation import holder
 
 
 @transaction.atomic
@@ -60,7 +60,7 @@ def terminal_session_open(*, attempt_id: int, number: int, user: User, now: date
         number=number,
         defaults={
             "backend": backend,
-            "tmux_session": tmux.session_name(attempt.pk, number),
+            "tmux_session": holder.session_name(attempt.pk, number),
             "recording_name": recording_name(attempt.pk, number),
         },
     )
@@ -70,7 +70,7 @@ def terminal_session_open(*, attempt_id: int, number: int, user: User, now: date
 
 
 def terminals_finish(*, attempt_id: int) -> int:
-    """End every tmux session and the sandbox's processes of an ended attempt; merge its recordings into storage.
+    """End every terminal and the sandbox's processes of an ended attempt; merge its recordings into storage.
 
     Idempotent. Raises BackendError while the workstation can't be reached (the task retries).
     Returns the number of recordings finalised.
@@ -102,7 +102,7 @@ def terminals_finish(*, attempt_id: int) -> int:
     return finalised
 
 
-# The pane recorders write their last read when tmux closes their pipe: a moment after kill-server.
+# A holder told to stop records what its shell printed last before it exits: a moment after the signal.
 RECORDER_EXIT_SECONDS = 0.5
 
 

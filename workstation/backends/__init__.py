@@ -1,7 +1,7 @@
 """The workstation backend contract: what the server asks of an attempt's machine, implemented whole by each backend.
 
 `local` is this machine; `ssh` is a remote GPU host reached with asyncssh. Callers hold a `Backend`
-and never ask which one it is: both open terminals, watch their recorders, hand recordings back,
+and never ask which one it is: both open terminals, hand their recordings back,
 start, steer and stop the attempt's sandbox, and end the attempt.
 """
 
@@ -61,7 +61,7 @@ class Shell(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Detach: the tmux session (and everything running in it) lives on."""
+        """Detach: the terminal's holder (and everything running on its PTY) lives on."""
 
 
 class Backend(abc.ABC):
@@ -72,15 +72,11 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def open(self, spec: ShellSpec) -> Shell:
-        """Start the attempt's sandbox and this terminal's session unless they run; attach to it."""
-
-    @abc.abstractmethod
-    async def ensure_recording(self, spec: ShellSpec) -> bool:
-        """Restart the pane's recorder if it has stopped; True if it had to."""
+        """Start the attempt's sandbox and this terminal's holder unless they run; attach to it."""
 
     @abc.abstractmethod
     async def pull_recording(self, attempt_id: int, number: int, dest: Path) -> int:
-        """Append what the pane recorder wrote on the workstation since the last pull to `dest`; bytes added."""
+        """Append what the terminal holder recorded on the workstation since the last pull to `dest`; bytes added."""
 
     @abc.abstractmethod
     async def collect_recordings(self, attempt_id: int, recordings: list[tuple[int, Path]]) -> None:
@@ -95,7 +91,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def end_attempt(self, attempt_id: int) -> bool:
-        """Kill the attempt's tmux server and stop its sandbox's processes (the workspace stays for scoring).
+        """End the attempt's terminal holders and stop its sandbox's processes (the workspace stays for scoring).
 
         True if anything ran. BackendError while the workstation can't be reached.
         """

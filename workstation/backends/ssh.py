@@ -3,7 +3,9 @@
 The workstation runs the same sandbox package as this machine (copied to `~/.rebench/lib/rebench_sandbox`)
 with the same tools (`~/.rebench/bin`): its keeper, spawner and relay run as the SSH user; the
 attempt's shells run in a sandbox of its own (namespaces, and a cgroup where the host delegates one
-to that user). tmux and the pane recorder run as the SSH user outside the sandbox.
+to that user). Each terminal's holder (its PTY and recording) runs as the SSH user outside the
+sandbox; a tab reaches it through `term_holder.py connect` on an SSH channel without a PTY, which
+carries the holder's frames as they are.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import tarfile
 from dataclasses import asdict
 from pathlib import Path
@@ -22,9 +25,8 @@ from typing import Any
 import asyncssh
 from django.conf import settings
 
-from workstation import layout, sandbox, tmux
+from workstation import holder, layout, sandbox
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
-from workstation.backends.local import READ_CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +58,21 @@ class Remote:
         return f"{self.home}/{REMOTE_WORKSPACES}/{layout.sandbox_name(attempt_id)}"
 
     def spool(self, attempt_id: int) -> str:
-        """Where tmux records each pane (one folder per tmux server: two sites sharing a login never mix)."""
+        """Where the holders record each terminal (one folder per attempt: two sites sharing a login never mix)."""
         return f"{self.root}/recordings/{layout.sandbox_name(attempt_id)}"
 
+    def terminals(self, attempt_id: int) -> str:
+        return f"{self.root}/terminals/{layout.sandbox_name(attempt_id)}"
+
+    def holder_socket(self, attempt_id: int, number: int) -> str:
+        return f"{self.terminals(attempt_id)}/{holder.socket_name(number)}"
+
+    @property
+    def tool(self) -> str:
+        return f"{self.bin}/{holder.TOOL}"
+
     def cli(self, args: list[str]) -> str:
-        return f"PYTHONPATH={tmux.shell_join([self.lib])} python3 -m rebench_sandbox {tmux.shell_join(args)}"
+        return f"PYTHONPATH={holder.shell_join([self.lib])} python3 -m rebench_sandbox {holder.shell_join(args)}"
 
 
 def _tools_archive() -> bytes:
@@ -104,41 +116,6 @@ def remote_policy(request: SandboxRequest, remote: Remote) -> sandbox.Policy:
         api_prefix=f"/attempts/{request.attempt_id}/",
         hostname=f"attempt-{request.attempt_id}",
     )
-
-
-class SSHShell(Shell):
-    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
-        self.process = process
-        self._closed = False
-
-    async def read(self) -> bytes:
-        try:
-            data = await self.process.stdout.read(READ_CHUNK)
-        except (asyncssh.Error, OSError, asyncio.IncompleteReadError):
-            return b""
-        return data or b""
-
-    async def write(self, data: bytes) -> None:
-        if self._closed:
-            return
-        try:
-            self.process.stdin.write(data)
-            await self.process.stdin.drain()
-        except (asyncssh.Error, OSError, BrokenPipeError):
-            return
-
-    def resize(self, cols: int, rows: int) -> None:
-        if not self._closed:
-            with contextlib.suppress(asyncssh.Error, OSError):
-                self.process.change_terminal_size(cols, rows)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.process.close()  # the remote tmux client sees a hang-up and detaches
-        with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
-            await asyncio.wait_for(self.process.wait_closed(), timeout=2)
 
 
 class SSHBackend(Backend):
@@ -241,95 +218,75 @@ class SSHBackend(Backend):
             raise BackendError(f"The sandbox on {self.host} answered {str(result.stdout)[:200]!r}.") from exc
 
     async def session_exists(self, spec: ShellSpec) -> bool:
-        argv = tmux.has_session_argv(
-            tmux="tmux",
-            socket=layout.sandbox_name(spec.attempt_id),
-            session=tmux.session_name(spec.attempt_id, spec.number),
-        )
-        return (await self._run(tmux.shell_join(argv))).exit_status == 0
+        remote = await self._remote()
+        socket = remote.holder_socket(spec.attempt_id, spec.number)
+        probe = holder.connect_argv(python="python3", tool=remote.tool, socket=socket)
+        return (await self._run(f"{holder.shell_join(probe)} </dev/null >/dev/null 2>&1")).exit_status == 0
 
-    async def open(self, spec: ShellSpec) -> SSHShell:
+    async def open(self, spec: ShellSpec) -> Shell:
         conn = await self._connect()
-        check = await self._run("command -v tmux >/dev/null && command -v bwrap >/dev/null")
+        check = await self._run("command -v bwrap >/dev/null")
         if check.exit_status != 0:
-            raise BackendError(
-                f"{self.host} lacks tmux or bubblewrap: the terminal needs both (apt-get install tmux bubblewrap)."
-            )
+            raise BackendError(f"{self.host} lacks bubblewrap: the terminal needs it (apt-get install bubblewrap).")
         remote = await self._remote()
         await self._sandbox(
             ["up"],
             {"policy": asdict(remote_policy(spec.sandbox, remote)), "token": spec.token, "control": spec.control},
         )
-        socket_name = layout.sandbox_name(spec.attempt_id)
-        session = tmux.session_name(spec.attempt_id, spec.number)
-        attach = tmux.shell_join(
-            tmux.attach_argv(tmux="tmux", socket=socket_name, session=session, readonly=spec.readonly)
-        )
-        if spec.readonly:
-            command = f"exec {attach}"
-        else:
-            spool = remote.spool(spec.attempt_id)
-            pane = tmux.attach_command(
-                "python3",
-                f"{remote.bin}/{sandbox.SPAWNER}",
-                f"{remote.state_dir(spec.attempt_id)}/{sandbox.SPAWN_SOCKET}",
-                spec.number,
-            )
-            record = self._record(remote, spec)
-            create = tmux.create_argv(
-                tmux="tmux",
-                socket=socket_name,
-                session=session,
-                cols=spec.cols,
-                rows=spec.rows,
-                pane_command=pane,
-                cwd="/",
-                record=record,
-            )
-            command = (
-                f"mkdir -p {tmux.shell_join([spool])} && chmod 700 {tmux.shell_join([os.path.dirname(spool)])} && "
-                # An existing session is not an error: the create is skipped and the client attaches.
-                f"{{ {tmux.shell_join(create)} 2>&1 | grep -v '^duplicate session' ; }} ; exec {attach}"
-            )
+        socket = remote.holder_socket(spec.attempt_id, spec.number)
+        if not spec.readonly:
+            await self._start_holder(remote, spec, socket)
+        connect = holder.shell_join(holder.connect_argv(python="python3", tool=remote.tool, socket=socket))
         try:
+            # No PTY on the channel: it carries the holder's frames, byte for byte.
             process = await conn.create_process(
-                command,
-                term_type="xterm-256color",
-                term_size=(spec.cols, spec.rows),
+                f"exec {connect} 2>/dev/null",
                 encoding=None,
-                # The most output in flight from the workstation when the browser falls behind or
-                # the consumer paces a flood (asyncssh's default is 2 MB): what Ctrl-C's prompt
-                # would queue behind. tmux on the workstation then blocks and redraws, as it does locally.
+                # The most output in flight from the workstation when the browser falls behind (asyncssh's
+                # default is 2 MB): what Ctrl-C's prompt would queue behind. The holder then blocks the shell.
                 window=SSH_WINDOW_BYTES,
             )
         except (asyncssh.Error, OSError) as exc:
             _connections.pop(self._key, None)
             raise BackendError(f"The workstation {self.host} refused a shell: {exc}.") from exc
-        return SSHShell(process)
+        process.stdin.write(holder.hello(readonly=spec.readonly, cols=spec.cols, rows=spec.rows))
 
-    def _record(self, remote: Remote, spec: ShellSpec) -> str:
-        spool = f"{remote.spool(spec.attempt_id)}/terminal-{spec.number}.jsonl"
-        return tmux.record_command("python3", f"{remote.bin}/rebench-record", spool)
+        async def close() -> None:
+            process.close()  # the holder sees the connection go; the shell lives on
+            await process.wait_closed()
 
-    async def ensure_recording(self, spec: ShellSpec) -> bool:
-        """Restart the pane's recorder on the workstation if it has stopped; True if it had to."""
-        if spec.readonly:
-            return False
-        socket_name = layout.sandbox_name(spec.attempt_id)
-        session = tmux.session_name(spec.attempt_id, spec.number)
-        result = await self._run(tmux.shell_join(tmux.pane_pipe_argv(tmux="tmux", socket=socket_name, session=session)))
-        if result.exit_status != 0 or str(result.stdout).strip() != "0":
-            return False
-        record = self._record(await self._remote(), spec)
-        rearm = tmux.recorder_rearm_argv(tmux="tmux", socket=socket_name, session=session, record=record)
-        return (await self._run(tmux.shell_join(rearm))).exit_status == 0
+        return holder.HolderShell(process.stdout, process.stdin, close)
+
+    async def _start_holder(self, remote: Remote, spec: ShellSpec, socket: str) -> None:
+        spool = remote.spool(spec.attempt_id)
+        folder = remote.terminals(spec.attempt_id)
+        start = holder.start_argv(
+            python="python3",
+            tool=remote.tool,
+            socket=socket,
+            spool=f"{spool}/terminal-{spec.number}.jsonl",
+            cols=spec.cols,
+            rows=spec.rows,
+            replay_bytes=settings.TERMINAL_REPLAY_BYTES,
+            attach=holder.attach_argv(
+                python="python3",
+                spawner=f"{remote.bin}/{sandbox.SPAWNER}",
+                spawn_socket=f"{remote.state_dir(spec.attempt_id)}/{sandbox.SPAWN_SOCKET}",
+                number=spec.number,
+            ),
+        )
+        folders = holder.shell_join([spool, folder])
+        parents = holder.shell_join([os.path.dirname(spool), os.path.dirname(folder), folder])
+        result = await self._run(f"mkdir -p {folders} && chmod 700 {parents} && {holder.shell_join(start)} >/dev/null")
+        if result.exit_status != 0:
+            raise BackendError(f"The terminal could not start on {self.host}: {str(result.stderr).strip()[-500:]}")
 
     async def pull_recording(self, attempt_id: int, number: int, dest: Path) -> int:
         """Whole lines only: a line the recorder is writing now comes with the next pull."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         offset = dest.stat().st_size if dest.exists() else 0
         spool = (await self._remote()).spool(attempt_id)
-        path = tmux.shell_join([f"{spool}/terminal-{number}.jsonl"])
+        path = holder.shell_join([f"{spool}/terminal-{number}.jsonl"])
         result = await self._run(f"tail -c +{offset + 1} {path} 2>/dev/null", binary=True)
         data = result.stdout or b""
         assert isinstance(data, bytes)  # binary: not decoded
@@ -347,17 +304,21 @@ class SSHBackend(Backend):
 
     async def end_attempt(self, attempt_id: int) -> bool:
         remote = await self._remote()
-        kill = tmux.shell_join(tmux.kill_argv(tmux="tmux", socket=layout.sandbox_name(attempt_id)))
+        folder = remote.terminals(attempt_id)
+        stop = holder.shell_join(holder.stop_argv(python="python3", tool=remote.tool, directory=folder))
         result = await self._run(
-            f"{kill} >/dev/null 2>&1 && echo tmux-ended; {remote.cli(['stop', remote.state_dir(attempt_id)])}"
+            f"echo terminals-ended=$({stop} 2>/dev/null); rm -rf {holder.shell_join([folder])}; "
+            f"{remote.cli(['stop', remote.state_dir(attempt_id)])}"
         )
         if result.exit_status != 0:
             raise BackendError(
                 f"Could not stop the attempt's sandbox on {self.host}: {str(result.stderr).strip()[-500:]}"
             )
-        ended = "tmux-ended" in str(result.stdout) or '"stopped": true' in str(result.stdout)
+        output = str(result.stdout)
+        holders = re.search(r"terminals-ended=(\d+)", output)
+        ended = bool(holders and int(holders.group(1))) or '"stopped": true' in output
         if ended:
-            log.info("attempt %s: ended its tmux server and sandbox on %s", attempt_id, self.host)
+            log.info("attempt %s: ended its terminals and sandbox on %s", attempt_id, self.host)
         return ended
 
     async def collect_recordings(self, attempt_id: int, recordings: list[tuple[int, Path]]) -> None:
@@ -365,4 +326,4 @@ class SSHBackend(Backend):
             await self.pull_recording(attempt_id, number, dest)
         # Pulled whole: the workstation's copy goes, so nothing of it is ever pulled twice.
         spool = (await self._remote()).spool(attempt_id)
-        await self._run(f"rm -rf {tmux.shell_join([spool])}")
+        await self._run(f"rm -rf {holder.shell_join([spool])}")

@@ -10,7 +10,7 @@ keeper daemon `python -m workstation.sandbox keeper`) and on SSH workstations (c
   the last control the server sent says so — a pause, or a deadline that has passed — with or
   without the server, the broker or the worker.
 - the **spawner** (spawner.py): inside, as the attempt's user; starts each terminal's shell on the
-  terminal tmux (outside) passes it.
+  terminal its holder (outside) passes it.
 - **instances**: `launch()` starts one more sandbox of the same policy for a command (a scorer's
   harness, copying files into the workspace), in its own cgroup under the attempt's.
 

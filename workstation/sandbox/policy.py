@@ -43,7 +43,7 @@ class Policy:
     tools_dir: str
     uid: int
     gid: int
-    # Who may connect to the spawner (tmux's group; -1: the keeper's own user only) and who runs
+    # Who may connect to the spawner (the terminal user's group; -1: the keeper's own user only) and who runs
     # the API relay (-1: the keeper's user).
     connector_gid: int = -1
     relay_uid: int = -1

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Shells inside an attempt's sandbox, for terminals whose tmux runs outside it (standard library only, one file).
+"""Shells inside an attempt's sandbox, for terminals held outside it (standard library only, one file).
 
 Three roles, one protocol:
 
@@ -7,10 +7,10 @@ Three roles, one protocol:
   accepts on the listening socket it inherited (made outside by the keeper, never visible inside),
   and for each connection starts a shell on the terminal the client passes (SCM_RIGHTS), in the
   sandbox's namespaces and cgroup, then answers with the shell's exit status.
-- `attach SOCKET`: the command tmux runs in a pane, outside the sandbox, as the tmux user. It gives
-  its terminal up (so the shell can make it its own controlling terminal), passes it to the spawner
-  and exits with the shell's status. tmux keeps the terminal's other side: it draws it and the
-  recorder records it, out of the shell's reach.
+- `attach SOCKET`: the command a terminal's holder runs on its PTY, outside the sandbox, as the
+  terminal user. It gives its terminal up (so the shell can make it its own controlling terminal),
+  passes it to the spawner and exits with the shell's status. The holder keeps the terminal's other
+  side: it records it and passes it to the browser, out of the shell's reach.
 - `run [--bridge PORT=SOCKET ...] -- ARGV`: inside a sandbox, reach services outside it: each bridge
   listens on 127.0.0.1:PORT of the sandbox's own loopback and forwards to a Unix socket bound in
   (an environment's LLM proxy, a judge); then ARGV runs and its status is this command's.

@@ -1,9 +1,10 @@
-"""The expert can neither stop, re-pipe nor read what records their terminal, nor block anyone's start with a lock.
+"""The expert can neither stop, reach nor read what holds and records their terminal, nor block anyone's start.
 
 Before the sandbox the expert's shell ran in a tmux server of their own: `tmux pipe-pane` to
 /dev/null hid work from the recording without a gap marker, `pkill` stopped the recorder, every
 recording part was world-readable, and `flock -x` on the world-readable accounts lock in /tmp
-stopped every new attempt's user creation, with no timeout.
+stopped every new attempt's user creation, with no timeout. Now the terminal's PTY holder
+(rebench-termhold) runs outside the sandbox as the terminal user and records what it reads.
 """
 
 from __future__ import annotations
@@ -32,22 +33,26 @@ def recording_of(attempt: Attempt) -> str:
 
 
 @ts.sync
-async def test_the_shell_cannot_repipe_kill_or_reach_its_tmux_and_recorder(attempt: Attempt) -> None:
-    from workstation.layout import sandbox_name
+async def test_the_shell_cannot_stop_reach_or_bypass_what_holds_and_records_its_terminal(attempt: Attempt) -> None:
+    from workstation import layout
 
     screen = await open_shell(attempt)
-    socket = sandbox_name(attempt.pk)
+    socket = layout.terminals_dir(attempt.pk) / "terminal-1.sock"
     out = await run(
         screen,
-        f"tmux -L {socket} pipe-pane -t attempt-{attempt.pk}-terminal-1 'cat > /dev/null' 2>&1; echo PIPE=$?; "
-        f"tmux -L {socket} kill-server 2>&1; echo KILL=$?; "
-        "pkill -f rebench-record; echo PKILL=$?; ls /tmp/tmux-* 2>&1",
+        # The holder (its process, its socket, its folder) and the tmux of the days before it.
+        "pkill -f rebench-termhold; echo PKILL=$?; "
+        f"ls {layout.terminals_root()} 2>&1; echo LS=$?; "
+        "python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); "
+        f's.connect("{socket}"); print("REACHED", 6*7)\''
+        " 2>&1 | tail -1; "
+        f"tmux -L {layout.sandbox_name(attempt.pk)} kill-server 2>&1; echo KILL=$?",
     )
-    # No such server: it isn't in the sandbox's view.
-    assert "PIPE=1" in out, out
-    assert "KILL=1" in out, out
-    assert "PKILL=1" in out, out  # no such process to kill
-    # Still recorded, every byte of what follows.
+    assert "PKILL=1" in out, out  # no such process in its view to signal
+    assert "LS=0" not in out, out  # the terminals' folder isn't in the sandbox's view
+    assert "REACHED 42" not in out, out  # its socket is out of reach
+    assert "KILL=0" not in out, out  # no tmux server holds it (none is in its view, if tmux is)
+    # Still held and recorded, every byte of what follows.
     await run(screen, "echo HIDDEN$((6*7))WORK")
     await asyncio.sleep(0.5)
     await close(screen)
@@ -59,7 +64,7 @@ async def test_the_shell_cannot_repipe_kill_or_reach_its_tmux_and_recorder(attem
 
 @ts.sync
 async def test_recordings_are_nobody_elses_to_read_on_the_host(attempt: Attempt, settings) -> None:
-    """Spool files and stored parts are root's (the output stream tmux's user's), never readable by others."""
+    """Spool files and stored parts are root's (the output stream the terminal user's), never readable by others."""
     settings.TERMINAL_RECORDING_UPLOAD_SECONDS = 0.5
     screen = await open_shell(attempt)
     await run(screen, "echo SECRET$((6*7))TYPED")

@@ -3,15 +3,17 @@
 Four comparisons in one run, each printed side by side with its ratio and its target:
 
 1. shell start, from asking for a terminal to the first prompt byte: sandboxed cold
-   (`LocalBackend.open` of a fresh attempt whose user exists: keeper, bubblewrap, tmux server),
-   sandboxed warm (a second terminal of an attempt whose sandbox runs), and the unsandboxed peer,
-   what the site did before the sandbox: the same tmux session creation (`workstation.tmux.create_argv`,
-   our options) with bash as the pane command and tmux run as the attempt's user, cold (a new tmux
-   server) and warm (a second session). Then where a warm open's time goes, step by step.
-2. keystroke echo p50/p99 through a tmux client PTY read directly (terminal.py's raw reader and
-   its echo test, no WebSocket): sandboxed pane against bash pane, same tmux options, same shell
-   user, interleaved key by key (the line cleared every 50 keys), with a bootstrap interval of the
-   gap: on a loaded host the tails are mostly the host's.
+   (`LocalBackend.open` of a fresh attempt whose user exists: keeper, bubblewrap, the terminal's
+   holder), sandboxed warm (a second terminal of an attempt whose sandbox runs: its holder alone),
+   and the unsandboxed peer: a holder started the same way (`holder.start_argv`, the same tool,
+   python3, environment, connect and hello) but run as the attempt's user with /bin/bash itself on
+   its PTY instead of the sandbox's attach client, first and second terminal. Then where an open's
+   time goes, step by step (users, tools, keeper + bwrap, token, holder start, connect, first byte,
+   prompt), warm and for a fresh attempt, and what the holder's PTY runs, started alone on a PTY.
+2. keystroke echo p50/p99 through a HolderShell on the holder's socket (terminal.py's echo test,
+   no WebSocket): the sandboxed terminal against the unsandboxed peer's (bash directly under a
+   holder), same shell user, interleaved key by key (the line cleared every 50 keys), with a
+   bootstrap interval of the gap: on a loaded host the tails are mostly the host's.
 3. throughput, same user (the attempt's) and same binary (the sandbox's python3): inside a sandbox
    instance of the attempt's policy (`sandbox.launch`: bubblewrap and the attempt's cgroup with its
    caps) against a plain setuid process (no namespaces, no cgroup): a single-threaded CPU loop, a
@@ -26,7 +28,7 @@ parent of its own instead of the site's (`SANDBOX_CGROUP_PARENT`, shared by ever
 on the host), which tells the sandbox's own cost from the CPU weight its siblings take.
 
 Run as root: .venv/bin/python benchmarks/sandbox.py [--quick] [--repeats 20] [--keys 500] [--rounds 6]
-Everything it makes (users rbbench<pid>-9000NN, their tmux servers, sandboxes and cgroups, a scratch
+Everything it makes (users rbbench<pid>-9000NN, their holders, sandboxes and cgroups, a scratch
 folder under /tmp) is removed at the end. The machine is shared: figures are for comparing within one
 run. Not a test.
 """
@@ -38,6 +40,7 @@ import array
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import importlib.util
 import json
 import os
@@ -47,11 +50,13 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import sysconfig
 import tarfile
 import tempfile
+import termios
 import textwrap
 import time
 from pathlib import Path
@@ -200,12 +205,13 @@ def load() -> str:
 
 class Bench:
     def __init__(self, args: argparse.Namespace, scratch: Path, prefix: str) -> None:
-        from workstation import layout, sandbox, tmux, users
+        from workstation import holder, layout, policy, sandbox, users, workspaces
         from workstation.backends import SandboxRequest, ShellSpec
         from workstation.backends import local as local_backend
         from workstation.policy import local_policy, python_binds
 
-        self.layout, self.sandbox, self.tmux, self.users = layout, sandbox, tmux, users
+        self.holder, self.layout, self.policy, self.sandbox, self.users = holder, layout, policy, sandbox, users
+        self.workspaces = workspaces
         self.SandboxRequest, self.ShellSpec, self.local = SandboxRequest, ShellSpec, local_backend
         self.local_policy, self.python_binds = local_policy, python_binds
         self.term = load_terminal_benchmark()
@@ -213,12 +219,14 @@ class Bench:
         self.scratch = scratch
         self.prefix = prefix
         self.backend = local_backend.LocalBackend()
-        # Attempt ids: the start-time repeats (the first one a warm-up), then echo, throughput, GPU.
+        # Attempt ids: the start-time repeats (the first one a warm-up), then echo, throughput, GPU,
+        # then the breakdown's fresh attempts (their users made by the open itself, not beforehand).
         self.start_ids = [BASE_ATTEMPT + i for i in range(args.repeats + 1)]
         self.echo_id = BASE_ATTEMPT + args.repeats + 1
         self.gpu_id = self.echo_id + 1
         self.own_id = self.echo_id + 2  # the echo's diagnosis column
-        self.all_ids = [*self.start_ids, self.echo_id, self.gpu_id, self.own_id]
+        self.fresh_ids = [self.echo_id + 3 + i for i in range(self.breakdown_count())]
+        self.all_ids = [*self.start_ids, self.echo_id, self.gpu_id, self.own_id, *self.fresh_ids]
         self.shell_users: dict[int, Any] = {}
         self.launched: list[Any] = []  # policies whose cgroups launch() may have made
         # The diagnosis columns' cgroup parent: like the site's, but no other attempt's sandbox under it.
@@ -226,13 +234,39 @@ class Bench:
         self.clients: list[Any] = []
         self.results: dict[str, Any] = {}
 
+    def breakdown_count(self) -> int:
+        return max(3, min(self.args.repeats, 10))
+
     # --- terminals ---------------------------------------------------------------------------
 
-    def client(self, process: subprocess.Popen[bytes] | None, fd: int) -> Any:
-        """terminal.py's raw PTY reader on a tmux client we started (ours or the peer's)."""
+    def holder_client(self, shell: Any) -> Any:
+        """terminal.py's Client interface on a HolderShell (the site's, or the unsandboxed peer's)."""
+        base: Any = self.term.Client  # terminal.py's, loaded at run time
+
+        class HolderClient(base):
+            fd = -1
+
+            def __init__(self) -> None:
+                self.shell = shell
+
+            async def send(self, text: str) -> None:
+                await self.shell.write(text.encode())
+
+            async def recv(self) -> bytes:
+                return await self.shell.read()
+
+            async def close(self) -> None:
+                await self.shell.close()
+
+        made = HolderClient()
+        self.clients.append(made)
+        return made
+
+    def pty_client(self, process: subprocess.Popen[bytes] | None, fd: int) -> Any:
+        """terminal.py's raw PTY reader on a PTY of ours (a process started on it, or a PTY handed over)."""
         raw_pty_client: Any = self.term.RawPtyClient  # terminal.py's, loaded at run time
 
-        class TmuxClient(raw_pty_client):
+        class PtyClient(raw_pty_client):
             def __init__(self) -> None:
                 self.process, self.pid, self.fd = process, process.pid if process else 0, fd
                 os.set_blocking(fd, False)
@@ -248,7 +282,7 @@ class Bench:
                     self.process.kill()
                     await asyncio.to_thread(self.process.wait)
 
-        made = TmuxClient()
+        made = PtyClient()
         self.clients.append(made)
         return made
 
@@ -266,48 +300,62 @@ class Bench:
         )
 
     async def open_sandboxed(self, attempt_id: int, number: int) -> Any:
-        shell = await self.backend.open(self.spec(attempt_id, number))
-        return self.client(shell.process, shell.fd)
+        """LocalBackend.open, as the terminal consumer calls it: keeper + bwrap (if not running) + holder + connect."""
+        return self.holder_client(await self.backend.open(self.spec(attempt_id, number)))
 
-    def plain_socket(self, attempt_id: int) -> str:
-        return f"{self.prefix}-plain-a{attempt_id}"
+    async def attach(self, path: Path) -> Any:
+        """Connect to a holder's socket and say hello, as LocalBackend.open does; its HolderShell."""
+        connection = await self.local._connect(path)
+        if connection is None:
+            raise RuntimeError(f"no holder listens at {path}")
+        reader, writer = connection
+        writer.write(self.holder.hello(readonly=False, cols=80, rows=24))
 
-    def _plain_create(self, attempt_id: int, number: int) -> None:
+        async def closer() -> None:
+            writer.close()
+            await writer.wait_closed()
+
+        return self.holder.HolderShell(reader, writer, closer)
+
+    def plain_dir(self, attempt_id: int) -> Path:
+        return self.scratch / "plain" / self.layout.sandbox_name(attempt_id)
+
+    def _plain_start(self, attempt_id: int, number: int) -> Path:
+        """The peer's holder: started as the site starts one (holder.start_argv, the same tool, python3,
+        environment and replay), but run as the attempt's user with /bin/bash itself on its PTY, no sandbox."""
+        from django.conf import settings
+
         user = self.shell_users[attempt_id]
-        argv = self.tmux.create_argv(
-            tmux=self.local.tmux_path(),
-            socket=self.plain_socket(attempt_id),
-            session=self.tmux.session_name(attempt_id, number),
+        folder = self.plain_dir(attempt_id)
+        folder.parent.mkdir(mode=0o755, exist_ok=True)
+        self.workspaces.make_folder(folder, uid=user.uid, gid=user.gid)
+        path = folder / self.holder.socket_name(number)
+        argv = self.holder.start_argv(
+            python=self.local.system_python(),
+            tool=str(self.layout.tools_dir() / self.holder.TOOL),
+            socket=str(path),
+            spool="",  # the sandboxed side's spec records nothing either
             cols=80,
             rows=24,
-            pane_command="exec /bin/bash",
-            cwd=str(self.layout.workspace(attempt_id)),
-            record=None,
+            replay_bytes=settings.TERMINAL_REPLAY_BYTES,
+            attach=["/bin/bash"],
         )
-        result = self.local._run_tmux(argv, user)
+        result = subprocess.run(  # the site's holder, with arguments we build
+            argv, capture_output=True, check=False, timeout=15, env=self.local._holder_env(), cwd="/",
+            user=user.uid, group=user.gid, extra_groups=[],
+        )  # fmt: skip
         if result.returncode != 0:
-            raise RuntimeError(f"tmux (unsandboxed) failed: {result.stderr.decode(errors='replace').strip()}")
+            raise RuntimeError(f"the unsandboxed holder failed: {result.stderr.decode(errors='replace').strip()}")
+        return path
 
     async def open_plain(self, attempt_id: int, number: int) -> Any:
-        """The peer: attached as LocalBackend.open attaches (a PTY, the tmux client started in a thread), but
-        tmux and bash run as the attempt's user, the pane's command bash itself."""
-        user = self.shell_users[attempt_id]
-        await asyncio.to_thread(self._plain_create, attempt_id, number)
-        process, master = await self.attach_client(self.plain_socket(attempt_id), attempt_id, number, user)
-        return self.client(process, master)
-
-    async def attach_client(self, socket: str, attempt_id: int, number: int, user: Any) -> tuple[Any, int]:
-        """A tmux client on a fresh PTY, started in a thread as LocalBackend.open starts it."""
-        argv = self.tmux.attach_argv(
-            tmux=self.local.tmux_path(),
-            socket=socket,
-            session=self.tmux.session_name(attempt_id, number),
-            readonly=False,
-        )
-        return await self.local.spawn_on_pty(argv, user, cols=80, rows=24)
+        """The peer: a holder started the same way (in a thread, as LocalBackend.open starts one), connected
+        and greeted the same way, but holder and bash run as the attempt's user, bash directly on its PTY."""
+        path = await asyncio.to_thread(self._plain_start, attempt_id, number)
+        return self.holder_client(await self.attach(path))
 
     async def until_prompt(self, client: Any, user_name: str, seen: bytes = b"") -> float:
-        """The moment bash's prompt (`user@host:dir$`, /etc/bash.bashrc's) arrives through the tmux client."""
+        """The moment bash's prompt (`user@host:dir$`, /etc/bash.bashrc's) arrives through the client."""
         pattern = re.compile(re.escape(user_name.encode()) + rb"@[^\r\n]*?\$")
         if pattern.search(seen):
             return time.perf_counter()
@@ -322,20 +370,31 @@ class Bench:
         began = time.perf_counter()
         opener = self.open_sandboxed if kind == "sandboxed" else self.open_plain
         client = await opener(attempt_id, number)
-        shown = await self.until_prompt(client, self.shell_users[attempt_id].name)
+        shown = await self.until_prompt(client, self.user_name(attempt_id))
         await self.close(client)
         return (shown - began) * 1000
 
+    def user_name(self, attempt_id: int) -> str:
+        user = self.shell_users.get(attempt_id)
+        return user.name if user is not None else self.users.attempt_user_name(attempt_id)
+
     def end_attempt(self, attempt_id: int) -> None:
-        """End the attempt as the site does (tmux, keeper, cgroup), drop its state folder, end the peer's tmux."""
+        """End the attempt as the site does (holders, keeper, cgroup), drop its state folder, end the peer's holders."""
         with contextlib.suppress(Exception):
             self.local.end_attempt_sync(attempt_id)
         self.sandbox.stop(str(self.layout.sandbox_dir(attempt_id)), remove=True)
-        user = self.shell_users.get(attempt_id)
-        if user is not None:
-            kill = self.tmux.kill_argv(tmux=self.local.tmux_path(), socket=self.plain_socket(attempt_id))
-            with contextlib.suppress(Exception):
-                self.local._run_tmux(kill, user)
+        folder = self.plain_dir(attempt_id)
+        if folder.is_dir():
+            argv = self.holder.stop_argv(
+                python=self.local.system_python(),
+                tool=str(self.layout.tools_dir() / self.holder.TOOL),
+                directory=str(folder),
+            )
+            subprocess.run(argv, capture_output=True, check=False, timeout=15)  # as root: ends any user's holder
+            deadline = time.monotonic() + 5
+            while list(folder.glob("*.pid")) and time.monotonic() < deadline:
+                time.sleep(0.05)  # each holder removes its pid file as it exits
+            shutil.rmtree(folder, ignore_errors=True)
 
     # --- 1. shell start ---------------------------------------------------------------------------
 
@@ -356,11 +415,13 @@ class Bench:
             finally:
                 await asyncio.to_thread(self.end_attempt, attempt_id)
         names = {
-            "sandboxed cold": "sandboxed, cold (keeper + bwrap + tmux server)",
-            "sandboxed warm": "sandboxed, warm (2nd terminal)",
-            "plain cold": "unsandboxed, cold (new tmux server)",
-            "plain warm": "unsandboxed, warm (2nd session)",
+            "sandboxed cold": "sandboxed, cold (keeper + bwrap + holder)",
+            "sandboxed warm": "sandboxed, warm (2nd terminal: holder)",
+            "plain cold": "unsandboxed, 1st terminal (holder + bash)",
+            "plain warm": "unsandboxed, 2nd terminal (holder + bash)",
         }
+        print("  unsandboxed: a holder started as the site starts one, running /bin/bash directly as the"
+              " attempt's user (no keeper, no bwrap, no attach client)")  # fmt: skip
         print(f"  {'':<48} {'median':>9} {'p90':>9}")
         stats = {}
         for key, values in times.items():
@@ -378,106 +439,136 @@ class Bench:
               f" of what the sandbox adds to a warm open [{gap_low:+.1f}, {gap_high:+.1f}] ms", flush=True)  # fmt: skip
         self.results["start"] = {**stats, "warm_interval": (low, high)}
 
-    async def breakdown(self) -> None:
-        """A warm open, step by step, with LocalBackend.open's own functions; and the pieces it starts."""
-        count = max(3, min(self.args.repeats, 10))
-        attempt_id = self.echo_id  # running (the echo measurement's sandbox)
-        user_name = self.shell_users[attempt_id].name
-        steps: dict[str, list[float]] = {}
+    async def stepped_open(self, attempt_id: int, number: int, add: Any) -> None:
+        """LocalBackend.open, its steps timed one by one with its own functions (sandbox_up's inlined)."""
+        spec = self.spec(attempt_id, number)
+        t0 = time.perf_counter()
+        found = await asyncio.to_thread(self.local_policy, spec.sandbox)  # makes the attempt's user if missing
+        t1 = time.perf_counter()
 
-        def add(name: str, seconds: float) -> None:
-            steps.setdefault(name, []).append(seconds * 1000)
+        def tools_and_workspace() -> None:
+            self.layout.install_tools()
+            self.local.prepare_workspace(attempt_id, self.users.ShellUser("", found.uid, found.gid, ""))
+
+        await asyncio.to_thread(tools_and_workspace)
+        t2 = time.perf_counter()
+        command, env = self.policy.launcher()
+        await asyncio.to_thread(self.sandbox.ensure, found, command, env=env)
+        t3 = time.perf_counter()
+        terminal_user = self.local._terminal_user()
+        self.sandbox.set_token(found.state_dir, spec.token, uid=terminal_user.uid)
+        t4 = time.perf_counter()
+        path = await asyncio.to_thread(self.local._start_holder, spec, found, terminal_user)
+        t5 = time.perf_counter()
+        client = self.holder_client(await self.attach(path))
+        t6 = time.perf_counter()
+        first = await asyncio.wait_for(client.recv(), PROMPT_SECONDS)
+        t7 = time.perf_counter()
+        shown = await self.until_prompt(client, self.user_name(attempt_id), first)
+        await self.close(client)
+        add("users + policy (local_policy)", t1 - t0)
+        add("tools + workspace", t2 - t1)
+        add("keeper + bwrap (sandbox.ensure)", t3 - t2)
+        add("terminal user + set_token", t4 - t3)
+        add("holder start (term_holder start returns)", t5 - t4)
+        add("connect + hello", t6 - t5)
+        add("first byte from the holder", t7 - t6)
+        add("prompt after first byte", shown - t7)
+        add("total", shown - t0)
+
+    async def breakdown(self) -> None:
+        """Where an open's time goes, warm and cold, step by step; and what the holder's PTY runs, alone."""
+        count = self.breakdown_count()
+        attempt_id = self.echo_id  # running (the echo measurement's sandbox)
+        warm: dict[str, list[float]] = {}
+        cold: dict[str, list[float]] = {}
+
+        def adder(steps: dict[str, list[float]]) -> Any:
+            def add(name: str, seconds: float) -> None:
+                steps.setdefault(name, []).append(seconds * 1000)
+
+            return add
 
         for number in range(10, 10 + count):
-            spec = self.spec(attempt_id, number)
-            t0 = time.perf_counter()
-            found = await asyncio.to_thread(self.local.sandbox_up, spec.sandbox, spec.control)
-            t1 = time.perf_counter()
-            tmux_user = self.local._tmux_user()
-            self.sandbox.set_token(found.state_dir, spec.token, uid=tmux_user.uid)
-            t2 = time.perf_counter()
-            await asyncio.to_thread(self.local._create_session, spec, found, tmux_user)
-            t3 = time.perf_counter()
-            process, master = await self.attach_client(self.local._socket(attempt_id), attempt_id, number, tmux_user)
-            t4 = time.perf_counter()
-            client = self.client(process, master)
-            first = await asyncio.wait_for(client.recv(), PROMPT_SECONDS)
-            t5 = time.perf_counter()
-            shown = await self.until_prompt(client, user_name, first)
-            await self.close(client)
-            add("sandbox_up (policy, users, tools, workspace, ensure)", t1 - t0)
-            add("set_token", t2 - t1)
-            add("tmux new-session as the tmux user (returns)", t3 - t2)
-            add("attach client Popen (returns)", t4 - t3)
-            add("first byte from the tmux client", t5 - t4)
-            add("prompt after first byte", shown - t5)
-            add("total", shown - t0)
+            await self.stepped_open(attempt_id, number, adder(warm))
             await asyncio.sleep(SETTLE_SECONDS)
-        # What the pane runs, alone on a PTY (no tmux): the attach client handing it to the running
-        # spawner, to the sandboxed bash's prompt; the same with the interpreter's start-up trimmed; and
-        # the unsandboxed pane's bash as the attempt's user.
+        # A fresh attempt each time: no user yet (useradd in local_policy), no keeper, no cgroup.
+        for fresh in self.fresh_ids:
+            try:
+                await self.stepped_open(fresh, 1, adder(cold))
+            finally:
+                await asyncio.to_thread(self.end_attempt, fresh)
+            await asyncio.sleep(SETTLE_SECONDS)
+        # What the holder's PTY runs, alone on a PTY (no holder): the attach client handing it to the
+        # running spawner, to the sandboxed bash's prompt; the unsandboxed peer's bash as the attempt's
+        # user; and the hand-over alone, from this process (no attach client's start-up).
+        direct: dict[str, list[float]] = {}
+        add = adder(direct)
         for _ in range(count):
-            for name, argv in self.pane_commands(attempt_id).items():
-                add(name, await self.direct(argv, attempt_id, as_tmux=name.startswith("pane:  attach")))
+            for name, (argv, as_terminal_user) in self.pty_commands(attempt_id).items():
+                add(name, await self.direct(argv, attempt_id, as_terminal_user=as_terminal_user))
                 await asyncio.sleep(0.05)
-            add("pane:  no client: this process hands a PTY to the spawner", await self.handoff(attempt_id))
+            add("no client: this process hands a PTY to the spawner", await self.handoff(attempt_id))
             await asyncio.sleep(0.05)
-        # A cold open's first step alone: sandbox_up of an attempt with no sandbox (the start-time
-        # attempts, ended above: no keeper, no cgroup, no state folder; their users exist).
-        for attempt_id_cold in self.start_ids[1 : 1 + min(count, 5)]:
-            began = time.perf_counter()
-            await asyncio.to_thread(self.local.sandbox_up, self.SandboxRequest(attempt_id=attempt_id_cold), {})
-            add(
-                "cold: sandbox_up of a fresh attempt (keeper, cgroup, bwrap, spawner ready)",
-                time.perf_counter() - began,
-            )
-            await asyncio.to_thread(self.end_attempt, attempt_id_cold)
-        print(f"\n   where a warm sandboxed open's time goes ({count} times each, medians). LocalBackend.open's steps"
-              " in sequence; the pane's attach → spawner → bash chain starts with tmux new-session and runs"
-              " alongside the steps after it:")  # fmt: skip
-        for name, values in steps.items():
-            if name.startswith(("pane:", "cold:")):
-                continue
+        print(f"\n   where a sandboxed open's time goes ({count} times each, medians): LocalBackend.open's steps in"
+              " sequence; warm = a new terminal of a running sandbox, cold = a fresh attempt (its user made"
+              " by the open). The holder starts the attach client → spawner → bash chain on its PTY and"
+              " returns once it listens, so that chain runs alongside connect and the first byte:")  # fmt: skip
+        print(f"     {'':<48} {'warm':>9} {'cold':>9}")
+        for name, values in warm.items():
+            print(f"     {name:<48} {statistics.median(values):6.1f} ms {statistics.median(cold[name]):6.1f} ms")
+        print("   what a holder's PTY runs, started alone on a PTY (no holder) until bash's prompt shows on it:")
+        for name, values in direct.items():
             print(f"     {name:<56} {statistics.median(values):7.1f} ms")
-        print("   what a pane runs, started alone on a PTY (no tmux) until bash's prompt shows on it:")
-        for name, values in steps.items():
-            if name.startswith("pane:"):
-                print(f"     {name.removeprefix('pane:  '):<56} {statistics.median(values):7.1f} ms")
-        for name, values in steps.items():
-            if name.startswith("cold:"):
-                print(f"   {name.removeprefix('cold: ')}: {statistics.median(values):.1f} ms")
-        self.results["breakdown"] = {k: statistics.median(v) for k, v in steps.items()}
-
-    def pane_commands(self, attempt_id: int) -> dict[str, list[str]]:
-        python = self.local.system_python()
-        spawner = str(self.layout.tools_dir() / self.sandbox.SPAWNER)
-        lite = self.scratch / "lite" / "spawner_lazy.py"
-        if not lite.exists():
-            # spawner.py with the imports `attach` never uses (subprocess, threading) left out: what
-            # making them lazy would save. A copy in the scratch folder; the site's file is untouched.
-            lite.parent.mkdir(exist_ok=True)
-            text = (self.layout.TOOLS[self.sandbox.SPAWNER]).read_text()
-            text = text.replace("import subprocess\n", "").replace("import threading\n", "")
-            lite.write_text(text)
-            lite.parent.chmod(0o755)
-            lite.chmod(0o644)
-        sock = str(self.layout.sandbox_dir(attempt_id) / self.sandbox.SPAWN_SOCKET)
-        return {
-            "pane:  attach → sandboxed bash, as the site runs it": [python, spawner, "attach", sock, "99"],
-            "pane:  attach with python3 -I -S": [python, "-I", "-S", spawner, "attach", sock, "99"],
-            "pane:  attach, lazy subprocess/threading, -I -S": [python, "-I", "-S", str(lite), "attach", sock, "99"],
-            "pane:  /bin/bash as the attempt's user (the peer)": ["/bin/bash"],
+        self.results["breakdown"] = {
+            "warm": {k: statistics.median(v) for k, v in warm.items()},
+            "cold": {k: statistics.median(v) for k, v in cold.items()},
+            "direct": {k: statistics.median(v) for k, v in direct.items()},
         }
 
-    async def direct(self, argv: list[str], attempt_id: int, *, as_tmux: bool) -> float:
-        """Seconds from starting `argv` on a fresh PTY to bash's prompt on it."""
-        user = self.local._tmux_user() if as_tmux else self.shell_users[attempt_id]
-        env = {**self.local._tmux_env(), "TERM": "tmux-256color"}
-        began = time.perf_counter()
-        process, master = await self.local.spawn_on_pty(argv, user, cols=80, rows=24, env=env)
-        client = self.client(process, master)
+    def pty_commands(self, attempt_id: int) -> dict[str, tuple[list[str], bool]]:
+        """name → (argv, run as the terminal user)."""
+        attach = self.holder.attach_argv(
+            python=self.local.system_python(),
+            spawner=str(self.layout.tools_dir() / self.sandbox.SPAWNER),
+            spawn_socket=str(self.layout.sandbox_dir(attempt_id) / self.sandbox.SPAWN_SOCKET),
+            number=99,
+        )
+        return {
+            "attach → sandboxed bash, as the holder runs it": (attach, True),
+            "/bin/bash as the attempt's user (the peer)": (["/bin/bash"], False),
+        }
+
+    async def spawn_on_pty(self, argv: list[str], user: Any) -> tuple[subprocess.Popen[bytes], int]:
+        """`argv` as `user` on a fresh 80×24 PTY (its controlling terminal) in the holder's environment."""
+        master, slave = os.openpty()
         try:
-            shown = await self.until_prompt(client, self.shell_users[attempt_id].name)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+            os.fchown(slave, user.uid, user.gid)
+
+            def start() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    argv, stdin=slave, stdout=slave, stderr=slave, cwd="/", env=self.local._holder_env(),
+                    start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+                    close_fds=True, user=user.uid, group=user.gid, extra_groups=[],
+                )  # fmt: skip
+
+            process = await asyncio.to_thread(start)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        return process, master
+
+    async def direct(self, argv: list[str], attempt_id: int, *, as_terminal_user: bool) -> float:
+        """Seconds from starting `argv` on a fresh PTY to bash's prompt on it."""
+        user = self.local._terminal_user() if as_terminal_user else self.shell_users[attempt_id]
+        began = time.perf_counter()
+        process, master = await self.spawn_on_pty(argv, user)
+        client = self.pty_client(process, master)
+        try:
+            shown = await self.until_prompt(client, self.user_name(attempt_id))
         finally:
             await self.close(client)
         return shown - began
@@ -485,19 +576,19 @@ class Bench:
     async def handoff(self, attempt_id: int) -> float:
         """Seconds from passing a fresh PTY to the running spawner (as attach does, from this process) to the prompt."""
         master, slave = os.openpty()
-        self.local._set_size(slave, 80, 24)
-        tmux_user = self.local._tmux_user()
-        os.fchown(slave, tmux_user.uid, tmux_user.gid)
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        terminal_user = self.local._terminal_user()
+        os.fchown(slave, terminal_user.uid, terminal_user.gid)
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         began = time.perf_counter()
         try:
             connection.connect(str(self.layout.sandbox_dir(attempt_id) / self.sandbox.SPAWN_SOCKET))
-            request = json.dumps({"term": "tmux-256color", "terminal": 99}).encode()
+            request = json.dumps({"term": "xterm-256color", "terminal": 99}).encode()
             connection.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [slave]))])
             os.close(slave)
             slave = -1
-            reader = self.client(None, master)
-            shown = await self.until_prompt(reader, self.shell_users[attempt_id].name)
+            reader = self.pty_client(None, master)
+            shown = await self.until_prompt(reader, self.user_name(attempt_id))
             await self.close(reader)
         finally:
             if slave >= 0:
@@ -522,14 +613,15 @@ class Bench:
         keys = self.args.keys
         attempt_id = self.echo_id
         user = self.shell_users[attempt_id]
-        print(f"\n2. keystroke echo through a tmux client PTY, no WebSocket ({keys} keys each, interleaved"
-              " key by key, the order rotated every key); diagnosis column: a sandboxed pane of another attempt"
-              f" whose cgroup is under a parent of its own ({self.own_parent})")  # fmt: skip
+        print(f"\n2. keystroke echo through a HolderShell (the holder's socket, no WebSocket; {keys} keys each,"
+              " interleaved key by key, the order rotated every key): the sandboxed terminal against a holder"
+              " running bash directly as the attempt's user; diagnosis column: a sandboxed terminal of another"
+              f" attempt whose cgroup is under a parent of its own ({self.own_parent})")  # fmt: skip
         sandboxed = await self.open_sandboxed(attempt_id, 1)
         await self.until_prompt(sandboxed, user.name)
         plain = await self.open_plain(attempt_id, 1)
         await self.until_prompt(plain, user.name)
-        # Diagnosis: another attempt's sandboxed pane whose cgroup sits under a parent of its own.
+        # Diagnosis: another attempt's sandboxed terminal whose cgroup sits under a parent of its own.
         with self.own_parent_settings():
             own = await self.open_sandboxed(self.own_id, 1)
         await self.until_prompt(own, self.shell_users[self.own_id].name)
@@ -556,7 +648,11 @@ class Bench:
         for client in clients.values():
             await self.close(client)
         stats = {n: (statistics.median(v), self.term.pct(v, 99)) for n, v in latencies.items()}
-        labels = (("sandboxed", "sandboxed pane"), ("plain", "unsandboxed bash pane"), ("own", "diagnosis: own parent"))
+        labels = (
+            ("sandboxed", "sandboxed terminal"),
+            ("plain", "unsandboxed: bash direct"),
+            ("own", "diagnosis: own parent"),
+        )
         for name, label in labels:
             p90, worst = self.term.pct(latencies[name], 90), max(latencies[name])
             print(f"  {label:<24} p50 {stats[name][0]:6.3f} ms   p99 {stats[name][1]:6.3f} ms"
@@ -851,8 +947,9 @@ class Bench:
         from tests.unix_users_support import delete_users_with_prefix
 
         for client in self.clients:
-            with contextlib.suppress(OSError):
-                os.close(client.fd)
+            if client.fd >= 0:  # a PTY of ours (a HolderShell's connection closes with the event loop)
+                with contextlib.suppress(OSError):
+                    os.close(client.fd)
         for attempt_id in self.all_ids:
             with contextlib.suppress(Exception):
                 self.end_attempt(attempt_id)
@@ -865,10 +962,7 @@ class Bench:
             hierarchy = self.sandbox.cgroups.detect()
             if hierarchy is not None:
                 hierarchy.remove(self.own_parent)
-        uids = [user.uid for user in self.shell_users.values()]
         delete_users_with_prefix(f"{self.prefix}-")
-        for uid in uids:
-            shutil.rmtree(f"/tmp/tmux-{uid}", ignore_errors=True)  # noqa: S108 - tmux's folder of our deleted user
 
     def summary(self) -> None:
         r = self.results
@@ -907,7 +1001,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts: 3 repeats, 100 keys, 2 rounds, small loops")
     parser.add_argument("--repeats", type=int, default=None, help="terminal opens per kind (default 20)")
-    parser.add_argument("--keys", type=int, default=None, help="keystrokes per pane for the echo (default 500)")
+    parser.add_argument("--keys", type=int, default=None, help="keystrokes per terminal for the echo (default 500)")
     parser.add_argument("--rounds", type=int, default=None, help="inside/outside pairs per loop (default 6)")
     args = parser.parse_args()
     args.repeats = args.repeats or (3 if args.quick else 20)
@@ -923,8 +1017,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, terminated)
     prefix = f"rbbench{os.getpid()}"
     scratch = Path(tempfile.mkdtemp(prefix="rbbench-", dir="/tmp"))
-    scratch.chmod(0o755)  # the tmux user and the attempts' users reach their folders below it
-    versions = subprocess.run(["tmux", "-V"], capture_output=True, text=True, check=False).stdout.strip()
+    scratch.chmod(0o755)  # the terminal user and the attempts' users reach their folders below it
+    python3 = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "/usr/bin/python3"
+    found = subprocess.run([python3, "--version"], capture_output=True, text=True, check=False)
+    versions = f"holders on {python3} ({found.stdout.strip()})"
     bwrap = subprocess.run(["bwrap", "--version"], capture_output=True, text=True, check=False).stdout.strip()
     quick = " (quick)" if args.quick else ""
     print(f"sandbox benchmark on {os.cpu_count()} CPU(s), load average {load()}; {versions}, {bwrap};"

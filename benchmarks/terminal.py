@@ -1,8 +1,18 @@
-"""Terminal benchmark: our server vs terminado vs a raw PTY loop — throughput, echo latency, Ctrl-C, 100 terminals.
+"""Terminal benchmark: our server vs terminado vs tmux vs a raw PTY loop — throughput, echo, Ctrl-C, CPU, 100 terminals.
 
-Two columns tell tmux's cost from our server's: "tmux PTY" reads a tmux client (our tmux options)
-with the same raw loop, flat out; "tmux alone" times the flood in a tmux session nobody attaches
-to, the throughput ceiling of any server that keeps its shells in tmux.
+Our server's path is browser → WebSocket → server → the terminal's holder socket → PTY
+(workstation/tools/term_holder.py: one holder process per terminal, no tmux, no terminal emulator
+but the browser's). It is compared with three peers: "raw PTY", bash on a PTY read by a plain loop
+in this process (the limit); terminado (a peer server: WebSocket → server → PTY); and tmux, the old
+design (shells in tmux, as the site ran them before the holders): "tmux PTY" reads a tmux client
+with the same raw loop, flat out, and "tmux alone" times the flood in a tmux session nobody
+attaches to, the throughput ceiling of any server that keeps its shells in tmux.
+
+CPU per 100 MB of output: our uvicorn process plus this run's holder processes (`pgrep -f
+rebench-termhold`, those with this run's data folder in their command line), terminado's process,
+and the tmux server with its pane recorder (and, for "tmux PTY", its client), each read from
+/proc/<pid>/stat (utime + stime) before and after the flood. The shell and `yes` are not counted
+on any side.
 
 Run: .venv/bin/python benchmarks/terminal.py [--mb 100] [--keys 500] [--terminals 100]
 Installs terminado into its own virtualenv (data/venv-terminado) on first run; starts our
@@ -50,6 +60,39 @@ def wait_port(port: int, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"nothing listens on {port}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (/proc/<pid>/stat); a gone one counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 0
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def pgrep(pattern: str, within: str = "") -> list[int]:
+    """Processes whose command line has `pattern` (and `within`, when given: this run's own, not a test's)."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout.split()
+    pids = []
+    for pid in map(int, found):
+        if pid == os.getpid():
+            continue
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if pattern in command and within in command:
+            pids.append(pid)
+    return pids
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def flood_command(mb: int, then: str = "echo DONE$((40+2))") -> str:
@@ -187,23 +230,67 @@ class RawPtyClient(Client):
 
 TMUX_ENV = {**os.environ, "TERM": "xterm-256color"}
 
+# The site's former tmux options (workstation/tmux.py, before the holders replaced tmux): no status
+# line, no mouse mode, a long history, the window follows the latest client, no wait after ESC.
+TMUX_OPTIONS = [
+    ("status", "off"),
+    ("mouse", "off"),
+    ("history-limit", "50000"),
+    ("window-size", "latest"),
+    ("escape-time", "0"),
+    ("remain-on-exit", "off"),
+    ("default-shell", "/bin/sh"),
+]
+
+# The site's former pane recorder (workstation/tools/cast_pipe.py, fed by tmux `pipe-pane`), cut to
+# what it did per read: asciicast `o` lines, a 1 MB pipe, a 10 ms nap after a large read.
+TMUX_RECORDER = textwrap.dedent(
+    """
+    import codecs, fcntl, json, os, sys, time
+    fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    try:
+        fcntl.fcntl(0, 1031, 1024 * 1024)  # F_SETPIPE_SZ
+    except OSError:
+        pass
+    while True:
+        data = os.read(0, 1024 * 1024)
+        text = decoder.decode(data, final=not data)
+        if text:
+            os.write(fd, (json.dumps([round(time.time(), 6), "o", text]) + "\\n").encode())
+        if not data:
+            break
+        if len(data) >= 4096:
+            time.sleep(0.01)
+    """
+)
+RECORDER_PATH = Path(tempfile.gettempdir()) / f"rebench-bench-recorder-{os.getpid()}.py"
+
 
 def start_bench_tmux(sock: str) -> None:
-    """A tmux server with our options and session "bench" (80×24, bash), its pane piped into our recorder."""
-    sys.path.insert(0, str(ROOT))
-    from workstation.tmux import TMUX_OPTIONS
-
+    """A tmux server with the site's former options and session "bench" (80×24, bash), its pane piped
+    into the former recorder (to /dev/null)."""
+    RECORDER_PATH.write_text(TMUX_RECORDER)
     argv = ["tmux", "-L", sock, "-f", "/dev/null", "start-server"]
     for name, value in [*TMUX_OPTIONS, ("default-command", "bash --norc --noprofile")]:
         argv += [";", "set-option", "-g", name, value]
-    record = f"exec {sys.executable} {ROOT / 'workstation' / 'tools' / 'cast_pipe.py'} /dev/null"
+    record = f"exec {sys.executable} {RECORDER_PATH} /dev/null"
     argv += [";", "new-session", "-d", "-s", "bench", "-x", "80", "-y", "24"]
     argv += [";", "pipe-pane", "-t", "=bench:", record]
     subprocess.run(argv, check=True, env=TMUX_ENV)
 
 
+def tmux_pids(sock: str) -> list[int]:
+    """The bench tmux server and its pane recorder."""
+    shown = subprocess.run(
+        ["tmux", "-L", sock, "display-message", "-p", "#{pid}"], capture_output=True, text=True, env=TMUX_ENV
+    )
+    server = [int(shown.stdout)] if shown.stdout.strip().isdigit() else []
+    return server + pgrep(str(RECORDER_PATH))
+
+
 class TmuxPtyClient(RawPtyClient):
-    """bash in tmux (our options, a pane recorder like ours), its client read by the raw loop: tmux's own bound."""
+    """bash in tmux (the former options and pane recorder), its client read by the raw loop: tmux's own bound."""
 
     socket = f"rebench-bench-tmux-{os.getpid()}"
 
@@ -225,8 +312,9 @@ class TmuxPtyClient(RawPtyClient):
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False, capture_output=True)
 
 
-def tmux_alone(mb: int) -> float:
-    """MB/s of the flood in a tmux session that no client reads (our options and pane recorder).
+def tmux_alone(mb: int) -> tuple[float, float]:
+    """MB/s of the flood in a tmux session that no client reads (the former options and pane recorder),
+    and the tmux server's and recorder's CPU seconds per 100 MB.
 
     tmux parses every byte a pane prints into its screen whatever its clients do, so this is the
     ceiling of any server that keeps its shells in tmux, client or no client.
@@ -237,10 +325,13 @@ def tmux_alone(mb: int) -> float:
     try:
         time.sleep(0.5)
         flood = flood_command(mb, then=f"tmux -L {sock} wait-for -S done").removesuffix("\r")
+        pids = tmux_pids(sock)
+        cpu_before = cpu_seconds(pids)
         began = time.perf_counter()
         subprocess.run([*tmux, "send-keys", "-t", "=bench:", flood, "Enter"], check=True, env=TMUX_ENV)
         subprocess.run([*tmux, "wait-for", "done"], check=True, env=TMUX_ENV, timeout=600)
-        return mb / (time.perf_counter() - began)
+        seconds = time.perf_counter() - began
+        return mb / seconds, (cpu_seconds(pids) - cpu_before) * 100 / mb
     finally:
         subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
 
@@ -307,10 +398,16 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def measure(name: str, open_client, mb: int, keys: int) -> dict[str, float]:
+async def measure(name: str, open_client, mb: int, keys: int, processes) -> dict[str, float]:
+    """`processes(client)`: {part: pids} whose CPU time the flood is charged with (the client's server side)."""
     client = await open_client()
     await prepare(client)
+    parts = processes(client)
+    before = {part: cpu_seconds(pids) for part, pids in parts.items()}
     result = {"throughput": await throughput(client, mb)}
+    spent = {part: (cpu_seconds(pids) - before[part]) * 100 / mb for part, pids in parts.items()}
+    result["cpu"] = sum(spent.values())
+    result.update({f"cpu {part}": value for part, value in spent.items()})
     latencies = await echo_latency(client, keys)
     result["p50"] = statistics.median(latencies)
     result["p99"] = pct(latencies, 99)
@@ -318,7 +415,8 @@ async def measure(name: str, open_client, mb: int, keys: int) -> dict[str, float
     await client.close()
     print(
         f"  {name:<10} {result['throughput']:8.1f} MB/s   echo p50 {result['p50']:6.2f} ms  p99 {result['p99']:6.2f} ms"
-        f"   Ctrl-C → prompt {result['ctrl_c'] * 1000:7.1f} ms",
+        f"   Ctrl-C → prompt {result['ctrl_c'] * 1000:7.1f} ms   CPU {result['cpu']:6.2f} s/100 MB"
+        f" ({' + '.join(f'{part} {value:.2f}' for part, value in spent.items())})",
         flush=True,
     )
     return result
@@ -395,6 +493,9 @@ def ours_env(data_dir: str) -> dict[str, str]:
         "REDIS_URL": "",
         "TERMINAL_TMUX_SOCKET_PREFIX": f"rebench-bench-{os.getpid()}",
         "TERMINAL_MAX_TABS": "200",
+        # No classifier warm-up in the server (torch and the encoder, seconds of CPU as it starts): it
+        # would compete with the first columns and could be charged to our server's CPU figure.
+        "CLASSIFIER_PRELOAD": "0",
         "LOG_LEVEL": "WARNING",
     }
 
@@ -415,7 +516,7 @@ def start_ours(data_dir: str, port: int, ws: str = "auto") -> tuple[subprocess.P
 
 
 def end_ours(data_dir: str, attempt_id: int) -> None:
-    """End the attempt's tmux server as the server would (whichever Unix user its shells ran as)."""
+    """End the attempt's terminal holders and sandbox as the server would (whichever Unix user they ran as)."""
     code = f"from workstation.backends.local import end_attempt_sync; end_attempt_sync({attempt_id})"
     subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
@@ -450,7 +551,7 @@ async def main() -> None:
     if unknown := set(columns) - set(COLUMNS):
         parser.error(f"unknown columns: {', '.join(sorted(unknown))}")
     print(f"terminal benchmark on {os.cpu_count()} CPU(s): {args.mb} MB, {args.keys} keys, {args.terminals} terminals"
-          f"; uvicorn --ws {args.ws}")  # fmt: skip
+          f"; uvicorn --ws {args.ws}; load average {load()}")  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="rebench-bench-") as data_dir:
         os.chmod(data_dir, 0o755)  # noqa: S103 - the shells run as another user and must reach their workspace
@@ -465,6 +566,14 @@ async def main() -> None:
         def our_url(n: int) -> str:
             return f"ws://127.0.0.1:{ours_port}/ws/attempts/{attempt_id}/terminal/{n}/?cols=80&rows=24"
 
+        processes = {
+            "raw PTY": lambda client: {"reader": [os.getpid()]},  # the reading loop is this process
+            "tmux PTY": lambda client: {"tmux + recorder": tmux_pids(client.socket), "client": [client.pid]},
+            "terminado": lambda client: {"server": [terminado.pid] if terminado is not None else []},
+            # Our server and this run's holders (their sockets are in its data folder): the attempt's
+            # sandbox (keeper, spawner, the attach client) only hands the PTY over and is idle meanwhile.
+            "ours": lambda client: {"server": [ours.pid], "holder": pgrep("rebench-termhold", within=data_dir)},
+        }
         openers = {
             "raw PTY": RawPtyClient.open,
             "tmux PTY": TmuxPtyClient.open,
@@ -478,11 +587,12 @@ async def main() -> None:
                 if name not in columns:
                     continue
                 if name == "tmux alone":
-                    results[name] = {"throughput": tmux_alone(args.mb)}
-                    print(f"  {name:<10} {results[name]['throughput']:8.1f} MB/s   (no client: no echo to time)",
-                          flush=True)  # fmt: skip
+                    speed, cpu = tmux_alone(args.mb)
+                    results[name] = {"throughput": speed, "cpu": cpu}
+                    print(f"  {name:<10} {speed:8.1f} MB/s   (no client: no echo to time)"
+                          f"   CPU {cpu:6.2f} s/100 MB (tmux server + recorder)", flush=True)  # fmt: skip
                 else:
-                    results[name] = await measure(name, openers[name], args.mb, args.keys)
+                    results[name] = await measure(name, openers[name], args.mb, args.keys, processes[name])
             if args.terminals:
                 many = await concurrent(
                     lambda n: OurClient.open(our_url(n + 1), cookie, origin), args.terminals, rounds=20
@@ -492,8 +602,10 @@ async def main() -> None:
             if terminado is not None:
                 stop(terminado)
             end_ours(data_dir, attempt_id)
+            RECORDER_PATH.unlink(missing_ok=True)
 
     report(results, many, args.terminals)
+    print(f"load average at the end {load()}")
 
 
 def report(results: dict[str, dict[str, float]], many: list[float], terminals: int) -> None:
@@ -511,8 +623,12 @@ def report(results: dict[str, dict[str, float]], many: list[float], terminals: i
               f"   (target ≤ 1.0; absolute target < 10 ms: {ours_r['p99']:.2f} ms)")  # fmt: skip
         print(f"  Ctrl-C       vs terminado {ratio('ctrl_c', 'ours', 'terminado')}   (absolute target < 0.5 s:"
               f" {ours_r['ctrl_c']:.3f} s)")  # fmt: skip
-        print(f"  tmux's bound: ours / tmux alone {ratio('throughput', 'ours', 'tmux alone')};"
-              f" tmux alone / raw PTY {ratio('throughput', 'tmux alone', 'raw PTY')},"
+        print(f"  CPU per 100 MB vs terminado {ratio('cpu', 'ours', 'terminado')}"
+              f"   vs tmux PTY {ratio('cpu', 'ours', 'tmux PTY')}   vs tmux alone {ratio('cpu', 'ours', 'tmux alone')}"
+              f"   (ours: server {ours_r['cpu server']:.2f} s + holder {ours_r['cpu holder']:.2f} s)")  # fmt: skip
+        print(f"  throughput vs the old path: ours / tmux PTY {ratio('throughput', 'ours', 'tmux PTY')},"
+              f" ours / tmux alone {ratio('throughput', 'ours', 'tmux alone')}")  # fmt: skip
+        print(f"  tmux's bound: tmux alone / raw PTY {ratio('throughput', 'tmux alone', 'raw PTY')},"
               f" / terminado {ratio('throughput', 'tmux alone', 'terminado')}")  # fmt: skip
         print(f"  a tmux client read flat out: tmux PTY / tmux alone {ratio('throughput', 'tmux PTY', 'tmux alone')}")
         # A raw loop on a tmux client has no WebSocket, no server and no browser side: its echo is the
@@ -523,8 +639,11 @@ def report(results: dict[str, dict[str, float]], many: list[float], terminals: i
         print(f"  {terminals} terminals on one server process: echo p50 {statistics.median(many):.2f} ms,"
               f" p99 {pct(many, 99):.2f} ms over {len(many)} keys (target p99 < 50 ms)")  # fmt: skip
     print("\nThroughput is the time until the shell has finished printing and the client sees its last line,"
-          " the same end point for every column; tmux (ours, tmux PTY) redraws the screen rather than forwarding"
-          " every byte once its client falls behind, terminado forwards every byte.")  # fmt: skip
+          " the same end point for every column; tmux (tmux PTY) redraws the screen rather than forwarding"
+          " every byte once its client falls behind, ours (through the holder) and terminado forward every byte."
+          " CPU per 100 MB is the server side's: ours = uvicorn + the terminal's holder, terminado = its"
+          " process, tmux = server + client (tmux PTY) + the pane recorder, raw PTY = this benchmark's reading"
+          " loop.")  # fmt: skip
 
 
 if __name__ == "__main__":

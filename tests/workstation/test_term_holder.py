@@ -159,6 +159,28 @@ def test_every_byte_is_recorded_once_whether_no_tab_or_two_are_attached(holder: 
     assert text.count("BOTH42") == 1
 
 
+def test_a_flood_is_recorded_whole_in_few_events_while_an_echo_goes_at_once(holder: Path, tmp_path: Path) -> None:
+    tab = Tab(holder)
+    tab.settle()
+    before = len((tmp_path / "out.jsonl").read_text().splitlines())
+    # About 2 MB, read from the PTY a few KB at a time: batched, so recorded in far fewer events.
+    tab.type("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 50000; echo FLOOD$((6*7))\r")
+    tab.until(b"FLOOD42\r\n" + PROMPT, timeout=30)
+    tab.settle()
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()[before:]
+    text = "".join(json.loads(line)[2] for line in lines)
+    assert text.count("0123456789abcdefghijklmnopqrstuvwxyz\r\n") == 50000
+    assert len(lines) < 200, len(lines)  # 2 MB in 4 KB reads would be about 500
+    # What the tab was sent is exactly what was recorded: nothing sent unrecorded, nothing twice.
+    assert tab.output.decode().count("0123456789abcdefghijklmnopqrstuvwxyz\r\n") == 50000
+    # A keystroke's echo is not held back for a batch.
+    start = len(tab.output)
+    began = time.monotonic()
+    tab.type("x")
+    tab.until(b"x", start=start)
+    assert time.monotonic() - began < th.BATCH_SECONDS * 50
+
+
 def test_a_watcher_cannot_type_or_resize(holder: Path) -> None:
     watcher = Tab(holder, readonly=True)
     watcher.type("echo WATCHER$((6*7))\r")

@@ -52,6 +52,13 @@ WRITER_QUEUE = 256 * 1024
 # the screen again instead.
 WATCHER_QUEUE = 1024 * 1024
 RESYNC_BYTES = 64 * 1024
+# A flood is read about 4 KB at a time; each read recorded and framed alone costs the holder about as
+# much again as reading it. Output that comes while earlier output waits is batched: sent and
+# recorded together (so never sent unrecorded) once BATCH_BYTES have gathered or BATCH_SECONDS have
+# passed. A short read with nothing waiting (a keystroke's echo) goes at once.
+BATCH_BYTES = 64 * 1024
+BATCH_SECONDS = 0.01
+SHORT_READ = 1024
 DEFAULT_REPLAY = 1024 * 1024
 RESET = b"\x1bc"
 # Private modes a reattaching xterm.js must be in for keys, paste and the mouse to work as before.
@@ -131,6 +138,8 @@ class Holder:
         self.modes: dict[int, bool] = {}
         self.clients: dict[int, Client] = {}
         self.pending_input = bytearray()
+        self.batch = bytearray()
+        self.batch_due: float | None = None
         self.reading = True
         self.selector = selectors.DefaultSelector()
         self.spool = os.open(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if spool else -1
@@ -162,6 +171,24 @@ class Holder:
             os.write(self.spool, (json.dumps([round(time.time(), 6), "o", text]) + "\n").encode())
 
     def on_output(self, data: bytes) -> None:
+        if not self.batch and len(data) < SHORT_READ:
+            self.emit(data)
+            return
+        self.batch += data
+        if self.batch_due is None:
+            self.batch_due = time.monotonic() + BATCH_SECONDS
+        if len(self.batch) >= BATCH_BYTES:
+            self.emit_batch()
+
+    def emit_batch(self) -> None:
+        if self.batch:
+            data = bytes(self.batch)
+            self.batch.clear()
+            self.emit(data)
+        self.batch_due = None
+
+    def emit(self, data: bytes) -> None:
+        """Record `data`, keep it for the replay, and send it to every attached tab."""
         self.record(data)
         self.ring += data
         if len(self.ring) > 2 * self.replay_limit:  # trimmed now and then, not a memmove per read
@@ -331,7 +358,8 @@ class Holder:
         self.selector.register(wake_read, selectors.EVENT_READ, "signal")
         self._update_master()
         while True:
-            for key, mask in self.selector.select(timeout=1.0):
+            timeout = 1.0 if self.batch_due is None else max(0.0, self.batch_due - time.monotonic())
+            for key, mask in self.selector.select(timeout=timeout):
                 if key.data == "signal":
                     self.drain()
                     return self.finish(stopped=True)
@@ -352,13 +380,17 @@ class Holder:
                         self.on_output(data)
                 else:
                     self.on_client(key.data, mask)
+            if self.batch_due is not None and time.monotonic() >= self.batch_due:
+                self.emit_batch()
 
     def drain(self) -> None:
         with contextlib.suppress(OSError):
             while data := os.read(self.master, READ_BYTES):
                 self.on_output(data)
+        self.emit_batch()
 
     def finish(self, stopped: bool = False) -> int:
+        self.emit_batch()
         self.record(b"", final=True)
         with contextlib.suppress(OSError):  # first: nobody attaches to a holder that is going
             os.unlink(self.path)

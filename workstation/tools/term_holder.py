@@ -25,20 +25,20 @@ kept bytes don't set themselves, so keys and paste behave as they did.
 
 from __future__ import annotations
 
-import codecs
-import contextlib
+# Only what `start` needs before it listens is imported here: every new terminal waits for this
+# process to start (json, re, selectors, subprocess, codecs and contextlib would double that), and
+# the holder imports the rest after it has forked.
 import fcntl
-import json
 import os
-import re
-import selectors
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import termios
 import time
+
+TYPE_CHECKING = False  # typing's own costs an import; mypy reads this name the same way
+if TYPE_CHECKING:
+    import subprocess
 
 HEADER = struct.Struct(">BI")
 HELLO, INPUT, RESIZE = b"H"[0], b"I"[0], b"R"[0]
@@ -57,15 +57,28 @@ RESYNC_BYTES = 64 * 1024
 # recorded together (so never sent unrecorded) once BATCH_BYTES have gathered or BATCH_SECONDS have
 # passed. A short read with nothing waiting (a keystroke's echo) goes at once.
 BATCH_BYTES = 64 * 1024
-BATCH_SECONDS = 0.01
+BATCH_SECONDS = 0.005
 SHORT_READ = 1024
 DEFAULT_REPLAY = 1024 * 1024
 RESET = b"\x1bc"
 # Private modes a reattaching xterm.js must be in for keys, paste and the mouse to work as before.
 MODES = (1, 25, 1000, 1002, 1003, 1006, 2004, 1049)
 MODE_DEFAULTS = {25: True}
-MODE_PATTERN = re.compile(rb"\x1b\[\?([0-9;]+)([hl])")
+MODE_PATTERN = rb"\x1b\[\?([0-9;]+)([hl])"
+# selectors' event bits, without importing it before the holder has forked.
+EVENT_READ, EVENT_WRITE = 1, 2
 ALT_SCREENS = {47, 1047, 1049}
+
+
+class suppress:  # contextlib.suppress, without importing contextlib before the holder listens
+    def __init__(self, *exceptions: type[BaseException]) -> None:
+        self.exceptions = exceptions
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, value: object, traceback: object) -> bool:
+        return kind is not None and issubclass(kind, self.exceptions)
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -107,7 +120,9 @@ def get_size(fd: int) -> tuple[int, int]:
 def mode_changes(data: bytes) -> dict[int, bool]:
     """The private modes `data` sets or resets, each to its last value."""
     found: dict[int, bool] = {}
-    for match in MODE_PATTERN.finditer(data):
+    import re
+
+    for match in re.finditer(MODE_PATTERN, data):
         on = match.group(2) == b"h"
         for part in match.group(1).split(b";"):
             if part.isdigit():
@@ -141,6 +156,9 @@ class Holder:
         self.batch = bytearray()
         self.batch_due: float | None = None
         self.reading = True
+        import codecs
+        import selectors
+
         self.selector = selectors.DefaultSelector()
         self.spool = os.open(spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if spool else -1
         self.text = codecs.getincrementaldecoder("utf-8")("replace")
@@ -148,7 +166,7 @@ class Holder:
     # --- the PTY -------------------------------------------------------------------------------
 
     def _master_events(self) -> int:
-        return (selectors.EVENT_READ if self.reading else 0) | (selectors.EVENT_WRITE if self.pending_input else 0)
+        return (EVENT_READ if self.reading else 0) | (EVENT_WRITE if self.pending_input else 0)
 
     def _update_master(self) -> None:
         events = self._master_events()
@@ -164,6 +182,8 @@ class Holder:
             self.selector.modify(self.master, events, "master")
 
     def record(self, data: bytes, final: bool = False) -> None:
+        import json
+
         if self.spool < 0:
             return
         text = self.text.decode(data, final=final)
@@ -255,11 +275,11 @@ class Holder:
         sock.setblocking(False)
         client = Client(sock)
         self.clients[sock.fileno()] = client
-        self.selector.register(sock, selectors.EVENT_READ, client)
+        self.selector.register(sock, EVENT_READ, client)
 
     def drop(self, client: Client) -> None:
         self.clients.pop(client.sock.fileno(), None)
-        with contextlib.suppress(KeyError, ValueError):
+        with suppress(KeyError, ValueError):
             self.selector.unregister(client.sock)
         client.sock.close()
         self._check_backpressure()
@@ -272,8 +292,8 @@ class Holder:
         client.out += message
         self.flush(client)
         if was_empty and client.out:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+            with suppress(KeyError, ValueError):
+                self.selector.modify(client.sock, EVENT_READ | EVENT_WRITE, client)
 
     def flush(self, client: Client) -> None:
         while client.out:
@@ -285,15 +305,15 @@ class Holder:
                 self.drop(client)
                 return
             del client.out[:sent]
-        with contextlib.suppress(KeyError, ValueError):
-            self.selector.modify(client.sock, selectors.EVENT_READ, client)
+        with suppress(KeyError, ValueError):
+            self.selector.modify(client.sock, EVENT_READ, client)
 
     def on_client(self, client: Client, mask: int) -> None:
-        if mask & selectors.EVENT_WRITE:
+        if mask & EVENT_WRITE:
             self.flush(client)
             if not self.reading:
                 self._check_backpressure()
-        if not mask & selectors.EVENT_READ or client.sock.fileno() < 0:
+        if not mask & EVENT_READ or client.sock.fileno() < 0:
             return
         try:
             data = client.sock.recv(READ_BYTES)
@@ -313,6 +333,8 @@ class Holder:
             self.on_frame(client, kind, payload)
 
     def on_frame(self, client: Client, kind: int, payload: bytes) -> None:
+        import json
+
         if kind == HELLO and not client.ready:
             try:
                 hello = json.loads(payload or b"{}")
@@ -335,13 +357,13 @@ class Holder:
 
     def resize(self, cols: object, rows: object) -> None:
         if isinstance(cols, int) and isinstance(rows, int) and 0 < cols < 10000 and 0 < rows < 10000:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 if get_size(self.master) != (cols, rows):
                     set_size(self.master, cols, rows)
 
     def redraw(self) -> None:
         """A full-screen program redraws on SIGWINCH: two size changes send it one, from the kernel."""
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             cols, rows = get_size(self.master)
             set_size(self.master, cols, max(1, rows - 1))
             set_size(self.master, cols, rows)
@@ -349,13 +371,15 @@ class Holder:
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self) -> int:
-        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
+        import signal
+
+        self.selector.register(self.listener, EVENT_READ, "listener")
         # SIGTERM (the attempt ended): record what the shell printed last, tell the tabs, exit.
         wake_read, wake_write = os.pipe()
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGTERM, lambda *_: None)
-        self.selector.register(wake_read, selectors.EVENT_READ, "signal")
+        self.selector.register(wake_read, EVENT_READ, "signal")
         self._update_master()
         while True:
             timeout = 1.0 if self.batch_due is None else max(0.0, self.batch_due - time.monotonic())
@@ -366,9 +390,9 @@ class Holder:
                 if key.data == "listener":
                     self.accept()
                 elif key.data == "master":
-                    if mask & selectors.EVENT_WRITE:
+                    if mask & EVENT_WRITE:
                         self.flush_input()
-                    if mask & selectors.EVENT_READ:
+                    if mask & EVENT_READ:
                         try:
                             data = os.read(self.master, READ_BYTES)
                         except BlockingIOError:
@@ -384,15 +408,18 @@ class Holder:
                 self.emit_batch()
 
     def drain(self) -> None:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             while data := os.read(self.master, READ_BYTES):
                 self.on_output(data)
         self.emit_batch()
 
     def finish(self, stopped: bool = False) -> int:
+        import json
+        import subprocess
+
         self.emit_batch()
         self.record(b"", final=True)
-        with contextlib.suppress(OSError):  # first: nobody attaches to a holder that is going
+        with suppress(OSError):  # first: nobody attaches to a holder that is going
             os.unlink(self.path)
         if stopped:
             os.close(self.master)  # the attach client's terminal hangs up; the sandbox's stop ends the shell
@@ -404,7 +431,7 @@ class Holder:
         goodbye = frame(EXIT, json.dumps({"status": status}).encode())
         for client in list(self.clients.values()):
             client.sock.setblocking(True)
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 client.sock.settimeout(2)
                 client.sock.sendall(bytes(client.out) + goodbye)
             client.sock.close()
@@ -439,6 +466,8 @@ def _controlling_tty() -> None:  # in the child, between fork and exec
 
 
 def _serve(listener: socket.socket, options: dict[str, str], argv: list[str]) -> int:
+    import subprocess
+
     master, slave = os.openpty()
     set_size(slave, int(options.get("cols", 80)), int(options.get("rows", 24)))
     env = dict(os.environ, TERM="xterm-256color")
@@ -461,9 +490,9 @@ def _serve(listener: socket.socket, options: dict[str, str], argv: list[str]) ->
         return holder.run()
     finally:
         path = options["socket"]
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(path)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(path + ".pid")
 
 
@@ -474,7 +503,7 @@ def start(options: dict[str, str], argv: list[str]) -> int:
     if _connectable(path):
         print("running")
         return 0
-    with contextlib.suppress(FileNotFoundError):
+    with suppress(FileNotFoundError):
         os.unlink(path)  # a holder that died (the machine restarted): its socket is stale
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o077)
@@ -490,6 +519,8 @@ def start(options: dict[str, str], argv: list[str]) -> int:
         print("started")
         return 0
     # The holder: a session of its own, detached from whoever started it, so it outlives them.
+    import signal
+
     os.setsid()
     if os.fork():
         os._exit(0)
@@ -510,6 +541,8 @@ def start(options: dict[str, str], argv: list[str]) -> int:
 
 def connect(options: dict[str, str]) -> int:
     """Splice stdin/stdout and the holder's socket: an SSH channel speaks the frames through this."""
+    import selectors
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(_address(options["socket"]))
@@ -517,8 +550,8 @@ def connect(options: dict[str, str]) -> int:
         sys.stderr.write(f"no terminal at {options['socket']}: {exc.strerror}\n")
         return 1
     selector = selectors.DefaultSelector()
-    selector.register(0, selectors.EVENT_READ, "in")
-    selector.register(sock, selectors.EVENT_READ, "sock")
+    selector.register(0, EVENT_READ, "in")
+    selector.register(sock, EVENT_READ, "sock")
     while True:
         for key, _mask in selector.select():
             if key.data == "in":
@@ -539,8 +572,10 @@ def connect(options: dict[str, str]) -> int:
 
 def stop(directory: str) -> int:
     """SIGTERM every holder in `directory`; their shells' terminals hang up. Prints how many ran."""
+    import signal
+
     ended = 0
-    with contextlib.suppress(FileNotFoundError):
+    with suppress(FileNotFoundError):
         for name in sorted(os.listdir(directory)):
             if not name.endswith(".pid"):
                 continue
@@ -550,7 +585,7 @@ def stop(directory: str) -> int:
             except (OSError, ValueError):
                 continue
             if pid > 1:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
+                with suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGTERM)
                     ended += 1
     print(ended)

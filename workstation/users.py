@@ -98,6 +98,18 @@ def _create(name: str, argv: list[str]) -> pwd.struct_passwd:
         time.sleep(0.2)
 
 
+def _modify(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run `argv` (a usermod) under our accounts lock, retried while another process holds the passwd
+    lock (a useradd of a test run or of the host's own), on which usermod fails at once, as useradd does."""
+    deadline = time.monotonic() + CREATE_RETRY_SECONDS
+    while True:
+        with _accounts_lock():
+            result = _run(argv)
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
+
+
 def _check_unprivileged(entry: pwd.struct_passwd) -> None:
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise UnixUserError(f"The user {entry.pw_name!r} is root or in root's group; shells never run as root.")
@@ -203,7 +215,7 @@ def attempt_user(attempt_id: int, *, create: bool = True, reopen: bool = False) 
         # useradd's home follows the system's UMASK (022 on Debian): other attempts could read it.
         os.chmod(home, 0o700)
     if reopen and _expired(name):
-        result = _run([_program("usermod"), "--expiredate", "", name])
+        result = _modify([_program("usermod"), "--expiredate", "", name])
         if result.returncode != 0:
             raise UnixUserError(f"Could not reopen the user {name!r}: {result.stderr.strip()}")
     return _from_entry(entry)
@@ -238,7 +250,7 @@ def attempt_user_retire(attempt_id: int) -> bool:
         return False
     if entry.pw_uid == 0:
         return False
-    result = _run([_program("usermod"), "--expiredate", "1", name])
+    result = _modify([_program("usermod"), "--expiredate", "1", name])
     if result.returncode != 0:
         log.warning("attempt %s: could not expire %r: %s", attempt_id, name, result.stderr.strip())
     for _ in range(3):  # a process may fork while we kill; a few passes catch its children

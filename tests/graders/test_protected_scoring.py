@@ -195,11 +195,18 @@ def test_an_existing_account_in_a_privileged_group_is_refused(attempt_on: Callab
 
 
 def test_an_attempt_without_a_final_scoring_run_has_its_user_retired_when_it_ends(
-    attempt_on: Callable[..., Attempt], settings, django_capture_on_commit_callbacks
+    attempt_on: Callable[..., Attempt], monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
 ) -> None:
+    from rebench_site.celery import app
     from trials import services as trials_services
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # The retiring task runs here, at once. Into the loaded configuration's changes: a Django setting
+    # changed now is not seen by a Celery configuration an earlier test of this worker already read.
+    assert not app.conf.task_always_eager
+    changes = app.conf.changes
+    assert changes is not None
+    monkeypatch.setitem(changes, "CELERY_TASK_ALWAYS_EAGER", True)
+    assert app.conf.task_always_eager
     attempt = attempt_on("grading_test_unpackaged", description="No package on this site.")
     services.workspace_prepare(attempt=attempt)
     user = unix_users.attempt_user(attempt.pk)

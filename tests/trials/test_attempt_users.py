@@ -107,3 +107,30 @@ def test_not_root_every_attempt_runs_as_the_servers_own_user() -> None:
     assert unix_users.attempt_user(1).name == me
     assert unix_users.tmux_user().name == me
     assert unix_users.attempt_user_retire(1) is False
+
+
+@ROOT_ONLY
+def test_retiring_waits_out_another_process_holding_the_passwd_lock(term_dirs) -> None:
+    """usermod fails at once while another useradd or usermod holds /etc/passwd.lock (as parallel
+    attempts' and test workers' do): retiring retries instead of leaving the account open."""
+    import threading
+    import time
+
+    attempt_id = 987650
+    user = unix_users.attempt_user(attempt_id)
+    lock = Path("/etc/passwd.lock")
+    staged = Path(f"/etc/passwd.lock.{os.getpid()}")
+    staged.write_text(f"{os.getpid()}")
+    os.link(staged, lock)  # as shadow-utils takes it: a link to a file holding a live pid
+    staged.unlink()
+    release = threading.Timer(0.6, lock.unlink)
+    release.start()
+    try:
+        began = time.monotonic()
+        assert unix_users.attempt_user_retire(attempt_id)
+        assert time.monotonic() - began >= 0.5  # it waited for the lock
+        assert unix_users._expired(user.name)
+    finally:
+        release.join()
+        if lock.exists() and lock.read_text().strip() == str(os.getpid()):
+            lock.unlink()

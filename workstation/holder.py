@@ -104,9 +104,7 @@ class HolderShell(Shell):
         while not self.pending and not self._eof:
             try:
                 data = await self.reader.read(READ_CHUNK)
-            except (OSError, EOFError, asyncio.IncompleteReadError):
-                data = b""
-            except Exception:  # asyncssh's channel errors: the workstation or the holder went away
+            except Exception:  # a socket's or asyncssh channel's error: the workstation or the holder went away
                 data = b""
             if not data:
                 self._eof = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import io
 import json
 import shutil
 import struct
@@ -120,8 +119,7 @@ def remove_remote_spool(attempt_id: int) -> None:
     from workstation.tools import term_holder
 
     home = Path(users.shared_user().home) / ".rebench"
-    with contextlib.redirect_stdout(io.StringIO()):
-        term_holder.stop(str(home / "terminals" / layout.sandbox_name(attempt_id)))
+    term_holder.signal_holders(str(home / "terminals" / layout.sandbox_name(attempt_id)))
     shutil.rmtree(home / "terminals" / layout.sandbox_name(attempt_id), ignore_errors=True)
     sandbox.stop(str(home / "sandboxes" / layout.sandbox_name(attempt_id)), remove=True)
     shutil.rmtree(home / "recordings" / layout.sandbox_name(attempt_id), ignore_errors=True)

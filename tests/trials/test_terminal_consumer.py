@@ -13,9 +13,7 @@ from tests import factories
 from tests.trials import terminal_support as ts
 from trials import services
 from trials.consumers import TerminalConsumer
-from trials.models import Attempt, TerminalSession
-from workstation import layout
-from workstation.tools import term_holder
+from trials.models import TerminalSession
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -26,10 +24,6 @@ def resident_bytes() -> int:
     with open("/proc/self/status") as f:
         line = next(line for line in f if line.startswith("VmRSS:"))
     return int(line.split()[1]) * 1024
-
-
-def holder_alive(attempt: Attempt) -> bool:
-    return term_holder._connectable(str(layout.terminals_dir(attempt.pk) / "terminal-1.sock"))
 
 
 @ts.sync
@@ -238,7 +232,7 @@ async def test_the_recording_is_asciicast_v2_with_what_was_typed_and_printed(loc
 async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_its_holder(local_attempt) -> None:
     screen = await ts.open_screen(ts.router(), local_attempt.pk, local_attempt.user)
     await screen.ready()
-    assert await asyncio.to_thread(holder_alive, local_attempt)
+    assert await asyncio.to_thread(ts.holders_alive, local_attempt.pk)
     await database_sync_to_async(services.attempt_submit)(attempt=local_attempt, by=local_attempt.user)
     closing = await screen.message("close")
     assert closing["code"] == "attempt_ended"
@@ -246,7 +240,7 @@ async def test_ending_the_attempt_tells_the_terminal_why_closes_it_and_ends_its_
     while screen.closed_code is None:
         assert await screen.pump_once(5)
     assert screen.closed_code == 4000
-    assert not await asyncio.to_thread(holder_alive, local_attempt)
+    assert not await asyncio.to_thread(ts.holders_alive, local_attempt.pk)
 
 
 @ts.sync

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from django.conf import settings
 from workstation import holder, layout, policy, sandbox, users, workspaces
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
 from workstation.sandbox.state import unix_path
+from workstation.tools import term_holder
 from workstation.users import ShellUser
 
 log = logging.getLogger(__name__)
@@ -183,15 +182,7 @@ class LocalBackend(Backend):
 def _stop_holders(attempt_id: int) -> bool:
     """End the attempt's terminal holders (their shells hang up); True if any ran."""
     folder = layout.terminals_dir(attempt_id)
-    if not folder.is_dir():
-        return False
-    ended = 0
-    for pidfile in folder.glob("*.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pidfile.read_text().strip() or 0)
-            if pid > 1:
-                os.kill(pid, signal.SIGTERM)
-                ended += 1
+    ended = term_holder.signal_holders(str(folder))
     shutil.rmtree(folder, ignore_errors=True)
     return ended > 0
 

@@ -571,7 +571,13 @@ def connect(options: dict[str, str]) -> int:
 
 
 def stop(directory: str) -> int:
-    """SIGTERM every holder in `directory`; their shells' terminals hang up. Prints how many ran."""
+    """The `stop` command: prints how many holders ran."""
+    print(signal_holders(directory))
+    return 0
+
+
+def signal_holders(directory: str) -> int:
+    """SIGTERM every holder in `directory`; their shells' terminals hang up. How many ran."""
     import signal
 
     ended = 0
@@ -588,8 +594,7 @@ def stop(directory: str) -> int:
                 with suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGTERM)
                     ended += 1
-    print(ended)
-    return 0
+    return ended
 
 
 def _options(args: list[str]) -> tuple[dict[str, str], list[str]]:

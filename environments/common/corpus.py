@@ -1,9 +1,17 @@
-"""An offline text corpus: the docstrings of this interpreter's standard library, byte-level tokens, train/val split.
+"""An offline text corpus: the docstrings of Python 3.11.7's standard library, byte-level tokens, train/val split.
 
-Source and licence: the text is extracted with `ast` from the Python standard library's own source
-files (the running interpreter's `Lib/`), which are under the Python Software Foundation License
-(PSF-2.0); nothing is downloaded. Deterministic for a given Python version: files are read in sorted
-order, and each module goes to validation when a hash of its relative path says so (about 1 in 10).
+Source and licence: the text was extracted with `ast` from CPython 3.11.7's standard library
+(`Lib/`, under the Python Software Foundation License, PSF-2.0) and ships beside this module as
+`stdlib_docstrings.jsonl.gz` (one JSON line per module: its path and its docstrings); nothing is
+downloaded and nothing is read from the interpreter that runs this. The corpus used to be built
+from the running interpreter's own `Lib/`, and that made it depend on what was installed: another
+patch version, or a distribution that splits the standard library into packages (Debian's
+python3-tk, python3-distutils, ...), gave other text, another trained model and another starting
+score on a machine of the same kind. The shipped file is checked against SOURCE_SHA256 before use.
+`python environments/common/corpus.py --write-source` rewrites it from the running interpreter
+(then every small configuration's constants must be measured again).
+
+Each module goes to validation when a hash of its relative path says so (about 1 in 10).
 
 Validation is split again, by the same hash, into `dev.bin` and `test.bin` (about half each; `val.bin`
 is the two together, unchanged). An environment that scores a model on held-out text gives the
@@ -17,19 +25,20 @@ Tokens: byte-level (a token is one UTF-8 byte, VOCAB_SIZE = 256), stored as uint
 
 API: `build(cache_dir) -> Corpus` (cached: a second call reads the files), `encode`, `decode`,
 `load_tokens(path)`, and `remember(cache_dir, data_dir)` / `remembered(cache_dir)`: the start step
-records which data it prepared, so a scorer run by another interpreter (another patch version
-reads another stdlib) uses those files instead of building its own.
+records which data it prepared, so a scorer reads those very files instead of building its own.
 """
 
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import json
 import os
 import sys
 import sysconfig
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +46,11 @@ from typing import Any
 import numpy as np
 
 VOCAB_SIZE = 256
-FORMAT = 2  # 2: val.bin also split into dev.bin (the expert's) and test.bin (held out)
+FORMAT = 3  # 2: val.bin also split into dev.bin (the expert's) and test.bin (held out); 3: from the shipped source
+SOURCE = Path(__file__).resolve().with_name("stdlib_docstrings.jsonl.gz")
+# The shipped source's digest: a truncated, converted (Git LFS pointer, line endings) or edited copy is refused.
+SOURCE_SHA256 = "11612e6d1b2df71b5db58178ab88c1a1b6738826c0ceb83a4835e5e2fe988ae3"
+SOURCE_PYTHON = "3.11.7"
 SKIP_DIRS = {"test", "tests", "idlelib", "site-packages", "dist-packages", "__pycache__", "lib2to3", "turtledemo"}
 
 
@@ -66,6 +79,10 @@ def decode(tokens: list[int] | np.ndarray) -> str:
 def load_tokens(path: Path | str) -> np.ndarray:
     """A read-only view of a uint16 token file (nanoGPT's layout)."""
     return np.memmap(path, dtype=np.uint16, mode="r")
+
+
+class CorpusSourceError(RuntimeError):
+    """The shipped source is missing or isn't the file this module was written for."""
 
 
 def _stdlib_files() -> list[tuple[str, Path]]:
@@ -106,8 +123,36 @@ def _is_test(relative: str) -> bool:
 
 
 def corpus_key(max_bytes: int) -> str:
-    version = ".".join(map(str, sys.version_info[:3]))
-    return hashlib.sha256(f"{FORMAT}:{version}:{max_bytes}".encode()).hexdigest()[:12]
+    """The same on every machine: the source's digest, not the interpreter's version."""
+    return hashlib.sha256(f"{FORMAT}:{SOURCE_SHA256}:{max_bytes}".encode()).hexdigest()[:12]
+
+
+def source_documents(source: Path = SOURCE) -> Iterator[tuple[str, str]]:
+    """(module path, its docstrings as one text) from the shipped source, in path order, after checking its digest."""
+    try:
+        data = source.read_bytes()
+    except FileNotFoundError:
+        raise CorpusSourceError(f"The corpus source {source} is missing: it ships with the environments.") from None
+    if hashlib.sha256(data).hexdigest() != SOURCE_SHA256:
+        raise CorpusSourceError(f"The corpus source {source} is not the shipped file (its SHA-256 differs).")
+    for line in gzip.decompress(data).decode("utf-8").splitlines():
+        row = json.loads(line)
+        yield str(row["module"]), str(row["text"])
+
+
+def write_source(target: Path = SOURCE) -> str:
+    """Extract the running interpreter's standard-library docstrings into `target`; returns its SHA-256.
+
+    Byte-for-byte reproducible for one standard library (sorted paths, gzip without a timestamp).
+    """
+    lines = []
+    for relative, path in _stdlib_files():
+        docs = _docstrings(path.read_text(encoding="utf-8", errors="replace"))
+        if docs:
+            lines.append(json.dumps({"module": relative, "text": "\n\n".join(docs) + "\n\n"}, ensure_ascii=False))
+    data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=9, mtime=0)
+    _atomic_write(target, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def build(cache_dir: Path | str, *, max_bytes: int = 4_000_000) -> Corpus:
@@ -121,11 +166,7 @@ def build(cache_dir: Path | str, *, max_bytes: int = 4_000_000) -> Corpus:
     test: list[str] = []
     val: list[str] = []
     size = 0
-    for relative, path in _stdlib_files():
-        docs = _docstrings(path.read_text(encoding="utf-8", errors="replace"))
-        if not docs:
-            continue
-        text = "\n\n".join(docs) + "\n\n"
+    for relative, text in source_documents():
         if _is_validation(relative):
             val.append(text)
             (test if _is_test(relative) else dev).append(text)
@@ -134,8 +175,8 @@ def build(cache_dir: Path | str, *, max_bytes: int = 4_000_000) -> Corpus:
             size += len(text.encode())
     root.mkdir(parents=True, exist_ok=True)
     meta = {
-        "source": "docstrings of the Python standard library (PSF License), extracted with ast",
-        "python": ".".join(map(str, sys.version_info[:3])),
+        "source": f"docstrings of Python {SOURCE_PYTHON}'s standard library (PSF License), extracted with ast",
+        "source_sha256": SOURCE_SHA256,
         "vocab_size": VOCAB_SIZE,
         "tokenizer": "bytes (UTF-8)",
     }
@@ -166,3 +207,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write-source"]:
+        sys.exit(f"usage: {sys.argv[0]} --write-source  (rewrites {SOURCE.name} from this interpreter's Lib/)")
+    print(f"{SOURCE}: {write_source()} (Python {'.'.join(map(str, sys.version_info[:3]))}): set SOURCE_SHA256")

@@ -33,8 +33,8 @@ def base_model_path(doc: dict[str, Any], *, build: bool = False) -> Path:
     """Full scale: the configured base checkpoint; small: a tiny GPT trained on the offline corpus, cached.
 
     Start builds it (`build=True`) and keeps it as `base_model.pth` in the configuration's cache; the
-    scorer only reads that file: it may run another Python, whose standard library (the corpus)
-    differs, so it must never rebuild.
+    scorer only reads that file and never trains: it scores the model start prepared, whatever its
+    own process's threads or CPU kernels would have made of the training.
     """
     if doc["paths"].get("base_model"):
         return Path(doc["paths"]["base_model"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from environments.models import Environment
 from environments.services import environment_configuration_for, environment_sync_registry
-from trials.models import Attempt, Reservation, Workstation
+from trials.models import Attempt, Gpu, Reservation, Workstation
 
 # The `api` fixture (tests/conftest.py): `api(user)` is an API client signed in as `user`, `api(None)` anonymous.
 ClientFor = Callable[[AbstractBaseUser | None], APIClient]
@@ -69,6 +70,15 @@ class WorkstationFactory(factory.django.DjangoModelFactory[Workstation]):
     backend = Workstation.Backend.SSH
     status = Workstation.Status.ACTIVE
     last_heartbeat_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _create(cls, model_class: type[Workstation], *args: Any, **kwargs: Any) -> Workstation:
+        """The workstation with a Gpu row per index, as registering one makes them."""
+        workstation = super()._create(model_class, *args, **kwargs)
+        Gpu.objects.bulk_create(
+            [Gpu(workstation=workstation, index=i, model=workstation.gpu_model) for i in range(workstation.gpu_count)]
+        )
+        return workstation
 
 
 class ReservationFactory(factory.django.DjangoModelFactory[Reservation]):

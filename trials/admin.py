@@ -5,11 +5,25 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from rebench_site.admin_records import RecordAdmin, RecordInline
-from trials.models import Attempt, AttemptToken, Note, Pause, Reservation, TerminalSession, Workstation
+from trials.models import Attempt, AttemptToken, Gpu, Note, Pause, Reservation, TerminalSession, Workstation
+
+
+class GpuInline(admin.TabularInline[Gpu, Workstation]):
+    """A workstation's GPUs: what the heartbeat reports is read-only; `problem` takes one out of booking."""
+
+    model = Gpu
+    extra = 0
+    can_delete = False
+    fields = ["index", "model", "memory_mb", "temperature_c", "ecc_errors", "reported_at", "problem"]
+    readonly_fields = ["index", "model", "memory_mb", "temperature_c", "ecc_errors", "reported_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Workstation | None = None) -> bool:
+        return False  # rows follow the workstation's GPU count
 
 
 @admin.register(Workstation)
 class WorkstationAdmin(admin.ModelAdmin[Workstation]):
+    inlines = [GpuInline]
     list_display = ["name", "host", "gpu_count", "gpu_model", "backend", "status", "last_heartbeat_at", "queue_name"]
     list_filter = ["status", "backend"]
     search_fields = ["name", "host"]

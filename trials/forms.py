@@ -32,8 +32,15 @@ class AdminBookingForm(BookingForm):
         queryset=get_user_model().objects.filter(groups__name="expert").order_by("username")
     )
     environment = forms.ModelChoiceField(queryset=Environment.objects.filter(is_active=True), to_field_name="slug")
+    gpu_count = forms.IntegerField(
+        label="GPUs",
+        required=False,
+        min_value=0,
+        max_value=64,
+        help_text="Empty: the environment's minimum. More, up to its maximum, for an attempt that needs them.",
+    )
 
-    field_order = ["expert", "environment", "workstation", "starts_at"]
+    field_order = ["expert", "environment", "workstation", "starts_at", "gpu_count"]
 
 
 class ReservationEndForm(forms.Form):

@@ -84,11 +84,39 @@ class Workstation(models.Model):
         return self.queue_name if self.backend == self.Backend.LOCAL else None
 
 
-class Reservation(models.Model):
-    """A booked slot on one workstation for one environment.
+class Gpu(models.Model):
+    """One GPU of a workstation: what reservations hold. A workstation has one per index below its
+    `gpu_count`; the heartbeat fills in what the host reports of it."""
 
-    No two live reservations overlap on one workstation or for one expert: the booking service
-    checks under row locks, and on PostgreSQL exclusion constraints (migration 0002) back it up.
+    workstation = models.ForeignKey(Workstation, on_delete=models.CASCADE, related_name="gpus")
+    index = models.PositiveSmallIntegerField()
+    model = models.CharField(max_length=60, blank=True)
+    uuid = models.CharField("UUID", max_length=64, blank=True)
+    memory_mb = models.PositiveIntegerField("memory (MiB)", null=True, blank=True)
+    temperature_c = models.SmallIntegerField("temperature (°C)", null=True, blank=True)
+    ecc_errors = models.PositiveIntegerField("uncorrected ECC errors", null=True, blank=True)
+    # Processes on it that belong to no attempt (pid, user, command), as the last heartbeat saw them.
+    foreign_processes = models.JSONField(default=list, blank=True)
+    # Why it can't be booked ("ECC errors", "missing", an admin's word), or "" when it can.
+    problem = models.CharField(max_length=200, blank=True)
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["workstation", "index"]
+        constraints = [models.UniqueConstraint(fields=["workstation", "index"], name="gpu_unique_index")]
+
+    def __str__(self) -> str:
+        return f"{self.workstation_id}:{self.index}"
+
+
+class Reservation(models.Model):
+    """A booked slot on one workstation for one environment, holding some of its GPUs.
+
+    A reservation holds the GPUs in `gpus` (indices on its workstation) for its time; one that
+    holds none holds the whole workstation (an environment that needs no GPU gets the whole host's
+    share, as the sandbox policy gives it). No GPU is held by two live reservations at once, and no
+    expert holds two overlapping ones: the booking service checks under the workstation's row lock,
+    and on PostgreSQL exclusion constraints (migrations 0002 and 0013) back it up.
     """
 
     expert = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reservations")
@@ -101,7 +129,8 @@ class Reservation(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    # The workstation's GPUs (indices) this slot holds: the only ones its attempt's sandbox sees.
+    # The workstation's GPUs (indices, ascending) this slot holds: the only ones its attempt's
+    # sandbox sees. Empty: it holds the whole workstation.
     gpus = models.JSONField(default=list, blank=True)
 
     class Meta:
@@ -116,6 +145,17 @@ class Reservation(models.Model):
     def __str__(self) -> str:
         # Titles in the admin and in messages: who, what, where, when (the admin selects the related rows).
         return f"{self.expert} · {self.environment} on {self.workstation}, {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def holds_whole_host(self) -> bool:
+        return not self.gpus
+
+    @property
+    def gpus_label(self) -> str:
+        """What it holds, for pages: "whole host", "GPU 3" or "GPUs 0, 1"."""
+        if not self.gpus:
+            return "whole host"
+        return f"GPU{'s' if len(self.gpus) > 1 else ''} {', '.join(str(i) for i in self.gpus)}"
 
     def state(self, now: datetime | None = None) -> str:
         now = now or timezone.now()

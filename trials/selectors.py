@@ -15,8 +15,13 @@ from django.utils import timezone
 
 from environments.models import Environment
 from rebench_site import roles
-from trials.models import Attempt, Reservation, Workstation
-from trials.services import expert_attempts_counted_q, reservation_min_length, workstation_meets
+from trials.models import Attempt, Gpu, Reservation, Workstation
+from trials.services import (
+    expert_attempts_counted_q,
+    gpus_free,
+    reservation_min_length,
+    workstation_meets,
+)
 from workstation.backends import Backend, SandboxRequest, backend_for
 
 
@@ -27,6 +32,8 @@ class Slot:
     free: bool
     why: str = ""
     is_now: bool = False
+    # GPUs free for the whole slot, of the workstation's (None where the environment books the whole host).
+    gpus_free: int | None = None
 
     @property
     def kind(self) -> str:
@@ -83,8 +90,10 @@ def free_slots(
 ) -> list[WorkstationDay]:
     """Hourly start times on `day` for each workstation that can host `environment`.
 
-    A slot is free when its whole length (time limit + set-up) overlaps no live reservation on
-    the workstation nor one of the expert's own, starts in the future, and the workstation is bookable.
+    A slot is free when, for its whole length (time limit + set-up), enough of the workstation's GPUs
+    are free (in service, held by no live reservation; an environment that needs no GPU needs the
+    whole host), it overlaps none of the expert's own reservations, starts in the future, and the
+    workstation is bookable. Each slot says how many GPUs it has free.
     """
     now = now or timezone.now()
     length = reservation_min_length(environment)
@@ -92,6 +101,11 @@ def free_slots(
     workstations = eligible_workstations(environment)
     busy = list(live_reservations(day_start, day_end + length).filter(workstation__in=workstations))
     mine = list(live_reservations(day_start, day_end + length).filter(expert=expert)) if expert else []
+    broken: dict[int, set[int]] = {}
+    for workstation_id, index in (
+        Gpu.objects.filter(workstation__in=workstations).exclude(problem="").values_list("workstation", "index")
+    ):
+        broken.setdefault(workstation_id, set()).add(index)
     result = []
     for ws in workstations:
         status = ws.effective_status(now)
@@ -113,16 +127,20 @@ def free_slots(
                 # To the whole second after it: the booking form carries seconds, not microseconds.
                 start = max(freed) + timedelta(microseconds=(1_000_000 - max(freed).microsecond) % 1_000_000)
             end = start + length
+            holders = [r for r in taken if r.starts_at < end and r.ends_at > start]
+            free: int | None = None
+            if environment.gpus_min:
+                free = len(gpus_free(workstation=ws, holders=holders, out_of_service=broken.get(ws.pk, ())))
             why = ""
             if start < now and not is_now:
                 why = "past"
             elif (refusal := ws.booking_refusal(now)) is not None:
                 why = refusal
-            elif any(r.starts_at < end and r.ends_at > start for r in taken):
+            elif holders if free is None else free < environment.gpus_min:
                 why = "booked"
             elif any(r.starts_at < end and r.ends_at > start for r in mine):
                 why = "you have a booking then"
-            row.slots.append(Slot(starts_at=start, ends_at=end, free=not why, why=why, is_now=is_now))
+            row.slots.append(Slot(starts_at=start, ends_at=end, free=not why, why=why, is_now=is_now, gpus_free=free))
         result.append(row)
     return result
 
@@ -135,29 +153,49 @@ class GridCell:
 
 
 @dataclass
+class GridLane:
+    """One GPU of a workstation across the day (or the whole host, for a workstation without GPUs)."""
+
+    label: str
+    cells: list[GridCell]
+    problem: str = ""
+
+
+@dataclass
 class GridRow:
     workstation: Workstation
     status: str
-    cells: list[GridCell]
+    lanes: list[GridLane]
 
 
 def schedule_grid(*, day: date, now: datetime | None = None) -> tuple[list[datetime], list[GridRow]]:
-    """Workstations × hours of `day`; each cell holds the live reservation covering that hour."""
+    """Workstations × GPU lanes × hours of `day`; each cell holds the live reservation that holds that
+    GPU in that hour (one that holds the whole host is in every lane of its workstation)."""
     now = now or timezone.now()
     day_start, day_end = day_bounds(day)
     hours = [day_start + timedelta(hours=h) for h in range(24)]
     reservations = list(
         live_reservations(day_start, day_end).select_related("expert", "environment", "attempt").order_by("starts_at")
     )
+    problems: dict[tuple[int, int | None], str] = {
+        (g.workstation_id, g.index): g.problem for g in Gpu.objects.exclude(problem="")
+    }
     rows = []
     for ws in Workstation.objects.all():
-        cells = []
-        mine = [r for r in reservations if r.workstation_id == ws.pk]
-        for hour in hours:
-            covering = next((r for r in mine if r.starts_at < hour + timedelta(hours=1) and r.ends_at > hour), None)
-            is_start = covering is not None and (covering.starts_at >= hour or hour == day_start)
-            cells.append(GridCell(hour=hour, reservation=covering, is_start=is_start))
-        rows.append(GridRow(workstation=ws, status=ws.effective_status(now), cells=cells))
+        on_host = [r for r in reservations if r.workstation_id == ws.pk]
+        lanes = []
+        for index in range(ws.gpu_count) if ws.gpu_count else [None]:
+            holding = [r for r in on_host if index is None or r.holds_whole_host or index in r.gpus]
+            cells = []
+            for hour in hours:
+                covering = next(
+                    (r for r in holding if r.starts_at < hour + timedelta(hours=1) and r.ends_at > hour), None
+                )
+                is_start = covering is not None and (covering.starts_at >= hour or hour == day_start)
+                cells.append(GridCell(hour=hour, reservation=covering, is_start=is_start))
+            label = "host" if index is None else f"GPU {index}"
+            lanes.append(GridLane(label=label, cells=cells, problem=problems.get((ws.pk, index), "")))
+        rows.append(GridRow(workstation=ws, status=ws.effective_status(now), lanes=lanes))
     return hours, rows
 
 

@@ -1,13 +1,12 @@
 """The sandbox policy of an attempt on this machine: its users, paths, share of the host and settings.
 
 Shares follow the reservation: an attempt holding g of the host's G GPUs gets g/G of its cores
-(those next to the GPUs' positions, so two attempts on one host never share a core) and of its
+(the block beside each of its GPUs, so two attempts on one host never share a core) and of its
 memory, and never more than its environment asks for. Settings can cap memory further.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sysconfig
 from functools import cache
@@ -42,18 +41,24 @@ def share(request: SandboxRequest) -> float:
 
 
 def cpu_set(request: SandboxRequest, cores: list[int] | None = None) -> list[int]:
-    """The cores the attempt runs on (and sees): its GPUs' share of the host, at most what the environment asks."""
+    """The cores the attempt runs on (and sees): the block of the host's cores beside each GPU it holds
+    (GPU i of G owns cores n·i/G to n·(i+1)/G, so attempts holding other GPUs never share a core,
+    whichever GPUs they were given), at most what the environment asks; all of them for a
+    reservation of the whole host."""
     cores = cores or host_cores()
-    fraction = share(request)
-    count = max(1, math.floor(len(cores) * fraction + 1e-9))
-    if request.cpus:
-        count = min(count, request.cpus)
-    count = max(1, min(count, len(cores)))
-    start = 0
     if request.gpus and request.host_gpu_count:
-        start = math.floor(len(cores) * min(request.gpus) / request.host_gpu_count)
-    start = min(start, len(cores) - count)
-    return cores[start : start + count]
+        n, total = len(cores), request.host_gpu_count
+        chosen: list[int] = []
+        for index in sorted(request.gpus):
+            block = cores[n * index // total : n * (index + 1) // total]
+            # Fewer cores than GPUs: the one core the GPU's position falls on.
+            chosen.extend(block or [cores[min(n * index // total, n - 1)]])
+        chosen = list(dict.fromkeys(chosen))
+    else:
+        chosen = list(cores)
+    if request.cpus:
+        chosen = chosen[: request.cpus]
+    return chosen
 
 
 def memory_bytes(request: SandboxRequest) -> int:

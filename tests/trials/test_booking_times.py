@@ -60,9 +60,10 @@ def test_a_naive_start_time_is_refused(
     refused("starts_at", expert=expert, environment=env_cumsum, workstation=workstation, starts_at=naive)
 
 
-def test_an_overlapping_booking_on_the_same_workstation_is_refused(
-    expert: User, other_expert: User, env_cumsum: Environment, workstation: Workstation, slot: datetime
+def test_an_overlapping_booking_of_the_same_gpu_is_refused(
+    expert: User, other_expert: User, env_cumsum: Environment, slot: datetime
 ) -> None:
+    workstation = factories.WorkstationFactory.create(name="h100-single", gpu_count=1)
     book(expert, env_cumsum, workstation, slot)
     refused(
         "starts_at",

@@ -24,6 +24,7 @@ PAYLOAD_FIELDS = {
     "ends_at",
     "cancelled_at",
     "created_at",
+    "gpus",
     "state",
     "attempt",
 }
@@ -38,6 +39,7 @@ def test_expert_books_a_slot_by_workstation_id(api: ClientFor, expert, env_cumsu
     assert body["expert"] == {"id": expert.pk, "username": "ada"}
     assert body["environment"] == "ai_rd_triton_cumsum"
     assert body["workstation"] == {"id": workstation.pk, "name": "h100-a"}
+    assert body["gpus"] == [0]
     assert body["state"] == "upcoming"
     assert body["attempt"] is None
     assert body["cancelled_at"] is None

@@ -102,9 +102,8 @@ def test_slot_shorter_than_the_time_limit_is_400_on_ends_at(api: ClientFor, expe
     assert not Reservation.objects.exists()
 
 
-def test_overlapping_booking_on_one_workstation_is_400(
-    api: ClientFor, expert, other_expert, env_cumsum, workstation
-) -> None:
+def test_overlapping_booking_of_one_gpu_is_400(api: ClientFor, expert, other_expert, env_cumsum) -> None:
+    workstation = factories.WorkstationFactory.create(name="h100-single", gpu_count=1)
     assert api(expert).post("/api/reservations/", booking(workstation), format="json").status_code == 201
     later = (tomorrow_at(9) + timedelta(hours=3)).isoformat()
     response = api(other_expert).post("/api/reservations/", booking(workstation, starts_at=later), format="json")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from workstation.backends import SandboxRequest
 from workstation.policy import cpu_set
 
@@ -32,3 +34,19 @@ def test_an_environment_without_gpus_gets_the_host_up_to_what_it_asks() -> None:
 
 def test_the_cores_are_the_hosts_own_numbers() -> None:
     assert cpu_set(request((1,), host_gpus=2), [4, 5, 6, 7]) == [6, 7]
+
+
+def test_gpus_that_are_not_neighbours_get_the_cores_beside_each_and_share_none_with_the_gpu_between() -> None:
+    # 16 cores, 8 GPUs: GPU i owns cores 2i and 2i+1.
+    assert cpu_set(request((1, 5)), list(range(16))) == [2, 3, 10, 11]
+    assert cpu_set(request((2,)), list(range(16))) == [4, 5]
+    assert cpu_set(request((1, 5), cpus=3), list(range(16))) == [2, 3, 10]
+
+
+def test_any_two_disjoint_gpu_sets_on_one_host_get_disjoint_cores() -> None:
+    cores = list(range(24))
+    for size_a, size_b in [(1, 1), (2, 1), (2, 2), (3, 4)]:
+        for a in itertools.combinations(range(8), size_a):
+            rest = [i for i in range(8) if i not in a]
+            for b in itertools.combinations(rest, size_b):
+                assert not set(cpu_set(request(a), cores)) & set(cpu_set(request(b), cores)), (a, b)

@@ -57,6 +57,7 @@ class ReservationViewSet(
             workstation=data["workstation"],
             starts_at=data["starts_at"],
             ends_at=data.get("ends_at"),
+            gpu_count=data.get("gpu_count"),
             created_by=request.user,
         )
         return self._respond(reservation, status.HTTP_201_CREATED)

@@ -35,6 +35,11 @@ class ReservationSerializer(serializers.ModelSerializer[Reservation]):
     workstation = WorkstationRefSerializer(read_only=True)
     state = serializers.SerializerMethodField()
     attempt = serializers.SerializerMethodField(help_text="Id of the attempt started in this slot, if any.")
+    gpus = serializers.ListField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="The workstation's GPU indices the slot holds (its sandbox sees only these); empty: the whole host.",
+    )
 
     class Meta:
         model = Reservation
@@ -47,6 +52,7 @@ class ReservationSerializer(serializers.ModelSerializer[Reservation]):
             "ends_at",
             "cancelled_at",
             "created_at",
+            "gpus",
             "state",
             "attempt",
         ]
@@ -200,6 +206,13 @@ class ReservationCreateSerializer(serializers.Serializer[None]):
     ends_at = AwareDateTimeField(required=False, help_text="Defaults to the shortest slot: time limit plus set-up.")
     expert = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), required=False, help_text="Admins only: book for this expert."
+    )
+    gpu_count = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=32767,
+        help_text="Admins only: hold this many GPUs, between the environment's minimum and maximum "
+        "(default: its minimum).",
     )
 
 

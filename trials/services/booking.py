@@ -1,7 +1,8 @@
-"""Booking: a reservation of a workstation for an expert's attempt, its cancellation and a moved end."""
+"""Booking: a reservation of a workstation's GPUs for an expert's attempt, its cancellation and a moved end."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from audit.services import audit_record
 from environments.models import Environment
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
-from trials.models import Attempt, Reservation, Workstation
+from trials.models import Attempt, Gpu, Reservation, Workstation
 from trials.services.sync import _schedule_deadline
 
 # A booking may start this much in the past: the form was filled a moment ago.
@@ -62,6 +63,69 @@ def _overlapping(qs: QuerySet[Reservation], starts_at: datetime, ends_at: dateti
     return qs.filter(cancelled_at__isnull=True, starts_at__lt=ends_at, ends_at__gt=starts_at)
 
 
+def gpus_out_of_service(workstation: Workstation) -> dict[int, str]:
+    """The workstation's GPUs that can't be booked (index: why). A GPU without a row has no known problem."""
+    return dict(Gpu.objects.filter(workstation=workstation).exclude(problem="").values_list("index", "problem"))
+
+
+def gpus_free(
+    *, workstation: Workstation, holders: Iterable[Reservation], out_of_service: Iterable[int] = ()
+) -> list[int]:
+    """The workstation's GPU indices that none of `holders` (its live reservations overlapping some
+    time) holds and that are in service; none if one of them holds the whole host."""
+    held: set[int] = set()
+    for reservation in holders:
+        if reservation.holds_whole_host:
+            return []
+        held.update(reservation.gpus)
+    blocked = held | set(out_of_service)
+    return [index for index in range(workstation.gpu_count) if index not in blocked]
+
+
+def gpus_choose(*, free: Sequence[int], count: int) -> list[int] | None:
+    """`count` of the `free` GPU indices, kept together: the start of the shortest run of consecutive
+    free indices that fits them (bigger runs stay whole for bigger bookings, and an attempt's GPUs,
+    and the cores the sandbox policy places beside them, are neighbours); with no run long enough,
+    the lowest free ones. None if fewer than `count` are free."""
+    if count > len(free):
+        return None
+    runs: list[list[int]] = []
+    for index in sorted(free):
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    fitting = [run for run in runs if len(run) >= count]
+    if fitting:
+        return min(fitting, key=len)[:count]
+    return sorted(free)[:count]
+
+
+def reservation_gpu_count(*, environment: Environment, workstation: Workstation, requested: int | None) -> int:
+    """How many GPUs a booking holds: the environment's minimum, or as many as an admin asked for up to
+    its maximum. Raises ServiceError (field gpu_count) for a count outside those bounds."""
+    if requested is None:
+        return environment.gpus_min
+    most = max(environment.gpus_min, environment.gpus_max)
+    if not environment.gpus_min <= requested <= most:
+        raise ServiceError(f"{environment.slug} runs on {environment.gpus_label} GPUs.", field="gpu_count")
+    if requested > workstation.gpu_count:
+        raise ServiceError(f"{workstation.name} has {workstation.gpu_count} GPU(s).", field="gpu_count")
+    return requested
+
+
+def _gpus_refusal(*, workstation: Workstation, count: int, free: list[int], out_of_service: dict[int, str]) -> str:
+    if count == 0 or (not free and not out_of_service):
+        return f"{workstation.name} is already booked at that time."
+    broken = ""
+    if out_of_service:
+        broken = " (out of service: " + "; ".join(f"GPU {i}: {why}" for i, why in sorted(out_of_service.items())) + ")"
+    return (
+        f"{workstation.name} has {len(free)} of its {workstation.gpu_count} GPUs free at that time{broken}; "
+        f"this booking needs {count}."
+    )
+
+
 @transaction.atomic
 def reservation_create(
     *,
@@ -71,11 +135,17 @@ def reservation_create(
     starts_at: datetime,
     created_by: User,
     ends_at: datetime | None = None,
+    gpu_count: int | None = None,
     now: datetime | None = None,
 ) -> Reservation:
+    """Book `workstation` for `expert`: `gpu_count` of its GPUs (the environment's minimum unless an admin
+    asks for more, up to its maximum), chosen by `gpus_choose` among those free for the whole slot; an
+    environment that needs no GPU books the whole workstation."""
     now = now or timezone.now()
     if created_by.pk != expert.pk and not roles.is_admin(created_by):
         raise NotAllowed("Only admins book for someone else.")
+    if gpu_count is not None and gpu_count != environment.gpus_min and not roles.is_admin(created_by):
+        raise NotAllowed("Only admins book more GPUs than the environment needs.")
     if not roles.has_role(expert, roles.EXPERT):
         raise ServiceError(f"{expert} is not an expert.", field="expert")
     if not environment.is_active:
@@ -110,8 +180,16 @@ def reservation_create(
         )
     if refusal is not None:
         raise ServiceError(f"{workstation.name} is {refusal} and takes no bookings.", field="workstation")
-    if _overlapping(Reservation.objects.filter(workstation=workstation), starts_at, ends_at).exists():
-        raise ServiceError(f"{workstation.name} is already booked at that time.", field="starts_at")
+    count = reservation_gpu_count(environment=environment, workstation=workstation, requested=gpu_count)
+    holders = list(_overlapping(Reservation.objects.filter(workstation=workstation), starts_at, ends_at))
+    out_of_service = gpus_out_of_service(workstation)
+    free = gpus_free(workstation=workstation, holders=holders, out_of_service=out_of_service)
+    gpus = gpus_choose(free=free, count=count) if count else ([] if not holders else None)
+    if gpus is None:
+        raise ServiceError(
+            _gpus_refusal(workstation=workstation, count=count, free=free, out_of_service=out_of_service),
+            field="starts_at",
+        )
     if _overlapping(Reservation.objects.filter(expert=expert), starts_at, ends_at).exists():
         raise ServiceError("You already hold a reservation that overlaps this one.", field="starts_at")
     limit = environment.attempts_per_expert
@@ -131,8 +209,7 @@ def reservation_create(
                 starts_at=starts_at,
                 ends_at=ends_at,
                 created_by=created_by,
-                # A slot holds the whole workstation; its attempt's sandbox sees the GPUs its environment needs.
-                gpus=list(range(environment.gpus_min)),
+                gpus=gpus,
             )
     except IntegrityError as exc:  # the PostgreSQL exclusion constraints, should a check above be bypassed
         raise ServiceError("That slot was just taken.", field="starts_at") from exc
@@ -224,7 +301,8 @@ def reservation_change_end(
     old_end = reservation.ends_at
     if ends_at > old_end:
         others = Reservation.objects.exclude(pk=reservation.pk)
-        taken = _overlapping(others.filter(workstation=reservation.workstation_id), old_end, ends_at).first()
+        on_host = _overlapping(others.filter(workstation=reservation.workstation_id), old_end, ends_at)
+        taken = next((r for r in on_host.order_by("starts_at") if _share_a_gpu(r, reservation)), None)
         if taken is not None:
             raise ServiceError(
                 f"{reservation.workstation.name} is booked from {timezone.localtime(taken.starts_at):%a %d %b %H:%M}"
@@ -254,3 +332,8 @@ def reservation_change_end(
         at=now,
     )
     return reservation
+
+
+def _share_a_gpu(one: Reservation, other: Reservation) -> bool:
+    """Whether two reservations of one workstation hold a GPU in common (the whole host holds them all)."""
+    return one.holds_whole_host or other.holds_whole_host or bool(set(one.gpus) & set(other.gpus))

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from rebench_site.errors import ServiceError
-from trials.models import Workstation
+from trials.models import Gpu, Reservation, Workstation
 
 
 @transaction.atomic
@@ -49,7 +49,31 @@ def workstation_register(
         field, messages = next(iter(exc.message_dict.items()))
         raise ServiceError(" ".join(messages), field=field) from exc
     workstation.save()
+    _gpus_sync(workstation)
     return workstation
+
+
+def _gpus_sync(workstation: Workstation, *, now: datetime | None = None) -> None:
+    """One Gpu row per index below the workstation's GPU count. Fewer GPUs than a live or coming
+    booking holds is refused (ServiceError on gpu_count): reservations are never left holding a GPU
+    that isn't there."""
+    count = workstation.gpu_count
+    now = now or timezone.now()
+    holding = Reservation.objects.filter(workstation=workstation, cancelled_at__isnull=True, ends_at__gt=now)
+    for reservation in holding:
+        if reservation.gpus and max(reservation.gpus) >= count:
+            raise ServiceError(
+                f"Reservation {reservation.pk} holds GPU {max(reservation.gpus)} until "
+                f"{timezone.localtime(reservation.ends_at):%a %d %b %H:%M}; move or cancel it first.",
+                field="gpu_count",
+            )
+    Gpu.objects.filter(workstation=workstation, index__gte=count).delete()
+    # What the admin says the GPUs are, until the heartbeat reports what they are.
+    Gpu.objects.filter(workstation=workstation, reported_at__isnull=True).update(model=workstation.gpu_model)
+    Gpu.objects.bulk_create(
+        [Gpu(workstation=workstation, index=index, model=workstation.gpu_model) for index in range(count)],
+        ignore_conflicts=True,
+    )
 
 
 @transaction.atomic
@@ -76,6 +100,10 @@ def workstation_update(*, workstation: Workstation, status: str | None = None, *
                 workstation.save(update_fields=list(changes))
         except IntegrityError as exc:  # a concurrent edit took the name or queue after validation
             raise ServiceError("Another workstation took that name or queue just now.") from exc
+        if "gpu_count" in changes or "gpu_model" in changes:
+            # The save above holds the workstation's row lock, which bookings take first: none can
+            # pick a GPU being removed meanwhile.
+            _gpus_sync(workstation)
     return workstation
 
 

@@ -127,12 +127,17 @@ def schedule(request: AuthenticatedHttpRequest) -> HttpResponse:
                 environment=data["environment"],
                 workstation=data["workstation"],
                 starts_at=data["starts_at"],
+                gpu_count=data["gpu_count"],
                 created_by=request.user,
             )
         except ServiceError as exc:
             _form_error(form, exc)
         else:
-            messages.success(request, f"Booked {reservation.environment.slug} for {reservation.expert}.")
+            messages.success(
+                request,
+                f"Booked {reservation.environment.slug} for {reservation.expert} "
+                f"({reservation.gpus_label} of {reservation.workstation.name}).",
+            )
             return redirect(f"{request.path}?day={timezone.localtime(reservation.starts_at).date().isoformat()}")
     hours, rows = selectors.schedule_grid(day=day)
     return render(

@@ -11,7 +11,7 @@ from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from trials import services
 from trials.forms import WorkstationForm
-from trials.models import Workstation
+from trials.models import Gpu, Workstation
 from trials.views._shared import _form_error
 
 
@@ -52,6 +52,14 @@ def workstation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         .select_related("expert", "environment")
         .order_by("starts_at")
     )
+    holding_now = {
+        index: reservation
+        for reservation in upcoming
+        if reservation.starts_at <= now
+        for index in (reservation.gpus or range(workstation.gpu_count))
+    }
+    known = {gpu.index: gpu for gpu in Gpu.objects.filter(workstation=workstation)}
+    gpus = [(index, known.get(index), holding_now.get(index)) for index in range(workstation.gpu_count)]
     return render(
         request,
         "trials/workstation_detail.html",
@@ -59,6 +67,7 @@ def workstation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             "workstation": workstation,
             "status": workstation.effective_status(now),
             "upcoming": upcoming,
+            "gpus": gpus,
             "statuses": Workstation.Status.choices,
         },
     )

@@ -93,6 +93,7 @@ def _make_world():
         "attempt": {"pk": attempt.pk},
         "reservation": {"pk": upcoming.pk},
         "workstation": {"pk": attempt.workstation.pk},
+        "gpu": {"pk": attempt.workstation.pk, "index": 0},
         "environment": {"slug": attempt.environment.slug},
         # A queued run import; its pages never open the file.
         "run_import": {"pk": RunImport.objects.create(original_name="runs.jsonl", file="run_imports/runs.jsonl").pk},

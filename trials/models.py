@@ -47,6 +47,11 @@ class Workstation(models.Model):
     # The workstation's own answer, with each heartbeat, to "can you sandbox attempts?": why not, or [].
     sandbox_problems = models.JSONField(default=list, blank=True)
     sandbox_checked_at = models.DateTimeField(null=True, blank=True)
+    # Where the workspaces are, as the last heartbeat measured it (None: not reported yet).
+    disk_free_bytes = models.BigIntegerField("disk free (bytes)", null=True, blank=True)
+    disk_total_bytes = models.BigIntegerField("disk size (bytes)", null=True, blank=True)
+    # What the last heartbeat couldn't report, and why ("nvidia-smi not found: …").
+    inventory_notes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -99,6 +104,8 @@ class Gpu(models.Model):
     foreign_processes = models.JSONField(default=list, blank=True)
     # Why it can't be booked ("ECC errors", "missing", an admin's word), or "" when it can.
     problem = models.CharField(max_length=200, blank=True)
+    # An admin's problem stays until an admin clears it; the heartbeat sets and clears only its own.
+    problem_set_by_admin = models.BooleanField(default=False)
     reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -62,24 +62,29 @@ def attempts_sweep_deadlines() -> list[int]:
 
 
 @shared_task
-def workstation_heartbeat(workstation_id: int) -> bool:
+def workstation_heartbeat(workstation_id: int, ssh_user: str = "") -> bool:
     """Runs on the workstation's own queue: it only arrives if that workstation's worker is alive.
 
-    It says whether this machine can sandbox attempts (bubblewrap, user namespaces, cgroups).
+    It says whether this machine can sandbox attempts (bubblewrap, user namespaces, cgroups), and
+    what it has: its GPUs as nvidia-smi sees them, with processes no attempt runs, and its disk.
+    `ssh_user`: an SSH workstation's user, whose GPU processes are its attempts'.
     """
-    from workstation import capabilities
+    from workstation import inventory
 
-    report = capabilities.local_report()
-    if not report.ok:
-        log.warning("workstation %s can't sandbox attempts: %s", workstation_id, "; ".join(report.problems))
-    return services.workstation_record_heartbeat(workstation_id=workstation_id, sandbox_problems=report.problems)
+    report = inventory.report(also_ours=[ssh_user] if ssh_user else [])
+    if report["sandbox_problems"]:
+        log.warning("workstation %s can't sandbox attempts: %s", workstation_id, "; ".join(report["sandbox_problems"]))
+    return services.workstation_record_heartbeat(workstation_id=workstation_id, inventory=report)
 
 
 @shared_task
 def workstations_ping() -> int:
     """Send a heartbeat task to every workstation's queue; a dead worker lets its message expire."""
     count = 0
-    for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only("pk", "queue_name"):
-        workstation_heartbeat.apply_async(args=(ws.pk,), queue=ws.queue_name, expires=60)
+    for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only(
+        "pk", "queue_name", "backend", "ssh_user"
+    ):
+        ssh_user = ws.ssh_user if ws.backend == Workstation.Backend.SSH else ""
+        workstation_heartbeat.apply_async(args=(ws.pk, ssh_user), queue=ws.queue_name, expires=60)
         count += 1
     return count

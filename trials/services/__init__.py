@@ -59,6 +59,7 @@ from trials.services.terminals import (
     terminals_send_notice,
 )
 from trials.services.workstations import (
+    gpu_set_problem,
     workstation_record_heartbeat,
     workstation_register,
     workstation_set_status,
@@ -96,6 +97,7 @@ __all__ = [
     "ends_overdue_attempt_first",
     "expert_attempts_counted",
     "expert_attempts_counted_q",
+    "gpu_set_problem",
     "gpus_choose",
     "gpus_free",
     "gpus_out_of_service",

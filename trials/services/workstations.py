@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from rebench_site.errors import ServiceError
 from trials.models import Gpu, Reservation, Workstation
+
+# Gpu.problem's length.
+PROBLEM_MAX_CHARS = 200
 
 
 @transaction.atomic
@@ -107,15 +114,133 @@ def workstation_update(*, workstation: Workstation, status: str | None = None, *
     return workstation
 
 
+@transaction.atomic
 def workstation_record_heartbeat(
-    *, workstation_id: int, sandbox_problems: list[str] | None = None, at: datetime | None = None
+    *,
+    workstation_id: int,
+    sandbox_problems: list[str] | None = None,
+    inventory: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> bool:
-    """Called by the heartbeat task on the workstation's own queue, with its answer to "can you sandbox?".
+    """Called by the heartbeat task on the workstation's own queue, with its answer to "can you sandbox?"
+    and its inventory (`workstation.inventory.report()`: GPUs, disk, notes; the sandbox's answer too).
 
-    False if the workstation no longer exists. A workstation that reports problems can't be booked.
+    False if the workstation no longer exists. A workstation that reports problems can't be booked;
+    a GPU with uncorrected ECC errors, or one nvidia-smi didn't list, gets a problem and isn't given
+    out, until a heartbeat finds it healthy again. A problem an admin set stays until an admin clears it.
     """
     at = at or timezone.now()
+    # The row lock bookings take first: no booking picks a GPU while its problem is being decided.
+    workstation = Workstation.objects.select_for_update().filter(pk=workstation_id).first()
+    if workstation is None:
+        return False
+    if sandbox_problems is None and inventory is not None and isinstance(inventory.get("sandbox_problems"), list):
+        sandbox_problems = [str(problem) for problem in inventory["sandbox_problems"]]
     changes: dict[str, object] = {"last_heartbeat_at": at}
     if sandbox_problems is not None:
         changes.update(sandbox_problems=list(sandbox_problems), sandbox_checked_at=at)
-    return bool(Workstation.objects.filter(pk=workstation_id).update(**changes))
+    if inventory is not None:
+        notes = [str(note)[:500] for note in inventory.get("notes") or [] if note][:20]
+        disk = inventory.get("disk")
+        disk = disk if isinstance(disk, Mapping) else {}
+        changes.update(
+            disk_free_bytes=_whole(disk.get("free_bytes"), low=0, high=2**63 - 1),
+            disk_total_bytes=_whole(disk.get("total_bytes"), low=0, high=2**63 - 1),
+        )
+        gpus = inventory.get("gpus")
+        if isinstance(gpus, list):
+            notes += _gpus_record(workstation, [gpu for gpu in gpus if isinstance(gpu, Mapping)], at=at)
+        changes["inventory_notes"] = notes
+    Workstation.objects.filter(pk=workstation.pk).update(**changes)
+    return True
+
+
+def _whole(value: object, *, low: int, high: int) -> int | None:
+    """An integer the column can hold, or None (unknown) for anything else a host might send."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+def _ecc_problem(errors: int | None) -> str:
+    if not errors:
+        return ""
+    return f"{errors} uncorrected ECC error{'' if errors == 1 else 's'}"
+
+
+def _gpus_record(workstation: Workstation, reported: list[Mapping[str, Any]], *, at: datetime) -> list[str]:
+    """Write what nvidia-smi said of each GPU onto its row and decide the automatic problems; returns notes."""
+    by_index: dict[int, Mapping[str, Any]] = {}
+    for gpu in reported:
+        index = _whole(gpu.get("index"), low=0, high=32767)
+        if index is not None:
+            by_index[index] = gpu
+    rows = {gpu.index: gpu for gpu in Gpu.objects.filter(workstation=workstation)}
+    changed = []
+    for index in range(workstation.gpu_count):
+        row = rows.get(index) or Gpu.objects.create(workstation=workstation, index=index, model=workstation.gpu_model)
+        seen = by_index.get(index)
+        if seen is None:
+            automatic = "not reported by nvidia-smi"
+            row.foreign_processes = []
+        else:
+            row.model = str(seen.get("model") or row.model)[:60]
+            row.uuid = str(seen.get("uuid") or "")[:64]
+            row.memory_mb = _whole(seen.get("memory_mb"), low=0, high=2**31 - 1)
+            row.temperature_c = _whole(seen.get("temperature_c"), low=-32768, high=32767)
+            row.ecc_errors = _whole(seen.get("ecc_errors"), low=0, high=2**31 - 1)
+            row.foreign_processes = [
+                {
+                    "pid": _whole(p.get("pid"), low=0, high=2**31),
+                    "user": str(p.get("user", ""))[:64],
+                    "command": str(p.get("command", ""))[:200],
+                }
+                for p in seen.get("foreign_processes") or []
+                if isinstance(p, Mapping)
+            ][:50]
+            row.reported_at = at
+            automatic = _ecc_problem(row.ecc_errors)
+        if not row.problem_set_by_admin:
+            row.problem = automatic
+        changed.append(row)
+    Gpu.objects.bulk_update(
+        changed,
+        ["model", "uuid", "memory_mb", "temperature_c", "ecc_errors", "foreign_processes", "problem", "reported_at"],
+    )
+    beyond = sorted(index for index in by_index if index >= workstation.gpu_count)
+    if beyond:
+        return [
+            f"nvidia-smi also reports GPU {', '.join(map(str, beyond))}, beyond the {workstation.gpu_count} "
+            "declared: raise the GPU count to book it"
+        ]
+    return []
+
+
+@transaction.atomic
+def gpu_set_problem(*, gpu: Gpu, problem: str, by: User | None = None, note: str = "") -> Gpu:
+    """An admin takes a GPU out of service (with the reason shown to admins) or puts it back ("").
+
+    An admin's problem outlasts every heartbeat; clearing it hands the GPU back to the heartbeat,
+    which sets its own problem again at once if the GPU is still unhealthy.
+    """
+    problem = problem.strip()
+    if len(problem) > PROBLEM_MAX_CHARS:
+        raise ServiceError(
+            f"Problem: at most {PROBLEM_MAX_CHARS} characters (this one has {len(problem)}).", field="problem"
+        )
+    gpu = Gpu.objects.select_for_update().select_related("workstation").get(pk=gpu.pk)
+    before = {"problem": gpu.problem, "set_by_admin": gpu.problem_set_by_admin}
+    # Cleared, the GPU keeps what the heartbeat knows against it (its ECC count) until the next one.
+    gpu.problem = problem or _ecc_problem(gpu.ecc_errors)
+    gpu.problem_set_by_admin = bool(problem)
+    gpu.save(update_fields=["problem", "problem_set_by_admin"])
+    audit_record(
+        actor=by,
+        action="gpu.problem_set" if problem else "gpu.problem_clear",
+        subject=f"{gpu.workstation.name} GPU {gpu.index}",
+        before=before,
+        after={"problem": gpu.problem, "set_by_admin": gpu.problem_set_by_admin},
+        note=note,
+    )
+    return gpu

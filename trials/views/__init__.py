@@ -33,7 +33,7 @@ from trials.views.schedule import (
     reservation_list,
     schedule,
 )
-from trials.views.workstations import workstation_detail, workstation_list
+from trials.views.workstations import gpu_problem, workstation_detail, workstation_list
 
 __all__ = [
     "ATTEMPTS_PER_PAGE",
@@ -56,6 +56,7 @@ __all__ = [
     "attempt_technical_pause",
     "book_choose",
     "book_environment",
+    "gpu_problem",
     "my_trials",
     "reservation_cancel",
     "reservation_end",

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from rebench_site.errors import ServiceError
 from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
@@ -71,3 +72,22 @@ def workstation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             "statuses": Workstation.Status.choices,
         },
     )
+
+
+@require_POST
+@role_required(ADMIN)
+def gpu_problem(request: AuthenticatedHttpRequest, pk: int, index: int) -> HttpResponse:
+    """An admin takes one GPU out of service with a reason, or clears the reason (an empty `problem`)."""
+    gpu = get_object_or_404(Gpu, workstation_id=pk, index=index)
+    try:
+        gpu = services.gpu_set_problem(gpu=gpu, problem=request.POST.get("problem", ""), by=request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        if gpu.problem_set_by_admin:
+            messages.success(request, f"GPU {index} is out of service: {gpu.problem}.")
+        elif gpu.problem:
+            messages.warning(request, f"Your reason is cleared; GPU {index} stays out: {gpu.problem}.")
+        else:
+            messages.success(request, f"GPU {index} can be booked again.")
+    return redirect("trials:workstation", pk=pk)

@@ -450,3 +450,29 @@ class AttemptToken(models.Model):
     @staticmethod
     def hash_of(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SSHKey(models.Model):
+    """A public key an expert logs in to their running attempts with over SSH.
+
+    An account's key (attempt empty) opens every running attempt of its owner; a short-lived key
+    (made by the site for one attempt, its private half shown once and never stored) opens only that
+    attempt, and only while it runs.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ssh_keys")
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, null=True, blank=True, related_name="ssh_keys")
+    name = models.CharField(max_length=100)
+    # "<type> <base64>": the comment is dropped, options never stored (only the workstation sets them).
+    public_key = models.TextField()
+    fingerprint = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "fingerprint"], name="one_ssh_key_per_user_fingerprint"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SSH key {self.name!r} of {self.user}, {self.fingerprint}"

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from environments.models import Environment
 from rebench_site import roles
-from trials.models import Attempt, Gpu, Reservation, Workstation
+from trials.models import Attempt, Gpu, Pause, Reservation, Workstation
 from trials.services import (
     expert_attempts_counted_q,
     gpus_free,
@@ -332,6 +332,9 @@ def attempt_sandbox_control(attempt_id: int) -> dict[str, Any]:
         "hard_stop": attempt.hard_stop_at.timestamp() if attempt.hard_stop_at is not None else None,
         "ended": not attempt.is_running,
         "break_background": settings.SANDBOX_BREAK_BACKGROUND_WORK,
+        # Renewed while the server hears the workstation (trials.services.outages); past it, the
+        # sandbox stops by itself as the server pauses the attempt for the outage.
+        "lease_until": time_module.time() + settings.WORKSTATION_OFFLINE_AFTER.total_seconds(),
     }
 
 
@@ -342,6 +345,8 @@ FROZEN_MESSAGES = {
     "scoring": "Your processes are paused while the scorer runs; the clock is stopped.",
     "technical": "An admin paused the attempt for a technical problem: your processes are paused.",
     "admin": "An admin paused the attempt: your processes are paused.",
+    "outage": "The workstation stopped answering: the clock is paused and your processes there are held;"
+    " your shell and files are kept, and everything goes on when it is back.",
     "deadline": "The time is up: your processes are frozen and the final score is taken from this state.",
     "ended": "The attempt has ended: your processes are frozen and the final score is taken from this state.",
 }
@@ -379,12 +384,25 @@ def attempt_live_marker(attempt: Attempt, clock: ClockState, *, scoring: str) ->
         attempt.clock_started_at,
         attempt.preparation_failed_at,
         attempt_frozen_reason(attempt, clock.server_now),
+        attempt_workstation_silence(attempt, clock.server_now) is not None,
         len(attempt.notes.all()),
         pauses,
         attempt.excluded_reason,
         scoring,
     )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def attempt_workstation_silence(attempt: Attempt, now: datetime | None = None) -> datetime | None:
+    """When a running attempt's workstation was last heard, if that was over WORKSTATION_SILENT_AFTER
+    ago (the page says it isn't answering); None while it answers."""
+    workstation = attempt.workstation if attempt.is_local and attempt.is_running else None
+    if workstation is None or workstation.last_heartbeat_at is None:
+        return None
+    now = now or timezone.now()
+    if now - workstation.last_heartbeat_at <= settings.WORKSTATION_SILENT_AFTER:
+        return None
+    return workstation.last_heartbeat_at
 
 
 def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str | None:
@@ -402,6 +420,8 @@ def attempt_frozen_reason(attempt: Attempt, now: datetime | None = None) -> str 
     pause = attempt.open_pause()
     if pause is None or (pause.reason == "break" and settings.SANDBOX_BREAK_BACKGROUND_WORK):
         return None
+    if pause.reason == Pause.Reason.TECHNICAL and pause.created_by_id is None:
+        return "outage"
     return pause.reason
 
 

@@ -88,3 +88,10 @@ def workstations_ping() -> int:
         workstation_heartbeat.apply_async(args=(ws.pk, ssh_user), queue=ws.queue_name, expires=60)
         count += 1
     return count
+
+
+@shared_task
+def workstations_watch() -> dict[str, int]:
+    """The beat's outage sweep: attempts on silent workstations pause, on answering ones resume or
+    have their sandbox's lease renewed (trials.services.outages)."""
+    return services.workstations_watch()

@@ -22,6 +22,7 @@ from graders.services._shared import UNFINISHED, _queue
 from graders.services.execution import _job_record
 from rebench_site import roles
 from rebench_site.errors import NotAllowed, ServiceError
+from trials import services as trials_services
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,41 @@ def _recover(job: ScoringJob, now: datetime) -> str:
     return "closed"
 
 
+SILENT_HOST_MESSAGE = (
+    "Not scored: {workstation} stopped answering (last heard {heard}) before this job began, and it waited "
+    "{minutes} minutes. The workspace is on that host, so nothing else can score it: score again once it is back."
+)
+
+
+def _close_waiting_on_silent_hosts(now: datetime) -> dict[str, str]:
+    """Jobs never begun, queued over SCORING_QUEUED_ON_SILENT_HOST_MINUTES for a workstation that is
+    silent: closed with an entry that says so (the clock was paused for the outage meanwhile). One
+    that a worker picks up later finds itself finished and does nothing."""
+    waited = timedelta(minutes=settings.SCORING_QUEUED_ON_SILENT_HOST_MINUTES)
+    candidates = ScoringJob.objects.filter(
+        status=ScoringJob.Status.QUEUED, started_at__isnull=True, created_at__lt=now - waited
+    ).select_related("attempt__workstation")
+    done: dict[str, str] = {}
+    for candidate in candidates:
+        workstation = candidate.attempt.workstation
+        heard = trials_services.workstation_silent_since(workstation, now) if workstation is not None else None
+        if workstation is None or heard is None:
+            continue  # its host answers: the job waits for its turn
+        with transaction.atomic():
+            job = ScoringJob.objects.select_for_update().filter(pk=candidate.pk).first()
+            if job is None or job.status != ScoringJob.Status.QUEUED or job.started_at is not None:
+                continue
+            why = SILENT_HOST_MESSAGE.format(
+                workstation=workstation.name,
+                heard=f"{timezone.localtime(heard):%Y-%m-%d %H:%M:%S %Z}",
+                minutes=int((now - job.created_at).total_seconds() // 60),
+            )
+            _close_lost(job, now, why=why)
+            log.warning("scoring job %s: closed, its workstation %s is silent", job.pk, workstation.name)
+            done[str(job.pk)] = "closed"
+    return done
+
+
 def scoring_jobs_recover(*, now: datetime | None = None) -> dict[str, str]:
     """Every running job whose worker went silent is sent out again or closed (the beat task's sweep).
 
@@ -86,6 +122,7 @@ def scoring_jobs_recover(*, now: datetime | None = None) -> dict[str, str]:
             job = ScoringJob.objects.select_for_update().filter(pk=job_id).first()
             if job is not None and _is_lost(job, now):
                 done[str(job_id)] = _recover(job, now)
+    done.update(_close_waiting_on_silent_hosts(now))
     return done
 
 

@@ -27,6 +27,9 @@ GRADING_FINAL_SCORING = env_bool("GRADING_FINAL_SCORING", True)
 SCORING_HEARTBEAT_SECONDS = env_int("SCORING_HEARTBEAT_SECONDS", 10)
 SCORING_LOST_AFTER_SECONDS = env_int("SCORING_LOST_AFTER_SECONDS", 60)
 SCORING_MAX_DELIVERIES = env_int("SCORING_MAX_DELIVERIES", 2)
+# A job still waiting this long for a worker on a workstation that stopped answering is closed with an
+# entry saying so (its workspace is on that host: no other worker could score it).
+SCORING_QUEUED_ON_SILENT_HOST_MINUTES = env_int("SCORING_QUEUED_ON_SILENT_HOST_MINUTES", 30)
 CELERY_BEAT_SCHEDULE["scoring-jobs-recover"] = {
     "task": "graders.tasks.scoring_jobs_recover",
     "schedule": timedelta(seconds=env_int("SCORING_RECOVER_SECONDS", 30)),

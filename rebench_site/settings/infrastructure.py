@@ -109,4 +109,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "trials.tasks.workstations_ping",
         "schedule": timedelta(seconds=env_int("WORKSTATION_PING_SECONDS", 30)),
     },
+    # Pauses attempts on silent workstations, resumes them when their host is back, and renews
+    # the sandboxes' leases; as often as heartbeats are asked for.
+    "workstations-watch": {
+        "task": "trials.tasks.workstations_watch",
+        "schedule": timedelta(seconds=env_int("WORKSTATION_PING_SECONDS", 30)),
+    },
 }

@@ -11,7 +11,11 @@ from rebench_site.settings.core import DATA_DIR, SITE_URL
 from rebench_site.settings.env import env_bool, env_int, env_list, env_str
 
 # Domain settings.
+# A workstation silent this long is offline: no bookings, and its running attempts are paused for
+# the outage (their sandboxes stop there at the same moment: the lease on the server's word).
 WORKSTATION_OFFLINE_AFTER = timedelta(seconds=env_int("WORKSTATION_OFFLINE_AFTER_SECONDS", 120))
+# Silent this long (two heartbeats missed), the attempt page says its workstation isn't answering.
+WORKSTATION_SILENT_AFTER = timedelta(seconds=env_int("WORKSTATION_SILENT_AFTER_SECONDS", 65))
 RESERVATION_SETUP_TIME = timedelta(minutes=env_int("RESERVATION_SETUP_MINUTES", 30))
 # Breaks stretch an attempt past its time limit, so a slot may be longer than the minimum; this
 # bounds it, so no one blocks a workstation for days.

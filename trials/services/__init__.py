@@ -24,6 +24,11 @@ from trials.services.attempts import (
     attempt_submit,
     attempt_workspace_mark_ready,
 )
+from trials.services.ssh_access import (
+    ssh_key_add,
+    ssh_key_create_for_attempt,
+    ssh_key_delete,
+)
 from trials.services.booking import (
     BOOKING_CLOCK_SKEW,
     expert_attempts_counted,
@@ -42,6 +47,13 @@ from trials.services.deadlines import (
     attempt_enforce_deadline,
     attempts_end_overdue,
     ends_overdue_attempt_first,
+)
+from trials.services.outages import (
+    attempt_outage_pause,
+    attempt_outage_resume,
+    is_outage_pause,
+    workstation_silent_since,
+    workstations_watch,
 )
 from trials.services.sync import (
     attempt_sandbox_control_send,
@@ -82,6 +94,8 @@ __all__ = [
     "attempt_enforce_deadline",
     "attempt_exclude",
     "attempt_include",
+    "attempt_outage_pause",
+    "attempt_outage_resume",
     "attempt_pause",
     "attempt_preparation_fail",
     "attempt_preparation_retry",
@@ -101,10 +115,14 @@ __all__ = [
     "gpus_choose",
     "gpus_free",
     "gpus_out_of_service",
+    "is_outage_pause",
     "reservation_cancel",
     "reservation_change_end",
     "reservation_create",
     "reservation_min_length",
+    "ssh_key_add",
+    "ssh_key_create_for_attempt",
+    "ssh_key_delete",
     "terminal_session_open",
     "terminals_end_for_attempt",
     "terminals_finish",
@@ -113,5 +131,7 @@ __all__ = [
     "workstation_record_heartbeat",
     "workstation_register",
     "workstation_set_status",
+    "workstation_silent_since",
     "workstation_update",
+    "workstations_watch",
 ]

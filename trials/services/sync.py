@@ -53,11 +53,12 @@ def _schedule_deadline(attempt: Attempt) -> None:
     transaction.on_commit(lambda: _queue_deadline_check(attempt.pk, deadline))
 
 
-def attempt_sandbox_sync(attempt: Attempt) -> None:
+def attempt_sandbox_sync(attempt: Attempt, *, tell_terminals: bool = True) -> None:
     """After commit: the workstation hears the attempt's pause, deadline or end, and freezes or thaws its sandbox.
 
     A lost or late message costs nothing the expert could gain: the workstation freezes at the last
-    deadline it heard, and pauses only ever move deadlines later.
+    deadline it heard, and pauses only ever move deadlines later. `tell_terminals` False: nothing
+    changed that an open tab must hear (the outage sweep renewing the word's lease).
     """
     if not attempt.is_local or attempt.workstation_id is None:
         return
@@ -71,7 +72,8 @@ def attempt_sandbox_sync(attempt: Attempt) -> None:
             attempt_sandbox_control.apply_async(args=(attempt_id,), queue=queue)  # type: ignore[arg-type]  # None is the default queue
         except Exception:  # the broker down: the workstation keeps the last deadline it heard
             log.exception("attempt %s: could not queue its sandbox control", attempt_id)
-        _send_to_terminals(attempt_id, {"type": "attempt.frozen"})
+        if tell_terminals:
+            _send_to_terminals(attempt_id, {"type": "attempt.frozen"})
 
     transaction.on_commit(send)
 

@@ -45,6 +45,7 @@ def _visible_attempt_now(request: HttpRequest, pk: int) -> Attempt:
 def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict[str, Any]:
     frozen = selectors.attempt_frozen_reason(attempt)
     clock = selectors.attempt_clock(attempt)
+    silent_since = selectors.attempt_workstation_silence(attempt, clock.server_now)
     scores = grading().page_scores(attempt, request.user)
     preparing = selectors.attempt_preparing(attempt)
     return {
@@ -55,6 +56,8 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict[str, Any]:
         "is_slow_to_prepare": preparing in ("workspace", "scoring")
         and (clock.server_now - attempt.started_at).total_seconds() > selectors.PREPARING_SLOW_SECONDS,
         "frozen_message": selectors.FROZEN_MESSAGES.get(frozen or "", ""),
+        "workstation_silent_since": silent_since,
+        "outage_pause_at": silent_since + settings.WORKSTATION_OFFLINE_AFTER if silent_since else None,
         "break_background_work": settings.SANDBOX_BREAK_BACKGROUND_WORK,
         "is_owner": attempt.user_id == request.user.pk,
         "note_form": NoteForm(),

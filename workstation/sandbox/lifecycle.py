@@ -104,13 +104,20 @@ def frozen_reason(control: dict[str, Any], now: float | None = None) -> str | No
     paused = control.get("paused")
     if paused and not (paused == "break" and control.get("break_background")):
         return str(paused)
+    # The server renews its word while it hears this workstation; past the lease it has heard
+    # nothing for as long as it waits before pausing the attempt for the outage, so the expert's
+    # processes stop here too instead of running on the paused clock.
+    lease = control.get("lease_until")
+    if isinstance(lease, int | float) and now >= lease:
+        return "unreachable"
     return None
 
 
 def next_change(control: dict[str, Any], now: float | None = None) -> float | None:
-    """The next moment frozen_reason changes by itself (a deadline reached), or None."""
+    """The next moment frozen_reason changes by itself (a deadline reached, the lease run out), or None."""
     now = time.time() if now is None else now
-    moments = [m for k in ("deadline", "hard_stop") if isinstance(m := control.get(k), int | float) and m > now]
+    keys = ("deadline", "hard_stop", "lease_until")
+    moments = [m for k in keys if isinstance(m := control.get(k), int | float) and m > now]
     return min(moments) if moments else None
 
 

@@ -33,7 +33,7 @@ from trials.views.schedule import (
     reservation_list,
     schedule,
 )
-from trials.views.workstations import gpu_problem, workstation_detail, workstation_list
+from trials.views.workstations import gpu_problem, workstation_detail, workstation_list, workstation_setup
 
 __all__ = [
     "ATTEMPTS_PER_PAGE",
@@ -66,4 +66,5 @@ __all__ = [
     "terminal_replay",
     "workstation_detail",
     "workstation_list",
+    "workstation_setup",
 ]

@@ -13,7 +13,9 @@ from rebench_site.roles import ADMIN, AuthenticatedHttpRequest, role_required
 from trials import services
 from trials.forms import WorkstationForm
 from trials.models import Gpu, Workstation
+from trials.onboarding import workstation_setup_script
 from trials.views._shared import _form_error
+from workstation.setup import SetupError
 
 
 @role_required(ADMIN)
@@ -91,3 +93,19 @@ def gpu_problem(request: AuthenticatedHttpRequest, pk: int, index: int) -> HttpR
         else:
             messages.success(request, f"GPU {index} can be booked again.")
     return redirect("trials:workstation", pk=pk)
+
+
+@role_required(ADMIN)
+def workstation_setup(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The set-up script (what `manage.py workstation_add --print-setup` prints), to run as root on the host."""
+    workstation = get_object_or_404(Workstation, pk=pk)
+    try:
+        script = workstation_setup_script(workstation=workstation)
+    except SetupError as exc:
+        messages.error(request, f"No set-up script for {workstation.name}: {exc}")
+        return redirect("trials:workstation", pk=pk)
+    response = HttpResponse(script, content_type="text/x-shellscript; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="rebench-setup-{workstation.name}.sh"'
+    # It carries the worker's credentials: no cache keeps a copy.
+    response["Cache-Control"] = "no-store"
+    return response

@@ -39,11 +39,28 @@ WORKER_VARIABLES = (
     "PROTECTED_DIR",
     "REDIS_URL",
     "CELERY_BROKER_URL",
+    "LOG_LEVEL",
+    "TIME_ZONE",
     # Today's worker still reads and writes the database (its tasks call the services there); the
     # line goes once workstation workers stop touching the database.
     "DATABASE_URL",
+    "DB_CONN_MAX_AGE",
+    "DB_POOL",
 )
-WORKER_PREFIXES = ("TERMINAL_", "SANDBOX_", "ENVIRONMENT_", "CELERY_", "GRADING_", "SCORING_")
+WORKER_PREFIXES = (
+    "TERMINAL_",
+    "SANDBOX_",
+    "ENVIRONMENT_",
+    "CELERY_",
+    "GRADING_",
+    "SCORING_",
+    "WORKSTATION_",
+    # The environments' LLM endpoints and models, which their scorers on the workstation use.
+    "RUST_CODECONTESTS_",
+    "CHAT_RL_",
+)
+# The LLM endpoints' real keys (RUST_CODECONTESTS_API_KEY, …): the worker hands them to the scorers.
+WORKER_SUFFIXES = ("_API_KEY",)
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9._@:+-]+$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
 
@@ -70,7 +87,9 @@ class Host:
 def worker_environment(source: Mapping[str, str]) -> dict[str, str]:
     """The variables of `source` (the web host's environment) that the workstation's worker must share."""
     chosen = {
-        name: value for name, value in source.items() if name in WORKER_VARIABLES or name.startswith(WORKER_PREFIXES)
+        name: value
+        for name, value in source.items()
+        if name in WORKER_VARIABLES or name.startswith(WORKER_PREFIXES) or name.endswith(WORKER_SUFFIXES)
     }
     return dict(sorted(chosen.items()))
 

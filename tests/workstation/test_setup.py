@@ -183,9 +183,16 @@ def test_values_a_shell_or_unit_file_would_misread_are_refused_naming_them(
 
 def test_the_worker_gets_the_sites_settings_and_nothing_else_of_the_environment() -> None:
     chosen = setup.worker_environment(
-        {"REDIS_URL": "r", "SECRET_KEY": "s", "SANDBOX_MEMORY_GB": "64", "PATH": "/bin", "AWS_SECRET": "x"}
+        {
+            "REDIS_URL": "r",
+            "SECRET_KEY": "s",
+            "SANDBOX_MEMORY_GB": "64",
+            "CHAT_RL_JUDGE_API_KEY": "k",
+            "PATH": "/bin",
+            "AWS_SECRET": "x",
+        }
     )
-    assert chosen == {"REDIS_URL": "r", "SANDBOX_MEMORY_GB": "64", "SECRET_KEY": "s"}
+    assert chosen == {"CHAT_RL_JUDGE_API_KEY": "k", "REDIS_URL": "r", "SANDBOX_MEMORY_GB": "64", "SECRET_KEY": "s"}
 
 
 def _free_port() -> int:

@@ -29,6 +29,7 @@ from review.classifier import selectors as classifier_selectors
 from review.classifier import services as classifier_services
 from review.classifier.models import ClassifierVersion
 from review.models import Completion, ImportJob, LabelValue, ReviewQueue
+from trials import services as trials_services
 from trials.models import Attempt, Workstation
 
 DEMO_DATA = Path(__file__).resolve().parent / "data"
@@ -90,17 +91,17 @@ def demo_seed() -> list[DemoLogin]:
             user.is_superuser = True
         user.save()
         user.groups.add(Group.objects.get_or_create(name=login.role)[0])
-    Workstation.objects.get_or_create(
-        name="local",
-        defaults={
-            "host": "localhost",
-            "backend": Workstation.Backend.LOCAL,
-            "queue_name": settings.LOCAL_WORKSTATION_QUEUE,
+    if not Workstation.objects.filter(name="local").exists():
+        # Registered as an admin would (its GPUs get their rows), on this machine's own queue.
+        trials_services.workstation_register(
+            name="local",
+            host="localhost",
+            backend=Workstation.Backend.LOCAL,
+            queue_name=settings.LOCAL_WORKSTATION_QUEUE,
             # This machine has no GPU; the demo declares some so every environment can be booked.
-            "gpu_count": settings.LOCAL_WORKSTATION_GPU_COUNT,
-            "gpu_model": settings.LOCAL_WORKSTATION_GPU_MODEL,
-        },
-    )
+            gpu_count=settings.LOCAL_WORKSTATION_GPU_COUNT,
+            gpu_model=settings.LOCAL_WORKSTATION_GPU_MODEL,
+        )
     admin = User.objects.get(username="admin")
     _demo_runs_seed(admin)
     _demo_review_seed(admin)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from environments.models import Environment
 from rebench_site import roles
-from trials.models import Attempt, Gpu, Pause, Reservation, Workstation
+from trials.models import Attempt, Gpu, Pause, Reservation, SSHKey, Workstation
 from trials.services import (
     expert_attempts_counted_q,
     gpus_free,
@@ -332,9 +332,46 @@ def attempt_sandbox_control(attempt_id: int) -> dict[str, Any]:
         "hard_stop": attempt.hard_stop_at.timestamp() if attempt.hard_stop_at is not None else None,
         "ended": not attempt.is_running,
         "break_background": settings.SANDBOX_BREAK_BACKGROUND_WORK,
+        # Who may log in over SSH: nobody while it is paused, preparing or over.
+        "ssh_keys": attempt_ssh_keys(attempt) if attempt.is_running and paused is None else [],
         # Renewed while the server hears the workstation (trials.services.outages); past it, the
         # sandbox stops by itself as the server pauses the attempt for the outage.
         "lease_until": time_module.time() + settings.WORKSTATION_OFFLINE_AFTER.total_seconds(),
+    }
+
+
+def attempt_ssh_keys(attempt: Attempt) -> list[str]:
+    """The public keys that open the attempt over SSH: its expert's account keys and its own short-lived ones."""
+    if attempt.user_id is None:  # an agent's run: nobody logs in
+        return []
+    keys = SSHKey.objects.filter(user_id=attempt.user_id).filter(Q(attempt__isnull=True) | Q(attempt=attempt))
+    return list(keys.order_by("pk").values_list("public_key", flat=True))
+
+
+def attempt_ssh_command(attempt: Attempt) -> dict[str, str]:
+    """What the attempt page shows for SSH: the login, the host and the commands to copy."""
+    from workstation.users import attempt_user_name
+
+    workstation = attempt.workstation
+    host = settings.SSH_ACCESS_HOST or (workstation.host if workstation is not None and workstation.host else "")
+    host = host or "localhost"
+    login = attempt_user_name(attempt.pk)
+    port = f" -p {settings.SSH_ACCESS_PORT}" if settings.SSH_ACCESS_PORT != 22 else ""
+    jump = settings.SSH_ACCESS_PROXY_JUMP
+    return {
+        "login": login,
+        "host": host,
+        "command": f"ssh{port} {login}@{host}",
+        "jump_command": f"ssh -J {jump}{port} {login}@{host}" if jump else "",
+        "config": "\n".join(
+            [
+                f"Host rebench-attempt-{attempt.pk}",
+                f"    HostName {host}",
+                f"    User {login}",
+                f"    Port {settings.SSH_ACCESS_PORT}",
+                *([f"    ProxyJump {jump}"] if jump else []),
+            ]
+        ),
     }
 
 

@@ -22,6 +22,7 @@ TOOLS = {
     "task": HERE / "tools" / "task.py",
     "rebench-termhold": HERE / "tools" / "term_holder.py",
     "spawner.py": HERE / "sandbox" / "spawner.py",
+    "rebench-ssh": HERE / "tools" / "ssh_session.py",
 }
 SANDBOX_PACKAGE = HERE / "sandbox"
 

@@ -263,3 +263,24 @@ def attempt_user_retire(attempt_id: int) -> bool:
         time.sleep(0.05)
     log.info("attempt %s: retired its user %r", attempt_id, name)
     return True
+
+
+def _password_field(name: str) -> str:
+    with contextlib.suppress(OSError), open("/etc/shadow") as shadow:
+        for line in shadow:
+            parts = line.split(":")
+            if parts[0] == name and len(parts) > 1:
+                return parts[1]
+    return ""
+
+
+def attempt_user_allow_key_login(attempt_id: int) -> None:
+    """Let sshd take a key for the attempt's user: its password field `*` (no password matches it) instead of
+    useradd's `!`, which sshd reads as a locked account. Passwords stay impossible; an expired account
+    (a retired attempt) stays refused."""
+    name = attempt_user_name(attempt_id)
+    if not per_attempt() or not _password_field(name).startswith("!"):
+        return
+    result = _modify([_program("usermod"), "--password", "*", name])
+    if result.returncode != 0:
+        raise UnixUserError(f"Could not open {name!r} to SSH keys: {result.stderr.strip()}")

@@ -127,3 +127,14 @@ SANDBOX_BREAK_BACKGROUND_WORK = env_bool("SANDBOX_BREAK_BACKGROUND_WORK", False)
 # Environments' proxies reachable from their sandboxes: {"slug": [[port, "/path/of/unix.sock"], ...]}
 # (the sandbox sees 127.0.0.1:<port>; nothing else of the network).
 SANDBOX_ENVIRONMENT_BRIDGES: dict[str, list[list[int | str]]] = json.loads(env_str("SANDBOX_ENVIRONMENT_BRIDGES", "{}"))
+
+# --- Experts' SSH access to their attempts ---
+# Where the workstation writes each attempt's authorized keys (root's; sshd's drop-in names it: see
+# `manage.py ssh_access_config`). The attempt page shows `ssh <user>@SSH_ACCESS_HOST -p SSH_ACCESS_PORT`
+# (empty host: the workstation's own), with SSH_ACCESS_PROXY_JUMP (`user@bastion`) as a ProxyJump.
+SSH_ACCESS_KEYS_DIR = Path(env_str("SSH_ACCESS_KEYS_DIR", "/etc/rebench/ssh/authorized"))
+SSH_ACCESS_HOST = env_str("SSH_ACCESS_HOST", "")
+SSH_ACCESS_PORT = env_int("SSH_ACCESS_PORT", 22)
+SSH_ACCESS_PROXY_JUMP = env_str("SSH_ACCESS_PROXY_JUMP", "")
+# Keys an expert may register on their account.
+SSH_ACCESS_MAX_KEYS = env_int("SSH_ACCESS_MAX_KEYS", 10)

@@ -24,11 +24,6 @@ from trials.services.attempts import (
     attempt_submit,
     attempt_workspace_mark_ready,
 )
-from trials.services.ssh_access import (
-    ssh_key_add,
-    ssh_key_create_for_attempt,
-    ssh_key_delete,
-)
 from trials.services.booking import (
     BOOKING_CLOCK_SKEW,
     expert_attempts_counted,
@@ -54,6 +49,11 @@ from trials.services.outages import (
     is_outage_pause,
     workstation_silent_since,
     workstations_watch,
+)
+from trials.services.ssh_access import (
+    ssh_key_add,
+    ssh_key_create_for_attempt,
+    ssh_key_delete,
 )
 from trials.services.sync import (
     attempt_sandbox_control_send,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from trials.models import Attempt, TerminalSession, Workstation
+from trials.models import Attempt, SSHKey, TerminalSession, Workstation
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,9 @@ def terminals_end_for_attempt(*, attempt_id: int, reason: str) -> None:
     the ending itself (attempt_sandbox_sync).
     """
     had_terminals = TerminalSession.objects.filter(attempt_id=attempt_id).exists()
+    # An SSH session has no TerminalSession until the end brings its recording in: a key means there may be one.
+    owner = Attempt.objects.filter(pk=attempt_id).values("user")
+    had_terminals = had_terminals or SSHKey.objects.filter(user__in=owner).exists()
     TerminalSession.objects.filter(attempt_id=attempt_id, ended_at__isnull=True).update(
         ended_at=timezone.now(), end_reason=reason[:200]
     )

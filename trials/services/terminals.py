@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -85,21 +88,59 @@ def terminals_finish(*, attempt_id: int) -> int:
     sessions = list(TerminalSession.objects.filter(attempt_id=attempt_id))
     backend = selectors.workstation_backend(attempt.workstation)
     spools = [(s.number, recording.spool_dir(s.recording_name) / recording.OUTPUT) for s in sessions]
+    staging = Path(tempfile.mkdtemp(prefix="rebench-ssh-recordings-"))
+    ssh_numbers: list[int] = []
 
     async def finish() -> None:
         try:
             if await backend.end_attempt(attempt_id):
                 await asyncio.sleep(RECORDER_EXIT_SECONDS)
             await backend.collect_recordings(attempt_id, spools)
+            ssh_numbers.extend(await backend.collect_ssh_recordings(attempt_id, lambda n: staging / f"{n}.out"))
         finally:
             await backend.disconnect()
 
-    async_to_sync(finish)()
+    try:
+        async_to_sync(finish)()
+        sessions += _ssh_sessions_record(attempt, staging, ssh_numbers)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     finalised = 0
     for session in sessions:
         if recording.finalize(session.recording_name):
             finalised += 1
     return finalised
+
+
+# An SSH session's terminal in the replay: session n is terminal SSH_SESSION_BASE + n, past every browser tab.
+SSH_SESSION_BASE = 1000
+
+
+def _ssh_sessions_record(attempt: Attempt, staging: Path, numbers: list[int]) -> list[TerminalSession]:
+    """The attempt's SSH sessions as terminals of its replay: a TerminalSession each, its output in the spool."""
+    from trials import recording
+
+    made = []
+    for n in numbers:
+        number = SSH_SESSION_BASE + n
+        name = recording.recording_name(attempt.pk, number)
+        session, created = TerminalSession.objects.get_or_create(
+            attempt=attempt,
+            number=number,
+            defaults={
+                "backend": attempt.workstation.backend if attempt.workstation else Workstation.Backend.LOCAL,
+                "tmux_session": f"attempt-{attempt.pk}-ssh-{n}",
+                "recording_name": name,
+                "ended_at": attempt.ended_at or timezone.now(),
+                "end_reason": f"SSH session {n}",
+            },
+        )
+        if not created and recording.recording_exists(name):
+            continue  # finalised by an earlier run of this task
+        directory = recording.prepare_spool(name, width=80, height=24, title=f"SSH session {n}")
+        shutil.copyfile(staging / f"{n}.out", directory / recording.OUTPUT)  # whole: a retried task writes it again
+        made.append(session)
+    return made
 
 
 # A holder told to stop records what its shell printed last before it exits: a moment after the signal.

@@ -8,6 +8,7 @@ start, steer and stop the attempt's sandbox, and end the attempt.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def collect_recordings(self, attempt_id: int, recordings: list[tuple[int, Path]]) -> None:
         """After end_attempt: bring each pane's recorded output (terminal number, spool file) into our spool."""
+
+    @abc.abstractmethod
+    async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
+        """After end_attempt: copy each SSH session's recorded output (asciicast `o` lines) to `dest(session)`;
+        the sessions' numbers."""
 
     @abc.abstractmethod
     async def sandbox_control(self, attempt_id: int, control: dict[str, Any]) -> dict[str, Any]:

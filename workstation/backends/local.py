@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from workstation import holder, layout, policy, sandbox, users, workspaces
+from workstation import holder, layout, policy, sandbox, ssh_access, users, workspaces
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
+from workstation.sandbox import ssh_gate
 from workstation.sandbox.state import unix_path
 from workstation.tools import term_holder
 from workstation.users import ShellUser
@@ -61,7 +65,7 @@ def sandbox_up(request: SandboxRequest, control: dict[str, Any] | None = None) -
         command, env = policy.launcher()
         sandbox.ensure(found, command, env=env)
         if control:
-            sandbox.control(found.state_dir, control)
+            sandbox_control_sync(request.attempt_id, control)
     except (users.UnixUserError, sandbox.SandboxError, sandbox.cgroups.CgroupError) as exc:
         raise BackendError(f"The attempt's sandbox could not start: {exc}") from exc
     return found
@@ -166,8 +170,11 @@ class LocalBackend(Backend):
     async def collect_recordings(self, attempt_id: int, recordings: list[tuple[int, Path]]) -> None:
         return None  # already here
 
+    async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
+        return await asyncio.to_thread(collect_ssh_recordings_sync, attempt_id, dest)
+
     async def sandbox_control(self, attempt_id: int, control: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(sandbox.control, str(layout.sandbox_dir(attempt_id)), control)
+        return await asyncio.to_thread(sandbox_control_sync, attempt_id, control)
 
     async def sandbox_status(self, attempt_id: int) -> dict[str, Any]:
         return await asyncio.to_thread(sandbox.status, str(layout.sandbox_dir(attempt_id)))
@@ -187,8 +194,35 @@ def _stop_holders(attempt_id: int) -> bool:
     return ended > 0
 
 
+def collect_ssh_recordings_sync(attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
+    """Each SSH session's output spool (written by its holder, the terminal user's) copied to `dest(number)`."""
+    folder = layout.sandbox_dir(attempt_id) / ssh_gate.SSH_DIR
+    numbers = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for name in sorted(os.listdir(folder)):
+            match = re.fullmatch(r"session-(\d+)\.out", name)
+            if match is None:
+                continue
+            fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as source, open(dest(int(match[1])), "ab") as target:
+                shutil.copyfileobj(source, target)
+            numbers.append(int(match[1]))
+    return numbers
+
+
+def sandbox_control_sync(attempt_id: int, control: dict[str, Any]) -> dict[str, Any]:
+    """The server's word on the attempt: the keeper's control file, and the SSH keys it carries (or their removal)."""
+    keys = {"ssh_keys": control["ssh_keys"]} if "ssh_keys" in control else {}
+    rest = {key: value for key, value in control.items() if key != "ssh_keys"}
+    merged = sandbox.control(str(layout.sandbox_dir(attempt_id)), rest)
+    if merged.get("version") == rest.get("version"):  # an older word that arrived late changes no keys either
+        ssh_access.apply_control(attempt_id, {**merged, **keys})
+    return merged
+
+
 def end_attempt_sync(attempt_id: int) -> bool:
     """End the attempt's terminal holders and stop its sandbox's processes; True if either ran. Idempotent."""
+    ssh_access.remove(attempt_id)  # first: no new SSH session while the rest ends
     ended = _stop_holders(attempt_id)
     stopped = sandbox.stop(str(layout.sandbox_dir(attempt_id)))
     if ended or stopped:

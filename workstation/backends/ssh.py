@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import tarfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,9 @@ class SSHBackend(Backend):
             with dest.open("ab") as f:
                 f.write(data)
         return len(data)
+
+    async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
+        return []  # experts' SSH access needs per-attempt users, which only a root workstation (local) has
 
     async def sandbox_control(self, attempt_id: int, control: dict[str, Any]) -> dict[str, Any]:
         return await self._sandbox(["control", (await self._remote()).state_dir(attempt_id)], control)

@@ -47,6 +47,7 @@ from . import (
     preexec,
     prepare_cgroup,
     read_json,
+    ssh_gate,
     unix_path,
     write_file,
 )
@@ -249,6 +250,10 @@ def run(state_dir: str) -> int:
     api = _socket(os.path.join(run_dir, API_SOCKET), uid=0, gid=policy.gid)
     relay_pid = _start_relay(policy, api)
     api.close()
+    # sshd's forced command, as the attempt's user, asks for its sessions here (ssh_gate.py).
+    ssh_gate.prepare(policy)
+    gate = _socket(os.path.join(state_dir, ssh_gate.SSH_SOCKET), uid=0, gid=policy.gid)
+    threading.Thread(target=ssh_gate.serve, args=(policy, gate), daemon=True).start()
     spawner: subprocess.Popen[bytes] | None = None
     last_start = 0.0
     last_status: dict[str, Any] = {}

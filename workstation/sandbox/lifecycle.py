@@ -167,8 +167,10 @@ def stop(state_dir: str, *, remove: bool = False) -> bool:
 
     True if anything was running. With `remove` the state folder goes too (the attempt is retired).
     """
+    from .ssh_gate import stop_sessions  # here: ssh_gate reads frozen_reason from this module
+
     policy_data = read_json(os.path.join(state_dir, POLICY_FILE))
-    was_running = False
+    was_running = stop_sessions(state_dir) > 0
     pid = keeper_pid(state_dir)
     if pid:
         was_running = True

@@ -11,6 +11,9 @@ Three roles, one protocol:
   terminal user. It gives its terminal up (so the shell can make it its own controlling terminal),
   passes it to the spawner and exits with the shell's status. The holder keeps the terminal's other
   side: it records it and passes it to the browser, out of the shell's reach.
+- a command request (`{"command": "..."}` with three descriptors: stdin, stdout, stderr): an SSH
+  session without a terminal (`ssh host cmd`, scp, sftp, VS Code's server) handed in by the keeper;
+  the command runs under the attempt's shell (`bash -c`) inside, on those descriptors.
 - `run [--bridge PORT=SOCKET ...] -- ARGV`: inside a sandbox, reach services outside it: each bridge
   listens on 127.0.0.1:PORT of the sandbox's own loopback and forwards to a Unix socket bound in
   (an environment's LLM proxy, a judge); then ARGV runs and its status is this command's.
@@ -62,20 +65,26 @@ def _shell_env(request: dict[str, object]) -> dict[str, str]:
 
 
 def _start_shell(tty: int, env: dict[str, str]) -> int:
+    return _start(env, [tty, tty, tty], None, terminal=True)
+
+
+def _start(env: dict[str, str], stdio: list[int], command: str | None, *, terminal: bool) -> int:
     shell = os.environ.get("REBENCH_SPAWNER_SHELL", "/bin/bash")
     pid = os.fork()
-    if pid == 0:  # the child: a new session whose controlling terminal is the pane's
+    if pid == 0:  # the child: a new session, whose controlling terminal is the pane's when it has one
         try:
             os.setsid()
-            fcntl.ioctl(tty, termios.TIOCSCTTY, 0)
-            for target in (0, 1, 2):
-                os.dup2(tty, target)
+            if terminal:
+                fcntl.ioctl(stdio[0], termios.TIOCSCTTY, 0)
+            for target, fd in enumerate(stdio):
+                os.dup2(fd, target)
             os.closerange(3, 65536)
             for number in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE):
                 signal.signal(number, signal.SIG_DFL)
             with contextlib.suppress(OSError):
                 os.chdir(env.get("HOME", "/"))
-            os.execve(shell, [shell], env)  # noqa: S606 - the expert's login shell, by design
+            argv = [shell] if command is None else [shell, "-c", command]
+            os.execve(shell, argv, env)  # noqa: S606 - the expert's login shell, by design
         finally:
             os._exit(127)
     return pid
@@ -87,13 +96,21 @@ def _serve_one(connection: socket.socket) -> None:
         if not fds:
             connection.sendall(b'{"error": "no terminal passed"}')
             return
-        tty, extra = fds[0], fds[1:]
-        for fd in extra:
-            os.close(fd)
-        try:
-            pid = _start_shell(tty, _shell_env(request))
-        finally:
-            os.close(tty)
+        command = request.get("command")
+        if isinstance(command, str) and len(fds) == 3:
+            try:
+                pid = _start(_shell_env(request), fds, command, terminal=False)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+        else:
+            tty, extra = fds[0], fds[1:]
+            for fd in extra:
+                os.close(fd)
+            try:
+                pid = _start_shell(tty, _shell_env(request))
+            finally:
+                os.close(tty)
         _pid, status = os.waitpid(pid, 0)
         with contextlib.suppress(OSError):
             connection.sendall(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())

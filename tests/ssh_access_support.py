@@ -1,0 +1,184 @@
+"""A real OpenSSH sshd on a free loopback port, configured with the project's drop-in, and an OpenSSH client.
+
+What a workstation runs for experts' SSH access: the host's own sshd with `manage.py
+ssh_access_config`'s drop-in. The test server differs only where a test must: its port, host key,
+pid file and keys folder are its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass
+class SSHServer:
+    port: int
+    root: Path
+    log: Path
+
+    def ssh(
+        self, login: str, key: Path, *command: str, options: tuple[str, ...] = (), tty: bool = False, **run: Any
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(key),
+            "-p",
+            str(self.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=10",
+            *(["-tt"] if tty else ["-T"]),
+            *options,
+            f"{login}@127.0.0.1",
+            *command,
+        ]
+        run.setdefault("timeout", 60)
+        if "input" not in run:
+            run.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.run(argv, capture_output=True, text=True, check=False, **run)
+
+    def interactive(self, login: str, key: Path, typed: str, *, timeout: float = 30) -> str:
+        """An interactive session (`ssh -tt`): wait for the shell's prompt, type `typed`, return all it printed
+        once the session ends (typed-ahead input before the shell starts may be dropped by its line editor)."""
+        import selectors
+
+        argv = ["ssh", "-F", "/dev/null", "-i", str(key), "-p", str(self.port), "-o", "BatchMode=yes"]
+        argv += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+        process = subprocess.Popen(
+            [*argv, "-tt", f"{login}@127.0.0.1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        output = b""
+        sent = False
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if not selector.select(0.2):
+                    continue
+                data = os.read(process.stdout.fileno(), 65536)
+                if not data:
+                    break
+                output += data
+                if not sent and b"$ " in output:
+                    process.stdin.write(typed.encode())
+                    process.stdin.flush()
+                    sent = True
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        return output.decode(errors="replace")
+
+
+def make_key(folder: Path, name: str) -> tuple[Path, str]:
+    """A new ed25519 key pair in `folder`: the private key's path and the public key's line."""
+    path = folder / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(path)],
+        check=True,
+    )
+    return path, (folder / f"{name}.pub").read_text().strip()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def keys_folder(settings: Any) -> Iterator[Path]:
+    """SSH_ACCESS_KEYS_DIR in a root-owned folder whose every parent is root's and not writable by others,
+    as sshd's StrictModes requires of an AuthorizedKeysFile (so never under /tmp)."""
+    root = Path(tempfile.mkdtemp(prefix="rebench-ssh-test-", dir="/run"))
+    root.chmod(0o755)
+    settings.SSH_ACCESS_KEYS_DIR = root / "authorized"
+    try:
+        yield settings.SSH_ACCESS_KEYS_DIR
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def sshd(work: Path) -> Iterator[SSHServer]:
+    """The project's drop-in (from the current settings) under a test sshd_config; stopped afterwards."""
+    from workstation import ssh_access
+
+    if not os.access(SSHD, os.X_OK):
+        pytest.skip("OpenSSH's sshd is not installed (apt-get install openssh-server)")
+    if os.geteuid() != 0:
+        pytest.skip("sshd switches to the attempts' users: needs root")
+    work.mkdir(parents=True, exist_ok=True)
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation folder
+    host_key = work / "host_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+    dropin = work / "rebench.conf"
+    dropin.write_text(ssh_access.sshd_config())
+    port = free_port()
+    log = work / "sshd.log"
+    config = work / "sshd_config"
+    config.write_text(
+        f"""Port {port}
+ListenAddress 127.0.0.1
+HostKey {host_key}
+PidFile {work}/sshd.pid
+UsePAM no
+StrictModes yes
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile none
+LogLevel VERBOSE
+Subsystem sftp /usr/lib/openssh/sftp-server
+Include {dropin}
+"""
+    )
+    check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            assert time.monotonic() < deadline, log.read_text()
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        yield SSHServer(port=port, root=work, log=log)
+    finally:
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+        if process.poll() is None:
+            process.kill()
+            process.wait()

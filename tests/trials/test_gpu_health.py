@@ -167,7 +167,8 @@ def test_a_gpu_beyond_the_declared_count_is_a_note_for_the_admin(workstation: Wo
 def test_nonsense_in_a_report_is_stored_as_unknown_not_a_crash(workstation: Workstation) -> None:
     gpus = [healthy(i) for i in range(8)]
     gpus[0].update(memory_mb="lots", temperature_c=10**9, ecc_errors=True, foreign_processes=["pid 1"])
-    beat(workstation, inventory([*gpus, "not a gpu", {"index": "x"}], disk={"free_bytes": -1}))
+    garbage: list[Any] = ["not a gpu", {"index": "x"}]
+    beat(workstation, inventory([*gpus, *garbage], disk={"free_bytes": -1}))
 
     gpu = Gpu.objects.get(workstation=workstation, index=0)
     assert (gpu.memory_mb, gpu.temperature_c, gpu.ecc_errors, gpu.foreign_processes) == (None, None, None, [])

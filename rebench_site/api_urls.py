@@ -17,12 +17,14 @@ from graders.leaderboards import api as leaderboard_api
 from review import api as review_api
 from review.classifier.api import RedTeamScoreView, RedTeamSubstitutionsView
 from trials.api import AttemptViewSet, ReservationViewSet, WorkstationViewSet
+from trials.api.ssh_keys import SSHKeyViewSet
 
 router = SimpleRouter()
 router.register("environments", EnvironmentViewSet, basename="api-environment")
 router.register("reservations", ReservationViewSet, basename="api-reservation")
 router.register("attempts", AttemptViewSet, basename="api-attempt")
 router.register("workstations", WorkstationViewSet, basename="api-workstation")
+router.register("ssh-keys", SSHKeyViewSet, basename="api-ssh-key")
 
 urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
 # Grading: what the terminal's `task` command calls.

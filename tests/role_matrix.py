@@ -18,9 +18,11 @@ from review import services as review_services
 from review.classifier.models import RedTeamAttempt
 from review.models import Completion, ImportJob
 from tests import factories
+from trials.models import SSHKey
 
 ROLES = ("anonymous", "expert", "other_expert", "reviewer", "admin")
 ALLOWED = {200, 302}
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,10 @@ def _make_world():
         "review_queue": {"pk": review_queue(users["admin"]).pk},
         "review_import": {"pk": ImportJob.objects.create(format="jsonl").pk},
         "review_label": {"pk": review_label(users["admin"], users["reviewer"]).pk},
+        # The expert's SSH key; anyone else's is a 404.
+        "ssh_key": {
+            "pk": SSHKey.objects.create(user=users["expert"], name="laptop", public_key=ED25519, fingerprint="f").pk
+        },
     }
     return users, objects
 

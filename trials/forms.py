@@ -70,3 +70,13 @@ class WorkstationForm(forms.ModelForm[Workstation]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["queue_name"].required = False
+
+
+class SSHKeyForm(forms.Form):
+    name = forms.CharField(required=False, max_length=100, help_text="Where the key lives (laptop, desktop).")
+    public_key = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "ssh-ed25519 AAAA… you@laptop"}),
+        max_length=16 * 1024,
+        help_text="The one line of your public key file (~/.ssh/id_ed25519.pub).",
+        error_messages={"required": "Paste a public key (the one line of your id_ed25519.pub, for instance)."},
+    )

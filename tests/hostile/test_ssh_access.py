@@ -99,6 +99,30 @@ def test_the_experts_key_opens_a_command_session_in_the_attempts_sandbox(
     assert "made-over-ssh.txt" in log
 
 
+def test_scp_and_sftp_write_and_read_the_workspace_as_the_attempts_user(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str], term_dirs: Path
+) -> None:
+    login = open_access(attempt, key[1])
+    local = term_dirs / "client" / "upload.txt"
+    local.write_text("sent-with-scp")
+    options = ["-F", "/dev/null", "-i", str(key[0]), "-P", str(server.port), "-o", "BatchMode=yes"]
+    options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+    sent = subprocess.run(
+        ["scp", *options, str(local), f"{login}@127.0.0.1:upload.txt"], capture_output=True, check=False
+    )
+    assert sent.returncode == 0, sent.stderr
+    written = layout.workspace(attempt.pk) / "upload.txt"
+    assert written.read_text() == "sent-with-scp"
+    assert written.stat().st_uid == users.attempt_user(attempt.pk).uid
+    batch = term_dirs / "client" / "batch"
+    batch.write_text(f"get upload.txt {term_dirs}/client/back.txt\nls /\n")
+    sftp = subprocess.run(
+        ["sftp", *options, "-b", str(batch), f"{login}@127.0.0.1"], capture_output=True, text=True, check=False
+    )
+    assert sftp.returncode == 0, sftp.stderr
+    assert (term_dirs / "client" / "back.txt").read_text() == "sent-with-scp"
+
+
 @ts.sync
 async def test_an_interactive_session_is_a_recorded_terminal_in_the_same_sandbox_as_the_browsers(
     attempt: Attempt, server: support.SSHServer, key: tuple[Path, str]

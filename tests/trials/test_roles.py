@@ -36,6 +36,10 @@ PAGES = [
     Page("trials:terminal-replay", "get", frozenset({"admin"}), "attempt"),
     Page("trials:terminal-cast", "get", frozenset({"admin"}), "attempt"),
     Page("trials:attempt-message", "post", frozenset({"admin"}), "attempt"),
+    # SSH access: an expert's own keys, and a key for their own attempt.
+    Page("trials:ssh-keys", "get", frozenset({"expert", "other_expert"})),
+    Page("trials:ssh-key-delete", "post", frozenset({"expert"}), "ssh_key"),
+    Page("trials:attempt-ssh-key", "post", frozenset({"expert"}), "attempt"),
 ]
 
 

@@ -23,6 +23,7 @@ from trials.api.serializers import (
     NoteCreateSerializer,
     NoteSerializer,
 )
+from trials.api.ssh_keys import AttemptSSHKeySerializer
 from trials.models import Attempt
 
 
@@ -120,6 +121,18 @@ class AttemptViewSet(
         params.is_valid(raise_exception=True)
         services.attempt_add_pause(attempt=attempt, by=request.user, **params.validated_data)
         return self._respond(attempt, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={201: AttemptSSHKeySerializer},
+        description="The attempt's expert: a new key pair that opens this attempt only over SSH, while it runs. The"
+        " private key is in this answer only; the site keeps the public half.",
+    )
+    @action(detail=True, methods=["post"], url_path="ssh-key")
+    def ssh_key(self, request: AuthenticatedRequest, pk: str) -> Response:
+        key, private = services.ssh_key_create_for_attempt(attempt=self.get_object(), by=request.user)
+        body = AttemptSSHKeySerializer({"key": key, "private_key": private}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=AttemptSerializer, description="Admins: end the attempt now.")
     @action(detail=True, methods=["post"], permission_classes=ADMINS)

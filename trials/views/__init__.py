@@ -33,6 +33,7 @@ from trials.views.schedule import (
     reservation_list,
     schedule,
 )
+from trials.views.ssh import attempt_ssh_key, ssh_key_delete, ssh_keys
 from trials.views.workstations import gpu_problem, workstation_detail, workstation_list, workstation_setup
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "attempt_pause",
     "attempt_preparation_retry",
     "attempt_resume",
+    "attempt_ssh_key",
     "attempt_start",
     "attempt_submit",
     "attempt_technical_pause",
@@ -62,6 +64,8 @@ __all__ = [
     "reservation_end",
     "reservation_list",
     "schedule",
+    "ssh_key_delete",
+    "ssh_keys",
     "terminal_cast",
     "terminal_replay",
     "workstation_detail",

@@ -60,6 +60,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict[str, Any]:
         "outage_pause_at": silent_since + settings.WORKSTATION_OFFLINE_AFTER if silent_since else None,
         "break_background_work": settings.SANDBOX_BREAK_BACKGROUND_WORK,
         "is_owner": attempt.user_id == request.user.pk,
+        "ssh": selectors.attempt_ssh_command(attempt) if attempt.is_local and attempt.is_running else None,
         "note_form": NoteForm(),
         "technical_form": TechnicalPauseForm(),
         "exclusion_reasons": Attempt.Exclusion.choices,

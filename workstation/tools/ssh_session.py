@@ -31,6 +31,7 @@ HELLO, INPUT, RESIZE = b"H"[0], b"I"[0], b"R"[0]
 OUTPUT, EXIT = b"O"[0], b"X"[0]
 HEADER = struct.Struct(">BI")
 READ_BYTES = 65536
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 def _frame(kind: int, payload: bytes) -> bytes:
@@ -130,6 +131,8 @@ def main(argv: list[str]) -> int:
     attempt_id = int(name[len(prefix) :])
     state_dir = os.path.join(options.get("state-root", ""), f"{options.get('name-prefix', '')}-a{attempt_id}")
     command = os.environ.get("SSH_ORIGINAL_COMMAND")
+    if command == "internal-sftp":  # sshd's own sftp server runs in sshd, outside: the sandbox runs OpenSSH's
+        command = SFTP_SERVER
     interactive = command is None and os.isatty(0)
     gate = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

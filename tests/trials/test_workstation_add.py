@@ -155,3 +155,15 @@ def test_a_workstation_whose_values_cannot_go_into_a_script_gets_a_message_not_a
 
     assert response.status_code == 200
     assert "No set-up script for h100-a: The queue &#x27;ws h100&#x27;" in response.content.decode()
+
+
+def test_a_workstation_registered_on_the_page_is_pointed_at_its_setup_script(admin_user: User) -> None:
+    form = {"name": "gpu5", "host": "gpu5.lab.internal", "gpu_count": 2, "gpu_model": "H100", "backend": "ssh",
+            "ssh_port": 22, "ssh_user": "rebench", "queue_name": ""}  # fmt: skip
+
+    response = logged_in(admin_user).post("/workstations/", form, follow=True)
+
+    page = response.content.decode()
+    assert "Registered gpu5; run its set-up script as root on gpu5.lab.internal." in page
+    workstation = Workstation.objects.get(name="gpu5")
+    assert f'href="/workstations/{workstation.pk}/setup.sh"' in page

@@ -27,7 +27,11 @@ def workstation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         except ServiceError as exc:
             _form_error(form, exc)
         else:
-            messages.success(request, f"Registered {ws.name}; it shows offline until its worker's first heartbeat.")
+            messages.success(
+                request,
+                f"Registered {ws.name}; run its set-up script as root on {ws.host}. "
+                "It shows offline until its worker's first heartbeat.",
+            )
             return redirect("trials:workstation", pk=ws.pk)
     now = timezone.now()
     workstations = [(ws, ws.effective_status(now)) for ws in Workstation.objects.all()]

@@ -37,12 +37,16 @@ class Measurement:
     seconds: float
 
 
-def _run_command(command: str, workspace: Path) -> None:
-    """The solution's own step (e.g. `python train.py`), run in the workspace as an expert would."""
+def _run_command(command: str, workspace: Path, package: packages.EnvironmentPackage) -> None:
+    """The solution's own step (e.g. `python train.py`), run in the workspace as an expert would.
+
+    With the CPU arithmetic pinned as start pins it: the reference score is the same on every machine.
+    """
     if not command:
         return
     argv = [sys.executable if part == "python" else part for part in shlex.split(command)]
-    result = sandbox.run(argv, cwd=workspace, timeout=packages.START_TIMEOUT, memory_bytes=None, env=_env(workspace))
+    env = {**_env(workspace), **packages.cpu_environment(package)}
+    result = sandbox.run(argv, cwd=workspace, timeout=packages.START_TIMEOUT, memory_bytes=None, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{command!r} failed in {workspace}: {result.stderr_tail(10)}")
 
@@ -87,7 +91,7 @@ def measure(slug: str) -> list[Measurement]:
             if source is not None and source.is_dir():
                 shutil.copytree(source, workspace, dirs_exist_ok=True)
             began = time.monotonic()
-            _run_command(command, workspace)
+            _run_command(command, workspace, package)
             score, message = score_workspace(package, workspace, scratch)
             out.append(Measurement(label, score, message, round(time.monotonic() - began, 2)))
     return out

@@ -22,6 +22,18 @@ DEFAULT_SCORE_TIMEOUT = 600
 CONFIGURATIONS = ("small", "full")
 CONFIGURATION_FILE = "configuration.json"
 START_TIMEOUT = 900
+# A small configuration's start trains its models on the CPU, and its constants were measured from
+# them: the same arithmetic on every workstation. One thread (torch's default is one per core, and
+# two threads partition the sums otherwise) and the AVX2 code paths of ATen's kernels, MKL (its
+# conditional numerical reproducibility) and oneDNN, which a CPU with AVX-512 would otherwise
+# take: each of these changes a trained model's bits (measured: see docs/subsystems/environments.md).
+REPRODUCIBLE_CPU_ENVIRONMENT = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+}
 
 
 class ConfigurationError(ServiceError):
@@ -42,6 +54,11 @@ class Configuration:
     measured_with: str = ""
     # Which published number this is where there are several (chat RL's two references), and why.
     note: str = ""
+    # For a score that is noisy by nature (wall-clock time): how far apart repeated measurements on
+    # one machine came out (max − min, `environment_measure --runs N`). None: the score is the same
+    # on every run and every machine that prepares the configuration (tests/environments/test_reproducibility.py).
+    starting_score_spread: float | None = None
+    reference_score_spread: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
     # Parameter name → setting whose value the scorer gets in configuration.json (endpoint URLs, budgets).
@@ -240,6 +257,12 @@ class EnvironmentPackage:
         return copied
 
 
+def cpu_environment(package: EnvironmentPackage) -> dict[str, str]:
+    """The variables that pin the CPU arithmetic of a small configuration's start (and its measurement); else none."""
+    config = package.configuration
+    return dict(REPRODUCIBLE_CPU_ENVIRONMENT) if config is not None and config.name == "small" else {}
+
+
 def _jsonable_setting(name: str) -> Any:
     """A setting's value as configuration.json can hold it (paths as strings)."""
     value = getattr(settings, name, None)
@@ -274,6 +297,7 @@ def run_start(package: EnvironmentPackage, workspace: Path) -> None:
                 "LANG": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 sandbox.RESULT_MARKER_ENV: marker,
+                **cpu_environment(package),
             },
             run_as=None,
         )
@@ -299,11 +323,22 @@ def _configurations(meta: dict[str, Any], where: Path) -> dict[str, Configuratio
             reference_score=float(raw["reference_score"]),
             measured_with=str(raw.get("measured_with", "")),
             note=str(raw.get("note", "")),
+            starting_score_spread=_spread(raw, "starting_score_spread", where),
+            reference_score_spread=_spread(raw, "reference_score_spread", where),
             params=dict(raw.get("params") or {}),
             paths={str(k): str(v) for k, v in (raw.get("paths") or {}).items()},
             settings={str(k): str(v) for k, v in (raw.get("settings") or {}).items()},
         )
     return out
+
+
+def _spread(raw: dict[str, Any], key: str, where: Path) -> float | None:
+    if raw.get(key) is None:
+        return None
+    value = float(raw[key])
+    if not value >= 0:
+        raise ConfigurationError(f"{where}: {key} must be a number of at least 0, not {raw[key]!r}.", field=key)
+    return value
 
 
 def _load(root: Path) -> EnvironmentPackage | None:

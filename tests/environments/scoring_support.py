@@ -70,9 +70,14 @@ def score_now(attempt: Attempt, count: int) -> ScoreLogEntry:
 
 
 def run_in_workspace(workspace: Path, *argv: str, timeout: float = 120) -> None:
-    """What the expert runs in the shell (as root here; the files are handed to the workspace's owner)."""
+    """What the expert runs in the shell (as root here; the files are handed to the workspace's owner).
+
+    With the CPU arithmetic pinned as `environment_measure` pins it for a reference: a reference run
+    here scores the measured constant on any x86-64 machine with AVX2, whatever its own kernels.
+    """
     argv = tuple(sys.executable if a == "python" else a for a in argv)
-    subprocess.run(argv, cwd=workspace, check=True, timeout=timeout, capture_output=True)
+    env = {**os.environ, **packages.REPRODUCIBLE_CPU_ENVIRONMENT}
+    subprocess.run(argv, cwd=workspace, check=True, timeout=timeout, capture_output=True, env=env)
     give_to_owner(workspace)
 
 

@@ -46,7 +46,7 @@ def main(workspace: Path) -> dict[str, Any]:
         if not torch.isfinite(state[name].float()).all():
             return {"score": None, "message": f"{name} holds NaN or infinite values."}
     model.load_state_dict({k: v.float() for k, v in state.items()})
-    device = task.device()
+    device = task.device(params)
     model.to(device)
     try:
         tokens = nanogpt.load_tokens_any(task.heldout_path(doc))

@@ -26,8 +26,9 @@ def setup_threads(params: dict[str, Any]) -> None:
         torch.set_num_threads(int(params["threads"]))
 
 
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def device(params: dict[str, Any]) -> str:
+    """The configuration's device (small: the CPU, beside a GPU too: the same arithmetic everywhere), else any GPU."""
+    return str(params.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def data_dir(doc: dict[str, Any], *, build: bool = False) -> Path:
@@ -79,7 +80,7 @@ def trained_model_path(doc: dict[str, Any]) -> Path:
         batch_size=int(train["batch_size"]),
         lr=float(train["lr"]),
         seed=int(train.get("seed", 0)),
-        device=device(),
+        device=device(doc["params"]),
     )
     return path
 

@@ -100,8 +100,9 @@ def main(workspace: Path) -> dict[str, Any]:
         policy = load_policy(workspace / "model.pth", base, int(params.get("max_parameter_ratio", 4)) * base_size)
     except ValueError as exc:
         return {"score": None, "message": str(exc)}
-    # Full scale answers with a GPT-2-sized model: on the workstation's GPU when it has one.
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    # Full scale answers with a GPT-2-sized model: on the workstation's GPU when it has one; small
+    # names the CPU, where every workstation samples from the same logits.
+    device = str(params.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     policy, base = policy.to(device), base.to(device)
     questions = task.heldout_questions(doc)
     started = time.monotonic()

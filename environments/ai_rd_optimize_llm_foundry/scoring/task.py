@@ -15,6 +15,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import torch  # noqa: E402 - after the path, with the rest
 from common import corpus, nanogpt  # noqa: E402
 
 WORKSPACE_FILES = ("finetune.sh", "finetune.py")
@@ -35,6 +36,8 @@ def prepare_small(doc: dict[str, Any]) -> dict[str, str]:
     """Build (once) the base model, the fine-tuning data and the reference weights; return their paths."""
     cache = Path(doc["cache_dir"])
     params = doc["params"]
+    if params.get("threads"):
+        torch.set_num_threads(int(params["threads"]))  # torch's default is one per core: another model per machine
     data = corpus.build(cache, max_bytes=int(params.get("corpus_max_bytes", 4_000_000)))
     corpus.remember(cache, data.root)
     base = params["base"]

@@ -73,7 +73,11 @@ def send(batches: list[tuple[torch.Tensor, torch.Tensor]], params: dict[str, Any
     inputs = np.stack([batch.masked_fill(masked, mask_id).numpy() for batch, masked in batches])
     np.save(folder / "inputs.npy", inputs)
     np.save(folder / "masks.npy", np.stack([masked.numpy() for _batch, masked in batches]))
-    harness_params = {"vocab_size": int(params["vocab_size"]), "threads": int(params.get("threads") or 0)}
+    harness_params = {
+        "vocab_size": int(params["vocab_size"]),
+        "threads": int(params.get("threads") or 0),
+        "device": str(params.get("device") or ""),
+    }
     (folder / "params.json").write_text(json.dumps({**harness_params, "logits_dtype": dtype}))
     shutil.copytree(CODE, folder / "code", ignore=shutil.ignore_patterns("__pycache__"))
     # The safe checkpoint loader (torch.load with weights_only) from this scorer's common code.
@@ -119,7 +123,9 @@ def run_failure(result: harness.Result) -> str:
     return ""
 
 
-def batch_loss(folder: Path, i: int, batch: torch.Tensor, masked: torch.Tensor, vocab: int, dtype: str) -> float | str:
+def batch_loss(
+    folder: Path, i: int, batch: torch.Tensor, masked: torch.Tensor, vocab: int, dtype: str, device: str
+) -> float | str:
     """The summed cross-entropy of one batch's returned logits against the true tokens, or why there is none."""
     path = folder / f"logits-{i:04d}.npy"
     if not path.is_file():
@@ -132,7 +138,6 @@ def batch_loss(folder: Path, i: int, batch: torch.Tensor, masked: torch.Tensor, 
     rows = int(masked.sum())
     if logits.shape != (rows, vocab) or logits.dtype != np.dtype(dtype):
         return f"shape {logits.shape} and dtype {logits.dtype}; expected ({rows}, {vocab}) {dtype}"
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     picked = torch.from_numpy(np.array(logits)).to(device).float()
     return float(F.cross_entropy(picked, batch[masked].to(device), reduction="sum"))
 
@@ -168,8 +173,9 @@ def main(workspace: Path) -> dict[str, Any]:
         return refused
     failure = run_failure(result)
     total, count = 0.0, 0
+    device = str(params.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
     for i, (batch, masked) in enumerate(batches):
-        loss = batch_loss(returned, i, batch, masked, vocab, dtype)
+        loss = batch_loss(returned, i, batch, masked, vocab, dtype, device)
         if isinstance(loss, str):
             where = f"batch {i + 1} of {len(batches)}"
             if loss == "missing" and failure:

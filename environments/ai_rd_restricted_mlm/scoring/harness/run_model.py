@@ -76,7 +76,7 @@ def main() -> None:
     model = load_model()
     if model is None:
         return
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = params.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     vocab, half = int(params["vocab_size"]), params["logits_dtype"] == "float16"
     inputs = np.load(INPUTS / "inputs.npy", allow_pickle=False)

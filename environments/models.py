@@ -135,6 +135,11 @@ class TaskFamily(models.Model):
     manifest = models.JSONField(default=dict, blank=True)
     required_environment_variables = models.JSONField(default=list, blank=True)
     registered_at = models.DateTimeField(auto_now=True)
+    # TaskFamily.install(), run once per version of the family's files on each machine (cached there):
+    # the version it last ran for at registration, when, and the end of what it printed.
+    installed_version = models.CharField(max_length=64, blank=True)
+    installed_at = models.DateTimeField(null=True, blank=True)
+    install_output = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -62,7 +62,11 @@ def task_family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
                 error = exc.message
             else:
                 tasks = ", ".join(t.task_name for t in family.tasks.all())
-                messages.success(request, f"Registered {family.name}: {tasks}.")
+                messages.success(
+                    request,
+                    f"Registered {family.name}: {tasks}. TaskFamily.install for version "
+                    f"{family.installed_version[:8]}: {family.install_output or 'run before'}.",
+                )
                 return redirect("environments:task-family-register")
     families = TaskFamily.objects.prefetch_related("tasks__environment")
     return render(

@@ -151,3 +151,23 @@ def scoring_jobs_for_admin(
             match |= Q(pk__startswith=q.lower())
         jobs = jobs.filter(match)
     return jobs.order_by("-created_at", "-pk")
+
+
+def entries_awaiting_manual_score() -> QuerySet[ScoreLogEntry]:
+    """Final entries that asked for a person's score and have none yet, oldest first."""
+    scored = ScoreLogEntry.objects.filter(details__manual=True).values("attempt_id")
+    return (
+        ScoreLogEntry.objects.filter(details__manual_scoring=True, job__kind="final")
+        .exclude(attempt_id__in=scored)
+        .select_related("attempt__environment", "attempt__user")
+        .order_by("scored_at")
+    )
+
+
+def manual_score_entries() -> QuerySet[ScoreLogEntry]:
+    """Scores entered by hand, newest first."""
+    return (
+        ScoreLogEntry.objects.filter(details__manual=True)
+        .select_related("attempt__environment", "attempt__user")
+        .order_by("-scored_at")
+    )

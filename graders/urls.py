@@ -9,4 +9,5 @@ urlpatterns = [
     path("jobs/", views.job_list, name="jobs"),
     path("jobs/rerun/", views.job_rerun, name="job-rerun"),
     path("jobs/close/", views.job_close, name="job-close"),
+    path("manual/", views.manual_scores, name="manual-scores"),
 ]

@@ -142,3 +142,37 @@ def _posted_job(request: HttpRequest) -> ScoringJob | None:
     if job is None:
         messages.error(request, "No such scoring job.")
     return job
+
+
+@role_required(ADMIN)
+def manual_scores(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Attempts whose Task Standard family scores by hand (its `score` returned None): each with its
+    submission and a form for the score and how it was reached; the last ones entered below."""
+    status = 200
+    if request.method == "POST":
+        attempt = get_object_or_404(Attempt, pk=id_param(request.POST.get("attempt")) or 0)
+        try:
+            score = float(request.POST.get("score", ""))
+        except ValueError:
+            messages.error(request, f"Attempt {attempt.pk}: score: a number, please.")
+            status = 400
+        else:
+            try:
+                services.attempt_score_enter(
+                    attempt=attempt, by=request.user, score=score, note=request.POST.get("note", "")
+                )
+            except ServiceError as exc:
+                messages.error(request, f"Attempt {attempt.pk}: {exc.field or 'score'}: {exc.message}")
+                status = 400
+            else:
+                messages.success(request, f"Attempt {attempt.pk} scored {score:g} by hand.")
+                return redirect("graders:manual-scores")
+    return render(
+        request,
+        "graders/manual_scores.html",
+        {
+            "awaiting": list(selectors.entries_awaiting_manual_score()[:100]),
+            "entered": list(selectors.manual_score_entries()[:50]),
+        },
+        status=status,
+    )

@@ -6,11 +6,14 @@ with the answer as JSON between markers on stdout.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,16 +21,20 @@ from typing import Any
 import yaml
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from environments.models import Environment, TaskFamily, TaskStandardTask
 from environments.packages import EnvironmentPackage
 from rebench_site.errors import ServiceError
+from workstation import policy as workstation_policy
 from workstation import scoring as sandbox
 
 DRIVER = Path(__file__).resolve().parent / "driver.py"
 DRIVER_NAME = "_rebench_driver.py"
 DESCRIBE_TIMEOUT = 120
 START_TIMEOUT = 600
+INSTALL_TIMEOUT = 3600
+HOME_AGENT = "/home/agent"
 
 
 class TaskStandardError(ServiceError):
@@ -80,9 +87,20 @@ class TaskStandardPackage(EnvironmentPackage):
 
     def prepare_staging(self, staging: Path) -> list[str]:
         """TaskFamily.start, run (as the standard has it) with the worker's privileges, in the staging folder
-        that is then copied into the workspace (never in the workspace itself, which the expert may hold)."""
+        that is then copied into the workspace (never in the workspace itself, which the expert may hold);
+        TaskFamily.install first, if this machine hasn't run it for this version of the family."""
+        install_ensure(self.root, self.family_name, env_vars=self.env_vars)
         args = {"task_name": self.task_name}
-        call(self.root, self.family_name, "start", args, cwd=staging, timeout=START_TIMEOUT, env_vars=self.env_vars)
+        call(
+            self.root,
+            self.family_name,
+            "start",
+            args,
+            cwd=staging,
+            timeout=START_TIMEOUT,
+            env_vars=self.env_vars,
+            agent_home=staging,
+        )
         return []
 
 
@@ -95,14 +113,35 @@ def call(
     cwd: Path,
     timeout: float,
     env_vars: list[str] | tuple[str, ...] = (),
+    agent_home: Path | None = None,
 ) -> Any:
-    """Run one method through the driver; its result, or TaskStandardError with the method's own words."""
+    """Run one method through the driver; its result, or TaskStandardError with the method's own words.
+
+    With `agent_home` (TaskFamily.start), the method sees the standard's layout where this machine can
+    give it one (bubblewrap, as root): `agent_home` at /home/agent and the family's directory, read-only, at /root,
+    so a family that copies /root/assets to /home/agent runs unchanged and writes nothing of the host's.
+    """
     marker = sandbox.new_marker()
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", sandbox.RESULT_MARKER_ENV: marker}
     # Only the variables the family asks for (required_environment_variables), from the worker's.
     env.update({name: os.environ[name] for name in env_vars if name in os.environ})
+    argv = [sys.executable, str(DRIVER), str(family_dir), family_name, method, json.dumps(args)]
+    bwrap = shutil.which("bwrap")
+    if agent_home is not None and bwrap and os.geteuid() == 0:
+        # The host's filesystem as it is (start runs with the worker's privileges, as the standard's
+        # runs as root), except two places: homes are a fresh tmpfs holding only /home/agent.
+        layout = ["--dev-bind", "/", "/", "--tmpfs", "/home", "--bind", str(agent_home), HOME_AGENT]
+        layout += ["--ro-bind", str(family_dir), "/root", "--chdir", HOME_AGENT, "--die-with-parent"]
+        # This server's interpreter and packages may live under the /root just covered: the system's
+        # python3 with the packages bound where the attempt sandbox has them, as the scorers run.
+        for outside, inside in workstation_policy.python_binds():
+            layout += ["--ro-bind", outside, inside]
+        env.update(workstation_policy.python_environment())
+        env["HOME"] = "/root"
+        python = settings.SANDBOX_PYTHON
+        argv = [bwrap, *layout, "--", python, str(DRIVER), "/root", family_name, method, json.dumps(args)]
     result = sandbox.run(
-        [sys.executable, str(DRIVER), str(family_dir), family_name, method, json.dumps(args)],
+        argv,
         cwd=cwd,
         timeout=timeout,
         memory_bytes=None,
@@ -120,6 +159,48 @@ def call(
         detail = result.stderr_tail(3)
         raise TaskStandardError(answer.get("error", "failed") + (f" — {detail}" if detail else ""), field="path")
     return answer.get("result")
+
+
+@dataclass(frozen=True)
+class Installed:
+    version: str
+    ran: bool  # False: this machine had run it for this version already
+    seconds: float
+    output: str
+
+
+def family_version(family_dir: Path) -> str:
+    """A digest of the family's files (names, sizes, modification times; not contents: assets run to
+    gigabytes): a change to any of them is a new version, whose install() runs again."""
+    digest = hashlib.sha256()
+    for path in sorted(family_dir.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        stat = path.stat()
+        digest.update(f"{path.relative_to(family_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def install_ensure(family_dir: Path, family_name: str, *, env_vars: list[str] | tuple[str, ...] = ()) -> Installed:
+    """TaskFamily.install() once per family version on this machine, as the standard's image build runs it:
+    with the worker's privileges and network, in the family's directory. Cached by a marker file under
+    ENVIRONMENT_CACHE_DIR (a failed install leaves none: the next preparation tries again); concurrent
+    preparations wait for one another."""
+    version = family_version(family_dir)
+    cache = Path(settings.ENVIRONMENT_CACHE_DIR) / "task-families"
+    cache.mkdir(parents=True, exist_ok=True)
+    marker = cache / f"{family_name}-{version}.installed"
+    with (cache / f"{family_name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return Installed(version=version, ran=False, seconds=0.0, output=marker.read_text())
+        started = time.monotonic()
+        answer = call(
+            family_dir, family_name, "install", {}, cwd=family_dir, timeout=INSTALL_TIMEOUT, env_vars=env_vars
+        )
+        output = str(answer)
+        marker.write_text(output)
+        return Installed(version=version, ran=True, seconds=time.monotonic() - started, output=output)
 
 
 def _manifest(family_dir: Path) -> dict[str, Any]:
@@ -182,7 +263,8 @@ def task_family_register(*, path: str) -> TaskFamily:
     for task_name in described["tasks"]:
         task_manifest = _task_manifest(manifest, task_name)
         rows.append((task_name, _resources(task_manifest), task_manifest["scoring"]))
-    return _save(family_dir, name, manifest, described, rows)
+    installed = install_ensure(family_dir, name, env_vars=described["required_environment_variables"])
+    return _save(family_dir, name, manifest, described, rows, installed)
 
 
 @transaction.atomic
@@ -192,6 +274,7 @@ def _save(
     manifest: dict[str, Any],
     described: dict[str, Any],
     rows: list[tuple[str, dict[str, Any], Any]],
+    installed: Installed,
 ) -> TaskFamily:
     family, _ = TaskFamily.objects.update_or_create(
         name=name,
@@ -200,6 +283,8 @@ def _save(
             "standard_version": str(described.get("standard_version") or ""),
             "manifest": manifest,
             "required_environment_variables": described["required_environment_variables"],
+            "installed_version": installed.version,
+            **({"installed_at": timezone.now(), "install_output": installed.output[-4000:]} if installed.ran else {}),
         },
     )
     scoring = described["scoring"]

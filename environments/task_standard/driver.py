@@ -77,6 +77,13 @@ def run(family_dir: str, name: str, method: str, args: dict[str, Any]) -> Any:
             "required_environment_variables": list(getattr(family, "required_environment_variables", [])),
             "scoring": "intermediate" if hasattr(family, "intermediate_score") else "score",
         }
+    if method == "install":
+        # Once per family version on a machine, before any task of it starts; no task, as the
+        # standard's own driver calls it.
+        if hasattr(family, "install"):
+            family.install()
+            return "installed"
+        return "no install method"
     task = task_of(family, args["task_name"])
     if method == "start":
         if hasattr(family, "start"):
@@ -97,12 +104,23 @@ def run(family_dir: str, name: str, method: str, args: dict[str, Any]) -> Any:
                 "details": {"last_intermediate": last},
             }
         else:
-            result = {"score": family.score(task, args.get("submission", "")), "message": "Scored the submission."}
+            submission = args.get("submission", "")
+            score = family.score(task, submission)
+            if score is None:
+                # The standard's word for "a person scores this": the site lists it for an admin.
+                result = {
+                    "score": None,
+                    "message": "TaskFamily.score returned None: an admin scores this attempt by hand.",
+                    "details": {"manual_scoring": True, "submission": submission[:100_000]},
+                }
+            else:
+                result = {"score": score, "message": "Scored the submission."}
         if hasattr(family, "teardown"):
-            # Scoring reads a read-only snapshot of the workspace: a teardown that writes or removes
-            # files there fails, and that must not cost the score it comes after.
+            # Without arguments, as the standard's driver calls it. Scoring reads a read-only snapshot
+            # of the workspace: a teardown that writes or removes files there fails, and that must
+            # not cost the score it comes after.
             try:
-                family.teardown(task)
+                family.teardown()
             except Exception as exc:
                 traceback.print_exc()
                 result.setdefault("details", {})["teardown_error"] = f"{type(exc).__name__}: {exc}"

@@ -24,6 +24,7 @@ from graders.services.jobs import (
     scoring_job_request,
     scoring_job_rerun,
 )
+from graders.services.manual import attempt_score_enter
 from graders.services.numbers import aggregate, attempt_score_update, normalise
 from graders.services.recovery import (
     LOST_MESSAGE,
@@ -47,6 +48,7 @@ __all__ = [
     "_append_csv_log",
     "_final_context",
     "aggregate",
+    "attempt_score_enter",
     "attempt_score_update",
     "attempt_user_retire",
     "attempt_user_retire_queue",

@@ -13,6 +13,7 @@ PAGES = [
     Page("graders:jobs", "get", frozenset({"admin"})),
     Page("graders:job-rerun", "post", frozenset({"admin"})),
     Page("graders:job-close", "post", frozenset({"admin"})),
+    Page("graders:manual-scores", "get", frozenset({"admin"})),
     # Run imports: admins only.
     Page("run_imports:list", "get", frozenset({"admin"})),
     Page("run_imports:rows", "get", frozenset({"admin"})),

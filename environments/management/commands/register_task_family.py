@@ -27,4 +27,8 @@ class Command(BaseCommand):
                 f"{env.slug}: {env.gpus_label} GPU {env.gpu_model or '-'}, {env.cpus} CPU, {env.memory_gb} GB, "
                 f"scoring {task.scoring}, scores {'visible' if env.scores_visible else 'hidden'}"
             )
+        self.stdout.write(
+            f"TaskFamily.install for version {family.installed_version[:8]}: {family.install_output or 'run before'}"
+            f"{f' ({family.installed_at:%Y-%m-%d %H:%M})' if family.installed_at else ''}"
+        )
         self.stdout.write(self.style.SUCCESS(f"Registered {family.name} ({family.tasks.count()} tasks)."))

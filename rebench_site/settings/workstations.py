@@ -138,3 +138,7 @@ SSH_ACCESS_PORT = env_int("SSH_ACCESS_PORT", 22)
 SSH_ACCESS_PROXY_JUMP = env_str("SSH_ACCESS_PROXY_JUMP", "")
 # Keys an expert may register on their account.
 SSH_ACCESS_MAX_KEYS = env_int("SSH_ACCESS_MAX_KEYS", 10)
+# Files on the attempt page: the largest upload into the workspace, and the largest download (a file,
+# or a folder as a tar.gz), in MB.
+ATTEMPT_UPLOAD_MAX_MB = env_int("ATTEMPT_UPLOAD_MAX_MB", 100)
+ATTEMPT_DOWNLOAD_MAX_MB = env_int("ATTEMPT_DOWNLOAD_MAX_MB", 500)

@@ -40,6 +40,10 @@ PAGES = [
     Page("trials:ssh-keys", "get", frozenset({"expert", "other_expert"})),
     Page("trials:ssh-key-delete", "post", frozenset({"expert"}), "ssh_key"),
     Page("trials:attempt-ssh-key", "post", frozenset({"expert"}), "attempt"),
+    # Files: the expert uploads (nothing chosen: a 400 naming `file`); the expert and admins download (the
+    # whole workspace; a 400 where this machine can't run the sandbox).
+    Page("trials:attempt-files-upload", "post", frozenset({"expert"}), "attempt", frozenset({400})),
+    Page("trials:attempt-files-download", "get", frozenset({"expert", "admin"}), "attempt", frozenset({400})),
 ]
 
 

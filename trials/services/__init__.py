@@ -43,6 +43,7 @@ from trials.services.deadlines import (
     attempts_end_overdue,
     ends_overdue_attempt_first,
 )
+from trials.services.files import attempt_file_download, attempt_file_upload
 from trials.services.outages import (
     attempt_outage_pause,
     attempt_outage_resume,
@@ -93,6 +94,8 @@ __all__ = [
     "attempt_end_if_overdue",
     "attempt_enforce_deadline",
     "attempt_exclude",
+    "attempt_file_download",
+    "attempt_file_upload",
     "attempt_include",
     "attempt_outage_pause",
     "attempt_outage_resume",

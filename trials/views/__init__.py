@@ -24,6 +24,7 @@ from trials.views.attempt import (
     attempt_technical_pause,
 )
 from trials.views.booking import book_choose, book_environment, my_trials, reservation_cancel
+from trials.views.files import attempt_files_download, attempt_files_upload
 from trials.views.recordings import terminal_cast, terminal_replay
 from trials.views.schedule import (
     ATTEMPTS_PER_PAGE,
@@ -44,6 +45,8 @@ __all__ = [
     "attempt_detail",
     "attempt_end",
     "attempt_exclude",
+    "attempt_files_download",
+    "attempt_files_upload",
     "attempt_include",
     "attempt_list",
     "attempt_live",

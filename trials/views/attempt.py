@@ -61,6 +61,7 @@ def _attempt_context(request: HttpRequest, attempt: Attempt) -> dict[str, Any]:
         "break_background_work": settings.SANDBOX_BREAK_BACKGROUND_WORK,
         "is_owner": attempt.user_id == request.user.pk,
         "ssh": selectors.attempt_ssh_command(attempt) if attempt.is_local and attempt.is_running else None,
+        "upload_max_mb": settings.ATTEMPT_UPLOAD_MAX_MB,
         "note_form": NoteForm(),
         "technical_form": TechnicalPauseForm(),
         "exclusion_reasons": Attempt.Exclusion.choices,

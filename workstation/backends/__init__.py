@@ -89,6 +89,15 @@ class Backend(abc.ABC):
         the sessions' numbers."""
 
     @abc.abstractmethod
+    async def workspace_upload(self, request: SandboxRequest, path: str, data: bytes) -> None:
+        """Write `data` at `path` (relative, checked by the caller) in the workspace, as the attempt's user inside."""
+
+    @abc.abstractmethod
+    async def workspace_download(self, request: SandboxRequest, path: str, dest: Path, *, max_bytes: int) -> str:
+        """The workspace's file at `path` into `dest` ("file"), or its folder as a tar.gz ("folder"), read as the
+        attempt's user in its sandbox; BackendError with the reason when refused or over `max_bytes`."""
+
+    @abc.abstractmethod
     async def sandbox_control(self, attempt_id: int, control: dict[str, Any]) -> dict[str, Any]:
         """The server's latest pause/deadline/end: the workstation freezes or thaws at once, and enforces it after."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from workstation import holder, layout, policy, sandbox, ssh_access, users, workspaces
+from workstation import files, holder, layout, policy, sandbox, ssh_access, users, workspaces
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
 from workstation.sandbox import ssh_gate
 from workstation.sandbox.state import unix_path
@@ -170,6 +170,12 @@ class LocalBackend(Backend):
     async def collect_recordings(self, attempt_id: int, recordings: list[tuple[int, Path]]) -> None:
         return None  # already here
 
+    async def workspace_upload(self, request: SandboxRequest, path: str, data: bytes) -> None:
+        await asyncio.to_thread(_transfer, files.upload, request, path, data)
+
+    async def workspace_download(self, request: SandboxRequest, path: str, dest: Path, *, max_bytes: int) -> str:
+        return str(await asyncio.to_thread(_transfer, files.download, request, path, dest, max_bytes=max_bytes))
+
     async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
         return await asyncio.to_thread(collect_ssh_recordings_sync, attempt_id, dest)
 
@@ -192,6 +198,15 @@ def _stop_holders(attempt_id: int) -> bool:
     ended = term_holder.signal_holders(str(folder))
     shutil.rmtree(folder, ignore_errors=True)
     return ended > 0
+
+
+def _transfer(function: Callable[..., object], request: SandboxRequest, *args: Any, **kwargs: Any) -> object:
+    try:
+        return function(policy.local_policy(request), *args, **kwargs)
+    except files.TransferError as exc:
+        raise BackendError(str(exc)) from None
+    except (users.UnixUserError, sandbox.SandboxError, sandbox.cgroups.CgroupError) as exc:
+        raise BackendError(f"The attempt's sandbox could not start: {exc}") from exc
 
 
 def collect_ssh_recordings_sync(attempt_id: int, dest: Callable[[int], Path]) -> list[int]:

@@ -297,6 +297,12 @@ class SSHBackend(Backend):
                 f.write(data)
         return len(data)
 
+    async def workspace_upload(self, request: SandboxRequest, path: str, data: bytes) -> None:
+        raise BackendError("Uploads reach local workstations only for now.")
+
+    async def workspace_download(self, request: SandboxRequest, path: str, dest: Path, *, max_bytes: int) -> str:
+        raise BackendError("Downloads reach local workstations only for now.")
+
     async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
         return []  # experts' SSH access needs per-attempt users, which only a root workstation (local) has
 

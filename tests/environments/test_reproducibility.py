@@ -11,6 +11,8 @@ cores, at a learning rate where another partition of the sums made another model
 from __future__ import annotations
 
 import hashlib
+import io
+import math
 import os
 import sys
 import sysconfig
@@ -21,9 +23,10 @@ from typing import Any
 
 import pytest
 import torch
+from django.core.management import call_command
 from django.test import override_settings
 
-from environments import packages
+from environments import measure, packages
 from environments.common import corpus
 
 # The shipped corpus's splits (CPython 3.11.7's docstrings): the bytes every machine trains and scores on.
@@ -160,3 +163,31 @@ def test_wall_clock_constants_carry_their_spread_and_deterministic_ones_none() -
         # Noise smaller than the distance it normalises by, or a normalised score would mean nothing.
         assert all(spread is not None and 0 < spread < gap for spread in spreads), (package.slug, spreads, gap)
         assert "spread" in small.note
+
+
+def test_measuring_several_runs_prints_each_scores_median_and_spread(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.ENVIRONMENT_CONFIGURATION = "small"
+    settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}
+    seconds = iter([(10.0, 5.0), (16.0, 5.5), (12.0, None)])
+
+    def measured(slug: str) -> list[measure.Measurement]:
+        start, reference = next(seconds)
+        return [
+            measure.Measurement("starting", math.log(start), f"{start} s", start),
+            measure.Measurement("reference", None if reference is None else math.log(reference), "", 0.0),
+        ]
+
+    monkeypatch.setattr(measure, "measure", measured)
+    out = io.StringIO()
+    call_command("environment_measure", "ai_rd_optimize_llm_foundry", "--runs", "3", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "ai_rd_optimize_llm_foundry (small)"
+    assert sum(line.startswith("run ") for line in lines) == 6
+    assert lines[-2] == (
+        f"starting: median {math.log(12.0)!r}, spread {math.log(16.0) - math.log(10.0)!r} "
+        f"({math.log(10.0)!r} to {math.log(16.0)!r}, 3 of 3 runs scored)"
+    )
+    assert lines[-1].startswith(f"reference: median {(math.log(5.0) + math.log(5.5)) / 2!r}, ")
+    assert lines[-1].endswith("2 of 3 runs scored)")

@@ -135,8 +135,11 @@ def main(argv: list[str]) -> int:
         command = SFTP_SERVER
     interactive = command is None and os.isatty(0)
     gate = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address = os.path.join(state_dir, "ssh.sock")
     try:
-        gate.connect(os.path.join(state_dir, "ssh.sock"))
+        if len(os.fsencode(address)) > 100:  # a deep data folder: through an open descriptor of its folder
+            address = f"/proc/self/fd/{os.open(state_dir, os.O_PATH | os.O_DIRECTORY)}/ssh.sock"
+        gate.connect(address)
     except OSError:
         return _fail(f"attempt {attempt_id}'s sandbox is not running: open its terminal on the attempt page once.")
     with gate:

@@ -271,8 +271,16 @@ def test_no_command_given_to_ssh_runs_outside_the_sandbox(
     assert "No such file or directory" in with_env.stdout
 
 
-def test_the_drop_in_sshd_accepts_refuses_forwarding_and_forces_the_sandbox(settings: object) -> None:
-    text = ssh_access.sshd_config()
+def test_the_drop_in_sshd_accepts_refuses_forwarding_and_forces_the_sandbox(term_dirs: Path) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("ssh_access_config", stdout=out)
+    text = out.getvalue()
+    assert text == ssh_access.sshd_config()
+    assert (layout.tools_dir() / "rebench-ssh").is_file()  # the forced command the drop-in names is installed
     assert f"Match User {users.attempt_user_name(0)[:-1]}*" in text
     for line in ("AllowTcpForwarding no", "AllowStreamLocalForwarding no", "PermitTunnel no", "PermitUserRC no"):
         assert line in text

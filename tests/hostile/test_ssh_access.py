@@ -148,6 +148,22 @@ async def test_an_interactive_session_is_a_recorded_terminal_in_the_same_sandbox
     assert "typed-42" in "".join(recording_module.cast_lines(session.recording_name))
 
 
+def test_a_key_added_or_removed_while_the_attempt_runs_reaches_the_workstation_through_its_control_task(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str]
+) -> None:
+    from trials.services.sync import attempt_sandbox_control_send
+
+    login = open_access(attempt)
+    assert server.ssh(login, key[0], "true").returncode == 255
+    added = services.ssh_key_add(user=expert(attempt), public_key=key[1])
+    attempt_sandbox_control_send(attempt_id=attempt.pk)  # what the queued task runs on the workstation's queue
+    assert server.ssh(login, key[0], "true").returncode == 0
+    services.ssh_key_delete(key=added, by=expert(attempt))
+    attempt_sandbox_control_send(attempt_id=attempt.pk)
+    assert not ssh_access.keys_file(attempt.pk).exists()
+    assert server.ssh(login, key[0], "true").returncode == 255
+
+
 def test_a_wrong_key_or_another_attempts_account_is_refused(
     attempt: Attempt, another_attempt: Attempt, server: support.SSHServer, key: tuple[Path, str], term_dirs: Path
 ) -> None:

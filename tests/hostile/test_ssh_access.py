@@ -97,6 +97,9 @@ def test_the_experts_key_opens_a_command_session_in_the_attempts_sandbox(
     assert (layout.workspace(attempt.pk) / "made-over-ssh.txt").read_text() == "from-ssh\n"
     log = (layout.sandbox_dir(attempt.pk) / ssh_gate.COMMAND_LOG).read_text()
     assert "made-over-ssh.txt" in log
+    # What the command printed is recorded too (asciicast events), and it ends up in the replay.
+    recorded = (layout.sandbox_dir(attempt.pk) / ssh_gate.SSH_DIR / "session-1.out").read_text()
+    assert f"attempt={attempt.pk}" in recorded
 
 
 def test_scp_and_sftp_write_and_read_the_workspace_as_the_attempts_user(
@@ -121,6 +124,10 @@ def test_scp_and_sftp_write_and_read_the_workspace_as_the_attempts_user(
     )
     assert sftp.returncode == 0, sftp.stderr
     assert (term_dirs / "client" / "back.txt").read_text() == "sent-with-scp"
+    # A command reads the session's input through the keeper's pipe, to its end.
+    piped = server.ssh(login, key[0], "cat > piped.txt; wc -c < piped.txt", input="piped-bytes")
+    assert piped.stdout.strip() == "11"
+    assert (layout.workspace(attempt.pk) / "piped.txt").read_text() == "piped-bytes"
 
 
 @ts.sync

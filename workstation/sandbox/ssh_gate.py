@@ -5,9 +5,10 @@ passes its descriptors and the requested command line to this socket (the attemp
 connect; it is not in the sandbox's view), and the keeper, root, decides:
 
 - the attempt is paused, frozen, past its deadline or ended: refused, with the reason;
-- a command session (`ssh host cmd`, scp, sftp, VS Code's server): the descriptors go on to the
-  spawner, which runs the command with the attempt's shell inside the sandbox; the command line is
-  recorded in `ssh/commands.log`;
+- a command session (`ssh host cmd`, scp, VS Code's server): the spawner runs the command with the
+  attempt's shell inside the sandbox on pipes the keeper passes on, recording what goes through them
+  to `ssh/session-<n>.out` (up to COMMAND_RECORD_BYTES); sftp gets the session's own descriptors
+  (its bytes are files). Every command line is logged in `commands.log`;
 - an interactive session: a terminal holder is started for it, as the terminal user, exactly like a
   browser tab's (its PTY's shell is started by the spawner inside, every byte it prints recorded
   to `ssh/session-<n>.out`), and the caller receives a connection to the holder.
@@ -37,6 +38,9 @@ COMMAND_LOG = "commands.log"
 HOLDER_TOOL = "rebench-termhold"
 MAX_REQUEST = 64 * 1024
 MAX_COMMAND = 32 * 1024
+# A command session's recording stops here: an `ssh host cat big.log` is not worth a disk.
+COMMAND_RECORD_BYTES = 1024 * 1024
+SFTP_SERVERS = ("sftp-server", "internal-sftp")
 REASONS = {
     "ended": "the attempt has ended",
     "deadline": "the attempt's time is up",
@@ -92,8 +96,59 @@ def _record_command(policy: Policy, command: str) -> None:
         os.close(fd)
 
 
-def _command(policy: Policy, connection: socket.socket, command: str, fds: list[int]) -> None:
-    _record_command(policy, command)
+class _Recorder:
+    """A command session's bytes as asciicast events (`o` what it printed, `i` what it was sent), up to a cap."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        self.limit = limit
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def event(self, code: str, data: bytes) -> None:
+        with self.lock:
+            if self.count >= self.limit:
+                return
+            kept = data[: self.limit - self.count]
+            self.count += len(kept)
+            line = json.dumps([round(time.time(), 6), code, kept.decode("utf-8", errors="replace")]) + "\n"
+            if self.count >= self.limit:
+                line += json.dumps([round(time.time(), 6), "m", f"recording stopped after {self.limit} bytes"]) + "\n"
+            with contextlib.suppress(OSError):
+                os.write(self.fd, line.encode())
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _pump(source: int, target: int, recorder: _Recorder, code: str, stop: threading.Event | None = None) -> None:
+    """Copy `source` to `target`, recording; then close both (the reader downstream sees the end)."""
+    import select
+
+    try:
+        while True:
+            if stop is not None:
+                if stop.is_set():
+                    break
+                if not select.select([source], [], [], 0.2)[0]:
+                    continue
+            data = os.read(source, 65536)
+            if not data:
+                break
+            recorder.event(code, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(target, view) :]
+    except OSError:  # the session or the command went away: nothing more to pass
+        pass
+    finally:
+        for fd in (source, target):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _spawn(policy: Policy, command: str, fds: list[int]) -> socket.socket:
+    """Ask the spawner to run `command` on `fds` inside the sandbox; the connection its status comes back on."""
     spawner = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with unix_path(os.path.join(policy.state_dir, SPAWN_SOCKET)) as address:
@@ -102,22 +157,69 @@ def _command(policy: Policy, connection: socket.socket, command: str, fds: list[
             [json.dumps({"command": command}).encode()],
             [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
         )
-    except OSError as exc:
+    except OSError:
         spawner.close()
-        _send(connection, {"error": f"the attempt's sandbox is not running ({exc.strerror})"})
-        return
-    finally:
-        for fd in fds:
-            os.close(fd)
+        raise
+    return spawner
+
+
+def _status(spawner: socket.socket) -> int:
     with spawner:
         answer = b""
         with contextlib.suppress(OSError):
             while chunk := spawner.recv(4096):
                 answer += chunk
     try:
-        status = int(json.loads(answer).get("status", 1))
+        return int(json.loads(answer).get("status", 1))
     except (ValueError, AttributeError, TypeError):
-        status = 1
+        return 1
+
+
+def _command(policy: Policy, connection: socket.socket, command: str, fds: list[int], lock: threading.Lock) -> None:
+    """A command session. File transfers (sftp, whose bytes are files, not a session) get the session's own
+    descriptors; any other command runs on pipes the keeper passes on, recording what goes through them."""
+    _record_command(policy, command)
+    if command.split(" ", 1)[0].endswith(SFTP_SERVERS):
+        try:
+            spawner = _spawn(policy, command, fds)
+        except OSError as exc:
+            _send(connection, {"error": f"the attempt's sandbox is not running ({exc.strerror})"})
+            return
+        finally:
+            for fd in fds:
+                os.close(fd)
+        _send(connection, {"status": _status(spawner)})
+        return
+    with lock:
+        folder = ssh_dir(policy)
+        recorder = _Recorder(os.path.join(folder, f"session-{_next_number(folder)}.out"), COMMAND_RECORD_BYTES)
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    try:
+        spawner = _spawn(policy, command, [stdin_r, stdout_w, stderr_w])
+    except OSError as exc:
+        for fd in (*fds, stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
+            os.close(fd)
+        recorder.close()
+        _send(connection, {"error": f"the attempt's sandbox is not running ({exc.strerror})"})
+        return
+    for fd in (stdin_r, stdout_w, stderr_w):
+        os.close(fd)
+    stop = threading.Event()
+    pumps = [
+        threading.Thread(target=_pump, args=(fds[0], stdin_w, recorder, "i", stop), daemon=True),
+        threading.Thread(target=_pump, args=(stdout_r, fds[1], recorder, "o"), daemon=True),
+        threading.Thread(target=_pump, args=(stderr_r, fds[2], recorder, "o"), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    status = _status(spawner)
+    for pump in pumps[1:]:  # what the command printed, to the end (a process it left running may hold them)
+        pump.join()
+    stop.set()
+    pumps[0].join()
+    recorder.close()
     _send(connection, {"status": status})
 
 
@@ -195,7 +297,7 @@ def serve_one(policy: Policy, connection: socket.socket, lock: threading.Lock) -
                     os.close(fd)
                 _send(connection, {"error": "bad request"})
                 return
-            _command(policy, connection, command, fds)
+            _command(policy, connection, command, fds, lock)
             return
         for fd in fds:
             os.close(fd)

@@ -152,4 +152,5 @@ def local_policy(request: SandboxRequest) -> Policy:
         api_url=settings.TERMINAL_API_URL,
         api_prefix=f"/attempts/{request.attempt_id}/",
         hostname=f"attempt-{request.attempt_id}",
+        ssh_max_sessions=settings.SSH_ACCESS_MAX_SESSIONS,
     )

@@ -136,8 +136,9 @@ SSH_ACCESS_KEYS_DIR = Path(env_str("SSH_ACCESS_KEYS_DIR", "/etc/rebench/ssh/auth
 SSH_ACCESS_HOST = env_str("SSH_ACCESS_HOST", "")
 SSH_ACCESS_PORT = env_int("SSH_ACCESS_PORT", 22)
 SSH_ACCESS_PROXY_JUMP = env_str("SSH_ACCESS_PROXY_JUMP", "")
-# Keys an expert may register on their account.
+# Keys an expert may register on their account; SSH sessions open at once on one attempt.
 SSH_ACCESS_MAX_KEYS = env_int("SSH_ACCESS_MAX_KEYS", 10)
+SSH_ACCESS_MAX_SESSIONS = env_int("SSH_ACCESS_MAX_SESSIONS", 16)
 # Files on the attempt page: the largest upload into the workspace, and the largest download (a file,
 # or a folder as a tar.gz), in MB.
 ATTEMPT_UPLOAD_MAX_MB = env_int("ATTEMPT_UPLOAD_MAX_MB", 100)

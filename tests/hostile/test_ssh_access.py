@@ -230,6 +230,31 @@ def test_a_paused_attempt_refuses_sessions_and_an_ended_one_refuses_the_key_and_
     assert "Permission denied" in refused.stderr
 
 
+def test_sessions_past_the_attempts_limit_are_refused(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str], settings: object
+) -> None:
+    settings.SSH_ACCESS_MAX_SESSIONS = 1  # type: ignore[attr-defined]
+    login = open_access(attempt, key[1])
+    options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    first = subprocess.Popen(  # an interactive session that stays open
+        ["ssh", "-F", "/dev/null", "-i", str(key[0]), "-p", str(server.port), *options, "-tt", f"{login}@127.0.0.1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not list((layout.sandbox_dir(attempt.pk) / ssh_gate.SSH_DIR).glob("*.sock.pid")):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        refused = server.ssh(login, key[0], "echo ran")
+        assert "ran" not in refused.stdout
+        assert "1 SSH sessions open already" in refused.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
 def test_from_inside_a_session_the_expert_cant_add_a_key(
     attempt: Attempt, server: support.SSHServer, key: tuple[Path, str], term_dirs: Path
 ) -> None:

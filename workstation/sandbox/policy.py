@@ -72,6 +72,7 @@ class Policy:
     api_url: str = ""  # where the relay sends `task`'s calls
     api_prefix: str = ""  # the only paths it lets through
     hostname: str = "rebench"
+    ssh_max_sessions: int = 16  # SSH sessions open at once (each interactive one is a holder outside the cgroup)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Policy:

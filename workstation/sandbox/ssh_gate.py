@@ -41,6 +41,7 @@ MAX_COMMAND = 32 * 1024
 # A command session's recording stops here: an `ssh host cat big.log` is not worth a disk.
 COMMAND_RECORD_BYTES = 1024 * 1024
 SFTP_SERVERS = ("sftp-server", "internal-sftp")
+_commands = [0]  # command sessions running now (the keeper serves one attempt)
 REASONS = {
     "ended": "the attempt has ended",
     "deadline": "the attempt's time is up",
@@ -274,6 +275,14 @@ def _interactive(policy: Policy, connection: socket.socket, request: dict[str, A
         holder.close()
 
 
+def _live_sessions(policy: Policy) -> int:
+    """Interactive sessions whose holders run (each leaves a pid file while it does), and running commands."""
+    with contextlib.suppress(OSError):
+        holders = sum(1 for name in os.listdir(ssh_dir(policy)) if name.endswith(".sock.pid"))
+        return holders + _commands[0]
+    return _commands[0]
+
+
 def serve_one(policy: Policy, connection: socket.socket, lock: threading.Lock) -> None:
     with connection:
         try:
@@ -282,22 +291,26 @@ def serve_one(policy: Policy, connection: socket.socket, lock: threading.Lock) -
             return
         reason = frozen_reason(read_json(os.path.join(policy.state_dir, CONTROL_FILE)))
         command = request.get("command")
-        if reason is not None or (command is not None and not isinstance(command, str)):
+        refusal = ""
+        if reason is not None:
+            refusal = f"SSH access is closed: {REASONS.get(reason, f'the attempt is paused ({reason})')}."
+        elif command is not None and (not isinstance(command, str) or len(fds) != 3 or len(command) > MAX_COMMAND):
+            refusal = "bad request"
+        elif _live_sessions(policy) >= policy.ssh_max_sessions:
+            refusal = f"the attempt has {policy.ssh_max_sessions} SSH sessions open already; close one first."
+        if refusal:
             for fd in fds:
                 os.close(fd)
-            if reason is not None:
-                why = REASONS.get(reason, f"the attempt is paused ({reason})")
-                _send(connection, {"error": f"SSH access is closed: {why}."})
-            else:
-                _send(connection, {"error": "bad request"})
+            _send(connection, {"error": refusal})
             return
         if isinstance(command, str):
-            if len(fds) != 3 or len(command) > MAX_COMMAND:
-                for fd in fds:
-                    os.close(fd)
-                _send(connection, {"error": "bad request"})
-                return
-            _command(policy, connection, command, fds, lock)
+            with lock:
+                _commands[0] += 1
+            try:
+                _command(policy, connection, command, fds, lock)
+            finally:
+                with lock:
+                    _commands[0] -= 1
             return
         for fd in fds:
             os.close(fd)

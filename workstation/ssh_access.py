@@ -143,6 +143,7 @@ Match User {pattern}
     KbdInteractiveAuthentication no
     HostbasedAuthentication no
     ForceCommand {forced_command()}
+    DisableForwarding yes
     AllowAgentForwarding no
     AllowTcpForwarding no
     AllowStreamLocalForwarding no

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from rebench_site.admin_records import RecordAdmin, RecordInline
-from trials.models import Attempt, AttemptToken, Gpu, Note, Pause, Reservation, TerminalSession, Workstation
+from trials.models import Attempt, AttemptToken, Gpu, Note, Pause, Reservation, SSHKey, TerminalSession, Workstation
 
 
 class GpuInline(admin.TabularInline[Gpu, Workstation]):
@@ -36,6 +36,51 @@ class WorkstationAdmin(admin.ModelAdmin[Workstation]):
     @admin.action(description="Activate")
     def activate(self, request: HttpRequest, queryset: QuerySet[Workstation]) -> None:
         queryset.update(status=Workstation.Status.ACTIVE)
+
+
+@admin.register(Gpu)
+class GpuAdmin(admin.ModelAdmin[Gpu]):
+    """Every GPU of the pool with its health; what the heartbeat reports is read-only, `problem` an admin's."""
+
+    list_display = [
+        "workstation",
+        "index",
+        "model",
+        "memory_mb",
+        "temperature_c",
+        "ecc_errors",
+        "problem",
+        "reported_at",
+    ]
+    list_filter = ["workstation"]
+    list_select_related = ["workstation"]
+    readonly_fields = [
+        "workstation",
+        "index",
+        "model",
+        "uuid",
+        "memory_mb",
+        "temperature_c",
+        "ecc_errors",
+        "foreign_processes",
+        "reported_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rows follow the workstation's GPU count
+
+
+@admin.register(SSHKey)
+class SSHKeyAdmin(admin.ModelAdmin[SSHKey]):
+    """Experts' SSH keys (public halves): an admin can see and remove one, not write one for someone."""
+
+    list_display = ["user", "name", "fingerprint", "attempt", "created_at"]
+    list_select_related = ["user", "attempt"]
+    search_fields = ["user__username", "fingerprint", "name"]
+    readonly_fields = ["user", "attempt", "name", "public_key", "fingerprint", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are the expert's to add (the SSH keys page)
 
 
 @admin.register(Reservation)

@@ -66,7 +66,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 AREAS = {
     "attempts": r"^/api/attempts",
     "agent_runs_and_imports": r"^/api/(runs|run-imports)",
-    "bookings_and_workstations": r"^/api/(workstations|reservations|environments)",
+    "bookings_and_workstations": r"^/api/(workstations|reservations|environments|ssh-keys)",
     "review_and_leaderboards": r"^/api/(review|leaderboards)",
 }
 

@@ -33,7 +33,7 @@ from rebench_site.models import Profile
 from review.classifier.models import ClassifierScore, ClassifierVersion, RedTeamAttempt
 from review.models import Assignment, Completion, ImportJob, Label, LabelRevision, QueueItem, ReviewQueue, Slot
 from tests import factories
-from trials.models import AttemptToken, Note, Pause, TerminalSession
+from trials.models import AttemptToken, Note, Pause, SSHKey, TerminalSession
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +114,13 @@ MAKERS: dict[str, Callable[[], Any]] = {
     "environments.TaskFamily": lambda: a_task_standard_task().family,
     "environments.TaskStandardTask": a_task_standard_task,
     "trials.Workstation": factories.WorkstationFactory.create,
+    "trials.Gpu": lambda: factories.WorkstationFactory.create(gpu_count=2).gpus.get(index=1),
+    "trials.SSHKey": lambda: SSHKey.objects.create(
+        user=factories.expert(),
+        name="laptop",
+        public_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK",
+        fingerprint="SHA256:x",
+    ),
     "trials.Reservation": factories.ReservationFactory.create,
     "trials.Attempt": an_attempt,
     "trials.Pause": lambda: Pause.objects.create(

@@ -515,8 +515,16 @@ def main() -> None:
     parser.add_argument("--peer", choices=["before", "label-studio"], default="before")
     parser.add_argument("--peer-commit", default=PEER_COMMIT, help="the commit the `before` peer serves")
     parser.add_argument("--no-peer", action="store_true", help="measure our side only")
+    parser.add_argument(
+        "--quiet-load", type=float, default=1.5, help="wait (up to 10 min) for a 1-minute load below this; 0: don't"
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.quiet_load:
+        waited_until = time.monotonic() + 600
+        while os.getloadavg()[0] >= args.quiet_load and time.monotonic() < waited_until:
+            time.sleep(5)
+    log(f"load at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
     log(f"{args.reviewers} reviewers × {args.seconds:.0f} s over {args.items} items, overlap 1")
     ours = run_site("rebench_site", ROOT, OUR_DB, args.items, args.reviewers, args.seconds)
     peer, peer_error = None, "skipped with --no-peer"

@@ -98,6 +98,7 @@ def test_a_family_in_metrs_layout_runs_unchanged_and_an_admin_scores_it_by_hand(
         assert install_log.read_text() == "installed\n"
         put(workspace, "submission.txt", "A piano.")
         # The starting state is scored (NaN: score() is the end's only) and the clock starts; then submit.
+        assert attempt.user is not None
         trials_services.attempt_submit(attempt=_started(attempt), by=attempt.user)
         assert wait_for(lambda: ScoreLogEntry.objects.filter(attempt=attempt, job__kind="final").exists(), timeout=90)
 

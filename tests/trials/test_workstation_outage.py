@@ -30,6 +30,7 @@ def running_attempt(started_minutes_ago: int = 60) -> Attempt:
 
 
 def heard(attempt: Attempt, moment: datetime) -> None:
+    assert attempt.workstation_id is not None
     Workstation.objects.filter(pk=attempt.workstation_id).update(last_heartbeat_at=moment)
 
 
@@ -125,6 +126,7 @@ def test_the_attempt_page_says_the_workstation_is_not_answering_to_its_expert_an
     attempt = running_attempt()
     now = timezone.now()
     expert = Client()
+    assert attempt.user is not None
     expert.force_login(attempt.user)
     assert "isn't answering" not in expert.get(f"/attempts/{attempt.pk}/").content.decode()
     heard(attempt, now - timedelta(seconds=90))

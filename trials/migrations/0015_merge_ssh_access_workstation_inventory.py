@@ -9,4 +9,4 @@ class Migration(migrations.Migration):
         ("trials", "0014_workstation_inventory"),
     ]
 
-    operations: list[migrations.operations.base.Operation] = []
+    operations = []

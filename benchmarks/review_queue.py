@@ -1,7 +1,7 @@
 """Review queue under load: next + label by concurrent reviewers, our server against a peer, in one run.
 
     .venv/bin/python benchmarks/review_queue.py [--items 100000] [--reviewers 10] [--seconds 60]
-        [--peer before|label-studio] [--peer-commit 2dede00] [--no-peer]
+        [--peer before|label-studio] [--peer-commit 2dede00] [--no-peer] [--sqlite] [--quiet-load 1.5]
 
 Both sides get the same work on the same machine and the same PostgreSQL (each its own database):
 N completions in a queue with overlap 1, R reviewers each looping "next item" then "label it" for S
@@ -26,11 +26,14 @@ If the peer can't be set up, its numbers are reported as missing, never made up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -211,10 +214,14 @@ def run_load(name: str, tokens: list[str], next_item: Next, label: Label, second
 # --- our server (and the `before` peer: the same site at an earlier commit) -----------------------
 
 
-def site_env(database: str, data_dir: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
+def site_env(database: str, data_dir: str, *, sqlite: bool = False) -> dict[str, str]:
+    """The server's environment: PostgreSQL's `database`, or (sqlite) the embedded default, a SQLite
+    file in the run's own data folder."""
+    drop = {"CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", *({"DATABASE_URL"} if sqlite else ())}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    if not sqlite:
+        env.update(DATABASE_URL=f"{PG}/{database}", DB_POOL="true")
     env.update(
-        DATABASE_URL=f"{PG}/{database}",
         DEBUG="false",
         SECRET_KEY=secrets.token_hex(32),
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -222,9 +229,9 @@ def site_env(database: str, data_dir: str) -> dict[str, str]:
         DB_CONN_MAX_AGE="0",  # under ASGI each request runs in its own thread: kept connections would pile up
         DATA_DIR=str(WORK / data_dir),
         SECURE_SSL_REDIRECT="false",  # plain HTTP on the loopback (production's TLS ends at its proxy)
-        # As a deployment of ours runs (it is off by default: docs/settings.md); the peer before it has no pool.
-        DB_POOL="true",
     )
+    # DB_POOL (above, PostgreSQL only) as a deployment of ours runs: it is off by default
+    # (docs/settings.md); the peer before it has no pool.
     # REDIS_URL, when set, is passed on (production has Redis; the API token cache needs it).
     return env
 
@@ -263,11 +270,18 @@ def peer_tree(commit: str) -> Path:
     return PEER_TREE
 
 
-def run_site(name: str, root: Path, database: str, items: int, reviewers: int, seconds: float) -> Result:
-    """Serve the site in `root` (its code, this checkout's .venv) on a fresh `database`, and load it."""
-    env = site_env(database, f"{database}-data")
+def run_site(
+    name: str, root: Path, database: str, items: int, reviewers: int, seconds: float, *, sqlite: bool = False
+) -> Result:
+    """Serve the site in `root` (its code, this checkout's .venv) on a fresh `database` (or a fresh
+    SQLite file: the embedded default), and load it."""
+    data_dir = f"{database}{'-sqlite' if sqlite else ''}-data"
+    env = site_env(database, data_dir, sqlite=sqlite)
     python = str(ROOT / ".venv" / "bin" / "python")
-    fresh_database(database)
+    if sqlite:
+        shutil.rmtree(WORK / data_dir, ignore_errors=True)
+    else:
+        fresh_database(database)
     # cwd=root: `manage.py` and `-m` put root first on sys.path, so root's code is what runs.
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True)
     out = subprocess.run(
@@ -308,13 +322,15 @@ def run_site(name: str, root: Path, database: str, items: int, reviewers: int, s
         result.cpu_seconds = cpu_seconds(server) - cpu_before
     finally:
         stop(server)
-    with psycopg.connect(f"{PG}/{database}") as conn:
-        (doubles,) = _one(
-            conn.execute(
-                "SELECT count(*) FROM (SELECT item_id FROM review_label GROUP BY item_id HAVING count(*) > 1) d"
-            )
-        )
-        (stored,) = _one(conn.execute("SELECT count(*) FROM review_label"))
+    doubled = "SELECT count(*) FROM (SELECT item_id FROM review_label GROUP BY item_id HAVING count(*) > 1) d"
+    if sqlite:
+        with contextlib.closing(sqlite3.connect(WORK / data_dir / "db.sqlite3")) as lite:
+            doubles = lite.execute(doubled).fetchone()[0]
+            stored = lite.execute("SELECT count(*) FROM review_label").fetchone()[0]
+    else:
+        with psycopg.connect(f"{PG}/{database}") as conn:
+            (doubles,) = _one(conn.execute(doubled))
+            (stored,) = _one(conn.execute("SELECT count(*) FROM review_label"))
     result.note = f"labels stored {stored}; items with > 1 label in the database: {doubles}"
     return result
 
@@ -516,6 +532,9 @@ def main() -> None:
     parser.add_argument("--peer-commit", default=PEER_COMMIT, help="the commit the `before` peer serves")
     parser.add_argument("--no-peer", action="store_true", help="measure our side only")
     parser.add_argument(
+        "--sqlite", action="store_true", help="our side on the embedded default (SQLite) instead, no peer"
+    )
+    parser.add_argument(
         "--quiet-load", type=float, default=1.5, help="wait (up to 10 min) for a 1-minute load below this; 0: don't"
     )
     args = parser.parse_args()
@@ -526,9 +545,17 @@ def main() -> None:
             time.sleep(5)
     log(f"load at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
     log(f"{args.reviewers} reviewers × {args.seconds:.0f} s over {args.items} items, overlap 1")
-    ours = run_site("rebench_site", ROOT, OUR_DB, args.items, args.reviewers, args.seconds)
-    peer, peer_error = None, "skipped with --no-peer"
-    if not args.no_peer:
+    ours = run_site(
+        "rebench_site" + (" (SQLite)" if args.sqlite else ""),
+        ROOT,
+        OUR_DB,
+        args.items,
+        args.reviewers,
+        args.seconds,
+        sqlite=args.sqlite,
+    )
+    peer, peer_error = None, "skipped with --no-peer" if args.no_peer else "skipped with --sqlite"
+    if not args.no_peer and not args.sqlite:
         try:
             if args.peer == "before":
                 tree = peer_tree(args.peer_commit)

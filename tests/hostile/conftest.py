@@ -65,7 +65,8 @@ def another_attempt(term_dirs: Path) -> Iterator[Attempt]:
 
 @pytest.fixture
 def short_attempt(term_dirs: Path) -> Iterator[Attempt]:
-    """An attempt at the test package grading_test_ok whose clock runs out 6 seconds from now."""
-    made = local_attempt_at("grading_test_ok", time_limit=timedelta(seconds=6))
+    """An attempt at the test package grading_test_ok whose clock runs out 12 seconds from now: time for
+    a shell to open and start work on a loaded machine (at 6 s, a CI run with four workers once missed it)."""
+    made = local_attempt_at("grading_test_ok", time_limit=timedelta(seconds=12))
     yield made
     end_everything(made)

@@ -24,7 +24,7 @@ from trials.models import Attempt
 
 pytestmark = [ROOT_ONLY, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
-LEASE_SECONDS = 4
+LEASE_SECONDS = 8
 
 
 @ts.sync
@@ -34,9 +34,7 @@ async def test_work_started_before_an_outage_stops_when_the_lease_runs_out_and_r
     from trials import consumers
     from workstation import layout
 
-    # The server's word to the sandbox lasts as long as it waits before pausing for an outage.
-    settings.WORKSTATION_OFFLINE_AFTER = timedelta(seconds=LEASE_SECONDS)
-    # The open tab renews the word too (a tab that works proves the link): not during this test.
+    # The open tab renews the server's word too (a tab that works proves the link): not during this test.
     monkeypatch.setattr(consumers, "STATUS_CHECK_SECONDS", 3600.0)
     screen = await open_shell(attempt)
     await run(screen, TICKER.format(file="ticks"))
@@ -44,8 +42,12 @@ async def test_work_started_before_an_outage_stops_when_the_lease_runs_out_and_r
     ticks = layout.workspace(attempt.pk) / "ticks"
     assert await progress(ticks, 1.0) > 3, "the ticker runs"
 
-    # The server hears nothing more from the workstation (its link is cut): nothing renews the word.
-    await asyncio.sleep(LEASE_SECONDS + 1.5)
+    # The last word the workstation hears before its link is cut, with a lease as long as the server
+    # waits before pausing for an outage (seconds here); then nothing renews it.
+    settings.WORKSTATION_OFFLINE_AFTER = timedelta(seconds=LEASE_SECONDS)
+    await database_sync_to_async(services.attempt_sandbox_control_send)(attempt_id=attempt.pk)
+    assert await progress(ticks, 1.0) > 3, "the ticker runs while the lease lasts"
+    await asyncio.sleep(LEASE_SECONDS)
     assert await progress(ticks, 2.0) == 0, "work went on after the lease ran out"
 
     # The workstation answers again: the sweep's renewal thaws it, and the ticker is the same process.

@@ -34,15 +34,18 @@ import socket
 import sys
 import termios
 import time
+from typing import Any
 
 MAX_MESSAGE = 16 * 1024
 CONNECT_SECONDS = 15.0
 TERM_NAMES = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-+.")
 
 
-def _receive(connection: socket.socket) -> tuple[dict[str, object], list[int]]:
+def receive_request(connection: socket.socket, limit: int = MAX_MESSAGE) -> tuple[dict[str, Any], list[int]]:
+    """One JSON request of at most `limit` bytes and the descriptors passed with it (SCM_RIGHTS); a request
+    that isn't a JSON object is an empty one. The keeper's SSH gate reads its sessions' requests so too."""
     fds = array.array("i")
-    message, ancillary, _flags, _address = connection.recvmsg(MAX_MESSAGE, socket.CMSG_LEN(4 * fds.itemsize))
+    message, ancillary, _flags, _address = connection.recvmsg(limit, socket.CMSG_LEN(4 * fds.itemsize))
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
@@ -92,7 +95,7 @@ def _start(env: dict[str, str], stdio: list[int], command: str | None, *, termin
 
 def _serve_one(connection: socket.socket) -> None:
     with connection:
-        request, fds = _receive(connection)
+        request, fds = receive_request(connection)
         if not fds:
             connection.sendall(b'{"error": "no terminal passed"}')
             return

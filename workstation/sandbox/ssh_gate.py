@@ -30,6 +30,7 @@ from typing import Any
 
 from .lifecycle import frozen_reason
 from .policy import CONTROL_FILE, SPAWN_SOCKET, SPAWNER, Policy
+from .spawner import receive_request
 from .state import read_json, unix_path
 
 SSH_SOCKET = "ssh.sock"
@@ -47,19 +48,6 @@ REASONS = {
     "deadline": "the attempt's time is up",
     "unreachable": "the site can't reach this workstation; the attempt is paused",
 }
-
-
-def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    fds = array.array("i")
-    message, ancillary, _flags, _address = connection.recvmsg(MAX_REQUEST, socket.CMSG_LEN(4 * fds.itemsize))
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-    try:
-        request = json.loads(message or b"{}")
-    except ValueError:
-        request = {}
-    return (request if isinstance(request, dict) else {}), list(fds)
 
 
 def _send(connection: socket.socket, answer: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -286,7 +274,7 @@ def _live_sessions(policy: Policy) -> int:
 def serve_one(policy: Policy, connection: socket.socket, lock: threading.Lock) -> None:
     with connection:
         try:
-            request, fds = _receive(connection)
+            request, fds = receive_request(connection, MAX_REQUEST)
         except OSError:
             return
         reason = frozen_reason(read_json(os.path.join(policy.state_dir, CONTROL_FILE)))

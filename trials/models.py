@@ -157,6 +157,10 @@ class Reservation(models.Model):
     def holds_whole_host(self) -> bool:
         return not self.gpus
 
+    def holds_gpu(self, index: int) -> bool:
+        """Whether it holds GPU `index` of its workstation (a slot of the whole host holds them all)."""
+        return self.holds_whole_host or index in self.gpus
+
     @property
     def gpus_label(self) -> str:
         """What it holds, for pages: "whole host", "GPU 3" or "GPUs 0, 1"."""

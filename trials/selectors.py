@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from environments.models import Environment
 from rebench_site import roles
-from trials.models import Attempt, Gpu, Pause, Reservation, SSHKey, Workstation
+from trials.models import Attempt, Pause, Reservation, SSHKey, Workstation
 from trials.services import (
     expert_attempts_counted_q,
     gpus_free,
+    gpus_out_of_service,
     reservation_min_length,
     workstation_meets,
 )
@@ -101,11 +102,7 @@ def free_slots(
     workstations = eligible_workstations(environment)
     busy = list(live_reservations(day_start, day_end + length).filter(workstation__in=workstations))
     mine = list(live_reservations(day_start, day_end + length).filter(expert=expert)) if expert else []
-    broken: dict[int, set[int]] = {}
-    for workstation_id, index in (
-        Gpu.objects.filter(workstation__in=workstations).exclude(problem="").values_list("workstation", "index")
-    ):
-        broken.setdefault(workstation_id, set()).add(index)
+    broken = gpus_out_of_service(workstations)
     result = []
     for ws in workstations:
         status = ws.effective_status(now)
@@ -177,15 +174,13 @@ def schedule_grid(*, day: date, now: datetime | None = None) -> tuple[list[datet
     reservations = list(
         live_reservations(day_start, day_end).select_related("expert", "environment", "attempt").order_by("starts_at")
     )
-    problems: dict[tuple[int, int | None], str] = {
-        (g.workstation_id, g.index): g.problem for g in Gpu.objects.exclude(problem="")
-    }
+    broken = gpus_out_of_service()
     rows = []
     for ws in Workstation.objects.all():
         on_host = [r for r in reservations if r.workstation_id == ws.pk]
         lanes = []
         for index in range(ws.gpu_count) if ws.gpu_count else [None]:
-            holding = [r for r in on_host if index is None or r.holds_whole_host or index in r.gpus]
+            holding = [r for r in on_host if index is None or r.holds_gpu(index)]
             cells = []
             for hour in hours:
                 covering = next(
@@ -193,8 +188,10 @@ def schedule_grid(*, day: date, now: datetime | None = None) -> tuple[list[datet
                 )
                 is_start = covering is not None and (covering.starts_at >= hour or hour == day_start)
                 cells.append(GridCell(hour=hour, reservation=covering, is_start=is_start))
-            label = "host" if index is None else f"GPU {index}"
-            lanes.append(GridLane(label=label, cells=cells, problem=problems.get((ws.pk, index), "")))
+            if index is None:
+                lanes.append(GridLane(label="host", cells=cells))
+            else:
+                lanes.append(GridLane(label=f"GPU {index}", cells=cells, problem=broken.get(ws.pk, {}).get(index, "")))
         rows.append(GridRow(workstation=ws, status=ws.effective_status(now), lanes=lanes))
     return hours, rows
 

@@ -63,9 +63,16 @@ def _overlapping(qs: QuerySet[Reservation], starts_at: datetime, ends_at: dateti
     return qs.filter(cancelled_at__isnull=True, starts_at__lt=ends_at, ends_at__gt=starts_at)
 
 
-def gpus_out_of_service(workstation: Workstation) -> dict[int, str]:
-    """The workstation's GPUs that can't be booked (index: why). A GPU without a row has no known problem."""
-    return dict(Gpu.objects.filter(workstation=workstation).exclude(problem="").values_list("index", "problem"))
+def gpus_out_of_service(workstations: Iterable[Workstation] | None = None) -> dict[int, dict[int, str]]:
+    """Per workstation (by pk), its GPUs that can't be booked (index: why); every workstation's with
+    None. One query. A GPU without a row has no known problem."""
+    rows = Gpu.objects.exclude(problem="")
+    if workstations is not None:
+        rows = rows.filter(workstation__in=list(workstations))
+    found: dict[int, dict[int, str]] = {}
+    for workstation_id, index, problem in rows.values_list("workstation", "index", "problem"):
+        found.setdefault(workstation_id, {})[index] = problem
+    return found
 
 
 def gpus_free(
@@ -182,7 +189,7 @@ def reservation_create(
         raise ServiceError(f"{workstation.name} is {refusal} and takes no bookings.", field="workstation")
     count = reservation_gpu_count(environment=environment, workstation=workstation, requested=gpu_count)
     holders = list(_overlapping(Reservation.objects.filter(workstation=workstation), starts_at, ends_at))
-    out_of_service = gpus_out_of_service(workstation)
+    out_of_service = gpus_out_of_service([workstation]).get(workstation.pk, {})
     free = gpus_free(workstation=workstation, holders=holders, out_of_service=out_of_service)
     gpus = gpus_choose(free=free, count=count) if count else ([] if not holders else None)
     if gpus is None:

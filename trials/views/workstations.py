@@ -59,14 +59,12 @@ def workstation_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         .select_related("expert", "environment")
         .order_by("starts_at")
     )
-    holding_now = {
-        index: reservation
-        for reservation in upcoming
-        if reservation.starts_at <= now
-        for index in (reservation.gpus or range(workstation.gpu_count))
-    }
+    holding_now = [reservation for reservation in upcoming if reservation.starts_at <= now]
     known = {gpu.index: gpu for gpu in Gpu.objects.filter(workstation=workstation)}
-    gpus = [(index, known.get(index), holding_now.get(index)) for index in range(workstation.gpu_count)]
+    gpus = [
+        (index, known.get(index), next((r for r in holding_now if r.holds_gpu(index)), None))
+        for index in range(workstation.gpu_count)
+    ]
     return render(
         request,
         "trials/workstation_detail.html",

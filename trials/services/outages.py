@@ -45,17 +45,23 @@ def workstations_watch(*, now: datetime | None = None) -> dict[str, int]:
     back, and renew the sandbox lease of every attempt on a workstation that answers."""
     now = now or timezone.now()
     done = {"paused": 0, "resumed": 0, "renewed": 0}
-    running = Attempt.objects.filter(
-        status=Attempt.Status.RUNNING, source=Attempt.Source.LOCAL, workstation__isnull=False
-    ).select_related("workstation")
+    running = (
+        Attempt.objects.filter(status=Attempt.Status.RUNNING, source=Attempt.Source.LOCAL, workstation__isnull=False)
+        .select_related("workstation")
+        .prefetch_related("pauses")
+    )
     for attempt in running:
         workstation = attempt.workstation
         assert workstation is not None  # filtered above
         silent_since = workstation_silent_since(workstation, now)
+        # Read unlocked first: a sweep every few seconds locks only the attempts it may change (the
+        # services check again under the lock).
+        open_pause = attempt.open_pause()
         if silent_since is not None:
-            done["paused"] += attempt_outage_pause(attempt=attempt, heard=silent_since, now=now)
+            if open_pause is None:
+                done["paused"] += attempt_outage_pause(attempt=attempt, heard=silent_since, now=now)
             continue
-        if attempt_outage_resume(attempt=attempt, now=now):
+        if is_outage_pause(open_pause) and attempt_outage_resume(attempt=attempt, now=now):
             done["resumed"] += 1
         else:
             attempt_sandbox_sync(attempt, tell_terminals=False)  # the lease's renewal: the workstation answers

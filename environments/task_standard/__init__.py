@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +164,6 @@ def call(
 class Installed:
     version: str
     ran: bool  # False: this machine had run it for this version already
-    seconds: float
     output: str
 
 
@@ -193,14 +191,13 @@ def install_ensure(family_dir: Path, family_name: str, *, env_vars: list[str] | 
     with (cache / f"{family_name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists():
-            return Installed(version=version, ran=False, seconds=0.0, output=marker.read_text())
-        started = time.monotonic()
+            return Installed(version=version, ran=False, output=marker.read_text())
         answer = call(
             family_dir, family_name, "install", {}, cwd=family_dir, timeout=INSTALL_TIMEOUT, env_vars=env_vars
         )
         output = str(answer)
         marker.write_text(output)
-        return Installed(version=version, ran=True, seconds=time.monotonic() - started, output=output)
+        return Installed(version=version, ran=True, output=output)
 
 
 def _manifest(family_dir: Path) -> dict[str, Any]:

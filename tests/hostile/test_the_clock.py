@@ -23,7 +23,12 @@ from trials.models import Attempt, Pause
 
 pytestmark = [ROOT_ONLY, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
-TICKER = "nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > {file}; sleep 0.1; done' >/dev/null 2>&1 & true"
+# The count is written aside and renamed into place, so a read never meets the file truncated and empty
+# (an empty read once made the ticker look as if it had gone backwards).
+TICKER = (
+    "nohup sh -c 'i=0; while true; do i=$((i+1)); echo $i > {file}.new; mv {file}.new {file}; sleep 0.1; done'"
+    " >/dev/null 2>&1 & true"
+)
 
 
 def count_in(path: Path) -> int:

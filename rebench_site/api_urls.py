@@ -4,6 +4,7 @@ from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import SimpleRouter
 
 from environments.api import EnvironmentViewSet
+from graders import agent_api
 from graders.api import AttemptScoreView, InstructionsView, ScoreJobView, ScoreLogView
 from graders.imports.api import (
     RunDetailView,
@@ -33,6 +34,29 @@ urlpatterns += [
     path("attempts/<int:pk>/score-jobs/<str:job_id>/", ScoreJobView.as_view(), name="api-attempt-score-job"),
     path("attempts/<int:pk>/score-log/", ScoreLogView.as_view(), name="api-attempt-score-log"),
     path("attempts/<int:pk>/instructions/", InstructionsView.as_view(), name="api-attempt-instructions"),
+]
+# A workstation's agent (workstation.agent.site.HttpSite), with its workstation token.
+urlpatterns += [
+    path("workstation-agent/jobs/<uuid:job_id>/begin", agent_api.JobBeginView.as_view(), name="api-agent-job-begin"),
+    path("workstation-agent/jobs/<uuid:job_id>/beat", agent_api.JobBeatView.as_view(), name="api-agent-job-beat"),
+    path("workstation-agent/jobs/<uuid:job_id>/finish", agent_api.JobFinishView.as_view(), name="api-agent-job-finish"),
+    path(
+        "workstation-agent/attempts/<int:pk>/preparation",
+        agent_api.PreparationView.as_view(),
+        name="api-agent-preparation",
+    ),
+    path("workstation-agent/attempts/<int:pk>/prepared", agent_api.PreparedView.as_view(), name="api-agent-prepared"),
+    path(
+        "workstation-agent/attempts/<int:pk>/preparation-failed",
+        agent_api.PreparationFailedView.as_view(),
+        name="api-agent-preparation-failed",
+    ),
+    path(
+        "workstation-agent/attempts/<int:pk>/retirement",
+        agent_api.RetirementView.as_view(),
+        name="api-agent-retirement",
+    ),
+    path("workstation-agent/heartbeat", agent_api.HeartbeatView.as_view(), name="api-agent-heartbeat"),
 ]
 # Leaderboards: the latest snapshot's tables and curves.
 urlpatterns += [

@@ -10,6 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rebench_site.settings")
 app = Celery("rebench_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The tasks of a workstation's queue: the site's own worker runs them for the local workstation.
+app.conf.include = ["workstation.agent.tasks"]
 
 # Pools a forked worker process inherited from its parent: kept referenced and never closed, as
 # closing (or collecting) them would end the parent's sessions over the sockets both share.

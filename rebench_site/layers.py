@@ -2,10 +2,12 @@
 
 Dependencies point one way. At the bottom, a small kernel every app shares (errors, roles, request
 parameters, API fields, the read-only admin base, the bounded JSON parser, and the audit log); then
-`workstation` (what runs on a GPU host, no database) and `environments` (the packages, which run their
-scorers in the workstation's sandbox); `trials` (who works where and when) above them; `graders`
-(turning attempts into numbers) above `trials`; `review` beside them, on the kernel alone; and the
-rest of `rebench_site` (URLs, the demo, the site's pages) on top, free to import anything.
+`workstation` (what runs on a GPU host, no database) and `environments` (the packages, which run
+their scorers in the workstation's sandbox); the workstation agent (`workstation.agent`, the tasks a
+GPU host runs for the site: it runs the environments' packages, so it sits above them); `trials`
+(who works where and when) above them; `graders` (turning attempts into numbers) above `trials`;
+`review` beside them, on the kernel alone; and the rest of `rebench_site` (URLs, the demo, the
+site's pages) on top, free to import anything.
 
 Where a lower app must reach a higher one it does not import it: `trials` calls the grading port
 (`trials.grading`) that `graders` fills in at start-up, and templates compose pages from several
@@ -30,15 +32,19 @@ KERNEL_MODULES = (
     "audit",
 )
 
+# A package of `workstation` that is a layer of its own, above `environments`.
+AGENT_MODULES = ("workstation.agent",)
+
 # Each layer and what it may import besides itself. The site (the rest of rebench_site) may import anything.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "kernel": frozenset(),
     "workstation": frozenset(),
     "environments": frozenset({"kernel", "workstation"}),
-    "trials": frozenset({"kernel", "workstation", "environments"}),
-    "graders": frozenset({"kernel", "workstation", "environments", "trials"}),
+    "agent": frozenset({"kernel", "workstation", "environments"}),
+    "trials": frozenset({"kernel", "workstation", "environments", "agent"}),
+    "graders": frozenset({"kernel", "workstation", "environments", "agent", "trials"}),
     "review": frozenset({"kernel"}),
-    "site": frozenset({"kernel", "workstation", "environments", "trials", "graders", "review"}),
+    "site": frozenset({"kernel", "workstation", "environments", "agent", "trials", "graders", "review"}),
 }
 
 APPS = ("rebench_site", "audit", "workstation", "environments", "trials", "graders", "review")
@@ -49,6 +55,9 @@ def layer_of(module: str) -> str | None:
     for kernel in KERNEL_MODULES:
         if module == kernel or module.startswith(kernel + "."):
             return "kernel"
+    for agent in AGENT_MODULES:
+        if module == agent or module.startswith(agent + "."):
+            return "agent"
     top = module.split(".")[0]
     if top == "rebench_site":
         return "site"

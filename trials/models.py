@@ -52,6 +52,10 @@ class Workstation(models.Model):
     disk_total_bytes = models.BigIntegerField("disk size (bytes)", null=True, blank=True)
     # What the last heartbeat couldn't report, and why ("nvidia-smi not found: …").
     inventory_notes = models.JSONField(default=list, blank=True)
+    # The workstation agent's token (workstation.agent.site): only its SHA-256. Empty: none issued, or
+    # revoked; the agent's calls are then refused.
+    agent_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    agent_token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -62,24 +62,10 @@ def attempts_sweep_deadlines() -> list[int]:
 
 
 @shared_task
-def workstation_heartbeat(workstation_id: int, ssh_user: str = "") -> bool:
-    """Runs on the workstation's own queue: it only arrives if that workstation's worker is alive.
-
-    It says whether this machine can sandbox attempts (bubblewrap, user namespaces, cgroups), and
-    what it has: its GPUs as nvidia-smi sees them, with processes no attempt runs, and its disk.
-    `ssh_user`: an SSH workstation's user, whose GPU processes are its attempts'.
-    """
-    from workstation import inventory
-
-    report = inventory.report(also_ours=[ssh_user] if ssh_user else [])
-    if report["sandbox_problems"]:
-        log.warning("workstation %s can't sandbox attempts: %s", workstation_id, "; ".join(report["sandbox_problems"]))
-    return services.workstation_record_heartbeat(workstation_id=workstation_id, inventory=report)
-
-
-@shared_task
 def workstations_ping() -> int:
     """Send a heartbeat task to every workstation's queue; a dead worker lets its message expire."""
+    from workstation.agent.tasks import workstation_heartbeat
+
     count = 0
     for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only(
         "pk", "queue_name", "backend", "ssh_user"

@@ -36,5 +36,6 @@ urlpatterns = [
     path("workstations/", views.workstation_list, name="workstations"),
     path("workstations/<int:pk>/", views.workstation_detail, name="workstation"),
     path("workstations/<int:pk>/setup.sh", views.workstation_setup, name="workstation-setup"),
+    path("workstations/<int:pk>/agent-token/", views.workstation_agent_token, name="workstation-agent-token"),
     path("workstations/<int:pk>/gpus/<int:index>/problem/", views.gpu_problem, name="gpu-problem"),
 ]

@@ -3,10 +3,12 @@
 The script (templates/setup.sh beside this module) is rendered on the server from plain values and
 the settings, and runs as root on the workstation: Debian packages, the terminal holders' user, the
 `protected` group, what per-attempt users need, the data folders, and the worker as a systemd unit
-with its environment file. It is idempotent: running it again after an upgrade or a change of
-settings brings the host up to date. `REBENCH_SETUP_ROOT=<folder>` runs it against a scratch root:
-every file goes under that folder and the commands that change the system (apt-get, useradd,
-groupadd, chown to its users, systemctl) are printed instead of run — how the tests run it.
+with its environment file: the broker's URL, the site's address and its agent token, never the
+database's URL or the site's secret key (the agent has none: workstation.agent). It is idempotent:
+running it again after an upgrade or a change of settings brings the host up to date.
+`REBENCH_SETUP_ROOT=<folder>` runs it against a scratch root: every file goes under that folder and
+the commands that change the system (apt-get, useradd, groupadd, chown to its users, systemctl) are
+printed instead of run — how the tests run it.
 """
 
 from __future__ import annotations
@@ -25,28 +27,26 @@ from workstation import users
 HERE = Path(__file__).resolve().parent
 UNIT_NAME = "rebench-worker.service"
 ENV_FILE = "/etc/rebench/worker.env"
+# The agent's token, in a file of its own: running the script again (after an upgrade) keeps it, and
+# only `REBENCH_AGENT_TOKEN=… bash setup.sh` with a newly issued one replaces it.
+TOKEN_FILE = "/etc/rebench/agent-token.env"  # noqa: S105 - a path; the token is written there at run time
 KEYSCAN_SECONDS = 15
 # The worker's environment: what the web host runs with, for these names (and every name with these
-# prefixes), so the worker's settings agree with the site's. Secrets among them are why the file is
-# root's alone (0600).
+# prefixes), so the agent's settings agree with the site's where it works: paths, the sandbox, the
+# grading. Never the database's URL, the site's SECRET_KEY or REDIS_URL (the site's cache and
+# channels): the agent (workstation.agent) has no use for them and must not hold them. The broker's
+# URL and the site's address are written by script() on their own; the scorers' API keys are why the
+# file is root's alone (0600).
 WORKER_VARIABLES = (
     "DEBUG",
-    "SECRET_KEY",
-    "SITE_URL",
-    "ALLOWED_HOSTS",
     "DATA_DIR",
     "MEDIA_ROOT",
     "PROTECTED_DIR",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
     "LOG_LEVEL",
     "TIME_ZONE",
-    # Today's worker still reads and writes the database (its tasks call the services there); the
-    # line goes once workstation workers stop touching the database.
-    "DATABASE_URL",
-    "DB_CONN_MAX_AGE",
-    "DB_POOL",
 )
+# Named by a prefix below, yet the site's alone: the web host's own agent settings.
+NOT_FOR_WORKERS = ("WORKSTATION_SITE", "WORKSTATION_SITE_URL", "WORKSTATION_AGENT_TOKEN", "CELERY_BROKER_URL")
 WORKER_PREFIXES = (
     "TERMINAL_",
     "SANDBOX_",
@@ -82,6 +82,9 @@ class Host:
     # Where the checkout (with its .venv) is on the workstation: the same path as here, by default.
     checkout: str = field(default_factory=lambda: str(settings.BASE_DIR))
     environment: Mapping[str, str] = field(default_factory=dict)
+    # The broker login its agent consumes its queue with, and the site's address it calls.
+    broker_url: str = field(default_factory=lambda: str(settings.CELERY_BROKER_URL))
+    site_url: str = field(default_factory=lambda: str(settings.SITE_URL))
 
 
 def worker_environment(source: Mapping[str, str]) -> dict[str, str]:
@@ -89,7 +92,8 @@ def worker_environment(source: Mapping[str, str]) -> dict[str, str]:
     chosen = {
         name: value
         for name, value in source.items()
-        if name in WORKER_VARIABLES or name.startswith(WORKER_PREFIXES) or name.endswith(WORKER_SUFFIXES)
+        if (name in WORKER_VARIABLES or name.startswith(WORKER_PREFIXES) or name.endswith(WORKER_SUFFIXES))
+        and name not in NOT_FOR_WORKERS
     }
     return dict(sorted(chosen.items()))
 
@@ -139,7 +143,9 @@ def script(host: Host) -> str:
         "locks": _path("DATA_DIR", Path(settings.DATA_DIR) / "locks"),
     }
     env_lines = [_env_line(key, value) for key, value in host.environment.items()]
-    env_lines.append(_env_line("DJANGO_SETTINGS_MODULE", "rebench_site.settings"))
+    env_lines.append(_env_line("CELERY_BROKER_URL", host.broker_url))
+    env_lines.append(_env_line("WORKSTATION_SITE_URL", host.site_url))
+    env_lines.append(_env_line("DJANGO_SETTINGS_MODULE", "rebench_site.agent_settings"))
     engine = Engine(dirs=[str(HERE / "templates")], autoescape=False)
     context = {
         "name": name,
@@ -156,6 +162,7 @@ def script(host: Host) -> str:
         "ssh_cgroup_parent": _word("SANDBOX_SSH_CGROUP_PARENT", settings.SANDBOX_SSH_CGROUP_PARENT),
         "unit_name": UNIT_NAME,
         "env_file": ENV_FILE,
+        "token_file": TOKEN_FILE,
         "env_lines": env_lines,
         "privileged_groups": " ".join(sorted(users.PRIVILEGED_GROUPS)),
     }

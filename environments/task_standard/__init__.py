@@ -317,21 +317,39 @@ def _save(
     return family
 
 
-def package_for(slug: str) -> TaskStandardPackage | None:
+def package_fields(slug: str) -> dict[str, Any] | None:
+    """What the registration says of the task `slug`, as plain data: a workstation builds the package from it."""
     row = TaskStandardTask.objects.select_related("family").filter(environment__slug=slug).first()
     if row is None:
         return None
+    return {
+        "root": row.family.path,
+        "family_name": row.family.name,
+        "task_name": row.task_name,
+        "scoring": row.scoring,
+        "task_instructions": row.instructions,
+        "env_vars": list(row.family.required_environment_variables),
+    }
+
+
+def package_from(slug: str, fields: dict[str, Any]) -> TaskStandardPackage:
+    """The task's package from its registration's plain data (package_fields), on the machine that runs it."""
     return TaskStandardPackage(
         slug=slug,
-        root=Path(row.family.path),
+        root=Path(fields["root"]),
         scorer=DRIVER_NAME,
         score_timeout_seconds=float(settings.GRADING_SCORE_TIMEOUT_SECONDS),
         memory_limit_gb=float(settings.GRADING_MEMORY_LIMIT_GB),
-        family_name=row.family.name,
-        task_name=row.task_name,
-        scoring=row.scoring,
-        task_instructions=row.instructions,
-        env_vars=list(row.family.required_environment_variables),
+        family_name=str(fields["family_name"]),
+        task_name=str(fields["task_name"]),
+        scoring=str(fields["scoring"]),
+        task_instructions=str(fields["task_instructions"]),
+        env_vars=[str(name) for name in fields["env_vars"]],
         # A family's scoring may read anything of /home/agent: all of it, as regular files.
         workspace_files=(".",),
     )
+
+
+def package_for(slug: str) -> TaskStandardPackage | None:
+    fields = package_fields(slug)
+    return None if fields is None else package_from(slug, fields)

@@ -10,9 +10,7 @@ from graders.services._shared import UNFINISHED
 from graders.services.execution import (
     CSV_LOG_HEADER,
     _append_csv_log,
-    _final_context,
     csv_log_path,
-    scoring_job_execute,
     scoring_job_finish,
 )
 from graders.services.jobs import (
@@ -30,12 +28,12 @@ from graders.services.recovery import (
     LOST_MESSAGE,
     scoring_job_close,
     scoring_job_heartbeat,
-    scoring_job_heartbeats,
     scoring_jobs_recover,
 )
 from graders.services.workspaces import (
     attempt_user_retire,
     attempt_user_retire_queue,
+    scoring_job_execute,
     workspace_prepare,
     workspace_prepare_queue,
 )
@@ -46,7 +44,6 @@ __all__ = [
     "TOO_LATE_TO_SCORE",
     "UNFINISHED",
     "_append_csv_log",
-    "_final_context",
     "aggregate",
     "attempt_score_enter",
     "attempt_score_update",
@@ -60,7 +57,6 @@ __all__ = [
     "scoring_job_execute",
     "scoring_job_finish",
     "scoring_job_heartbeat",
-    "scoring_job_heartbeats",
     "scoring_job_queue_final",
     "scoring_job_queue_start",
     "scoring_job_request",

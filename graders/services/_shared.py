@@ -12,7 +12,7 @@ UNFINISHED = (ScoringJob.Status.QUEUED, ScoringJob.Status.RUNNING)
 
 
 def _queue(job: ScoringJob) -> None:
-    from graders.tasks import scoring_job_run
+    from workstation.agent.tasks import scoring_job_run
 
     job_id, queue = str(job.pk), job.queue_name
     transaction.on_commit(lambda: scoring_job_run.apply_async(args=(job_id,), queue=queue))

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django import db
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -133,30 +129,6 @@ def scoring_job_heartbeat(*, job_id: str, now: datetime | None = None) -> bool:
             heartbeat_at=now or timezone.now()
         )
     )
-
-
-@contextlib.contextmanager
-def scoring_job_heartbeats(job_id: str) -> Iterator[None]:
-    """While the body runs (the scorer), a thread beats for the job every SCORING_HEARTBEAT_SECONDS."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(settings.SCORING_HEARTBEAT_SECONDS):
-                try:
-                    scoring_job_heartbeat(job_id=job_id)
-                except Exception:  # a database hiccup: the next beat tries again
-                    log.exception("scoring job %s: heartbeat failed", job_id)
-        finally:
-            db.connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 @transaction.atomic

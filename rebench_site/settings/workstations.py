@@ -31,6 +31,12 @@ LOCAL_WORKSTATION_QUEUE = env_str("LOCAL_WORKSTATION_QUEUE", "ws.local")
 # default says plainly that the GPUs are simulated.
 LOCAL_WORKSTATION_GPU_COUNT = env_int("LOCAL_WORKSTATION_GPU_COUNT", 8)
 LOCAL_WORKSTATION_GPU_MODEL = env_str("LOCAL_WORKSTATION_GPU_MODEL", "H100 (simulated: demo on this machine)")
+# How a workstation queue's tasks reach the site (workstation.agent.site): on the web host, its
+# services in-process; a workstation host's agent (rebench_site.agent_settings) sets the HTTP client,
+# the site's address and its workstation's token, and has no database at all.
+WORKSTATION_SITE = env_str("WORKSTATION_SITE", "graders.agent_site.InProcessSite")
+WORKSTATION_SITE_URL = env_str("WORKSTATION_SITE_URL", "")
+WORKSTATION_AGENT_TOKEN = env_str("WORKSTATION_AGENT_TOKEN", "")
 
 # --- Terminal ---
 # The `task` command in the shell authenticates with a per-attempt token, valid only under

@@ -16,11 +16,11 @@ from django.conf import settings
 
 from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
-from graders.tasks import scoring_job_run
 from tests.environments.scoring_support import run_scorer
 from tests.workspace_support import put
 from trials.models import Attempt
 from workstation import layout
+from workstation.agent.tasks import scoring_job_run
 
 SLUG = "ai_rd_triton_cumsum"
 PACKAGE = Path(settings.BASE_DIR) / "environments" / SLUG

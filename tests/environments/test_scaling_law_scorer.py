@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 
 from graders.models import ScoreLogEntry, ScoringJob
-from graders.tasks import scoring_job_run
 from trials.models import Attempt
+from workstation.agent.tasks import scoring_job_run
 
 PACKAGE = Path(settings.BASE_DIR) / "environments" / "ai_rd_small_scaling_law"
 

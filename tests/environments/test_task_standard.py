@@ -16,7 +16,6 @@ from environments import packages, task_standard
 from environments.models import Environment, TaskFamily, TaskStandardTask
 from graders import services
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
-from graders.tasks import scoring_job_run
 from rebench_site.errors import ServiceError
 from tests import factories
 from tests.trials.celery_support import BROKERS, broker_url, running_worker, using_broker, wait_for
@@ -24,6 +23,7 @@ from tests.workspace_support import put
 from trials import services as trials_services
 from trials.models import Attempt
 from workstation import layout
+from workstation.agent.tasks import scoring_job_run
 
 FAMILIES = Path(__file__).resolve().parent / "task_families"
 

@@ -16,13 +16,13 @@ from django.conf import settings
 
 from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
-from graders.tasks import scoring_job_run
 from tests.unix_users_support import as_user
 from tests.workspace_support import put
 from trials.models import Attempt
 from workstation import layout
 from workstation import scoring as sandbox
 from workstation import users as unix_users
+from workstation.agent.tasks import scoring_job_run
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="protected scoring and per-attempt users switch users: needs root"),

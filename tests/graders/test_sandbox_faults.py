@@ -12,10 +12,10 @@ import pytest
 
 from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
-from graders.tasks import scoring_job_run
 from tests.workspace_support import put
 from trials.models import Attempt
 from workstation import layout
+from workstation.agent.tasks import scoring_job_run
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -190,7 +190,7 @@ def test_an_admin_adding_a_pause_after_the_deadline_is_refused_and_the_attempt_e
 def test_the_attempt_ends_once_however_many_requests_come_after_the_deadline(
     attempt: Attempt, browser: Client, token_client: APIClient, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
-    from graders.tasks import scoring_job_run
+    from workstation.agent.tasks import scoring_job_run
 
     queued: list[Any] = []
     monkeypatch.setattr(scoring_job_run, "apply_async", lambda *args, **kwargs: queued.append(kwargs))

@@ -26,7 +26,7 @@ from environments import task_standard
 from environments.models import Environment
 from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
-from graders.tasks import scoring_job_run
+from graders.services.agent import scoring_job_spec
 from tests import factories
 from tests.environments.scoring_support import small_configuration
 from tests.graders.conftest import attempt_on, grading_dirs
@@ -34,6 +34,8 @@ from tests.workspace_support import give_to_owner
 from trials import services as trials_services
 from trials.models import Attempt
 from workstation import layout
+from workstation.agent import work
+from workstation.agent.tasks import scoring_job_run
 
 __all__ = ["attempt_on", "grading_dirs", "small_configuration"]
 
@@ -183,7 +185,7 @@ def test_a_task_standard_submission_that_is_a_link_or_a_pipe_is_read_as_empty(
     job = final_job(kind)
     # What the worker (root) reads itself and hands the family's `score` as the submission.
     started = time.monotonic()
-    assert services._final_context(job, layout.workspace(job.attempt.pk))["submission"] == ""
+    assert work.final_context(scoring_job_spec(job))["submission"] == ""
     assert time.monotonic() - started < 5  # a pipe with no writer is not waited on
 
 

@@ -77,8 +77,8 @@ async def test_a_break_freezes_the_attempts_processes_until_it_resumes(attempt: 
 async def test_work_after_the_deadline_is_impossible_without_a_worker_and_absent_from_the_final_score(
     short_attempt: Attempt,
 ) -> None:
-    from graders.tasks import scoring_job_run
     from workstation import layout
+    from workstation.agent.tasks import scoring_job_run
 
     attempt = short_attempt
     screen = await open_shell(attempt)

@@ -22,6 +22,7 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 from review import services as review_services
 from tests import factories
 from tests.review.conftest import make_completions
+from trials import services as trials_services
 
 pytestmark = [pytest.mark.django_db(transaction=False), pytest.mark.timeout(900)]
 
@@ -42,11 +43,12 @@ def api_schema() -> Iterator[Any]:
 
 @pytest.fixture
 def role_headers(db: Any) -> dict[str, dict[str, str]]:
-    """Tokens of an admin, an expert with an attempt, a reviewer of a queue and a harness; and no one."""
+    """Tokens of an admin, an expert with an attempt, a reviewer of a queue, a harness and the attempt's
+    workstation's agent; and no one."""
     factories.environment()
     admin = factories.admin(username="st-admin")
     expert = factories.expert(username="st-expert")
-    factories.AttemptFactory.create(user=expert, reservation__expert=expert)
+    attempt = factories.AttemptFactory.create(user=expert, reservation__expert=expert)
     reviewer = factories.reviewer(username="st-reviewer")
     make_completions(5)
     review_services.queue_create(created_by=admin, name="st", policy="random", seed=1)
@@ -55,6 +57,9 @@ def role_headers(db: Any) -> dict[str, dict[str, str]]:
         user.username: {"Authorization": f"Token {Token.objects.create(user=user).key}"}
         for user in (admin, expert, reviewer, harness)
     }
+    assert attempt.workstation is not None
+    agent_token = trials_services.workstation_agent_token_issue(workstation=attempt.workstation, by=None)
+    headers["workstation-agent"] = {"Authorization": f"Workstation {agent_token}"}
     headers["anonymous"] = {}
     return headers
 
@@ -68,6 +73,7 @@ AREAS = {
     "agent_runs_and_imports": r"^/api/(runs|run-imports)",
     "bookings_and_workstations": r"^/api/(workstations|reservations|environments|ssh-keys)",
     "review_and_leaderboards": r"^/api/(review|leaderboards)",
+    "workstation_agent": r"^/api/workstation-agent/",
 }
 
 
@@ -99,6 +105,7 @@ test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_bookings_an
 test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_review_and_leaderboards = _fuzzed(
     "review_and_leaderboards"
 )
+test_no_role_gets_a_500_or_an_answer_the_schema_does_not_describe_in_workstation_agent = _fuzzed("workstation_agent")
 
 
 def test_every_operation_of_the_api_is_in_one_fuzzed_area() -> None:

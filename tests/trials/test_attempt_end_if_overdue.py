@@ -147,8 +147,8 @@ def test_a_run_entered_by_a_harness_keeps_the_harness_clock(attempt: Attempt) ->
 def test_ending_it_has_the_deadline_tasks_side_effects(
     attempt: Attempt, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
-    from graders.tasks import scoring_job_run
     from trials.tasks import attempt_terminals_finish
+    from workstation.agent.tasks import scoring_job_run
 
     scoring: list[Any] = []
     finishing: list[Any] = []

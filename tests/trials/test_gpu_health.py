@@ -22,7 +22,7 @@ from tests.trials.celery_support import broker_url, running_worker, using_broker
 from tests.workstation.nvidia_smi_support import GPU_LINES, stand_in_nvidia_smi
 from trials import services
 from trials.models import Gpu, Workstation
-from trials.tasks import workstation_heartbeat
+from workstation.agent.tasks import workstation_heartbeat
 
 pytestmark = pytest.mark.django_db
 

@@ -32,6 +32,7 @@ PAGES = [
     Page("trials:workstation", "get", frozenset({"admin"}), "workstation"),
     Page("trials:gpu-problem", "post", frozenset({"admin"}), "gpu"),
     Page("trials:workstation-setup", "get", frozenset({"admin"}), "workstation"),
+    Page("trials:workstation-agent-token", "post", frozenset({"admin"}), "workstation"),
     # Terminal recordings: admins only, not even the attempt's own expert.
     Page("trials:terminal-replay", "get", frozenset({"admin"}), "attempt"),
     Page("trials:terminal-cast", "get", frozenset({"admin"}), "attempt"),

@@ -19,6 +19,7 @@ from tests import factories
 from tests.trials.celery_support import BROKERS, broker_url, queue_length, running_worker, using_broker, wait_for
 from trials import services, tasks
 from trials.models import Attempt, Workstation
+from workstation.agent.tasks import workstation_heartbeat
 
 
 @pytest.fixture(params=BROKERS)
@@ -86,11 +87,11 @@ def test_the_deadline_task_reports_missing_running_and_ended(expert: User, other
 @pytest.mark.django_db
 def test_the_heartbeat_task_stamps_the_workstation(workstation: Workstation) -> None:
     Workstation.objects.filter(pk=workstation.pk).update(last_heartbeat_at=None)
-    assert tasks.workstation_heartbeat(workstation.pk) is True
+    assert workstation_heartbeat(workstation.pk) is True
     workstation.refresh_from_db()
     assert workstation.last_heartbeat_at is not None
     assert timezone.now() - workstation.last_heartbeat_at < timedelta(seconds=10)
-    assert tasks.workstation_heartbeat(987654) is False
+    assert workstation_heartbeat(987654) is False
 
 
 def test_the_heartbeat_says_whether_the_workstation_can_sandbox(workstation: Workstation, settings) -> None:
@@ -99,7 +100,7 @@ def test_the_heartbeat_says_whether_the_workstation_can_sandbox(workstation: Wor
     settings.SANDBOX_BWRAP = "/nonexistent/bwrap"
     capabilities.local_report(fresh=True)
     try:
-        assert tasks.workstation_heartbeat(workstation.pk) is True
+        assert workstation_heartbeat(workstation.pk) is True
         workstation.refresh_from_db()
         assert any("bubblewrap is not installed" in p for p in workstation.sandbox_problems)
         assert workstation.sandbox_checked_at is not None

@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from trials import services
 from trials.models import Gpu, Workstation
 
 pytestmark = pytest.mark.django_db
@@ -92,18 +93,23 @@ def test_a_registered_workstation_without_a_setup_flag_is_told_how(workstation: 
         add(workstation.name)
 
 
-def test_run_setup_on_a_local_workstation_runs_the_script_here(tmp_path: Path, monkeypatch) -> None:
+def test_run_setup_on_a_local_workstation_runs_the_script_here(tmp_path: Path, monkeypatch, settings) -> None:
     """Against a scratch root (REBENCH_SETUP_ROOT): the real script, run by the command, writing only under it."""
     monkeypatch.setenv("REBENCH_SETUP_ROOT", str(tmp_path))
-    monkeypatch.setenv("REDIS_URL", "redis://broker.internal:6379/0")
+    settings.CELERY_BROKER_URL = "redis://broker.internal:6379/0"
 
     out, _ = add("here", "--host", "localhost", "--backend", "local", "--run-setup")
 
     assert "==> The worker: rebench-worker.service, on the queue ws.here" in out
     env = tmp_path / "etc/rebench/worker.env"
     assert stat.S_IMODE(env.stat().st_mode) == 0o600
-    assert 'REDIS_URL="redis://broker.internal:6379/0"\n' in env.read_text()
+    assert 'CELERY_BROKER_URL="redis://broker.internal:6379/0"\n' in env.read_text()
     assert "-Q ws.here" in (tmp_path / "etc/systemd/system/rebench-worker.service").read_text()
+    # The agent's token was issued and handed in: the one the site now knows is the one written there.
+    written = (tmp_path / "etc/rebench/agent-token.env").read_text()
+    token = written.removeprefix('WORKSTATION_AGENT_TOKEN="').removesuffix('"\n')
+    workstation = Workstation.objects.get(name="here")
+    assert workstation.agent_token_hash == services.workstation_agent_token_hash(token)
 
 
 def test_a_failing_setup_is_a_command_error(tmp_path: Path, monkeypatch) -> None:
@@ -138,6 +144,37 @@ def test_admin_downloads_the_setup_script_from_the_workstation_page(admin_user: 
     script = response.content.decode()
     out, _ = add(workstation.name, "--print-setup")
     assert script == out
+
+
+def test_an_admin_issues_an_agent_token_on_the_page_shown_once_and_revokes_it(
+    admin_user: User, workstation: Workstation
+) -> None:
+    client = logged_in(admin_user)
+    assert "Agent token: <strong>none</strong>" in client.get(f"/workstations/{workstation.pk}/").content.decode()
+
+    response = client.post(f"/workstations/{workstation.pk}/agent-token/", {"action": "issue"})
+
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    page = response.content.decode()
+    token = page.split("<code data-token>")[1].split("</code>")[0]
+    assert f"REBENCH_AGENT_TOKEN={token} bash rebench-setup-h100-a.sh" in page
+    workstation.refresh_from_db()
+    assert workstation.agent_token_hash == services.workstation_agent_token_hash(token)
+    assert token not in client.get(f"/workstations/{workstation.pk}/").content.decode()  # never shown again
+
+    client.post(f"/workstations/{workstation.pk}/agent-token/", {"action": "revoke"})
+    workstation.refresh_from_db()
+    assert workstation.agent_token_hash == ""
+    assert workstation.agent_token_issued_at is None
+
+
+def test_an_expert_cannot_issue_an_agent_token(expert: User, workstation: Workstation) -> None:
+    response = logged_in(expert).post(f"/workstations/{workstation.pk}/agent-token/", {"action": "issue"})
+
+    assert response.status_code == 403
+    workstation.refresh_from_db()
+    assert workstation.agent_token_hash == ""
 
 
 def test_an_expert_cannot_download_a_setup_script(expert: User, workstation: Workstation) -> None:

@@ -28,8 +28,10 @@ def host(**changes: object) -> setup.Host:
         "ssh_user": "rebench",
         "checkout": "/srv/rebench",
         "environment": setup.worker_environment(
-            {"REDIS_URL": SECRET_BROKER, "DATABASE_URL": "postgres://rb@db.internal/rb", "HOME": "/root"}
+            {"REDIS_URL": "redis://cache.internal/0", "DATABASE_URL": "postgres://rb@db.internal/rb", "HOME": "/root"}
         ),
+        "broker_url": SECRET_BROKER,
+        "site_url": "https://rebench.example.org",
     }
     values.update(changes)
     return setup.Host(**values)  # type: ignore[arg-type]
@@ -78,7 +80,11 @@ def test_under_a_scratch_root_it_writes_the_worker_unit_and_its_environment_file
     text = unit.read_text()
     assert "EnvironmentFile=/etc/rebench/worker.env\n" in text
     assert "WorkingDirectory=/srv/rebench\n" in text
-    assert "ExecStart=/srv/rebench/.venv/bin/celery -A rebench_site worker -Q ws.gpu1 -n gpu1@%H -l INFO\n" in text
+    assert (
+        "ExecStart=/srv/rebench/.venv/bin/celery -A workstation.agent worker -Q ws.gpu1 -n gpu1@%H -l INFO"
+        " --without-mingle --without-gossip\n"
+    ) in text
+    assert "EnvironmentFile=-/etc/rebench/agent-token.env\n" in text
     assert "User=root\n" in text
     # Restarting the worker must not take the attempts' keepers and terminal holders with it.
     assert "KillMode=process\n" in text
@@ -88,16 +94,19 @@ def test_under_a_scratch_root_it_writes_the_worker_unit_and_its_environment_file
     assert mode(env) == 0o600
     assert mode(env.parent) == 0o755
     assert "HOME" not in env.read_text()
-    assert "DATABASE_URL" in env.read_text()
-    assert "goes away once\n# workstation workers stop touching the database" in env.read_text()
     # What systemd reads back is what the web host has; bash reads the same escapes in double quotes.
     read = subprocess.run(
-        ["bash", "-c", f'set -a; . "{env}"; printf "%s|%s" "$REDIS_URL" "$DJANGO_SETTINGS_MODULE"'],
+        [
+            "bash",
+            "-c",
+            f'set -a; . "{env}"; '
+            'printf "%s|%s|%s" "$CELERY_BROKER_URL" "$WORKSTATION_SITE_URL" "$DJANGO_SETTINGS_MODULE"',
+        ],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert read.stdout == f"{SECRET_BROKER}|rebench_site.settings"
+    assert read.stdout == f"{SECRET_BROKER}|https://rebench.example.org|rebench_site.agent_settings"
     assert not list(tmp_path.rglob("*.new"))
 
 
@@ -192,7 +201,8 @@ def test_the_worker_gets_the_sites_settings_and_nothing_else_of_the_environment(
             "AWS_SECRET": "x",
         }
     )
-    assert chosen == {"CHAT_RL_JUDGE_API_KEY": "k", "REDIS_URL": "r", "SANDBOX_MEMORY_GB": "64", "SECRET_KEY": "s"}
+    # Not the site's secret key, nor its cache's Redis: the agent holds no credential but its own.
+    assert chosen == {"CHAT_RL_JUDGE_API_KEY": "k", "SANDBOX_MEMORY_GB": "64"}
 
 
 def _free_port() -> int:

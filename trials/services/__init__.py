@@ -73,6 +73,9 @@ from trials.services.terminals import (
 )
 from trials.services.workstations import (
     gpu_set_problem,
+    workstation_agent_token_hash,
+    workstation_agent_token_issue,
+    workstation_agent_token_revoke,
     workstation_record_heartbeat,
     workstation_register,
     workstation_set_status,
@@ -130,6 +133,9 @@ __all__ = [
     "terminals_end_for_attempt",
     "terminals_finish",
     "terminals_send_notice",
+    "workstation_agent_token_hash",
+    "workstation_agent_token_issue",
+    "workstation_agent_token_revoke",
     "workstation_meets",
     "workstation_record_heartbeat",
     "workstation_register",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -140,7 +143,9 @@ def workstation_record_heartbeat(
     if sandbox_problems is not None:
         changes.update(sandbox_problems=list(sandbox_problems), sandbox_checked_at=at)
     if inventory is not None:
-        notes = [str(note)[:500] for note in inventory.get("notes") or [] if note][:20]
+        # A host's report is read as data of any shape: what isn't of the expected kind counts as unknown.
+        reported_notes = inventory.get("notes")
+        notes = [str(note)[:500] for note in reported_notes if note][:20] if isinstance(reported_notes, list) else []
         disk = inventory.get("disk")
         disk = disk if isinstance(disk, Mapping) else {}
         changes.update(
@@ -159,8 +164,14 @@ def _whole(value: object, *, low: int, high: int) -> int | None:
     """An integer the column can hold, or None (unknown) for anything else a host might send."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     number = int(value)
     return number if low <= number <= high else None
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _ecc_problem(errors: int | None) -> str:
@@ -196,7 +207,7 @@ def _gpus_record(workstation: Workstation, reported: list[Mapping[str, Any]], *,
                     "user": str(p.get("user", ""))[:64],
                     "command": str(p.get("command", ""))[:200],
                 }
-                for p in seen.get("foreign_processes") or []
+                for p in _list(seen.get("foreign_processes"))
                 if isinstance(p, Mapping)
             ][:50]
             row.reported_at = at
@@ -244,3 +255,42 @@ def gpu_set_problem(*, gpu: Gpu, problem: str, by: User | None = None, note: str
         note=note,
     )
     return gpu
+
+
+def workstation_agent_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def workstation_agent_token_issue(*, workstation: Workstation, by: User | None) -> str:
+    """A new token for the workstation's agent, returned once (only its hash is kept); the old one stops working."""
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    had = bool(Workstation.objects.filter(pk=workstation.pk).exclude(agent_token_hash="").exists())
+    Workstation.objects.filter(pk=workstation.pk).update(
+        agent_token_hash=workstation_agent_token_hash(token), agent_token_issued_at=now
+    )
+    workstation.agent_token_hash, workstation.agent_token_issued_at = workstation_agent_token_hash(token), now
+    audit_record(
+        actor=by,
+        action="workstation.agent_token_issue",
+        subject=f"workstation {workstation.name}",
+        before={"token": "issued" if had else "none"},
+        after={"token": "issued"},
+    )
+    return token
+
+
+@transaction.atomic
+def workstation_agent_token_revoke(*, workstation: Workstation, by: User | None) -> Workstation:
+    """The agent's token stops working at once: its calls are refused until a new one is issued."""
+    Workstation.objects.filter(pk=workstation.pk).update(agent_token_hash="", agent_token_issued_at=None)
+    workstation.agent_token_hash, workstation.agent_token_issued_at = "", None
+    audit_record(
+        actor=by,
+        action="workstation.agent_token_revoke",
+        subject=f"workstation {workstation.name}",
+        before={"token": "issued"},
+        after={"token": "none"},
+    )
+    return workstation

@@ -35,7 +35,13 @@ from trials.views.schedule import (
     schedule,
 )
 from trials.views.ssh import attempt_ssh_key, ssh_key_delete, ssh_keys
-from trials.views.workstations import gpu_problem, workstation_detail, workstation_list, workstation_setup
+from trials.views.workstations import (
+    gpu_problem,
+    workstation_agent_token,
+    workstation_detail,
+    workstation_list,
+    workstation_setup,
+)
 
 __all__ = [
     "ATTEMPTS_PER_PAGE",
@@ -71,6 +77,7 @@ __all__ = [
     "ssh_keys",
     "terminal_cast",
     "terminal_replay",
+    "workstation_agent_token",
     "workstation_detail",
     "workstation_list",
     "workstation_setup",

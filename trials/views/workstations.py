@@ -97,6 +97,25 @@ def gpu_problem(request: AuthenticatedHttpRequest, pk: int, index: int) -> HttpR
     return redirect("trials:workstation", pk=pk)
 
 
+@require_POST
+@role_required(ADMIN)
+def workstation_agent_token(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Issue the workstation's agent a new token (shown this once; the old one stops) or revoke it."""
+    workstation = get_object_or_404(Workstation, pk=pk)
+    action = request.POST.get("action", "")
+    if action == "revoke":
+        services.workstation_agent_token_revoke(workstation=workstation, by=request.user)
+        messages.success(request, f"{workstation.name}'s agent token is revoked: its agent's calls are refused now.")
+        return redirect("trials:workstation", pk=pk)
+    if action != "issue":
+        messages.error(request, "Say issue or revoke.")
+        return redirect("trials:workstation", pk=pk)
+    token = services.workstation_agent_token_issue(workstation=workstation, by=request.user)
+    response = render(request, "trials/workstation_token.html", {"workstation": workstation, "token": token})
+    response["Cache-Control"] = "no-store"  # the token is shown this once: no cache keeps it
+    return response
+
+
 @role_required(ADMIN)
 def workstation_setup(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The set-up script (what `manage.py workstation_add --print-setup` prints), to run as root on the host."""
@@ -108,6 +127,6 @@ def workstation_setup(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         return redirect("trials:workstation", pk=pk)
     response = HttpResponse(script, content_type="text/x-shellscript; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="rebench-setup-{workstation.name}.sh"'
-    # It carries the worker's credentials: no cache keeps a copy.
+    # It carries the worker's broker login: no cache keeps a copy.
     response["Cache-Control"] = "no-store"
     return response

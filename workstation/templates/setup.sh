@@ -1,8 +1,9 @@
 #!/bin/bash
 # Sets up {{ name }} ({{ host }}) as a rebench_site workstation. Run it as root on that host; it is
 # idempotent, so run it again after an upgrade or a change of settings.
-# Made by `manage.py workstation_add` or the workstation's page. It holds the worker's credentials
-# (the broker's, the database's): keep it as secret as they are, and delete it once it has run.
+# Made by `manage.py workstation_add` or the workstation's page. It holds the worker's broker login:
+# keep it as secret as that is, and delete it once it has run. The agent's token comes on the command
+# line, once: REBENCH_AGENT_TOKEN=<the token the workstation's page issued> bash setup.sh
 set -eu
 umask 022
 
@@ -112,11 +113,20 @@ fi
 say "The worker's environment: {{ env_file }} (root's alone, 0600)"
 folder 0755 /etc/rebench
 file 0600 {{ env_file }} <<'REBENCH_ENV'
-# rebench_site's worker on {{ name }}: the settings it shares with the web host.
-# DATABASE_URL is here because today's worker still writes to the database; it goes away once
-# workstation workers stop touching the database, leaving the broker's URL.
+# rebench_site's workstation agent on {{ name }}: the settings it shares with the web host, its
+# broker login and the site's address. No database URL and no site secret: the agent has neither.
 {% for line in env_lines %}{{ line }}
 {% endfor %}REBENCH_ENV
+
+say "The agent's token: {{ token_file }} (root's alone, 0600)"
+if [ -n "${REBENCH_AGENT_TOKEN:-}" ]; then
+    case "$REBENCH_AGENT_TOKEN" in
+        *[!A-Za-z0-9_-]*) echo "REBENCH_AGENT_TOKEN is not a token the site issued (letters, digits, _ and -)." >&2; exit 1 ;;
+    esac
+    printf 'WORKSTATION_AGENT_TOKEN="%s"\n' "$REBENCH_AGENT_TOKEN" | file 0600 {{ token_file }}
+elif [ ! -f "$ROOT{{ token_file }}" ]; then
+    warn "no agent token yet: issue one on {{ name }}'s page, then run this again as REBENCH_AGENT_TOKEN=<token> bash setup.sh"
+fi
 
 say "The worker: {{ unit_name }}, on the queue {{ queue }}"
 folder 0755 /etc/systemd/system
@@ -132,7 +142,8 @@ Type=simple
 User=root
 WorkingDirectory={{ checkout }}
 EnvironmentFile={{ env_file }}
-ExecStart={{ checkout }}/.venv/bin/celery -A rebench_site worker -Q {{ queue }} -n {{ name }}@%H -l INFO
+EnvironmentFile=-{{ token_file }}
+ExecStart={{ checkout }}/.venv/bin/celery -A workstation.agent worker -Q {{ queue }} -n {{ name }}@%H -l INFO --without-mingle --without-gossip
 Restart=always
 RestartSec=5
 # Only the worker stops with the unit: the keepers and terminal holders it started outlive it, so a

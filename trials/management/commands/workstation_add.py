@@ -52,7 +52,13 @@ class Command(BaseCommand):
         then.add_argument(
             "--run-setup",
             action="store_true",
-            help="run the set-up script: here for a local workstation, over `ssh root@<host> bash -s` for ssh",
+            help="run the set-up script: here for a local workstation, over `ssh root@<host> bash -s` for ssh; "
+            "it issues the workstation's agent a new token and hands it in",
+        )
+        parser.add_argument(
+            "--issue-token",
+            action="store_true",
+            help="with --print-setup: issue the agent a new token (the old one stops working) and print it on stderr",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -73,10 +79,23 @@ class Command(BaseCommand):
             raise CommandError(f"No set-up script for {name}: {exc}") from None
         if options["print_setup"]:
             self.stdout.write(script, ending="")
+            if options["issue_token"]:
+                token = services.workstation_agent_token_issue(workstation=workstation, by=None)
+                self.stderr.write(
+                    "The agent's token, shown this once: run the script as\n"
+                    f"  REBENCH_AGENT_TOKEN={token} bash setup.sh"
+                )
+            else:
+                self.stderr.write(
+                    "Run it as `REBENCH_AGENT_TOKEN=<token> bash setup.sh` with a token from --issue-token or the "
+                    "workstation's page (not needed again if the host has one)."
+                )
             if workstation.backend == Workstation.Backend.SSH:
                 self.stderr.write(self._known_hosts_step(workstation))
         elif options["run_setup"]:
-            self._run(workstation, script)
+            token = services.workstation_agent_token_issue(workstation=workstation, by=None)
+            # A line before the script, on its stdin: never on a command line another user's `ps` shows.
+            self._run(workstation, f"REBENCH_AGENT_TOKEN={token}\n{script}")
         else:
             self.stdout.write(
                 f"Next: `manage.py workstation_add {name} --print-setup > setup.sh` and run it as root on "

@@ -1,0 +1,204 @@
+"""Two workstations on hosts of their own: each agent reaches the broker and the site, never the database.
+
+The hosts are network namespaces (tests/multihost/hosts.py) whose only way out is a link to this
+machine, where forwarders offer exactly two services: the broker (Redis) and the site (a live
+server). Two experts hold one GPU each of workstation A at the same time, a third holds B; each
+attempt is prepared and scored by its own host's agent. From either host PostgreSQL is refused.
+Then A's link is cut: its heartbeat stops, its attempts get the outage pause and B's don't; the
+link comes back, A's agent answers again, and its attempts resume.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from django.utils import timezone
+
+from graders import services
+from graders.models import ScoreLogEntry, ScoringJob
+from tests import factories
+from tests.graders.conftest import package_environment
+from tests.multihost.hosts import ROOT_AND_IP, Forwarder, Host
+from tests.trials.celery_support import redis_test_url, using_broker, wait_for
+from trials import services as trials_services
+from trials.models import Attempt, Pause, Workstation
+from workstation.agent.tasks import workstation_heartbeat
+
+pytestmark = [
+    ROOT_AND_IP,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(300),
+]
+
+SITE_ONLY = ("DATABASE_URL", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "REDIS_URL")
+
+
+@pytest.fixture
+def hosts() -> Iterator[tuple[Host, Host]]:
+    a, b = Host("wsa", 1), Host("wsb", 2)
+    try:
+        yield a.up(), b.up()
+    finally:
+        a.down()
+        b.down()
+
+
+@pytest.fixture
+def broker() -> Iterator[Celery]:
+    with using_broker(redis_test_url()) as app:
+        yield app
+
+
+class Agent:
+    """The agent of one workstation, run inside its host with only the broker and the site forwarded to it."""
+
+    def __init__(self, host: Host, workstation: Workstation, site_url: str, root: Path) -> None:
+        self.host, self.root = host, root
+        redis, site = urlsplit(redis_test_url()), urlsplit(site_url)
+        self.forwarders = [
+            Forwarder(host.gateway, redis.hostname or "127.0.0.1", redis.port or 6379),
+            Forwarder(host.gateway, site.hostname or "127.0.0.1", site.port or 80),
+        ]
+        token = trials_services.workstation_agent_token_issue(workstation=workstation, by=None)
+        env = {k: v for k, v in os.environ.items() if k not in SITE_ONLY and not k.startswith("DB_")}
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "rebench_site.agent_settings",
+                "CELERY_BROKER_URL": f"redis://{host.gateway}:{self.forwarders[0].port}{redis.path}",
+                "WORKSTATION_SITE_URL": f"http://{host.gateway}:{self.forwarders[1].port}",
+                "WORKSTATION_AGENT_TOKEN": token,
+                "SCORING_HEARTBEAT_SECONDS": "1",
+                "GRADING_PACKAGE_DIRS": str(settings.GRADING_PACKAGE_DIRS[0]),
+                "TERMINAL_WORKSPACE_ROOT": str(root / "workspaces"),
+                "PROTECTED_DIR": str(root / "protected"),
+            }
+        )
+        argv = host.argv(sys.executable, "-m", "celery", "-A", "workstation.agent", "worker", "-Q")
+        argv += [workstation.queue_name, "--pool", "solo", "--without-mingle", "--without-gossip"]
+        argv += ["--loglevel", "INFO", "--hostname", f"{workstation.name}@{host.name}"]
+        self.log = root / f"agent-{workstation.name}.log"
+        self.process = subprocess.Popen(
+            argv, cwd=settings.BASE_DIR, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT
+        )
+
+    def said(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        for forwarder in self.forwarders:
+            forwarder.close()
+
+
+def fresh(attempt: Attempt) -> Attempt:
+    return Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
+
+
+def clock_started(attempt: Attempt) -> bool:
+    return fresh(attempt).clock_started_at is not None
+
+
+def job_done(job: ScoringJob) -> bool:
+    return ScoringJob.objects.get(pk=job.pk).status == ScoringJob.Status.DONE
+
+
+def heard_since(workstation: Workstation, moment: Any) -> bool:
+    heard = Workstation.objects.get(pk=workstation.pk).last_heartbeat_at
+    return heard is not None and heard > moment
+
+
+def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_survive_a_cut_link(
+    hosts: tuple[Host, Host], broker: Celery, live_server: Any, grading_dirs: Path, settings: Any
+) -> None:
+    host_a, host_b = hosts
+    settings.ALLOWED_HOSTS = ["*"]  # the agents call the site at their link's address
+    environment = package_environment("grading_test_ok", gpus_min=1, gpus_max=1)
+    ws_a = factories.WorkstationFactory.create(name="mh-a", gpu_count=2)
+    ws_b = factories.WorkstationFactory.create(name="mh-b", gpu_count=1)
+    # Two experts on one GPU each of A at the same time, a third on B.
+    reservations = [
+        factories.ReservationFactory.create(environment=environment, workstation=ws_a, gpus=[0]),
+        factories.ReservationFactory.create(environment=environment, workstation=ws_a, gpus=[1]),
+        factories.ReservationFactory.create(environment=environment, workstation=ws_b, gpus=[0]),
+    ]
+    attempts = [trials_services.attempt_start(reservation=r, by=r.expert) for r in reservations]
+    agents = [
+        Agent(host_a, ws_a, live_server.url, grading_dirs),
+        Agent(host_b, ws_b, live_server.url, grading_dirs),
+    ]
+    try:
+        # From its host, each agent reaches the broker and the site; PostgreSQL is refused there.
+        for agent in agents:
+            assert agent.host.connect(agent.host.gateway, 5432) == "refused"
+            assert agent.host.connect("127.0.0.1", 5432) == "refused"
+            assert agent.host.connect(agent.host.gateway, agent.forwarders[0].port) == "connected"
+            environ = Path(f"/proc/{agent.process.pid}/environ").read_bytes().split(b"\0")
+            assert not [v for v in environ if v.split(b"=")[0].decode() in SITE_ONLY]
+
+        # Each attempt is prepared and its starting solution scored on its own host: the clocks start.
+        for attempt in attempts:
+            assert wait_for(partial(clock_started, attempt), timeout=120), [agent.said()[-3000:] for agent in agents]
+        # Each expert scores; the job runs on the host that holds the attempt.
+        jobs = []
+        for attempt in attempts:
+            assert attempt.user is not None
+            jobs.append(services.scoring_job_request(attempt=fresh(attempt), by=attempt.user))
+        for job in jobs:
+            assert wait_for(partial(job_done, job), timeout=120)
+            assert ScoreLogEntry.objects.get(job=job).score == 0.5
+        a_said, b_said = agents[0].said(), agents[1].said()
+        assert str(jobs[0].pk) in a_said
+        assert str(jobs[1].pk) in a_said
+        assert str(jobs[2].pk) not in a_said
+        assert str(jobs[2].pk) in b_said
+
+        # A's link is cut: its heartbeat no longer arrives, B's does.
+        settings.WORKSTATION_OFFLINE_AFTER = timedelta(seconds=3)
+        host_a.cut()
+        cut_at = timezone.now()
+        time.sleep(4)
+        for ws in (ws_a, ws_b):
+            workstation_heartbeat.apply_async(args=(ws.pk, ""), queue=ws.queue_name)
+        assert wait_for(lambda: heard_since(ws_b, cut_at), timeout=60)
+        assert not heard_since(ws_a, cut_at)
+        watched = trials_services.workstations_watch()
+        assert watched["paused"] == 2
+        for attempt in attempts[:2]:
+            pause = fresh(attempt).open_pause()
+            assert pause is not None
+            assert pause.reason == Pause.Reason.TECHNICAL
+        assert fresh(attempts[2]).open_pause() is None
+
+        # The link is back: A's agent answers again (the heartbeat queued meanwhile, or a new one) and
+        # its attempts resume where they were.
+        host_a.restore()
+        workstation_heartbeat.apply_async(args=(ws_a.pk, ""), queue=ws_a.queue_name)
+        assert wait_for(lambda: heard_since(ws_a, cut_at), timeout=120), agents[0].said()[-3000:]
+        assert trials_services.workstations_watch()["resumed"] == 2
+        for attempt in attempts:
+            assert fresh(attempt).open_pause() is None
+    finally:
+        for agent in agents:
+            agent.stop()
+    # No task failed on either host (a cut link may make the broker's connection log its loss, not a task).
+    for agent in agents:
+        assert "raised unexpected" not in agent.said(), agent.said()[-3000:]
+        assert "SiteError" not in agent.said(), agent.said()[-3000:]

@@ -194,6 +194,10 @@ class EnvironmentPackage:
             "starting_score": config.starting_score,
             "reference_score": config.reference_score,
             "settings": {param: _jsonable_setting(name) for param, name in config.settings.items()},
+            # What pinned the arithmetic of the start (REPRODUCIBLE_CPU_ENVIRONMENT for a small one): a
+            # scorer that reruns the expert's training gives it the same, so the untouched starting
+            # solution reproduces the start's reference bits on any CPU.
+            "cpu_environment": cpu_environment(self),
         }
 
     def scores(self, default_start: float, default_reference: float) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from workstation.agent import work
 
 def workspace_prepare(*, attempt: Attempt) -> list[str]:
     """Prepare the attempt's workspace on this machine, as the local workstation's worker does (work.prepare)."""
+    # Here, not at the top: graders.services.agent imports the jobs module, which imports this one.
     from graders.services.agent import attempt_spec
 
     return work.prepare(attempt_spec(attempt))

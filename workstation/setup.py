@@ -98,6 +98,17 @@ def worker_environment(source: Mapping[str, str]) -> dict[str, str]:
     return dict(sorted(chosen.items()))
 
 
+def broker_permissions(queue: str) -> tuple[str, str, str]:
+    """RabbitMQ's configure, write and read permissions of a workstation's broker login: its own queue only.
+
+    The agent declares its queue and the exchange of the same name (configure), binds them (write on
+    the queue, read on the exchange) and consumes (read); it publishes nothing, takes no remote
+    control and sends no events, so nothing else is needed.
+    """
+    own = "^" + re.escape(queue) + "$"
+    return own, own, own
+
+
 def _word(what: str, value: str) -> str:
     if not _SAFE_WORD.match(value):
         raise SetupError(

@@ -248,3 +248,96 @@ def test_a_heartbeat_of_odd_shapes_is_recorded_or_refused_never_a_500(two, clien
     assert mine.workstation is not None
     response = agent(client, token, "heartbeat", {"workstation": mine.workstation.pk, "inventory": inventory})
     assert response.status_code in (200, 400), response.content
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, text=True, timeout=60)
+
+
+def _rabbitmq_here() -> bool:
+    import shutil
+    import socket
+
+    if os.geteuid() != 0 or shutil.which("rabbitmqctl") is None:
+        return False
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _refused(url: str, action: Any) -> bool:
+    """Whether RabbitMQ refuses `action` on a channel of `url`'s login (a publish's refusal comes on the next call)."""
+    import amqp
+    from kombu import Connection
+
+    with Connection(url) as conn:
+        channel: Any = conn.channel()  # py-amqp's channel: kombu's stub type lacks basic_qos
+        try:
+            action(channel)
+            channel.basic_qos(0, 1, False)
+        except amqp.exceptions.AccessRefused:
+            return True
+        except amqp.exceptions.NotFound:
+            return False
+    return False
+
+
+@pytest.mark.skipif(not _rabbitmq_here(), reason="needs root and a RabbitMQ server here (rabbitmqctl)")
+@pytest.mark.django_db(transaction=True)
+def test_a_workstations_rabbitmq_login_reaches_its_own_queue_and_nothing_else(tmp_path: Path) -> None:
+    import uuid
+
+    from kombu import Connection, Exchange, Producer, Queue
+
+    name = f"rmq{uuid.uuid4().hex[:8]}"
+    user, password, queue = f"ws-{name}", uuid.uuid4().hex, f"ws.{name}"
+    _rabbitmqctl("add_user", user, password)
+    try:
+        _rabbitmqctl("set_permissions", "-p", "/", user, *setup.broker_permissions(queue))
+        url = f"amqp://{user}:{password}@127.0.0.1:5672//"
+        # What a thief of the workstation's environment file tries with its login: the site's own
+        # queue (to read or drop its tasks), another workstation's, and forging a task for the site.
+        for target in ("celery", "ws.another-workstation"):
+            assert _refused(url, lambda channel, q=target: channel.basic_get(queue=q)), target
+        forged = {"task": "graders.tasks.scoring_jobs_recover", "forged": True}
+        assert _refused(url, lambda channel: Producer(channel).publish(forged, routing_key="celery", exchange=""))
+        assert not _refused(url, lambda channel: channel.basic_get(queue=queue)), "its own queue is open to it"
+        # Its own queue is all the agent needs: a real agent with this login starts and takes a task.
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SECRET_KEY", "REDIS_URL"}}
+        env.update(
+            DJANGO_SETTINGS_MODULE="rebench_site.agent_settings",
+            CELERY_BROKER_URL=url,
+            WORKSTATION_SITE_URL="http://127.0.0.1:9",
+            WORKSTATION_AGENT_TOKEN="unused",
+        )
+        log = tmp_path / "agent.log"
+        argv = [sys.executable, "-m", "celery", "-A", "workstation.agent", "worker", "-Q", queue, "--pool", "solo"]
+        agent = subprocess.Popen(
+            [*argv, "--without-mingle", "--without-gossip", "-l", "INFO"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            from tests.trials.celery_support import wait_for
+
+            assert wait_for(lambda: " ready." in log.read_text(), timeout=60), log.read_text()[-2000:]
+            with Connection("amqp://guest:guest@127.0.0.1:5672//") as site:  # the site's own login
+                Producer(site.default_channel).publish(
+                    {"probe": True},
+                    routing_key=queue,
+                    exchange=Exchange(queue, type="direct"),
+                    declare=[Queue(queue, Exchange(queue, type="direct"), routing_key=queue)],
+                )
+            assert wait_for(lambda: "Received and deleted unknown message" in log.read_text(), timeout=30), (
+                log.read_text()[-2000:]
+            )
+        finally:
+            agent.terminate()
+            agent.wait(timeout=30)
+        assert "ACCESS_REFUSED" not in log.read_text()
+    finally:
+        _rabbitmqctl("delete_user", user)

@@ -34,6 +34,7 @@ from tests.multihost.hosts import ROOT_AND_IP, Forwarder, Host
 from tests.trials.celery_support import redis_test_url, using_broker, wait_for
 from trials import services as trials_services
 from trials.models import Attempt, Pause, Workstation
+from workstation import users
 from workstation.agent.tasks import workstation_heartbeat
 
 pytestmark = [
@@ -200,6 +201,19 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         assert trials_services.workstations_watch()["resumed"] == 2
         for attempt in attempts:
             assert fresh(attempt).open_pause() is None
+
+        # B's expert submits: the final run is scored on B's host with the log so far, and its user retired there.
+        submitter = attempts[2]
+        assert submitter.user is not None
+        trials_services.attempt_submit(attempt=fresh(submitter), by=submitter.user)
+        final = ScoringJob.objects.filter(attempt=submitter, kind=ScoringJob.Kind.FINAL)
+        assert wait_for(lambda: final.filter(status=ScoringJob.Status.DONE).exists(), timeout=120), agents[1].said()
+        assert ScoreLogEntry.objects.get(job=final.get()).score == 0.5
+        assert wait_for(partial(logged, agents[1], final.get()), timeout=10)
+        assert fresh(submitter).status == Attempt.Status.ENDED
+        if users.per_attempt():
+            assert wait_for(partial(users._expired, users.attempt_user_name(submitter.pk)), timeout=10)
+            assert not users._expired(users.attempt_user_name(attempts[0].pk))
     finally:
         for agent in agents:
             agent.stop()

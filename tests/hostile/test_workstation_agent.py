@@ -21,6 +21,7 @@ from django.test import Client
 
 from graders.models import ScoreLogEntry, ScoringJob
 from tests import factories
+from tests.workstation.test_setup import run as run_setup
 from trials import services as trials_services
 from trials.models import Attempt, Workstation
 from workstation import setup
@@ -183,19 +184,6 @@ def test_on_the_workstation_the_agents_settings_reach_no_database(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["refused", "refused"]
-
-
-def run_setup(script: str, root: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """The set-up script against a scratch root (REBENCH_SETUP_ROOT), with `env` added to its environment."""
-    return subprocess.run(
-        ["bash", "-s"],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "REBENCH_SETUP_ROOT": str(root), **env},
-    )
 
 
 def test_the_set_up_writes_no_database_url_or_site_secret_for_the_workstation(tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ def host(**changes: object) -> setup.Host:
     return setup.Host(**values)  # type: ignore[arg-type]
 
 
-def run(script: str, root: Path) -> subprocess.CompletedProcess[str]:
+def run(script: str, root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The set-up script against a scratch root (REBENCH_SETUP_ROOT), with `env` added to its environment."""
     return subprocess.run(
         ["bash", "-s"],
         input=script,
@@ -45,7 +46,7 @@ def run(script: str, root: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "REBENCH_SETUP_ROOT": str(root)},
+        env={**os.environ, "REBENCH_SETUP_ROOT": str(root), **env},
     )
 
 

@@ -135,7 +135,12 @@ class PreparedView(AgentView):
     @extend_schema(request=None, responses={200: dict}, description="The workspace is ready.")
     def post(self, request: Request, pk: int) -> Response:
         ws = self.workstation(request)
-        return self.answer(lambda: {"done": agent.agent_preparation_done(attempt_id=pk, workstation=ws) is None})
+
+        def done() -> dict[str, bool]:
+            agent.agent_preparation_done(attempt_id=pk, workstation=ws)
+            return {"done": True}
+
+        return self.answer(done)
 
 
 class PreparationFailedView(AgentView):

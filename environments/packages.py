@@ -77,6 +77,34 @@ def active_configuration_name(slug: str) -> str:
     return name
 
 
+FIDELITY_MATCHES = ("yes", "partly", "no")
+
+
+@dataclass(frozen=True)
+class FidelityRow:
+    """One line of how the `full` configuration compares with RE-Bench's own task (metadata `fidelity`)."""
+
+    aspect: str
+    rebench: str
+    here: str
+    matches: str  # one of FIDELITY_MATCHES
+
+
+def _fidelity(rows: Any) -> tuple[FidelityRow, ...]:
+    """The package's fidelity table; a row missing a field or with another `matches` is left out
+    (tests/environments/test_fidelity.py holds the built-in packages to a whole, valid table)."""
+    if not isinstance(rows, list):
+        return ()
+    found = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        values = {key: row.get(key) for key in ("aspect", "rebench", "here", "matches")}
+        if all(isinstance(v, str) and v for v in values.values()) and values["matches"] in FIDELITY_MATCHES:
+            found.append(FidelityRow(**values))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class EnvironmentPackage:
     slug: str
@@ -104,6 +132,8 @@ class EnvironmentPackage:
     scorer_network: str = "none"
     # The package's own version (metadata `version`), recorded on every attempt beside the scorer's digest.
     version: str = "1"
+    # How its `full` configuration compares with RE-Bench's task, row by row (the environment's page shows it).
+    fidelity: tuple[FidelityRow, ...] = ()
 
     @property
     def instructions_path(self) -> Path:
@@ -352,7 +382,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
     meta = yaml.safe_load(meta_path.read_text()) or {}
     known = {"slug", "scorer", "score_timeout_seconds", "memory_limit_gb", "configurations"}
     known |= {"start", "uses_common", "environment_variables", "workspace_files", "harness", "scorer_network"}
-    known.add("version")
+    known |= {"version", "fidelity"}
     return EnvironmentPackage(
         slug=str(meta.get("slug") or root.name),
         root=root,
@@ -368,6 +398,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
         uses_common=bool(meta.get("uses_common", False)),
         environment_variables=tuple(str(v) for v in meta.get("environment_variables") or ()),
         version=str(meta.get("version", "1")),
+        fidelity=_fidelity(meta.get("fidelity")),
     )
 
 

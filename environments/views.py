@@ -3,7 +3,7 @@
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from environments import instructions
+from environments import instructions, packages
 from environments.models import Environment, EnvironmentConfiguration
 from environments.services import environment_configuration_for
 from rebench_site.errors import ServiceError
@@ -24,10 +24,19 @@ def environment_detail(request: AuthenticatedHttpRequest, slug: str) -> HttpResp
     configuration = _configuration_or_none(environment)
     # Beside a smaller configuration, RE-Bench's own task's numbers, named as such.
     rebench = _configuration_or_none(environment, "full") if configuration and configuration.name != "full" else None
+    package = packages.find_on_disk(environment.slug)
+    fidelity = package.fidelity if package is not None else ()
     return render(
         request,
         "environments/detail.html",
-        {"environment": environment, "instructions_html": html, "configuration": configuration, "rebench": rebench},
+        {
+            "environment": environment,
+            "instructions_html": html,
+            "configuration": configuration,
+            "rebench": rebench,
+            "fidelity": fidelity,
+            "fidelity_counts": {m: sum(1 for row in fidelity if row.matches == m) for m in packages.FIDELITY_MATCHES},
+        },
     )
 
 

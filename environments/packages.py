@@ -99,9 +99,10 @@ def _fidelity(rows: Any) -> tuple[FidelityRow, ...]:
     for row in rows:
         if not isinstance(row, dict):
             continue
-        values = {key: row.get(key) for key in ("aspect", "rebench", "here", "matches")}
-        if all(isinstance(v, str) and v for v in values.values()) and values["matches"] in FIDELITY_MATCHES:
-            found.append(FidelityRow(**values))
+        values = [row.get(key) for key in ("aspect", "rebench", "here", "matches")]
+        texts = [v for v in values if isinstance(v, str) and v]
+        if len(texts) == len(values) and texts[3] in FIDELITY_MATCHES:
+            found.append(FidelityRow(*texts))
     return tuple(found)
 
 
@@ -382,7 +383,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
     meta = yaml.safe_load(meta_path.read_text()) or {}
     known = {"slug", "scorer", "score_timeout_seconds", "memory_limit_gb", "configurations"}
     known |= {"start", "uses_common", "environment_variables", "workspace_files", "harness", "scorer_network"}
-    known |= {"version", "fidelity"}
+    known |= {"version", "fidelity", "environment"}
     return EnvironmentPackage(
         slug=str(meta.get("slug") or root.name),
         root=root,

@@ -1,14 +1,21 @@
-"""The built-in RE-Bench environments: metadata from RE-Bench v1 (see docs/subsystems/environments.md).
+"""The built-in RE-Bench environments, discovered from their packages' manifests (see docs/subsystems/environments.md).
 
-Each environment's package (instructions, scorer, configurations) lives in its folder beside this
-file (see `environments/packages.py`); the database mirrors this registry (`environment_sync_registry`)
-so that reservations can point at an environment row.
+Each environment's package lives in its folder beside this file, and its `metadata.yaml` is the one
+description of it: what `environments/packages.py` reads to score it (the scorer, its
+configurations with their constants) and, under `environment`, what the site shows and books
+(title, direction, resources, visibility; RE-Bench's constants are the `full` configuration's). The
+database mirrors this registry (`environment_sync_registry`; a database check says when it
+doesn't) so that reservations can point at an environment row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 HIGHER = "higher"
 LOWER = "lower"
@@ -39,113 +46,59 @@ class EnvironmentSpec:
     scores_visible: bool = True
 
 
-BUILTIN_ENVIRONMENTS: tuple[EnvironmentSpec, ...] = (
-    EnvironmentSpec(
-        slug="ai_rd_optimize_llm_foundry",
-        title="Optimize LLM Foundry",
-        description="Make finetune.sh faster without changing its result: the finetuned weights must stay "
-        "within an L1 tolerance of the reference.",
-        raw_score="ln(seconds)",
-        direction=LOWER,
-        aggregation=AGG_MIN,
-        starting_score=5.605802066295998,
-        reference_score=4.543294782270004,
-        gpus_min=4,
-        gpus_max=4,
-        cpus=52,
-        memory_gb=400,
-    ),
-    EnvironmentSpec(
-        slug="ai_rd_triton_cumsum",
-        title="Triton cumulative sum",
-        description="Write prefix_sum for int32 in Triton, counting only elements where the number of "
-        "positive values before them is odd, on 1e8 elements.",
-        raw_score="ln(milliseconds)",
-        direction=LOWER,
-        aggregation=AGG_MIN,
-        starting_score=1.5535302804958044,
-        reference_score=0.4700036292457356,
-        gpus_min=1,
-        gpus_max=1,
-        cpus=13,
-        memory_gb=100,
-    ),
-    EnvironmentSpec(
-        slug="ai_rd_fix_embedding",
-        title="Fix embedding",
-        description="Repair a language model whose token embeddings were corrupted (loss 10.5; intact about 2.55).",
-        raw_score="ln(val loss − 1.5)",
-        direction=LOWER,
-        aggregation=AGG_MIN,
-        starting_score=2.196224077002636,
-        reference_score=0.2623642644674909,
-        gpus_min=1,
-        gpus_max=1,
-        cpus=13,
-        memory_gb=100,
-    ),
-    EnvironmentSpec(
-        slug="ai_rd_restricted_mlm",
-        title="Restricted architecture MLM",
-        description="Build a masked language model using only allowed torch primitives "
-        "(no division, exponentiation, …).",
-        raw_score="ln(masked loss − 1.5)",
-        direction=LOWER,
-        aggregation=AGG_MIN,
-        starting_score=1.8141730640649552,
-        reference_score=1.1429481024881614,
-        gpus_min=2,
-        gpus_max=2,
-        cpus=26,
-        memory_gb=200,
-    ),
-    EnvironmentSpec(
-        slug="ai_rd_nanogpt_chat_rl",
-        title="NanoGPT chat RL",
-        description="Turn a base language model into a chatbot with reinforcement learning only; an LLM "
-        "judge compares its answers with baselines.",
-        raw_score="mean win rate",
-        direction=HIGHER,
-        aggregation=AGG_MAX,
-        starting_score=0.54,
-        reference_score=0.85,
-        gpus_min=2,
-        gpus_max=2,
-        cpus=26,
-        memory_gb=200,
-    ),
-    EnvironmentSpec(
-        slug="ai_rd_rust_codecontests_inference",
-        title="Rust CodeContests scaffolding",
-        description="Scaffold an LLM to solve competitive programming problems in Rust under an API budget.",
-        raw_score="fraction solved",
-        direction=HIGHER,
-        aggregation=AGG_MAX,
-        starting_score=0.0,
-        reference_score=21 / 165,  # 21 of 165 problems, unrounded
-        gpus_min=0,
-        gpus_max=0,
-        cpus=20,
-        memory_gb=100,
-        gpu_model="",
-    ),
-    EnvironmentSpec(
-        slug="ai_rd_small_scaling_law",
-        title="Scaling law experiment",
-        description="Predict the best model size and number of steps, and the loss, for a 5e17-FLOP run "
-        "from small experiments. Scores are hidden: only validity and FLOP budget used are shown.",
-        raw_score="1 − [(L(answer) − L_opt) + |prediction − L(answer)|]",
-        direction=HIGHER,
-        aggregation=AGG_LAST,
-        starting_score=0.24,
-        reference_score=0.84,
-        gpus_min=6,
-        gpus_max=8,
-        cpus=48,
-        memory_gb=400,
-        scores_visible=False,
-    ),
-)
+BUILTIN_DIR = Path(__file__).resolve().parent
+
+
+class ManifestError(ValueError):
+    """A built-in package's `environment` block is missing a field or holds a wrong one; the message says which."""
+
+
+def _spec(slug: str, meta: dict[str, Any]) -> EnvironmentSpec:
+    block = meta["environment"]
+    full = (meta.get("configurations") or {}).get("full")
+    # RE-Bench's constants: the `full` configuration's, or the block's own for a package of one scale.
+    constants = full if full is not None else block
+    try:
+        return EnvironmentSpec(
+            slug=slug,
+            title=str(block["title"]),
+            description=str(block["description"]),
+            raw_score=str(block["raw_score"]),
+            direction=_one_of(block["direction"], (HIGHER, LOWER), "direction"),
+            aggregation=_one_of(block["aggregation"], (AGG_MIN, AGG_MAX, AGG_LAST), "aggregation"),
+            starting_score=float(constants["starting_score"]),
+            reference_score=float(constants["reference_score"]),
+            gpus_min=int(block["gpus_min"]),
+            gpus_max=int(block["gpus_max"]),
+            cpus=int(block["cpus"]),
+            memory_gb=int(block["memory_gb"]),
+            gpu_model=str(block.get("gpu_model", "H100")),
+            time_limit=timedelta(hours=float(block.get("time_limit_hours", 8))),
+            scores_visible=bool(block.get("scores_visible", True)),
+        )
+    except KeyError as exc:
+        raise ManifestError(f"{slug}/metadata.yaml: `environment` has no {exc.args[0]}") from None
+
+
+def _one_of(value: object, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise ManifestError(f"environment.{name} is {value!r}; one of {', '.join(allowed)}")
+    return str(value)
+
+
+def discover(base: Path = BUILTIN_DIR) -> tuple[EnvironmentSpec, ...]:
+    """Every package folder under `base` whose metadata.yaml has an `environment` block, in its `order`."""
+    found: list[tuple[int, EnvironmentSpec]] = []
+    for meta_path in sorted(base.glob("*/metadata.yaml")):
+        meta = yaml.safe_load(meta_path.read_text()) or {}
+        if isinstance(meta.get("environment"), dict):
+            slug = str(meta.get("slug") or meta_path.parent.name)
+            found.append((int(meta["environment"].get("order", 1000)), _spec(slug, meta)))
+    return tuple(spec for _, spec in sorted(found, key=lambda pair: (pair[0], pair[1].slug)))
+
+
+# The environments that stand for RE-Bench's seven, from their packages' manifests.
+BUILTIN_ENVIRONMENTS: tuple[EnvironmentSpec, ...] = discover()
 
 BY_SLUG: dict[str, EnvironmentSpec] = {spec.slug: spec for spec in BUILTIN_ENVIRONMENTS}
 
@@ -153,7 +106,7 @@ BY_SLUG: dict[str, EnvironmentSpec] = {spec.slug: spec for spec in BUILTIN_ENVIR
 def configured(spec: EnvironmentSpec) -> EnvironmentSpec:
     """`spec` with the start/reference raw scores of its package's active configuration (small or full).
 
-    The numbers above are RE-Bench's, the `full` ones; a package's `small` configuration declares its own.
+    The spec's numbers are RE-Bench's, the `full` ones; a package's `small` configuration declares its own.
     """
     from environments import packages
 

@@ -66,3 +66,48 @@ def test_the_environment_page_is_refused_without_a_login() -> None:
     response = Client().get("/environments/ai_rd_fix_embedding/")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+def test_the_registry_is_discovered_from_the_manifests_in_their_order() -> None:
+    slugs = [spec.slug for spec in registry.BUILTIN_ENVIRONMENTS]
+    assert slugs[0] == "ai_rd_optimize_llm_foundry"
+    assert len(slugs) == 7
+    assert all(slug.startswith("ai_rd_") for slug in slugs)
+    # RE-Bench's constants are written once: the `full` configuration's where there is one.
+    for spec in registry.BUILTIN_ENVIRONMENTS:
+        package = packages.find_on_disk(spec.slug)
+        assert package is not None
+        full = package.configurations.get("full")
+        if full is not None:
+            assert (spec.starting_score, spec.reference_score) == (full.starting_score, full.reference_score)
+
+
+def test_a_manifest_missing_a_field_is_named(tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metadata.yaml").write_text(
+        "environment: {title: T, description: D, raw_score: r, direction: lower, aggregation: min,"
+        " starting_score: 1, reference_score: 0, gpus_min: 0, gpus_max: 0, cpus: 1}\n"
+    )
+    with pytest.raises(registry.ManifestError, match=r"broken/metadata\.yaml: `environment` has no memory_gb"):
+        registry.discover(tmp_path)
+    (tmp_path / "broken" / "metadata.yaml").write_text(
+        "environment: {title: T, description: D, raw_score: r, direction: sideways, aggregation: min}\n"
+    )
+    with pytest.raises(registry.ManifestError, match=r"environment\.direction is 'sideways'"):
+        registry.discover(tmp_path)
+
+
+@pytest.mark.django_db
+def test_the_database_check_says_when_the_rows_differ_from_the_manifests() -> None:
+    from environments.checks import environments_match_their_manifests
+    from environments.models import Environment
+
+    environment_sync_registry()
+    assert environments_match_their_manifests() == []
+    Environment.objects.filter(slug="ai_rd_restricted_mlm").update(reference_score=1.1314021114911004)
+    [warning] = environments_match_their_manifests()
+    assert warning.id == "environments.W001"
+    assert "ai_rd_restricted_mlm" in warning.msg
+    assert "environment_sync" in (warning.hint or "")
+    environment_sync_registry()
+    assert environments_match_their_manifests() == []

@@ -1,0 +1,41 @@
+"""System checks for environments: the database's rows say what the packages' manifests say.
+
+A database check (Tags.database): `manage.py migrate` runs it, and `manage.py check --database
+default`; a deploy that changed a manifest and forgot `manage.py environment_sync` hears of it
+there, instead of booking and normalising with the old numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.core.checks import CheckMessage, Tags, Warning, register
+from django.db import DatabaseError
+
+from environments import registry
+
+
+@register(Tags.database)
+def environments_match_their_manifests(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from environments.models import Environment
+
+    try:
+        rows = {row.slug: row for row in Environment.objects.filter(slug__in=registry.BY_SLUG)}
+    except DatabaseError:  # no table yet: the migration about to run makes it
+        return []
+    stale = []
+    for spec in registry.BUILTIN_ENVIRONMENTS:
+        row = rows.get(spec.slug)
+        wanted = asdict(registry.configured(spec))
+        if row is None or any(getattr(row, name) != value for name, value in wanted.items()):
+            stale.append(spec.slug)
+    if not stale:
+        return []
+    return [
+        Warning(
+            f"The environments' rows differ from their packages' manifests: {', '.join(stale)}.",
+            hint="Run `manage.py environment_sync`.",
+            id="environments.W001",
+        )
+    ]

@@ -111,3 +111,10 @@ def test_the_database_check_says_when_the_rows_differ_from_the_manifests() -> No
     assert "environment_sync" in (warning.hint or "")
     environment_sync_registry()
     assert environments_match_their_manifests() == []
+
+
+def test_the_scorers_result_protocol_names_the_marker_the_worker_hands_out() -> None:
+    from environments.common import result
+    from workstation import scoring
+
+    assert result.MARKER_ENV == scoring.RESULT_MARKER_ENV

@@ -6,9 +6,7 @@ cache (or the full configuration's own folder), which the expert's user can't re
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import task
 import torch
 from common import checkpoints, nanogpt
+from common.result import emit
 
 
 def main(workspace: Path) -> dict[str, Any]:
@@ -74,6 +73,4 @@ def main(workspace: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    marker = os.environ.pop("REBENCH_RESULT_MARKER", "REBENCH-RESULT")
-    result = main(Path(sys.argv[1]))
-    print(f"\n{marker}{json.dumps(result)}{marker}")
+    emit(lambda: main(Path(sys.argv[1])))

@@ -11,7 +11,6 @@ A judge that can't be reached, times out or answers anything but A or B makes th
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -27,6 +26,7 @@ import chat  # noqa: E402 - found once HERE is on the path
 import task  # noqa: E402
 import torch  # noqa: E402
 from common import llm, nanogpt  # noqa: E402
+from common.result import emit  # noqa: E402
 
 API_KEY_VARIABLE = "CHAT_RL_JUDGE_API_KEY"
 SYSTEM = (
@@ -174,6 +174,4 @@ def main(workspace: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    marker = os.environ.pop("REBENCH_RESULT_MARKER", "REBENCH-RESULT")
-    outcome = main(Path(sys.argv[1]).resolve())
-    print(f"\n{marker}{json.dumps(outcome)}{marker}")
+    emit(lambda: main(Path(sys.argv[1]).resolve()))

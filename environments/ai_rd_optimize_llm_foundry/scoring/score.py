@@ -10,9 +10,7 @@ second, untimed harness run hands the checkpoint back as a plain file, loaded he
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import task
 import torch
 from common import checkpoints, harness
+from common.result import emit, nan
 
 SCRIPTS = task.HERE / "harness"
 INPUTS = "finetune"
@@ -33,10 +32,6 @@ CHECKPOINT = "model.pth"
 # development machine at a load average of 4: a finetune.sh of `true` took 0.11-0.18 s (six runs,
 # median 0.15 s). That is +0.025 in ln(seconds) against the small configuration's 5.7 s reference,
 # less than the load's own noise there (13.7 s vs 24.4 s for one script), and +0.0016 at full scale.
-
-
-def nan(message: str, **details: object) -> dict[str, Any]:
-    return {"score": None, "message": message, "details": details}
 
 
 def l1_distance(got: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> tuple[float | None, str]:
@@ -125,6 +120,4 @@ def main(workspace: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    marker = os.environ.pop("REBENCH_RESULT_MARKER", "REBENCH-RESULT")
-    outcome = main(Path(sys.argv[1]))
-    print(f"\n{marker}{json.dumps(outcome)}{marker}")
+    emit(lambda: main(Path(sys.argv[1])))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import corpus, harness  # noqa: E402
+from common.result import emit, nan  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 INPUTS = "mlm-eval"
@@ -40,10 +40,6 @@ HARNESS_TIMEOUT = 480
 # configuration: 100 batches x ~614 masked positions x 50258 tokens, 12 GB) as float16, shifted by
 # each row's maximum first so the precision goes where the loss is (about 6 GB through the exchange).
 FLOAT32_BYTES = 2 * 1024**3
-
-
-def nan(message: str, **details: object) -> dict[str, Any]:
-    return {"score": None, "message": message, "details": details}
 
 
 def eval_batches(tokens: np.ndarray, params: dict[str, Any]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -205,6 +201,4 @@ def main(workspace: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    marker = os.environ.pop("REBENCH_RESULT_MARKER", "REBENCH-RESULT")
-    result = main(Path(sys.argv[1]))
-    print(f"\n{marker}{json.dumps(result)}{marker}")
+    emit(lambda: main(Path(sys.argv[1])))

@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import judge  # noqa: E402 - beside this file, found once HERE is on the path
 from common import harness, llm  # noqa: E402 - copied beside this file (uses_common)
+from common.result import emit  # noqa: E402 - copied beside this file (uses_common)
 
 API_KEY_VARIABLE = "RUST_CODECONTESTS_API_KEY"
 SCAFFOLD = "scaffold.py"
@@ -312,6 +313,4 @@ def main(workspace: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    marker = os.environ.pop("REBENCH_RESULT_MARKER", "REBENCH-RESULT")
-    result = main(Path(sys.argv[1]).resolve())
-    print(f"\n{marker}{json.dumps(result)}{marker}")
+    emit(lambda: main(Path(sys.argv[1]).resolve()))

@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import harness  # noqa: E402
+from common.result import emit, nan  # noqa: E402
 
 TIMED_N = 100_000_000
 WARMUP = 5
@@ -114,10 +115,6 @@ def stale_call(calls: Any, repeats: int, n: int, device: str) -> str:
         if call["checksum"] != expected:
             return f"timed call {i + 1} of {repeats} returned a wrong answer (its checksum differs)"
     return ""
-
-
-def nan(message: str, **details: Any) -> dict[str, Any]:
-    return {"score": None, "message": message, "details": details}
 
 
 def text(value: Any, limit: int = 800) -> str:
@@ -293,6 +290,4 @@ def timed(
 
 
 if __name__ == "__main__":
-    marker = os.environ.pop("REBENCH_RESULT_MARKER", "REBENCH-RESULT")
-    result = main(Path(sys.argv[1]))
-    print(f"\n{marker}{json.dumps(result)}{marker}")
+    emit(lambda: main(Path(sys.argv[1])))

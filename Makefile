@@ -74,6 +74,7 @@ test-tools:
 	@test -x /usr/bin/rustc || echo "make test: Debian's rustc is missing (apt-get install rustc): the Rust environment's judge tests are skipped"
 	@test -x /usr/sbin/sshd || echo "make test: OpenSSH's sshd is missing (apt-get install openssh-server): the experts' SSH access tests are skipped"
 	@command -v shellcheck >/dev/null || echo "make test: shellcheck is missing (apt-get install shellcheck): the set-up script's lint test is skipped"
+	@command -v ip >/dev/null && command -v nsenter >/dev/null || echo "make test: ip or nsenter is missing (apt-get install iproute2 util-linux): the two-host workstation test is skipped"
 	@test "$$(id -u)" = 0 || echo "make test: not root: the sandbox tests that switch users and make cgroups are skipped"
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist; tests/parallel.py keeps them apart): its

@@ -9,12 +9,16 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import task
 import torch
 from common import checkpoints, nanogpt
-from common.result import emit
+
+if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
+    from environments.common.result import emit
+else:
+    from common.result import emit
 
 
 def main(workspace: Path) -> dict[str, Any]:

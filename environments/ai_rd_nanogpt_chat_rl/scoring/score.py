@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the protected copy holds common/, chat.py and task.py beside this file
@@ -26,7 +26,11 @@ import chat  # noqa: E402 - found once HERE is on the path
 import task  # noqa: E402
 import torch  # noqa: E402
 from common import llm, nanogpt  # noqa: E402
-from common.result import emit  # noqa: E402
+
+if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
+    from environments.common.result import emit
+else:
+    from common.result import emit
 
 API_KEY_VARIABLE = "CHAT_RL_JUDGE_API_KEY"
 SYSTEM = (

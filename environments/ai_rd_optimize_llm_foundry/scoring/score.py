@@ -14,12 +14,16 @@ import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import task
 import torch
 from common import checkpoints, harness
-from common.result import emit, nan
+
+if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
+    from environments.common.result import emit, nan
+else:
+    from common.result import emit, nan
 
 SCRIPTS = task.HERE / "harness"
 INPUTS = "finetune"

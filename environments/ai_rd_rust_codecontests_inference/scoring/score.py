@@ -30,14 +30,18 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import judge  # noqa: E402 - beside this file, found once HERE is on the path
 from common import harness, llm  # noqa: E402 - copied beside this file (uses_common)
-from common.result import emit  # noqa: E402 - copied beside this file (uses_common)
+
+if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
+    from environments.common.result import emit
+else:
+    from common.result import emit
 
 API_KEY_VARIABLE = "RUST_CODECONTESTS_API_KEY"
 SCAFFOLD = "scaffold.py"

@@ -27,7 +27,7 @@ import shutil
 import statistics
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -35,7 +35,11 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import harness  # noqa: E402
-from common.result import emit, nan  # noqa: E402
+
+if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
+    from environments.common.result import emit, nan
+else:
+    from common.result import emit, nan
 
 TIMED_N = 100_000_000
 WARMUP = 5

@@ -103,14 +103,16 @@ def test_the_database_check_says_when_the_rows_differ_from_the_manifests() -> No
     from environments.models import Environment
 
     environment_sync_registry()
-    assert environments_match_their_manifests() == []
+    assert environments_match_their_manifests(databases=["default"]) == []
     Environment.objects.filter(slug="ai_rd_restricted_mlm").update(reference_score=1.1314021114911004)
-    [warning] = environments_match_their_manifests()
+    [warning] = environments_match_their_manifests(databases=["default"])
     assert warning.id == "environments.W001"
     assert "ai_rd_restricted_mlm" in warning.msg
     assert "environment_sync" in (warning.hint or "")
-    environment_sync_registry()
+    # A plain `check` (and a worker's start) names no database: it looks at none.
     assert environments_match_their_manifests() == []
+    environment_sync_registry()
+    assert environments_match_their_manifests(databases=["default"]) == []
 
 
 def test_the_scorers_result_protocol_names_the_marker_the_worker_hands_out() -> None:

@@ -8,7 +8,6 @@ there, instead of booking and normalising with the old numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 from django.apps import AppConfig
@@ -28,6 +27,7 @@ def environments_match_their_manifests(
     if not databases or "default" not in databases:
         return []
     from environments.models import Environment
+    from environments.services import registry_row
 
     try:
         rows = {row.slug: row for row in Environment.objects.filter(slug__in=registry.BY_SLUG)}
@@ -36,8 +36,7 @@ def environments_match_their_manifests(
     stale = []
     for spec in registry.BUILTIN_ENVIRONMENTS:
         row = rows.get(spec.slug)
-        wanted = asdict(registry.configured(spec))
-        if row is None or any(getattr(row, name) != value for name, value in wanted.items()):
+        if row is None or any(getattr(row, name) != value for name, value in registry_row(spec).items()):
             stale.append(spec.slug)
     if not stale:
         return []

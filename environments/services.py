@@ -31,14 +31,18 @@ def environment_sync_registry() -> list[Environment]:
     """
     rows = []
     for spec in registry.BUILTIN_ENVIRONMENTS:
-        fields = asdict(registry.configured(spec))
-        slug = fields.pop("slug")
-        row, _ = Environment.objects.update_or_create(
-            slug=slug, defaults={**fields, "source": Environment.Source.BUILTIN}
-        )
+        row, _ = Environment.objects.update_or_create(slug=spec.slug, defaults=registry_row(spec))
         environment_configurations_sync(environment=row)
         rows.append(row)
     return rows
+
+
+def registry_row(spec: registry.EnvironmentSpec) -> dict[str, object]:
+    """What the built-in environment's row holds besides its slug: the spec with the active configuration's
+    constants (environment_sync_registry writes it; the environments.W001 check compares with it)."""
+    fields = asdict(registry.configured(spec))
+    del fields["slug"]
+    return {**fields, "source": Environment.Source.BUILTIN}
 
 
 def declared_configurations(environment: Environment) -> dict[str, DeclaredConfiguration]:

@@ -265,12 +265,10 @@ def workstation_agent_token_hash(token: str) -> str:
 def workstation_agent_token_issue(*, workstation: Workstation, by: User | None) -> str:
     """A new token for the workstation's agent, returned once (only its hash is kept); the old one stops working."""
     token = secrets.token_urlsafe(32)
-    now = timezone.now()
-    had = bool(Workstation.objects.filter(pk=workstation.pk).exclude(agent_token_hash="").exists())
-    Workstation.objects.filter(pk=workstation.pk).update(
-        agent_token_hash=workstation_agent_token_hash(token), agent_token_issued_at=now
-    )
-    workstation.agent_token_hash, workstation.agent_token_issued_at = workstation_agent_token_hash(token), now
+    digest, now = workstation_agent_token_hash(token), timezone.now()
+    had = Workstation.objects.filter(pk=workstation.pk).exclude(agent_token_hash="").exists()
+    Workstation.objects.filter(pk=workstation.pk).update(agent_token_hash=digest, agent_token_issued_at=now)
+    workstation.agent_token_hash, workstation.agent_token_issued_at = digest, now
     audit_record(
         actor=by,
         action="workstation.agent_token_issue",

@@ -63,6 +63,23 @@ class SSHServer:
             run.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.run(argv, capture_output=True, text=True, check=False, **run)
 
+    def tunnel_argv(self, login: str, key: Path, *arguments: str) -> list[str]:
+        """An OpenSSH client reaching the attempt's sandbox through the tunnel, as the attempt page's
+        `~/.ssh/config` sets VS Code up: a ProxyCommand that opens `rebench-tunnel` on the host's sshd."""
+        common = ["-F", "/dev/null", "-i", str(key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
+        common += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+        proxy = " ".join(["ssh", *common, "-p", str(self.port), "-T", f"{login}@127.0.0.1", "rebench-tunnel"])
+        return ["ssh", *common, "-o", "ConnectTimeout=15", "-o", f"ProxyCommand={proxy}", "-T", *arguments]
+
+    def through_tunnel(
+        self, login: str, key: Path, *command: str, options: tuple[str, ...] = (), **run: Any
+    ) -> subprocess.CompletedProcess[str]:
+        run.setdefault("timeout", 60)
+        if "input" not in run:
+            run.setdefault("stdin", subprocess.DEVNULL)
+        argv = self.tunnel_argv(login, key, *options, f"{login}@attempt-sandbox", *command)
+        return subprocess.run(argv, capture_output=True, text=True, check=False, **run)
+
     def interactive(self, login: str, key: Path, typed: str, *, timeout: float = 30) -> str:
         """An interactive session (`ssh -tt`): wait for the shell's prompt, type `typed`, return all it printed
         once the session ends (typed-ahead input before the shell starts may be dropped by its line editor)."""

@@ -347,6 +347,7 @@ def attempt_ssh_keys(attempt: Attempt) -> list[str]:
 
 def attempt_ssh_command(attempt: Attempt) -> dict[str, str]:
     """What the attempt page shows for SSH: the login, the host and the commands to copy."""
+    from workstation.sandbox.ssh_gate import TUNNEL_COMMAND
     from workstation.users import attempt_user_name
 
     workstation = attempt.workstation
@@ -355,18 +356,34 @@ def attempt_ssh_command(attempt: Attempt) -> dict[str, str]:
     login = attempt_user_name(attempt.pk)
     port = f" -p {settings.SSH_ACCESS_PORT}" if settings.SSH_ACCESS_PORT != 22 else ""
     jump = settings.SSH_ACCESS_PROXY_JUMP
+    name = f"rebench-attempt-{attempt.pk}"
     return {
         "login": login,
         "host": host,
         "command": f"ssh{port} {login}@{host}",
         "jump_command": f"ssh -J {jump}{port} {login}@{host}" if jump else "",
+        "vscode_host": f"{name}-sandbox" if settings.SSH_ACCESS_TUNNEL else "",
         "config": "\n".join(
             [
-                f"Host rebench-attempt-{attempt.pk}",
+                f"Host {name}",
                 f"    HostName {host}",
                 f"    User {login}",
                 f"    Port {settings.SSH_ACCESS_PORT}",
                 *([f"    ProxyJump {jump}"] if jump else []),
+                *(
+                    [
+                        "",
+                        "# VS Code Remote-SSH: connect to this one (a second hop, run inside the sandbox).",
+                        f"Host {name}-sandbox",
+                        f"    User {login}",
+                        # Whole, not through the alias above: VS Code may read another config file than ssh's.
+                        f"    ProxyCommand ssh -T{port}{f' -J {jump}' if jump else ''} {login}@{host} {TUNNEL_COMMAND}",
+                        f"    HostKeyAlias {name}-sandbox",
+                        "    StrictHostKeyChecking accept-new",
+                    ]
+                    if settings.SSH_ACCESS_TUNNEL
+                    else []
+                ),
             ]
         ),
     }

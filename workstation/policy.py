@@ -153,4 +153,8 @@ def local_policy(request: SandboxRequest) -> Policy:
         api_prefix=f"/attempts/{request.attempt_id}/",
         hostname=f"attempt-{request.attempt_id}",
         ssh_max_sessions=settings.SSH_ACCESS_MAX_SESSIONS,
+        login_home=attempt_user.home,
+        ssh_keys_file=str(Path(settings.SSH_ACCESS_KEYS_DIR) / attempt_user.name),
+        ssh_tunnel=settings.SSH_ACCESS_TUNNEL,
+        sshd=settings.SSH_ACCESS_SSHD,
     )

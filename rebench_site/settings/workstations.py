@@ -145,6 +145,11 @@ SSH_ACCESS_PROXY_JUMP = env_str("SSH_ACCESS_PROXY_JUMP", "")
 # Keys an expert may register on their account; SSH sessions open at once on one attempt.
 SSH_ACCESS_MAX_KEYS = env_int("SSH_ACCESS_MAX_KEYS", 10)
 SSH_ACCESS_MAX_SESSIONS = env_int("SSH_ACCESS_MAX_SESSIONS", 16)
+# The tunnel (`ssh <login>@<host> rebench-tunnel` as a ProxyCommand): a second SSH hop served by an
+# OpenSSH sshd started *inside* the attempt's sandbox, whose port forwarding (VS Code Remote-SSH's)
+# reaches only what the sandbox's shell reaches. SSH_ACCESS_SSHD is that sshd's path on the workstation.
+SSH_ACCESS_TUNNEL = env_bool("SSH_ACCESS_TUNNEL", True)
+SSH_ACCESS_SSHD = env_str("SSH_ACCESS_SSHD", "/usr/sbin/sshd")
 # Files on the attempt page: the largest upload into the workspace, and the largest download (a file,
 # or a folder as a tar.gz), in MB.
 ATTEMPT_UPLOAD_MAX_MB = env_int("ATTEMPT_UPLOAD_MAX_MB", 100)

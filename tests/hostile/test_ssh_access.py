@@ -7,9 +7,15 @@ to the server's PostgreSQL or Redis, or get a command run outside the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -335,3 +341,186 @@ def test_the_drop_in_sshd_accepts_refuses_forwarding_and_forces_the_sandbox(term
     assert "ForceCommand " in text
     assert "rebench-ssh" in text
     assert os.path.basename(str(ssh_access.keys_dir())) in text
+
+
+# --- The tunnel: VS Code Remote-SSH's forwarding, opened inside the sandbox -------------------------------
+
+
+def _host_listener(secret: bytes) -> tuple[int, socket.socket]:
+    """A server on the host's loopback that hands every connection `secret` (as PostgreSQL or Redis would
+    hand over data): its port, and the socket to close."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection, contextlib.suppress(OSError):
+                connection.sendall(secret)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return int(listener.getsockname()[1]), listener
+
+
+def _wait_for_tunnel(attempt: Attempt, count: int = 1) -> None:
+    log = layout.sandbox_dir(attempt.pk) / ssh_gate.COMMAND_LOG
+    deadline = time.monotonic() + 30
+    while not log.exists() or log.read_text().count('"tunnel", "opened"') < count:
+        assert time.monotonic() < deadline, "the tunnel never opened"
+        time.sleep(0.1)
+
+
+def test_vs_codes_way_in_runs_its_server_in_the_sandbox_and_forwards_to_it_through_the_tunnel(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str]
+) -> None:
+    login = open_access(attempt, key[1])
+    served = layout.workspace(attempt.pk) / "hello.txt"
+    served.write_text("served-from-the-workspace")
+    served.chmod(0o644)
+    inside, local = support.free_port(), support.free_port()
+    # As Remote-SSH does: one connection runs the editor's server (an exec channel) on the remote loopback
+    # and forwards a local port to it (direct-tcpip channels).
+    editor = subprocess.Popen(
+        server.tunnel_argv(
+            login,
+            key[0],
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            f"{local}:127.0.0.1:{inside}",
+            f"{login}@attempt-sandbox",
+            f"exec python3 -m http.server --bind 127.0.0.1 {inside}",
+        ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        body, deadline, error = "", time.monotonic() + 30, ""
+        while not body:
+            assert editor.poll() is None, editor.stderr.read() if editor.stderr else ""
+            assert time.monotonic() < deadline, error
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{local}/hello.txt", timeout=5).read().decode()
+            except OSError as exc:
+                error = repr(exc)
+            time.sleep(0.2)
+        assert body == "served-from-the-workspace"
+    finally:
+        editor.kill()
+        editor.wait()
+    # Its commands run in the attempt's sandbox, with the sandbox's environment, at home in the workspace.
+    shown = server.through_tunnel(
+        login, key[0], "echo home=$HOME attempt=$REBENCH_ATTEMPT_ID host=$(hostname) pwd=$(pwd -P) user=$(id -un)"
+    )
+    assert shown.returncode == 0, (shown.stderr, server.log.read_text()[-2000:])
+    assert (
+        f"home=/home/agent attempt={attempt.pk} host=attempt-{attempt.pk} pwd=/home/agent user={login}" in shown.stdout
+    )
+    assert "Could not chdir" not in shown.stderr
+    log = (layout.sandbox_dir(attempt.pk) / ssh_gate.COMMAND_LOG).read_text()
+    assert log.count('"tunnel", "opened"') == 2
+    assert '"tunnel", "closed (the connection ended)"' in log
+
+
+def test_the_tunnels_forwarding_reaches_nothing_of_the_hosts(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str], term_dirs: Path
+) -> None:
+    login = open_access(attempt, key[1])
+    port, listener = _host_listener(b"host-secret")
+    folder = Path(tempfile.mkdtemp(prefix="rebench-unix-", dir="/run"))
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(folder / "service.sock"))
+    unix.listen(4)
+    # Anyone on the host may connect: only the sandbox stops the tunnel.
+    os.chmod(folder, 0o755)  # noqa: S103 - open to everyone on purpose
+    os.chmod(folder / "service.sock", 0o777)  # noqa: S103 - open to everyone on purpose
+    threading.Thread(target=lambda: unix.accept()[0].sendall(b"host-secret"), daemon=True).start()
+    try:
+        # The host's own view, for contrast: what the sandbox must not reach is there.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+            assert probe.recv(64) == b"host-secret"
+        for target in (f"127.0.0.1:{port}", "127.0.0.1:5432", "127.0.0.1:6379", f"localhost:{port}"):
+            result = server.through_tunnel(login, key[0], options=("-W", target), timeout=30)
+            assert "host-secret" not in result.stdout
+            assert result.returncode != 0, (target, result)
+        local = support.free_port()
+        stream = subprocess.Popen(
+            server.tunnel_argv(
+                login, key[0], "-L", f"127.0.0.1:{local}:{folder}/service.sock", "-N", f"{login}@attempt-sandbox"
+            ),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_tunnel(attempt)
+            got, deadline = b"", time.monotonic() + 5
+            while time.monotonic() < deadline and not got:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local), timeout=3) as s:
+                    got = s.recv(64)
+                time.sleep(0.2)
+            assert got == b""  # the socket's path is not in the sandbox's view: the forward opens nothing
+        finally:
+            stream.kill()
+            stream.wait()
+        # Listening is the host's to do: the tunnel forwards only outward.
+        remote = server.through_tunnel(
+            login, key[0], options=("-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:22", "-N"), timeout=30
+        )
+        assert remote.returncode != 0
+    finally:
+        listener.close()
+        unix.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_open_tunnel_closes_when_the_attempt_pauses_or_ends_and_none_opens_meanwhile(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str]
+) -> None:
+    login = open_access(attempt, key[1])
+
+    def open_tunnel() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            server.tunnel_argv(login, key[0], "-N", "-D", str(support.free_port()), f"{login}@attempt-sandbox"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    live = open_tunnel()
+    _wait_for_tunnel(attempt)
+    services.attempt_pause(attempt=attempt, by=expert(attempt), reason=Pause.Reason.BREAK)
+    resend_control(attempt)
+    assert live.wait(20) != 0  # a frozen sshd would hold it open: the keeper closes it
+    assert live.stderr is not None
+    assert "paused" in live.stderr.read().decode()
+    refused = server.through_tunnel(login, key[0], "true")
+    assert refused.returncode != 0
+    services.attempt_resume(attempt=attempt, by=expert(attempt))
+    resend_control(attempt)
+    assert server.through_tunnel(login, key[0], "true").returncode == 0
+
+    live = open_tunnel()
+    _wait_for_tunnel(attempt, 3)
+    services.attempt_submit(attempt=attempt, by=expert(attempt))
+    resend_control(attempt)
+    end_attempt_sync(attempt.pk)
+    assert live.wait(20) != 0
+    assert server.through_tunnel(login, key[0], "true").returncode != 0
+
+
+def test_a_workstation_that_turns_the_tunnel_off_refuses_it_and_the_page_leaves_it_out(
+    attempt: Attempt, server: support.SSHServer, key: tuple[Path, str], settings: object
+) -> None:
+    settings.SSH_ACCESS_TUNNEL = False  # type: ignore[attr-defined]
+    login = open_access(attempt, key[1])
+    refused = server.through_tunnel(login, key[0], "echo reached")
+    assert "reached" not in refused.stdout
+    assert "doesn't offer the tunnel" in refused.stderr
+    assert server.ssh(login, key[0], "echo plain").stdout.strip() == "plain"  # the rest of SSH is as it was
+    assert ssh_gate.TUNNEL_COMMAND not in selectors.attempt_ssh_command(attempt)["config"]

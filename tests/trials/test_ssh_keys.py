@@ -147,3 +147,7 @@ def test_the_attempt_page_shows_its_expert_the_ssh_command_with_the_attempts_log
     ssh = selectors.attempt_ssh_command(attempt)
     assert ssh["command"] in page
     assert ssh["login"].endswith(f"{attempt.pk}")
+    # VS Code's block: a second host reached through the tunnel, whose forwarding opens inside the sandbox.
+    tunnel = f"ProxyCommand ssh -T {ssh['login']}@{ssh['host']} rebench-tunnel"
+    assert tunnel in ssh["config"]
+    assert tunnel in page

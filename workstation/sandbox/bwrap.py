@@ -26,6 +26,17 @@ def _system_binds() -> list[str]:
     return argv
 
 
+# Top-level folders the sandbox mounts or links itself: a login home under one of them is left alone.
+_MOUNTED_TOPS = frozenset({"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "sys"})
+_MOUNTED_TOPS |= {"tmp", "run", "opt"}
+
+
+def _home_link_ok(home: str) -> bool:
+    path = os.path.normpath(home) if home.startswith("/") else ""
+    parts = path.strip("/").split("/")
+    return len(parts) >= 2 and parts[0] not in _MOUNTED_TOPS and path != HOME and not HOME.startswith(path + "/")
+
+
 def bwrap_argv(
     policy: Policy,
     command: list[str],
@@ -62,6 +73,9 @@ def bwrap_argv(
         for node in GPU_SHARED_NODES:
             argv += ["--dev-bind-try", os.path.join(policy.dev_dir, node), f"/dev/{node}"]
     argv += ["--ro-bind" if workspace_readonly else "--bind", policy.workspace, HOME]
+    if _home_link_ok(policy.login_home):
+        # sshd (the tunnel's) and `cd ~rb-a7` go to the passwd entry's home: the workspace, under both names.
+        argv += ["--symlink", HOME, os.path.normpath(policy.login_home)]
     argv += ["--ro-bind", policy.tools_dir, TOOLS]
     if api:  # the relay's socket: the terminal's sandbox has it, scorers' instances don't
         argv += ["--ro-bind", os.path.join(policy.state_dir, "run"), RUN]

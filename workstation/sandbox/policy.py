@@ -73,6 +73,13 @@ class Policy:
     api_prefix: str = ""  # the only paths it lets through
     hostname: str = "rebench"
     ssh_max_sessions: int = 16  # SSH sessions open at once (each interactive one is a holder outside the cgroup)
+    # The attempt user's home in the host's passwd: inside, a link to HOME (what sshd and `~user` look for).
+    login_home: str = ""
+    # The tunnel: the attempt's authorized keys file (root's, on the host), whether it is offered, and the sshd
+    # the sandbox runs for it.
+    ssh_keys_file: str = ""
+    ssh_tunnel: bool = False
+    sshd: str = "/usr/sbin/sshd"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Policy:

@@ -9,6 +9,12 @@ connect; it is not in the sandbox's view), and the keeper, root, decides:
   attempt's shell inside the sandbox on pipes the keeper passes on, recording what goes through them
   to `ssh/session-<n>.out` (up to COMMAND_RECORD_BYTES); sftp gets the session's own descriptors
   (its bytes are files). Every command line is logged in `commands.log`;
+- the tunnel (`rebench-tunnel`, an SSH client's ProxyCommand): an OpenSSH sshd in inetd mode, started by
+  the spawner inside the sandbox as the attempt's user on pipes the keeper passes on, serves a second
+  SSH hop whose port forwarding (VS Code Remote-SSH's) opens connections from inside the sandbox: its
+  loopback, its sockets, nothing of the host's. Its bytes are another SSH session's ciphertext: it is
+  logged (opened, closed), not recorded; it refuses terminals, so an interactive session is the recorded
+  one; the keeper closes it when the attempt is paused or ends;
 - an interactive session: a terminal holder is started for it, as the terminal user, exactly like a
   browser tab's (its PTY's shell is started by the spawner inside, every byte it prints recorded
   to `ssh/session-<n>.out`), and the caller receives a connection to the holder.
@@ -22,6 +28,7 @@ import array
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -29,7 +36,7 @@ import time
 from typing import Any
 
 from .lifecycle import frozen_reason
-from .policy import CONTROL_FILE, SPAWN_SOCKET, SPAWNER, Policy
+from .policy import CONTROL_FILE, HOME, RUN, SPAWN_SOCKET, SPAWNER, Policy
 from .spawner import receive_request
 from .state import read_json, unix_path
 
@@ -42,6 +49,14 @@ MAX_COMMAND = 32 * 1024
 # A command session's recording stops here: an `ssh host cat big.log` is not worth a disk.
 COMMAND_RECORD_BYTES = 1024 * 1024
 SFTP_SERVERS = ("sftp-server", "internal-sftp")
+TUNNEL_COMMAND = "rebench-tunnel"
+TUNNEL_DIR = "ssh"  # under the state folder's run/, which the sandbox sees read-only as RUN
+TUNNEL_HOST_KEY = "host_ed25519"
+TUNNEL_KEYS = "authorized_keys"
+TUNNEL_CONFIG = "sshd_config"
+TUNNEL_WATCH_SECONDS = 1.0  # how soon an open tunnel notices the attempt was paused or ended
+# The inner hop's own key options: forwarding is what it is for; the rest stays off.
+TUNNEL_KEY_OPTIONS = "no-agent-forwarding,no-X11-forwarding,no-user-rc,no-pty"
 _commands = [0]  # command sessions running now (the keeper serves one attempt)
 REASONS = {
     "ended": "the attempt has ended",
@@ -75,7 +90,11 @@ def prepare(policy: Policy) -> None:
 
 
 def _record_command(policy: Policy, command: str) -> None:
-    line = json.dumps([round(time.time(), 6), "command", command]) + "\n"
+    _log_event(policy, "command", command)
+
+
+def _log_event(policy: Policy, kind: str, text: str) -> None:
+    line = json.dumps([round(time.time(), 6), kind, text]) + "\n"
     fd = os.open(
         os.path.join(policy.state_dir, COMMAND_LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
     )
@@ -110,8 +129,10 @@ class _Recorder:
         os.close(self.fd)
 
 
-def _pump(source: int, target: int, recorder: _Recorder, code: str, stop: threading.Event | None = None) -> None:
-    """Copy `source` to `target`, recording; then close both (the reader downstream sees the end)."""
+def _pump(source: int, target: int, recorder: _Recorder | None, code: str, stop: threading.Event | None = None) -> None:
+    """Copy `source` to `target`, recording; then close both (the reader downstream sees the end). Each pump
+    owns its two descriptors: nobody else closes them. With `stop`, it never waits on `source` longer than
+    0.2 s before looking whether to give up."""
     import select
 
     try:
@@ -124,7 +145,8 @@ def _pump(source: int, target: int, recorder: _Recorder, code: str, stop: thread
             data = os.read(source, 65536)
             if not data:
                 break
-            recorder.event(code, data)
+            if recorder is not None:
+                recorder.event(code, data)
             view = memoryview(data)
             while view:
                 view = view[os.write(target, view) :]
@@ -164,6 +186,36 @@ def _status(spawner: socket.socket) -> int:
         return 1
 
 
+def _start_piped(
+    policy: Policy, command: str, fds: list[int], recorder: _Recorder | None, *, stop_outputs: bool
+) -> tuple[socket.socket, list[threading.Thread], threading.Event]:
+    """Run `command` in the sandbox on pipes, pumped to and from the session's `fds` (which the pumps own
+    from here on, and close; on an OSError they are closed here): the spawner's connection, the pumps
+    (input, output, errors) and the event that stops them (the input's always; the outputs' too with
+    `stop_outputs`, for a command that may be frozen and never close them)."""
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    try:
+        spawner = _spawn(policy, command, [stdin_r, stdout_w, stderr_w])
+    except OSError:
+        for fd in (*fds, stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
+            os.close(fd)
+        raise
+    for fd in (stdin_r, stdout_w, stderr_w):
+        os.close(fd)
+    stop = threading.Event()
+    outputs_stop = stop if stop_outputs else None
+    pumps = [
+        threading.Thread(target=_pump, args=(fds[0], stdin_w, recorder, "i", stop), daemon=True),
+        threading.Thread(target=_pump, args=(stdout_r, fds[1], recorder, "o", outputs_stop), daemon=True),
+        threading.Thread(target=_pump, args=(stderr_r, fds[2], recorder, "o", outputs_stop), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    return spawner, pumps, stop
+
+
 def _command(policy: Policy, connection: socket.socket, command: str, fds: list[int], lock: threading.Lock) -> None:
     """A command session. File transfers (sftp, whose bytes are files, not a session) get the session's own
     descriptors; any other command runs on pipes the keeper passes on, recording what goes through them."""
@@ -182,27 +234,12 @@ def _command(policy: Policy, connection: socket.socket, command: str, fds: list[
     with lock:
         folder = ssh_dir(policy)
         recorder = _Recorder(os.path.join(folder, f"session-{_next_number(folder)}.out"), COMMAND_RECORD_BYTES)
-    stdin_r, stdin_w = os.pipe()
-    stdout_r, stdout_w = os.pipe()
-    stderr_r, stderr_w = os.pipe()
     try:
-        spawner = _spawn(policy, command, [stdin_r, stdout_w, stderr_w])
+        spawner, pumps, stop = _start_piped(policy, command, fds, recorder, stop_outputs=False)
     except OSError as exc:
-        for fd in (*fds, stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
-            os.close(fd)
         recorder.close()
         _send(connection, {"error": f"the attempt's sandbox is not running ({exc.strerror})"})
         return
-    for fd in (stdin_r, stdout_w, stderr_w):
-        os.close(fd)
-    stop = threading.Event()
-    pumps = [
-        threading.Thread(target=_pump, args=(fds[0], stdin_w, recorder, "i", stop), daemon=True),
-        threading.Thread(target=_pump, args=(stdout_r, fds[1], recorder, "o"), daemon=True),
-        threading.Thread(target=_pump, args=(stderr_r, fds[2], recorder, "o"), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
     status = _status(spawner)
     for pump in pumps[1:]:  # what the command printed, to the end (a process it left running may hold them)
         pump.join()
@@ -210,6 +247,146 @@ def _command(policy: Policy, connection: socket.socket, command: str, fds: list[
     pumps[0].join()
     recorder.close()
     _send(connection, {"status": status})
+
+
+def _tunnel_keys(policy: Policy) -> bytes:
+    """The attempt's authorized keys (the file root's workstation code writes from the control), as the
+    inner hop's: the same keys, their own options."""
+    lines = []
+    with contextlib.suppress(OSError), open(policy.ssh_keys_file, encoding="ascii", errors="replace") as handle:
+        for line in handle.read(256 * 1024).splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[0].startswith("restrict"):  # `restrict,pty <type> <blob>`
+                lines.append(f"{TUNNEL_KEY_OPTIONS} {fields[1]} {fields[2]}\n")
+    return "".join(lines).encode()
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def tunnel_config(policy: Policy) -> str:
+    """The inner sshd's configuration (paths as the sandbox sees them). It runs as the attempt's user, so it
+    can grant nothing that user's shell lacks; what it must not do is leave the sandbox, and it can't."""
+    folder = f"{RUN}/{TUNNEL_DIR}"
+    env = {**policy.environment(), "HOME": HOME}
+    setenv = " ".join(_quote(f"{key}={value}") for key, value in sorted(env.items()) if "\n" not in value)
+    return f"""# The attempt's tunnel: an sshd inside the sandbox, started per connection (inetd mode).
+HostKey {folder}/{TUNNEL_HOST_KEY}
+AuthorizedKeysFile {folder}/{TUNNEL_KEYS}
+AuthorizedKeysCommand none
+# Root's files show as nobody's inside the sandbox's user namespace; they are read-only there.
+StrictModes no
+UsePAM no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+HostbasedAuthentication no
+AllowTcpForwarding local
+AllowStreamLocalForwarding local
+PermitOpen any
+PermitListen none
+GatewayPorts no
+AllowAgentForwarding no
+X11Forwarding no
+PermitTunnel no
+PermitUserRC no
+PermitUserEnvironment no
+PermitTTY no
+PrintMotd no
+PrintLastLog no
+PidFile none
+LogLevel ERROR
+Subsystem sftp /usr/lib/openssh/sftp-server
+SetEnv {setenv}
+"""
+
+
+def _tunnel_prepare(policy: Policy) -> str:
+    """Write the inner hop's folder (host key kept, keys and configuration fresh); its configuration's path
+    inside the sandbox. ValueError with the reason the tunnel can't open."""
+    if not policy.ssh_tunnel:
+        raise ValueError("this workstation doesn't offer the tunnel (SSH_ACCESS_TUNNEL is off)")
+    if not policy.isolate:
+        raise ValueError("the tunnel needs the attempt's sandbox, and this workstation runs attempts without one")
+    keys = _tunnel_keys(policy)
+    if not keys:
+        raise ValueError("the attempt has no SSH keys")
+    run_dir = os.path.join(policy.state_dir, "run")
+    folder = os.path.join(run_dir, TUNNEL_DIR)
+    os.makedirs(folder, mode=0o750, exist_ok=True)
+    if os.path.islink(folder) or not os.path.isdir(folder):
+        raise ValueError("the tunnel's folder is not a folder")
+    root = os.geteuid() == 0
+    if root:
+        os.chown(folder, 0, policy.gid, follow_symlinks=False)
+    os.chmod(folder, 0o750)  # noqa: S103 - the attempt's group reads it (inside, as the attempt's user); others nothing
+    host_key = os.path.join(folder, TUNNEL_HOST_KEY)
+    if not os.path.isfile(host_key):
+        keygen = shutil.which("ssh-keygen", path="/usr/bin:/bin:/usr/local/bin") or "ssh-keygen"
+        for stale in (host_key, host_key + ".pub"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+        subprocess.run(  # noqa: S603 - OpenSSH's key generator, our arguments
+            [keygen, "-q", "-t", "ed25519", "-N", "", "-C", policy.name,
+             "-f", host_key],
+            capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+    if root:  # the inner sshd, as the attempt's user, must own its host key (and nobody else read it)
+        os.chown(host_key, policy.uid, policy.gid, follow_symlinks=False)
+    os.chmod(host_key, 0o600)
+    for name, data in ((TUNNEL_KEYS, keys), (TUNNEL_CONFIG, tunnel_config(policy).encode())):
+        temporary = os.path.join(folder, f".{name}.new")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
+        try:
+            os.write(fd, data)
+            if root:
+                os.fchown(fd, 0, policy.gid)
+            os.fchmod(fd, 0o640)  # whatever the keeper's umask: the attempt's group reads it
+        finally:
+            os.close(fd)
+        os.replace(temporary, os.path.join(folder, name))
+    return f"{RUN}/{TUNNEL_DIR}/{TUNNEL_CONFIG}"
+
+
+def _tunnel(policy: Policy, connection: socket.socket, fds: list[int]) -> None:
+    """The tunnel: the sandbox's own sshd on pipes the keeper passes on (unrecorded: they carry another SSH
+    session's ciphertext), until either side hangs up or the attempt is paused or ends. A paused sshd is
+    frozen and would hold the session open: the keeper closes the session's side itself."""
+    try:
+        config = _tunnel_prepare(policy)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        for fd in fds:
+            os.close(fd)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _send(connection, {"error": f"The tunnel can't open: {why}."})
+        return
+    try:
+        spawner, pumps, stop = _start_piped(
+            policy, f"exec {policy.sshd} -i -e -f {config}", fds, None, stop_outputs=True
+        )
+    except OSError as exc:
+        _send(connection, {"error": f"the attempt's sandbox is not running ({exc.strerror})"})
+        return
+    statuses: list[int] = []
+    waiter = threading.Thread(target=lambda: statuses.append(_status(spawner)), daemon=True)
+    waiter.start()
+    _log_event(policy, "tunnel", "opened")
+    reason: str | None = None
+    while pumps[1].is_alive() and reason is None:  # the inner sshd's output ends when it does
+        pumps[1].join(TUNNEL_WATCH_SECONDS)
+        reason = frozen_reason(read_json(os.path.join(policy.state_dir, CONTROL_FILE)))
+    stop.set()
+    for pump in pumps:
+        pump.join()
+    waiter.join(0 if reason else 5)  # a frozen sshd answers when it is thawed, or killed with the attempt
+    _log_event(policy, "tunnel", f"closed ({reason or 'the connection ended'})")
+    if reason is not None:
+        _send(connection, {"error": f"The tunnel closed: {REASONS.get(reason, f'the attempt is paused ({reason})')}."})
+        return
+    _send(connection, {"status": statuses[0] if statuses else 255})
 
 
 def _next_number(folder: str) -> int:
@@ -295,7 +472,10 @@ def serve_one(policy: Policy, connection: socket.socket, lock: threading.Lock) -
             with lock:
                 _commands[0] += 1
             try:
-                _command(policy, connection, command, fds, lock)
+                if command.strip() == TUNNEL_COMMAND:
+                    _tunnel(policy, connection, fds)
+                else:
+                    _command(policy, connection, command, fds, lock)
             finally:
                 with lock:
                     _commands[0] -= 1

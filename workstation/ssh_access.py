@@ -108,9 +108,20 @@ def apply_control(attempt_id: int, control: dict[str, Any]) -> None:
         return
     users.attempt_user_allow_key_login(attempt_id)
     folder = keys_dir()
-    _private_dir(str(folder.parent), 0o755)
-    _private_dir(str(folder), 0o755)
+    _readable_folders(folder)
     write_file(str(folder), users.attempt_user_name(attempt_id), data, mode=0o644, uid=0, gid=0)
+
+
+def _readable_folders(folder: Path) -> None:
+    """`folder` and the ancestors made for it, root's and 0755 whatever this process's umask (a worker's is
+    often 077): sshd reads the keys file as the attempt's user, and StrictModes wants every folder on the
+    way root's and not writable by others. Folders that were there already are checked, not changed."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+        _private_dir(str(path), 0o755)
+    _private_dir(str(folder), 0o755)
 
 
 def remove(attempt_id: int) -> None:

@@ -524,3 +524,22 @@ def test_a_workstation_that_turns_the_tunnel_off_refuses_it_and_the_page_leaves_
     assert "doesn't offer the tunnel" in refused.stderr
     assert server.ssh(login, key[0], "echo plain").stdout.strip() == "plain"  # the rest of SSH is as it was
     assert ssh_gate.TUNNEL_COMMAND not in selectors.attempt_ssh_command(attempt)["config"]
+
+
+def test_keys_in_folders_the_workstation_makes_itself_open_the_attempt_whatever_its_umask(
+    attempt: Attempt, term_dirs: Path, key: tuple[Path, str], settings: object
+) -> None:
+    # A fresh host: nothing of SSH_ACCESS_KEYS_DIR exists yet, and the worker runs with umask 077.
+    with support.keys_folder(settings) as keys:
+        deep = keys.parent / "etc" / "rebench" / "ssh" / "authorized"
+        settings.SSH_ACCESS_KEYS_DIR = deep  # type: ignore[attr-defined]
+        with support.sshd(term_dirs / "fresh-sshd") as fresh:
+            before = os.umask(0o077)
+            try:
+                login = open_access(attempt, key[1])
+            finally:
+                os.umask(before)
+            assert fresh.ssh(login, key[0], "echo in").stdout.strip() == "in", fresh.log.read_text()[-2000:]
+        for folder in (deep, *list(deep.parents)[:3]):
+            info = folder.stat()
+            assert (info.st_uid, info.st_mode & 0o777) == (0, 0o755), folder

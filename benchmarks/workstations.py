@@ -21,6 +21,12 @@ workers; then the ratios agent / worker. The scorer is the test package `grading
 prints 0.5): what is measured is the path around a scorer, not a scorer. A warm-up round (one job
 per attempt, by the former worker) first makes every attempt's user and workspace, so neither side
 pays that. The machine is shared: compare within one run.
+
+While the agent's side runs, experts type over SSH (benchmarks/ssh_echo.py; `--no-ssh` skips it):
+each host runs an OpenSSH sshd of its own with the project's drop-in, and every attempt has two
+interactive sessions through it from this machine, one streaming output and one typed into a key
+at a time, beside a plain user's shell on the same sshd typed into the same way (the peer). Printed:
+keystroke echo p50/p99 of each and the ratio.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import ssh_echo  # noqa: E402 - importable once ROOT is on the path
 
 WORK = ROOT / "data" / "benchmarks" / "workstations"
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -183,6 +191,7 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=40)
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--interval", type=float, default=60)
+    parser.add_argument("--no-ssh", action="store_true", help="skip the SSH sessions and their echo figures")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("Run as root: the hosts are network namespaces and the scorer switches users.")
@@ -223,6 +232,8 @@ def main() -> None:
     hosts = [Host("bencha", 1), Host("benchb", 2)]
     forwarders: list[Forwarder] = []
     results: dict[str, dict[str, float]] = {}
+    echo: dict[str, Any] = {}
+    ssh_load: ssh_echo.Load | None = None
     try:
         server = start(
             "uvicorn",
@@ -273,6 +284,9 @@ def main() -> None:
                     )
             procs += workers
             time.sleep(3)
+            if side == "agent" and not args.no_ssh:
+                log("SSH: an sshd per host, two sessions per attempt and a plain shell's beside each")
+                ssh_load = ssh_echo.start(hosts, stations, attempts, args.minutes * 60, WORK)
             server_before = cpu_seconds(server.popen.pid)
             workers_before = sum(cpu_seconds(w.popen.pid) for w in workers)
             log(f"{side}: {args.minutes} min, a score per attempt every {args.interval} s")
@@ -281,12 +295,16 @@ def main() -> None:
             server_cpu = cpu_seconds(server.popen.pid) - server_before
             workers_cpu = sum(cpu_seconds(w.popen.pid) for w in workers) - workers_before
             results[side] = figures(jobs, refused, server_cpu, workers_cpu)
+            if ssh_load is not None and side == "agent":
+                echo = ssh_load.results(timeout=180)
             for proc in workers:
                 proc.stop()
         log(f"load at the end {os.getloadavg()[0]:.1f}")
     finally:
         for proc in procs:
             proc.stop()
+        if ssh_load is not None:  # after the agents: one still working could bring a sandbox back up
+            ssh_load.stop()
         for forwarder in forwarders:
             forwarder.close()
         for host in hosts:
@@ -298,6 +316,14 @@ def main() -> None:
         peer, ours = results["worker"][key], results["agent"][key]
         ratio = ours / peer if peer else float("nan")
         print(f"{key:<24} {peer:>14.3f} {ours:>12.3f} {ratio:>13.2f}")
+    if echo:
+        ours, plain = echo["latencies"]["ours"], echo["latencies"]["plain"]
+        print(f"\nSSH keystroke echo under that load (ms), sessions ready {echo['ready']}, lost {echo['failed']}")
+        print(f"{'figure':<24} {'plain sshd (peer)':>18} {'attempt':>10} {'attempt/plain':>14}")
+        for name, q in (("echo_p50_ms", 0.5), ("echo_p99_ms", 0.99)):
+            peer, value = percentile(plain, q), percentile(ours, q)
+            print(f"{name:<24} {peer:>18.2f} {value:>10.2f} {value / peer if peer else float('nan'):>14.2f}")
+        print(f"{'keystrokes timed':<24} {len(plain):>18} {len(ours):>10}")
 
 
 if __name__ == "__main__":

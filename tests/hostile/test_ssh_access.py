@@ -381,9 +381,10 @@ def test_vs_codes_way_in_runs_its_server_in_the_sandbox_and_forwards_to_it_throu
     served = layout.workspace(attempt.pk) / "hello.txt"
     served.write_text("served-from-the-workspace")
     served.chmod(0o644)
-    inside, local = support.free_port(), support.free_port()
+    inside, local, socks = support.free_port(), support.free_port(), support.free_port()
     # As Remote-SSH does: one connection runs the editor's server (an exec channel) on the remote loopback
-    # and forwards a local port to it (direct-tcpip channels).
+    # and reaches it through forwarding (direct-tcpip channels): a local port, and a SOCKS proxy (`-D`,
+    # what Remote-SSH's local server mode opens).
     editor = subprocess.Popen(
         server.tunnel_argv(
             login,
@@ -392,6 +393,8 @@ def test_vs_codes_way_in_runs_its_server_in_the_sandbox_and_forwards_to_it_throu
             "ExitOnForwardFailure=yes",
             "-L",
             f"{local}:127.0.0.1:{inside}",
+            "-D",
+            str(socks),
             f"{login}@attempt-sandbox",
             f"exec python3 -m http.server --bind 127.0.0.1 {inside}",
         ),
@@ -410,6 +413,16 @@ def test_vs_codes_way_in_runs_its_server_in_the_sandbox_and_forwards_to_it_throu
                 error = repr(exc)
             time.sleep(0.2)
         assert body == "served-from-the-workspace"
+        with socket.create_connection(("127.0.0.1", socks), timeout=10) as proxy:
+            proxy.sendall(b"\x05\x01\x00")  # SOCKS5, no authentication
+            assert proxy.recv(2) == b"\x05\x00"
+            proxy.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + inside.to_bytes(2, "big"))
+            assert proxy.recv(10)[:2] == b"\x05\x00"  # connected, from inside the sandbox
+            proxy.sendall(b"GET /hello.txt HTTP/1.0\r\n\r\n")
+            answer = b""
+            while chunk := proxy.recv(65536):
+                answer += chunk
+        assert answer.endswith(b"served-from-the-workspace")
     finally:
         editor.kill()
         editor.wait()

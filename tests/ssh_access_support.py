@@ -29,6 +29,7 @@ class SSHServer:
     port: int
     root: Path
     log: Path
+    address: str = "127.0.0.1"
 
     def ssh(
         self, login: str, key: Path, *command: str, options: tuple[str, ...] = (), tty: bool = False, **run: Any
@@ -55,7 +56,7 @@ class SSHServer:
             "ConnectTimeout=10",
             *(["-tt"] if tty else ["-T"]),
             *options,
-            f"{login}@127.0.0.1",
+            f"{login}@{self.address}",
             *command,
         ]
         run.setdefault("timeout", 60)
@@ -68,7 +69,7 @@ class SSHServer:
         `~/.ssh/config` sets VS Code up: a ProxyCommand that opens `rebench-tunnel` on the host's sshd."""
         common = ["-F", "/dev/null", "-i", str(key), "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"]
         common += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
-        proxy = " ".join(["ssh", *common, "-p", str(self.port), "-T", f"{login}@127.0.0.1", "rebench-tunnel"])
+        proxy = " ".join(["ssh", *common, "-p", str(self.port), "-T", f"{login}@{self.address}", "rebench-tunnel"])
         return ["ssh", *common, "-o", "ConnectTimeout=15", "-o", f"ProxyCommand={proxy}", "-T", *arguments]
 
     def through_tunnel(
@@ -88,7 +89,7 @@ class SSHServer:
         argv = ["ssh", "-F", "/dev/null", "-i", str(key), "-p", str(self.port), "-o", "BatchMode=yes"]
         argv += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
         process = subprocess.Popen(
-            [*argv, "-tt", f"{login}@127.0.0.1"],
+            [*argv, "-tt", f"{login}@{self.address}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -147,8 +148,9 @@ def keys_folder(settings: Any) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def sshd(work: Path) -> Iterator[SSHServer]:
-    """The project's drop-in (from the current settings) under a test sshd_config; stopped afterwards."""
+def sshd(work: Path, *, address: str = "127.0.0.1", wrap: tuple[str, ...] = ()) -> Iterator[SSHServer]:
+    """The project's drop-in (from the current settings) under a test sshd_config; stopped afterwards.
+    `address` is where it listens; `wrap` a command it runs under (`nsenter --net=…`: another host's)."""
     from workstation import ssh_access
 
     if not os.access(SSHD, os.X_OK):
@@ -166,7 +168,7 @@ def sshd(work: Path) -> Iterator[SSHServer]:
     config = work / "sshd_config"
     config.write_text(
         f"""Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {address}
 HostKey {host_key}
 PidFile {work}/sshd.pid
 UsePAM no
@@ -182,16 +184,16 @@ Include {dropin}
     )
     check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log.open("wb"))
+    process = subprocess.Popen([*wrap, SSHD, "-D", "-e", "-f", str(config)], stderr=log.open("wb"))
     try:
         deadline = time.monotonic() + 10
         while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=1):
                 break
             assert time.monotonic() < deadline, log.read_text()
             assert process.poll() is None, log.read_text()
             time.sleep(0.05)
-        yield SSHServer(port=port, root=work, log=log)
+        yield SSHServer(port=port, root=work, log=log, address=address)
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

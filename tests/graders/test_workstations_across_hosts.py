@@ -4,12 +4,16 @@ The hosts are network namespaces (tests/multihost/hosts.py) whose only way out i
 machine, where forwarders offer exactly two services: the broker (Redis) and the site (a live
 server). Two experts hold one GPU each of workstation A at the same time, a third holds B; each
 attempt is prepared and scored by its own host's agent. From either host PostgreSQL is refused.
-Then A's link is cut: its heartbeat stops, its attempts get the outage pause and B's don't; the
-link comes back, A's agent answers again, and its attempts resume.
+Each expert works over SSH from this machine (their laptop) through their host's own sshd, in the
+attempt's sandbox, and the score that host's agent takes is of what they typed there. Then A's link
+is cut: its heartbeat stops, its attempts get the outage pause and B's don't, SSH to A meets nothing
+while B's expert works on; the link comes back, A's agent answers again, its attempts resume, and
+A's experts find their work where they left it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,13 +33,16 @@ from django.utils import timezone
 from graders import services
 from graders.models import ScoreLogEntry, ScoringJob
 from tests import factories
+from tests import ssh_access_support as ssh_support
 from tests.graders.conftest import package_environment
 from tests.multihost.hosts import ROOT_AND_IP, Forwarder, Host
 from tests.trials.celery_support import redis_test_url, using_broker, wait_for
+from trials import selectors as trials_selectors
 from trials import services as trials_services
 from trials.models import Attempt, Pause, Workstation
 from workstation import users
 from workstation.agent.tasks import workstation_heartbeat
+from workstation.backends.local import end_attempt_sync, sandbox_up
 
 pytestmark = [
     ROOT_AND_IP,
@@ -86,6 +93,10 @@ class Agent:
                 "GRADING_PACKAGE_DIRS": str(settings.GRADING_PACKAGE_DIRS[0]),
                 "TERMINAL_WORKSPACE_ROOT": str(root / "workspaces"),
                 "PROTECTED_DIR": str(root / "protected"),
+                # The host's folders as the site's side of this machine sees them: one filesystem.
+                "SANDBOX_STATE_DIR": str(settings.SANDBOX_STATE_DIR),
+                "SANDBOX_TOOLS_DIR": str(settings.SANDBOX_TOOLS_DIR),
+                "TERMINAL_HOLDER_DIR": str(settings.TERMINAL_HOLDER_DIR),
             }
         )
         argv = host.argv(sys.executable, "-m", "celery", "-A", "workstation.agent", "worker", "-Q")
@@ -145,6 +156,9 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         factories.ReservationFactory.create(environment=environment, workstation=ws_b, gpus=[0]),
     ]
     attempts = [trials_services.attempt_start(reservation=r, by=r.expert) for r in reservations]
+    stack = contextlib.ExitStack()
+    keys = Path(stack.enter_context(ssh_support.keys_folder(settings)))
+    key = ssh_support.make_key(keys.parent, "laptop")
     agents = [
         Agent(host_a, ws_a, live_server.url, grading_dirs),
         Agent(host_b, ws_b, live_server.url, grading_dirs),
@@ -161,14 +175,32 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         # Each attempt is prepared and its starting solution scored on its own host: the clocks start.
         for attempt in attempts:
             assert wait_for(partial(clock_started, attempt), timeout=120), [agent.said()[-3000:] for agent in agents]
-        # Each expert scores; the job runs on the host that holds the attempt.
+        # Each expert, from their laptop (this machine), works over SSH on the host that holds the attempt:
+        # the host's own sshd, the attempt's sandbox, the workspace that host's agent scores.
+        sshds = []
+        for host in hosts:
+            folder, wrap = grading_dirs / f"sshd-{host.name}", tuple(host.argv())
+            sshds.append(stack.enter_context(ssh_support.sshd(folder, address=host.address, wrap=wrap)))
+        attempt_sshd = [sshds[0], sshds[0], sshds[1]]
+        for i, attempt in enumerate(attempts):
+            assert attempt.user is not None
+            trials_services.ssh_key_add(user=attempt.user, public_key=key[1], name="laptop")
+            sandbox_up(
+                trials_selectors.attempt_sandbox_request(attempt), trials_selectors.attempt_sandbox_control(attempt.pk)
+            )
+            login = users.attempt_user_name(attempt.pk)
+            typed = attempt_sshd[i].interactive(
+                login, key[0], f"echo 0.7{i} > score.txt; echo typed-$((40+{i})); exit\n"
+            )
+            assert f"typed-{40 + i}" in typed, (typed, attempt_sshd[i].log.read_text()[-2000:])
+        # Each expert scores; the job runs on the host that holds the attempt, on what was typed there.
         jobs = []
         for attempt in attempts:
             assert attempt.user is not None
             jobs.append(services.scoring_job_request(attempt=fresh(attempt), by=attempt.user))
-        for job in jobs:
+        for i, job in enumerate(jobs):
             assert wait_for(partial(job_done, job), timeout=120)
-            assert ScoreLogEntry.objects.get(job=job).score == 0.5
+            assert ScoreLogEntry.objects.get(job=job).score == float(f"0.7{i}")
         # Each agent logs the jobs it ran (just after the site has the outcome: waited for).
         assert wait_for(partial(logged, agents[0], jobs[0]), timeout=10)
         assert wait_for(partial(logged, agents[0], jobs[1]), timeout=10)
@@ -192,6 +224,11 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
             assert pause is not None
             assert pause.reason == Pause.Reason.TECHNICAL
         assert fresh(attempts[2]).open_pause() is None
+        # SSH to A's host meets nothing; B's expert goes on working.
+        unreachable = sshds[0].ssh(users.attempt_user_name(attempts[0].pk), key[0], "true", timeout=30)
+        assert unreachable.returncode == 255
+        assert sshds[1].ssh(users.attempt_user_name(attempts[2].pk), key[0], "echo on-b").stdout.strip() == "on-b"
+        settings.WORKSTATION_OFFLINE_AFTER = timedelta(seconds=60)  # B's last beat is older than 3 s by now
 
         # The link is back: A's agent answers again (the heartbeat queued meanwhile, or a new one) and
         # its attempts resume where they were.
@@ -201,6 +238,9 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         assert trials_services.workstations_watch()["resumed"] == 2
         for attempt in attempts:
             assert fresh(attempt).open_pause() is None
+        # A's experts reach their sandboxes again, their work where they left it.
+        back = sshds[0].ssh(users.attempt_user_name(attempts[0].pk), key[0], "cat score.txt")
+        assert back.stdout.strip() == "0.70", back
 
         # B's expert submits: the final run is scored on B's host with the log so far, and its user retired there.
         submitter = attempts[2]
@@ -208,7 +248,7 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         trials_services.attempt_submit(attempt=fresh(submitter), by=submitter.user)
         final = ScoringJob.objects.filter(attempt=submitter, kind=ScoringJob.Kind.FINAL)
         assert wait_for(lambda: final.filter(status=ScoringJob.Status.DONE).exists(), timeout=120), agents[1].said()
-        assert ScoreLogEntry.objects.get(job=final.get()).score == 0.5
+        assert ScoreLogEntry.objects.get(job=final.get()).score == 0.72
         assert wait_for(partial(logged, agents[1], final.get()), timeout=10)
         assert fresh(submitter).status == Attempt.Status.ENDED
         if users.per_attempt():
@@ -217,6 +257,9 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
     finally:
         for agent in agents:
             agent.stop()
+        for attempt in attempts:
+            end_attempt_sync(attempt.pk)
+        stack.close()
     # No task failed on either host (a cut link may make the broker's connection log its loss, not a task).
     for agent in agents:
         assert "raised unexpected" not in agent.said(), agent.said()[-3000:]

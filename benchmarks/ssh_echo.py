@@ -23,7 +23,6 @@ import pwd
 import random
 import selectors
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SSHD = "/usr/sbin/sshd"
+# Before the test sshd's own lines (tests/ssh_access_support.py): 120 sessions opening at once, and the
+# peer's user logging in with its own authorized_keys.
+FIRST = "MaxStartups 200\nMaxSessions 100\nAuthorizedKeysFile .ssh/authorized_keys\n"
 PLAIN_USER = "rbbench-plain"
 STREAM_LOOP = "while :; do seq 1 40; sleep 0.2; done\n"
 TYPE_EVERY = 0.25  # seconds between one session's keystrokes (with jitter)
@@ -42,24 +43,8 @@ CLIENT_OPTIONS = [
 
 
 @dataclass
-class HostSSH:
-    """One host's sshd: its address and port, and the process (inside the host's namespace)."""
-
-    address: str
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(10)
-        if self.process.poll() is None:
-            self.process.kill()
-
-
-@dataclass
 class Load:
-    hosts: list[HostSSH] = field(default_factory=list)
+    sshds: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # each host's, stopped on close
     attempt_ids: list[int] = field(default_factory=list)  # whose sandboxes this started
     client: subprocess.Popen[bytes] | None = None
     output: Path | None = None
@@ -83,14 +68,13 @@ class Load:
 
         if self.client is not None and self.client.poll() is None:
             self.client.kill()
-        for host in self.hosts:
-            host.stop()
+        self.sshds.close()
         for attempt_id in self.attempt_ids:
             try:
                 end_attempt_sync(attempt_id)
             except Exception as exc:  # cleaning up: one attempt failing must not keep the rest
                 print(f"attempt {attempt_id}'s sandbox did not stop: {exc!r}", file=sys.stderr)
-        self.hosts, self.attempt_ids = [], []
+        self.attempt_ids = []
 
 
 def _plain_user(public_key: str) -> None:
@@ -109,36 +93,6 @@ def _plain_user(public_key: str) -> None:
     (folder / "authorized_keys").chmod(0o600)
 
 
-def _sshd(host: Any, work: Path) -> HostSSH:
-    from workstation import ssh_access
-
-    folder = work / f"sshd-{host.name}"
-    folder.mkdir(parents=True, exist_ok=True)
-    key = folder / "host_ed25519"
-    if not key.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    (folder / "rebench.conf").write_text(ssh_access.sshd_config())
-    port = 2222
-    config = folder / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress {host.address}\nHostKey {key}\nPidFile none\nUsePAM no\n"
-        "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "MaxStartups 200\nMaxSessions 100\nLogLevel VERBOSE\n"
-        f"Include {folder / 'rebench.conf'}\n"
-    )
-    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    log = (folder / "sshd.log").open("wb")
-    process = subprocess.Popen(host.argv(SSHD, "-D", "-e", "-f", str(config)), stderr=log)
-    deadline = time.monotonic() + 10
-    while True:
-        with contextlib.suppress(OSError), socket.create_connection((host.address, port), timeout=1):
-            break
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError(f"sshd on {host.name} did not start: {(folder / 'sshd.log').read_text()}")
-        time.sleep(0.1)
-    return HostSSH(host.address, port, process)
-
-
 def start(hosts: list[Any], stations: list[Any], attempts: list[Any], seconds: float, work: Path) -> Load:
     """Each host's sshd, each attempt's key and running sandbox, then the typing client (in the background).
     What it started is stopped if it fails half-way."""
@@ -152,6 +106,7 @@ def start(hosts: list[Any], stations: list[Any], attempts: list[Any], seconds: f
 
 
 def _start(load: Load, hosts: list[Any], stations: list[Any], attempts: list[Any], seconds: float, work: Path) -> None:
+    from tests import ssh_access_support as ssh_support
     from trials import selectors as trial_selectors
     from trials import services as trial_services
     from workstation import users
@@ -160,13 +115,15 @@ def _start(load: Load, hosts: list[Any], stations: list[Any], attempts: list[Any
     folder = work / "ssh-client"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    private = folder / "expert"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(private)], check=True)
-    public = (folder / "expert.pub").read_text().strip()
+    private, public = ssh_support.make_key(folder, "expert")
     _plain_user(public)
-    for host in hosts:
-        load.hosts.append(_sshd(host, work))
-    by_station = {station.pk: load.hosts[i] for i, station in enumerate(stations)}
+    servers = [
+        load.sshds.enter_context(
+            ssh_support.sshd(work / f"sshd-{host.name}", address=host.address, wrap=tuple(host.argv()), first=FIRST)
+        )
+        for host in hosts
+    ]
+    by_station = {station.pk: servers[i] for i, station in enumerate(stations)}
     sessions = []
     for attempt in attempts:
         trial_services.ssh_key_add(user=attempt.user, public_key=public, name="bench")

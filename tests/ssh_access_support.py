@@ -148,9 +148,10 @@ def keys_folder(settings: Any) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def sshd(work: Path, *, address: str = "127.0.0.1", wrap: tuple[str, ...] = ()) -> Iterator[SSHServer]:
+def sshd(work: Path, *, address: str = "127.0.0.1", wrap: tuple[str, ...] = (), first: str = "") -> Iterator[SSHServer]:
     """The project's drop-in (from the current settings) under a test sshd_config; stopped afterwards.
-    `address` is where it listens; `wrap` a command it runs under (`nsenter --net=…`: another host's)."""
+    `address` is where it listens; `wrap` a command it runs under (`nsenter --net=…`: another host's);
+    `first` lines put before the rest (sshd keeps a setting's first value)."""
     from workstation import ssh_access
 
     if not os.access(SSHD, os.X_OK):
@@ -167,7 +168,7 @@ def sshd(work: Path, *, address: str = "127.0.0.1", wrap: tuple[str, ...] = ()) 
     log = work / "sshd.log"
     config = work / "sshd_config"
     config.write_text(
-        f"""Port {port}
+        f"""{first}Port {port}
 ListenAddress {address}
 HostKey {host_key}
 PidFile {work}/sshd.pid

@@ -78,6 +78,8 @@ def _spec(slug: str, meta: dict[str, Any]) -> EnvironmentSpec:
         )
     except KeyError as exc:
         raise ManifestError(f"{slug}/metadata.yaml: `environment` has no {exc.args[0]}") from None
+    except (ValueError, TypeError) as exc:  # a word where a number goes, or _one_of's refusal: name the package
+        raise ManifestError(f"{slug}/metadata.yaml: {exc}") from None
 
 
 def _one_of(value: object, allowed: tuple[str, ...], name: str) -> str:

@@ -357,12 +357,13 @@ def attempt_ssh_command(attempt: Attempt) -> dict[str, str]:
     port = f" -p {settings.SSH_ACCESS_PORT}" if settings.SSH_ACCESS_PORT != 22 else ""
     jump = settings.SSH_ACCESS_PROXY_JUMP
     name = f"rebench-attempt-{attempt.pk}"
+    vscode = f"{name}-sandbox" if settings.SSH_ACCESS_TUNNEL else ""
     return {
         "login": login,
         "host": host,
         "command": f"ssh{port} {login}@{host}",
         "jump_command": f"ssh -J {jump}{port} {login}@{host}" if jump else "",
-        "vscode_host": f"{name}-sandbox" if settings.SSH_ACCESS_TUNNEL else "",
+        "vscode_host": vscode,
         "config": "\n".join(
             [
                 f"Host {name}",
@@ -374,14 +375,14 @@ def attempt_ssh_command(attempt: Attempt) -> dict[str, str]:
                     [
                         "",
                         "# VS Code Remote-SSH: connect to this one (a second hop, run inside the sandbox).",
-                        f"Host {name}-sandbox",
+                        f"Host {vscode}",
                         f"    User {login}",
                         # Whole, not through the alias above: VS Code may read another config file than ssh's.
                         f"    ProxyCommand ssh -T{port}{f' -J {jump}' if jump else ''} {login}@{host} {TUNNEL_COMMAND}",
-                        f"    HostKeyAlias {name}-sandbox",
+                        f"    HostKeyAlias {vscode}",
                         "    StrictHostKeyChecking accept-new",
                     ]
-                    if settings.SSH_ACCESS_TUNNEL
+                    if vscode
                     else []
                 ),
             ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from workstation import layout, users
+from workstation import layout, ssh_access, users
 from workstation.backends import SandboxRequest
 from workstation.sandbox import Policy, bwrap_supports
 
@@ -154,7 +154,7 @@ def local_policy(request: SandboxRequest) -> Policy:
         hostname=f"attempt-{request.attempt_id}",
         ssh_max_sessions=settings.SSH_ACCESS_MAX_SESSIONS,
         login_home=attempt_user.home,
-        ssh_keys_file=str(Path(settings.SSH_ACCESS_KEYS_DIR) / attempt_user.name),
+        ssh_keys_file=str(ssh_access.keys_file(request.attempt_id)),
         ssh_tunnel=settings.SSH_ACCESS_TUNNEL,
         sshd=settings.SSH_ACCESS_SSHD,
     )

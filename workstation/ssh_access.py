@@ -113,15 +113,12 @@ def apply_control(attempt_id: int, control: dict[str, Any]) -> None:
 
 
 def _readable_folders(folder: Path) -> None:
-    """`folder` and the ancestors made for it, root's and 0755 whatever this process's umask (a worker's is
-    often 077): sshd reads the keys file as the attempt's user, and StrictModes wants every folder on the
-    way root's and not writable by others. Folders that were there already are checked, not changed."""
-    missing = [path for path in (folder, *folder.parents) if not path.exists()]
-    for path in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            path.mkdir()
+    """`folder`, its parent and any ancestor made for them, root's and 0755 whatever this process's umask (a
+    worker's is often 077): sshd reads the keys file as the attempt's user, and StrictModes wants every
+    folder on the way root's and not writable by others. Other ancestors that were there are left alone."""
+    made = [path for path in reversed(folder.parents) if not path.exists()]
+    for path in dict.fromkeys([*made, folder.parent, folder]):
         _private_dir(str(path), 0o755)
-    _private_dir(str(folder), 0o755)
 
 
 def remove(attempt_id: int) -> None:

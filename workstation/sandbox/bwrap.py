@@ -14,21 +14,22 @@ from .policy import GPU_SHARED_NODES, HOME, RUN, TOOLS, Policy, SandboxError
 # --- bubblewrap ------------------------------------------------------------------------------------
 
 
+# The top-level links or folders of a merged /usr, bound or linked as the host has them.
+_USR_TOPS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# Top-level folders the sandbox mounts or links itself: a login home under one of them is left alone.
+_MOUNTED_TOPS = frozenset({"usr", "etc", *_USR_TOPS, "proc", "dev", "sys", "tmp", "run", "opt"})
+
+
 def _system_binds() -> list[str]:
     """The host's system read-only: /usr and /etc, and the top-level links or folders of a merged /usr."""
     argv = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+    for top in _USR_TOPS:
         path = f"/{top}"
         if os.path.islink(path):
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             argv += ["--ro-bind", path, path]
     return argv
-
-
-# Top-level folders the sandbox mounts or links itself: a login home under one of them is left alone.
-_MOUNTED_TOPS = frozenset({"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "sys"})
-_MOUNTED_TOPS |= {"tmp", "run", "opt"}
 
 
 def _home_link_ok(home: str) -> bool:

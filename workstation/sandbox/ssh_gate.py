@@ -38,7 +38,7 @@ from typing import Any
 from .lifecycle import frozen_reason
 from .policy import CONTROL_FILE, HOME, RUN, SPAWN_SOCKET, SPAWNER, Policy
 from .spawner import receive_request
-from .state import read_json, unix_path
+from .state import read_json, unix_path, write_file
 
 SSH_SOCKET = "ssh.sock"
 SSH_DIR = "ssh"  # the terminal user's: the SSH sessions' holders, their sockets and recordings
@@ -87,10 +87,6 @@ def prepare(policy: Policy) -> None:
     if os.geteuid() == 0 and policy.relay_uid >= 0:
         os.chown(path, policy.relay_uid, policy.relay_gid, follow_symlinks=False)
     os.chmod(path, 0o700)
-
-
-def _record_command(policy: Policy, command: str) -> None:
-    _log_event(policy, "command", command)
 
 
 def _log_event(policy: Policy, kind: str, text: str) -> None:
@@ -219,7 +215,7 @@ def _start_piped(
 def _command(policy: Policy, connection: socket.socket, command: str, fds: list[int], lock: threading.Lock) -> None:
     """A command session. File transfers (sftp, whose bytes are files, not a session) get the session's own
     descriptors; any other command runs on pipes the keeper passes on, recording what goes through them."""
-    _record_command(policy, command)
+    _log_event(policy, "command", command)
     if command.split(" ", 1)[0].endswith(SFTP_SERVERS):
         try:
             spawner = _spawn(policy, command, fds)
@@ -335,19 +331,9 @@ def _tunnel_prepare(policy: Policy) -> str:
     if root:  # the inner sshd, as the attempt's user, must own its host key (and nobody else read it)
         os.chown(host_key, policy.uid, policy.gid, follow_symlinks=False)
     os.chmod(host_key, 0o600)
-    for name, data in ((TUNNEL_KEYS, keys), (TUNNEL_CONFIG, tunnel_config(policy).encode())):
-        temporary = os.path.join(folder, f".{name}.new")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640)
-        try:
-            os.write(fd, data)
-            if root:
-                os.fchown(fd, 0, policy.gid)
-            os.fchmod(fd, 0o640)  # whatever the keeper's umask: the attempt's group reads it
-        finally:
-            os.close(fd)
-        os.replace(temporary, os.path.join(folder, name))
+    # Root's, the attempt's group reads them (inside, as the attempt's user).
+    write_file(folder, TUNNEL_KEYS, keys, mode=0o640, uid=0, gid=policy.gid)
+    write_file(folder, TUNNEL_CONFIG, tunnel_config(policy).encode(), mode=0o640, uid=0, gid=policy.gid)
     return f"{RUN}/{TUNNEL_DIR}/{TUNNEL_CONFIG}"
 
 

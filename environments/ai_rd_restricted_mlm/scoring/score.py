@@ -26,12 +26,12 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from common import corpus, harness  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
     from environments.common.result import emit, nan
 else:
     from common.result import emit, nan
-from torch.nn import functional as F  # noqa: E402
 
 INPUTS = "mlm-eval"
 # The harness's code (nothing secret) goes in with the inputs: the harness instance, run without

@@ -341,7 +341,7 @@ class Bench:
             attach=["/bin/bash"],
         )
         result = subprocess.run(  # the site's holder, with arguments we build
-            argv, capture_output=True, check=False, timeout=15, env=self.local._holder_env(), cwd="/",
+            argv, capture_output=True, check=False, timeout=15, env=self.local.holder_env(), cwd="/",
             user=user.uid, group=user.gid, extra_groups=[],
         )  # fmt: skip
         if result.returncode != 0:
@@ -455,7 +455,7 @@ class Bench:
         command, env = self.policy.launcher()
         await asyncio.to_thread(self.sandbox.ensure, found, command, env=env)
         t3 = time.perf_counter()
-        terminal_user = self.local._terminal_user()
+        terminal_user = self.local.terminal_user()
         self.sandbox.set_token(found.state_dir, spec.token, uid=terminal_user.uid)
         t4 = time.perf_counter()
         path = await asyncio.to_thread(self.local._start_holder, spec, found, terminal_user)
@@ -548,7 +548,7 @@ class Bench:
 
             def start() -> subprocess.Popen[bytes]:
                 return subprocess.Popen(
-                    argv, stdin=slave, stdout=slave, stderr=slave, cwd="/", env=self.local._holder_env(),
+                    argv, stdin=slave, stdout=slave, stderr=slave, cwd="/", env=self.local.holder_env(),
                     start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
                     close_fds=True, user=user.uid, group=user.gid, extra_groups=[],
                 )  # fmt: skip
@@ -563,7 +563,7 @@ class Bench:
 
     async def direct(self, argv: list[str], attempt_id: int, *, as_terminal_user: bool) -> float:
         """Seconds from starting `argv` on a fresh PTY to bash's prompt on it."""
-        user = self.local._terminal_user() if as_terminal_user else self.shell_users[attempt_id]
+        user = self.local.terminal_user() if as_terminal_user else self.shell_users[attempt_id]
         began = time.perf_counter()
         process, master = await self.spawn_on_pty(argv, user)
         client = self.pty_client(process, master)
@@ -577,7 +577,7 @@ class Bench:
         """Seconds from passing a fresh PTY to the running spawner (as attach does, from this process) to the prompt."""
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        terminal_user = self.local._terminal_user()
+        terminal_user = self.local.terminal_user()
         os.fchown(slave, terminal_user.uid, terminal_user.gid)
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         began = time.perf_counter()

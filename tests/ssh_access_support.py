@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,10 +32,9 @@ class SSHServer:
     log: Path
     address: str = "127.0.0.1"
 
-    def ssh(
-        self, login: str, key: Path, *command: str, options: tuple[str, ...] = (), tty: bool = False, **run: Any
-    ) -> subprocess.CompletedProcess[str]:
-        argv = [
+    def argv(self, login: str, key: Path, *command: str, options: tuple[str, ...] = (), tty: bool = False) -> list[str]:
+        """An OpenSSH client's command line for `login` with `key` here, with no config of the machine's."""
+        return [
             "ssh",
             "-F",
             "/dev/null",
@@ -59,6 +59,11 @@ class SSHServer:
             f"{login}@{self.address}",
             *command,
         ]
+
+    def ssh(
+        self, login: str, key: Path, *command: str, options: tuple[str, ...] = (), tty: bool = False, **run: Any
+    ) -> subprocess.CompletedProcess[str]:
+        argv = self.argv(login, key, *command, options=options, tty=tty)
         run.setdefault("timeout", 60)
         if "input" not in run:
             run.setdefault("stdin", subprocess.DEVNULL)
@@ -202,3 +207,43 @@ Include {dropin}
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@dataclass
+class SiteGate:
+    """The site's way into a test workstation, as the set-up makes it: its key, limited to the gate."""
+
+    key: Path
+    first: str  # sshd_config lines: root logs in by key, with a forced command only, from this keys file
+
+    def known_hosts(self, servers: list[SSHServer], path: Path) -> Path:
+        """The site's known_hosts at `path`, holding each server's host key (as `workstation_add` records it)."""
+        lines = []
+        for server in servers:
+            kind, blob = (server.root / "host_ed25519.pub").read_text().split()[:2]
+            lines.append(f"[{server.address}]:{server.port} {kind} {blob}\n")
+        path.write_text("".join(lines))
+        return path
+
+
+def site_gate(folder: Path, keys_root: Path, environment: dict[str, str]) -> SiteGate:
+    """The gate on a test workstation: its environment file (`environment`, as the set-up writes it),
+    the wrapper the forced command runs, and root's authorized_keys holding the site's key's line.
+    `keys_root` is a folder sshd's StrictModes accepts (keys_folder's parent)."""
+    from django.conf import settings
+
+    from workstation import setup
+
+    folder.mkdir(parents=True, exist_ok=True)
+    env_file = folder / "worker.env"
+    env_file.write_text("".join(f"{setup._env_line(k, v)}\n" for k, v in sorted(environment.items())))
+    wrapper = folder / "rebench-gate"
+    wrapper.write_text(
+        f"#!/bin/sh\ncd {settings.BASE_DIR} && exec {sys.executable} -m workstation.gate --env {env_file}\n"
+    )
+    wrapper.chmod(0o755)
+    key, public = make_key(folder, "site")
+    root_keys = keys_root / "root_keys"
+    root_keys.write_text(setup.gate_key_line(" ".join(public.split()[:2]), str(wrapper)) + "\n")
+    root_keys.chmod(0o600)
+    return SiteGate(key=key, first=f"PermitRootLogin forced-commands-only\nAuthorizedKeysFile {root_keys}\n")

@@ -117,8 +117,18 @@ def _base(policy: sandbox.Policy) -> str:
     return sandbox.HOME if policy.isolate else policy.workspace
 
 
+def _relative(path: str) -> str:
+    """`path` as the walk inside takes it: relative, no `..`, no empty or `.` parts (the site checks the same;
+    this holds for whoever else asks, the gate's callers)."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\x00" in path:
+        raise TransferError(f"{path[:100]!r} is not a path inside the workspace")
+    return path
+
+
 def upload(policy: sandbox.Policy, path: str, data: bytes) -> None:
     """Write `data` to `path` (relative, checked) in the workspace, as the attempt's user inside its sandbox."""
+    path = _relative(path)
     result = run_instance(
         policy,
         f"upload-{secrets.token_hex(4)}",
@@ -134,6 +144,7 @@ def upload(policy: sandbox.Policy, path: str, data: bytes) -> None:
 def download(policy: sandbox.Policy, path: str, dest: Path, *, max_bytes: int) -> str:
     """The file at `path` into `dest` ("file"), or the folder as a tar.gz ("folder"), read as the attempt's user
     inside its sandbox; TransferError past `max_bytes`."""
+    path = _relative(path) if path else path
     raw = dest.with_name(f".{dest.name}.raw")
     with raw.open("wb") as out:
         result = run_instance(

@@ -58,9 +58,15 @@ WORKER_PREFIXES = (
     # The environments' LLM endpoints and models, which their scorers on the workstation use.
     "RUST_CODECONTESTS_",
     "CHAT_RL_",
+    # Experts' SSH access (the keys' folder, the tunnel), which the gate applies on the workstation.
+    "SSH_ACCESS_",
 )
 # The LLM endpoints' real keys (RUST_CODECONTESTS_API_KEY, …): the worker hands them to the scorers.
 WORKER_SUFFIXES = ("_API_KEY",)
+# The gate (workstation/gate.py): the one command the site's SSH key runs on an SSH workstation.
+GATE_PATH = "/usr/local/sbin/rebench-gate"
+GATE_KEY_COMMENT = "rebench-site-gate"  # marks the key's line, so a later run replaces it
+_PUBLIC_KEY = re.compile(r"^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$")
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9._@:+-]+$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
 
@@ -107,6 +113,27 @@ def broker_permissions(queue: str) -> tuple[str, str, str]:
     """
     own = "^" + re.escape(queue) + "$"
     return own, own, own
+
+
+def site_public_key() -> str:
+    """The public half of TERMINAL_SSH_KEY (the key the site logs in to workstations with), or "" if unreadable."""
+    path = settings.TERMINAL_SSH_KEY
+    if not path:
+        return ""
+    try:
+        import asyncssh
+
+        line = asyncssh.read_private_key(path).export_public_key().decode().split()
+    except (OSError, ValueError, asyncssh.KeyImportError):
+        return ""
+    return f"{line[0]} {line[1]}"
+
+
+def gate_key_line(public_key: str, gate: str = GATE_PATH) -> str:
+    """The site's key's line in the gate login's authorized_keys: the gate whatever is asked, nothing else."""
+    if not _PUBLIC_KEY.match(public_key):
+        raise SetupError(f"{public_key[:60]!r} is not an OpenSSH public key (type, then base64)")
+    return f'command="{_path("The gate", gate)}",restrict {public_key} {GATE_KEY_COMMENT}'
 
 
 def _word(what: str, value: str) -> str:
@@ -157,6 +184,7 @@ def script(host: Host) -> str:
     env_lines.append(_env_line("CELERY_BROKER_URL", host.broker_url))
     env_lines.append(_env_line("WORKSTATION_SITE_URL", host.site_url))
     env_lines.append(_env_line("DJANGO_SETTINGS_MODULE", "rebench_site.agent_settings"))
+    site_key = site_public_key() if host.backend == "ssh" else ""
     engine = Engine(dirs=[str(HERE / "templates")], autoescape=False)
     context = {
         "name": name,
@@ -164,13 +192,15 @@ def script(host: Host) -> str:
         "queue": queue,
         "backend": host.backend,
         "checkout": checkout,
-        "ssh_user": ssh_user,
         "holder_user": holder_user,
         "local_user": local_user,
         "attempt_users": bool(settings.TERMINAL_ATTEMPT_USERS),
         "prefix": prefix,
         "folders": folders,
-        "ssh_cgroup_parent": _word("SANDBOX_SSH_CGROUP_PARENT", settings.SANDBOX_SSH_CGROUP_PARENT),
+        "gate_login": ssh_user or "root",
+        "gate": GATE_PATH,
+        "gate_key_comment": GATE_KEY_COMMENT,
+        "gate_line": gate_key_line(site_key) if site_key else "",
         "unit_name": UNIT_NAME,
         "env_file": ENV_FILE,
         "token_file": TOKEN_FILE,

@@ -110,11 +110,10 @@ SANDBOX_BWRAP = env_str("SANDBOX_BWRAP", "bwrap")
 SANDBOX_STATE_DIR = Path(env_str("SANDBOX_STATE_DIR", str(DATA_DIR / "sandboxes")))
 SANDBOX_TOOLS_DIR = Path(env_str("SANDBOX_TOOLS_DIR", str(DATA_DIR / "sandbox-tools")))
 # cgroups: "auto" takes v2 where it holds the controllers, else v1. Sandboxes are made under
-# <hierarchy>/<parent>/<name>; SSH workstations need <parent> delegated to their SSH user.
+# <hierarchy>/<parent>/<name>, on every workstation (an SSH one's gate runs as root there).
 SANDBOX_CGROUP_VERSION = env_str("SANDBOX_CGROUP_VERSION", "auto")
 SANDBOX_CGROUP_ROOT = env_str("SANDBOX_CGROUP_ROOT", "")
 SANDBOX_CGROUP_PARENT = env_str("SANDBOX_CGROUP_PARENT", "rebench")
-SANDBOX_SSH_CGROUP_PARENT = env_str("SANDBOX_SSH_CGROUP_PARENT", "rebench-ssh")
 # Processes (and threads) one attempt may have at once; memory is its GPUs' share of the host, at
 # most what its environment declares, and at most this when set (GB, 0: no further cap).
 SANDBOX_PIDS_MAX = env_int("SANDBOX_PIDS_MAX", 8192)

@@ -13,12 +13,14 @@ A's experts find their work where they left it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -36,13 +38,15 @@ from tests import factories
 from tests import ssh_access_support as ssh_support
 from tests.graders.conftest import package_environment
 from tests.multihost.hosts import ROOT_AND_IP, Forwarder, Host
+from tests.trials import terminal_support as ts
 from tests.trials.celery_support import redis_test_url, using_broker, wait_for
-from trials import selectors as trials_selectors
+from tests.trials.ssh_server import workstation_settings
 from trials import services as trials_services
 from trials.models import Attempt, Pause, Workstation
+from trials.services import sync as trials_sync
 from workstation import users
 from workstation.agent.tasks import workstation_heartbeat
-from workstation.backends.local import end_attempt_sync, sandbox_up
+from workstation.backends.local import end_attempt_sync
 
 pytestmark = [
     ROOT_AND_IP,
@@ -120,6 +124,27 @@ class Agent:
             forwarder.close()
 
 
+def in_browser_terminal(attempt: Attempt, typed: str, until: str, *, error: bool = False) -> str:
+    """Open the attempt's terminal 1 as its expert's browser does (the site's consumer, in this process),
+    type `typed` and return what shows until `until`; with `error`, the error the page shows instead."""
+
+    async def session() -> str:
+        screen = await ts.open_screen(ts.router(), attempt.pk, attempt.user)
+        try:
+            if error:
+                return str((await screen.message("error", timeout=30))["message"])
+            await screen.ready()
+            start = len(screen.output)
+            await screen.type(typed)
+            await screen.until(until, start=start, timeout=30)
+            return screen.output[start:].decode(errors="replace")
+        finally:
+            await screen.comm.disconnect()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, session()).result()
+
+
 def fresh(attempt: Attempt) -> Attempt:
     return Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
 
@@ -175,24 +200,38 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         # Each attempt is prepared and its starting solution scored on its own host: the clocks start.
         for attempt in attempts:
             assert wait_for(partial(clock_started, attempt), timeout=120), [agent.said()[-3000:] for agent in agents]
-        # Each expert, from their laptop (this machine), works over SSH on the host that holds the attempt:
-        # the host's own sshd, the attempt's sandbox, the workspace that host's agent scores.
+        # Each host's sshd (the project's drop-in for experts) also lets the site in: its key, root's there,
+        # runs the gate (workstation/gate.py) and nothing else, as the set-up writes it.
+        gate = ssh_support.site_gate(grading_dirs / "gate", keys.parent, workstation_settings())
         sshds = []
         for host in hosts:
             folder, wrap = grading_dirs / f"sshd-{host.name}", tuple(host.argv())
-            sshds.append(stack.enter_context(ssh_support.sshd(folder, address=host.address, wrap=wrap)))
+            sshds.append(
+                stack.enter_context(ssh_support.sshd(folder, address=host.address, wrap=wrap, first=gate.first))
+            )
+        settings.TERMINAL_SSH_KNOWN_HOSTS = str(gate.known_hosts(sshds, grading_dirs / "known_hosts"))
+        settings.TERMINAL_SSH_KEY = str(gate.key)
+        settings.TERMINAL_SSH_CONNECT_TIMEOUT_SECONDS = 5
+        for workstation, server in ((ws_a, sshds[0]), (ws_b, sshds[1])):
+            Workstation.objects.filter(pk=workstation.pk).update(
+                backend=Workstation.Backend.SSH, host=server.address, ssh_port=server.port, ssh_user=""
+            )
         attempt_sshd = [sshds[0], sshds[0], sshds[1]]
         for i, attempt in enumerate(attempts):
             assert attempt.user is not None
+            # The expert registers a key; the site's worker sends the attempt's control (with it) to the host.
             trials_services.ssh_key_add(user=attempt.user, public_key=key[1], name="laptop")
-            sandbox_up(
-                trials_selectors.attempt_sandbox_request(attempt), trials_selectors.attempt_sandbox_control(attempt.pk)
+            trials_sync.attempt_sandbox_control_send(attempt_id=attempt.pk)
+            # In the browser terminal, on the host that holds the attempt (through its gate) ...
+            typed = in_browser_terminal(
+                attempt, f"echo 0.7{i} > score.txt; echo typed-$((30+{i}))\r", f"typed-{30 + i}"
             )
+            assert f"typed-{30 + i}" in typed
+            # ... and over SSH from their laptop (this machine) through the same host's sshd: one workspace.
             login = users.attempt_user_name(attempt.pk)
-            typed = attempt_sshd[i].interactive(
-                login, key[0], f"echo 0.7{i} > score.txt; echo typed-$((40+{i})); exit\n"
-            )
-            assert f"typed-{40 + i}" in typed, (typed, attempt_sshd[i].log.read_text()[-2000:])
+            said = attempt_sshd[i].interactive(login, key[0], f"cat score.txt; echo typed-$((40+{i})); exit\n")
+            assert f"typed-{40 + i}" in said, (said, attempt_sshd[i].log.read_text()[-2000:])
+            assert f"0.7{i}" in said
         # Each expert scores; the job runs on the host that holds the attempt, on what was typed there.
         jobs = []
         for attempt in attempts:
@@ -224,7 +263,9 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
             assert pause is not None
             assert pause.reason == Pause.Reason.TECHNICAL
         assert fresh(attempts[2]).open_pause() is None
-        # SSH to A's host meets nothing; B's expert goes on working.
+        # A's experts' pages say so when a terminal is opened; SSH to A's host meets nothing; B's expert works on.
+        error = in_browser_terminal(attempts[0], "", "", error=True)
+        assert "Can't reach the workstation" in error, error
         unreachable = sshds[0].ssh(users.attempt_user_name(attempts[0].pk), key[0], "true", timeout=30)
         assert unreachable.returncode == 255
         assert sshds[1].ssh(users.attempt_user_name(attempts[2].pk), key[0], "echo on-b").stdout.strip() == "on-b"
@@ -238,7 +279,10 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         assert trials_services.workstations_watch()["resumed"] == 2
         for attempt in attempts:
             assert fresh(attempt).open_pause() is None
-        # A's experts reach their sandboxes again, their work where they left it.
+        # A's experts reach their sandboxes again, their work where they left it: the shell they left in
+        # the browser terminal (it still has what they typed), and the workspace over SSH.
+        again = in_browser_terminal(attempts[0], "history | grep -c typed-; cat score.txt\r", "0.70")
+        assert "0.70" in again
         back = sshds[0].ssh(users.attempt_user_name(attempts[0].pk), key[0], "cat score.txt")
         assert back.stdout.strip() == "0.70", back
 

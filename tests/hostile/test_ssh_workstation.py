@@ -1,7 +1,7 @@
 """The same attacks on an SSH workstation: its attempts are sandboxed there as they are here.
 
-The workstation is a real SSH server on loopback whose logins run as an unprivileged user (as a
-GPU host's would), with a cgroup subtree delegated to that user (its set-up).
+The workstation is a real SSH server on loopback that treats the site's key as a workstation's sshd
+does: it runs the gate (workstation/gate.py), as root, whatever the command line asked.
 """
 
 from __future__ import annotations
@@ -18,31 +18,23 @@ from tests import factories
 from tests.hostile.conftest import ROOT_ONLY
 from tests.hostile.shell import close, open_shell, run
 from tests.hostile.test_the_clock import TICKER, count_in
-from tests.sandbox_support import delegated_cgroup
 from tests.trials import terminal_support as ts
 from tests.trials.ssh_server import ssh_server
 from trials import services
 from trials.models import Attempt, Pause, Workstation
-from workstation import layout, users
+from workstation import layout
 
 pytestmark = [ROOT_ONLY, pytest.mark.django_db(transaction=True), pytest.mark.timeout(150)]
 
 
 @pytest.fixture
 def ssh_attempt(term_dirs: Path, settings: Any) -> Iterator[Attempt]:
-    with delegated_cgroup(users.shared_user()) as parent:
-        settings.SANDBOX_SSH_CGROUP_PARENT = parent
-        attempt = factories.AttemptFactory.create(
-            reservation__workstation__backend=Workstation.Backend.SSH,
-            reservation__workstation__host="127.0.0.1",
-            reservation__workstation__ssh_user="rebench",
-        )
-        yield attempt
-        ts.remove_remote_spool(attempt.pk)
-
-
-def remote_workspace(attempt: Attempt) -> Path:
-    return Path(users.shared_user().home) / "rebench-workspaces" / layout.sandbox_name(attempt.pk)
+    attempt = factories.AttemptFactory.create(
+        reservation__workstation__backend=Workstation.Backend.SSH,
+        reservation__workstation__host="127.0.0.1",
+    )
+    yield attempt
+    ts.remove_remote_spool(attempt.pk)
 
 
 @ts.sync
@@ -55,7 +47,8 @@ async def test_an_ssh_workstations_shell_sees_neither_the_host_nor_its_network_n
         listing = await run(screen, "ps -eo args --no-headers")
         reach = await run(
             screen,
-            f"ls -d {settings.DATA_DIR} ~/.rebench 2>&1; tmux -L {layout.sandbox_name(ssh_attempt.pk)} ls 2>&1; "
+            f"ls -d {settings.DATA_DIR} {settings.SANDBOX_STATE_DIR} 2>&1; "
+            f"tmux -L {layout.sandbox_name(ssh_attempt.pk)} ls 2>&1; "
             "python3 -c 'import socket; s = socket.socket(); s.settimeout(3); "
             'print("PG", s.connect_ex(("127.0.0.1", 5432)))\'',
         )
@@ -77,7 +70,7 @@ async def test_a_break_freezes_an_ssh_workstations_sandbox(
         await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
         screen = await open_shell(ssh_attempt)
         await run(screen, TICKER.format(file="ticks"))
-        ticks = remote_workspace(ssh_attempt) / "ticks"
+        ticks = layout.workspace(ssh_attempt.pk) / "ticks"
         await asyncio.sleep(1.0)
         assert count_in(ticks) > 3
         await database_sync_to_async(services.attempt_pause)(

@@ -26,22 +26,10 @@ def local_attempt(term_dirs):
 
 
 @pytest.fixture
-def ssh_attempt(term_dirs, ssh_cgroup):
+def ssh_attempt(term_dirs):
     attempt = factories.AttemptFactory.create(
         reservation__workstation__backend=Workstation.Backend.SSH,
         reservation__workstation__host="127.0.0.1",
-        reservation__workstation__ssh_user="rebench",
     )
     yield attempt
-    ts.remove_remote_spool(attempt.pk)  # the test server's shells run on this machine
-
-
-@pytest.fixture
-def ssh_cgroup(settings):
-    """A cgroup subtree delegated to the test SSH server's user, as a workstation's set-up would."""
-    from tests.sandbox_support import delegated_cgroup
-    from workstation import users
-
-    with delegated_cgroup(users.shared_user()) as parent:
-        settings.SANDBOX_SSH_CGROUP_PARENT = parent
-        yield parent
+    ts.remove_remote_spool(attempt.pk)  # the test server's gate runs on this machine

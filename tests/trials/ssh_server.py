@@ -1,13 +1,23 @@
-"""A real SSH server on 127.0.0.1 for the tests: asyncssh, running each command in a real PTY or pipes."""
+"""A real SSH server on 127.0.0.1 for the tests: asyncssh, as a workstation's sshd treats the site's key.
+
+The site's key there is limited to the gate (`command="rebench-gate",restrict` in root's
+authorized_keys): whatever command line the client sends, the server runs `python -m
+workstation.gate` as root with that line in SSH_ORIGINAL_COMMAND, on pipes (no PTY), in the
+environment a workstation's set-up writes: here, this test's settings (the same machine, the same
+folders). `gate=False` runs the client's command itself as the shared user instead (in a PTY when
+one is asked for), for tests of the server itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import struct
 import subprocess
+import sys
 import termios
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,8 +25,66 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+from django.conf import settings
 
 from workstation.users import shared_user
+
+# The settings the workstation's side reads (workstation/), as this test has them: its environment file.
+_SHARED = (
+    "DATA_DIR",
+    "PROTECTED_DIR",
+    "TERMINAL_WORKSPACE_ROOT",
+    "TERMINAL_HOLDER_DIR",
+    "TERMINAL_TMUX_SOCKET_PREFIX",
+    "TERMINAL_TMUX_USER",
+    "TERMINAL_LOCAL_USER",
+    "TERMINAL_SHELL",
+    "TERMINAL_API_URL",
+    "TERMINAL_REPLAY_BYTES",
+    "TERMINAL_ATTEMPT_USERS",
+    "TERMINAL_ATTEMPT_USER_PREFIX",
+    "SANDBOX_STATE_DIR",
+    "SANDBOX_TOOLS_DIR",
+    "SANDBOX_BWRAP",
+    "SANDBOX_PYTHON",
+    "SANDBOX_ALLOW_UNSAFE",
+    "SANDBOX_CGROUP_VERSION",
+    "SANDBOX_CGROUP_ROOT",
+    "SANDBOX_CGROUP_PARENT",
+    "SANDBOX_PIDS_MAX",
+    "SANDBOX_MEMORY_GB",
+    "SANDBOX_DEV_DIR",
+    "SANDBOX_SHARE_PYTHON_PACKAGES",
+    "SANDBOX_RO_BINDS",
+    "SSH_ACCESS_KEYS_DIR",
+    "SSH_ACCESS_MAX_SESSIONS",
+    "SSH_ACCESS_TUNNEL",
+    "SSH_ACCESS_SSHD",
+)
+
+
+def _as_env(value: object) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float | Path):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(item, tuple) and len(item) == 2 for item in value):
+        return ",".join(f"{outside}:{inside}" for outside, inside in value)  # SANDBOX_RO_BINDS
+    return None
+
+
+def workstation_settings() -> dict[str, str]:
+    """The workstation's environment file for this test: its settings that the workstation's side reads."""
+    chosen = {name: _as_env(getattr(settings, name)) for name in _SHARED}
+    return {name: value for name, value in chosen.items() if value is not None}
+
+
+def gate_environment(command: str) -> dict[str, str]:
+    """What sshd gives the gate: the workstation's environment file (this test's settings) and the line asked for."""
+    env = {**os.environ, **workstation_settings()}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["SSH_ORIGINAL_COMMAND"] = command
+    return env
 
 
 def _ctty() -> None:
@@ -91,12 +159,15 @@ async def _run_in_pty(process: asyncssh.SSHServerProcess[bytes]) -> int:
     return await asyncio.to_thread(child.wait)
 
 
-async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes]) -> int:
-    options = _child_options()
+async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes], *, gate: bool = False) -> int:
+    if gate:
+        argv = [sys.executable, "-m", "workstation.gate", "--env", "/nonexistent"]
+        options: dict[str, Any] = {"env": gate_environment(process.command or ""), "cwd": str(settings.BASE_DIR)}
+    else:
+        argv = ["/bin/bash", "-c", process.command or "true"]
+        options = _child_options()
     child = await asyncio.create_subprocess_exec(
-        "/bin/bash",
-        "-c",
-        process.command or "true",
+        *argv,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -119,10 +190,14 @@ async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes]) -> int:
     return await child.wait()
 
 
-async def _handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
-    runner = _run_in_pty if process.term_type else _run_in_pipes
+async def _handle(process: asyncssh.SSHServerProcess[bytes], *, gate: bool) -> None:
     try:
-        status = await runner(process)
+        if gate:
+            status = await _run_in_pipes(process, gate=True)  # `restrict`: never a PTY
+        elif process.term_type:
+            status = await _run_in_pty(process)
+        else:
+            status = await _run_in_pipes(process)
     except Exception as exc:  # a broken test server must say why, not hang
         process.stderr.write(f"test ssh server: {exc}\n".encode())
         status = 1
@@ -139,7 +214,7 @@ class SSHServer:
 
 @contextlib.asynccontextmanager
 async def ssh_server(
-    directory: Path, *, authorize_client: bool = True, wrong_host_key: bool = False
+    directory: Path, *, authorize_client: bool = True, wrong_host_key: bool = False, gate: bool = True
 ) -> AsyncIterator[SSHServer]:
     """An SSH server on a free loopback port; known_hosts and the client key written into `directory`."""
     host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -151,7 +226,7 @@ async def ssh_server(
         0,
         server_host_keys=[host_key],
         authorized_client_keys=asyncssh.import_authorized_keys(authorized.export_public_key().decode()),
-        process_factory=_handle,
+        process_factory=functools.partial(_handle, gate=gate),
         encoding=None,
         line_editor=False,
     )

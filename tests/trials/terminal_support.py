@@ -114,15 +114,12 @@ def cleanup_dirs(root: Path) -> None:
 
 
 def remove_remote_spool(attempt_id: int) -> None:
-    """What the test SSH server's user (this machine's shared user) kept for an attempt: holders, spool, sandbox."""
-    from workstation import layout, sandbox, users
-    from workstation.tools import term_holder
+    """What the test SSH server's gate (this machine, as root) kept for an attempt: holders, sandbox, recordings."""
+    from workstation import gate
+    from workstation.backends.local import end_attempt_sync
 
-    home = Path(users.shared_user().home) / ".rebench"
-    term_holder.signal_holders(str(home / "terminals" / layout.sandbox_name(attempt_id)))
-    shutil.rmtree(home / "terminals" / layout.sandbox_name(attempt_id), ignore_errors=True)
-    sandbox.stop(str(home / "sandboxes" / layout.sandbox_name(attempt_id)), remove=True)
-    shutil.rmtree(home / "recordings" / layout.sandbox_name(attempt_id), ignore_errors=True)
+    end_attempt_sync(attempt_id)
+    shutil.rmtree(gate.recordings_dir(attempt_id), ignore_errors=True)
 
 
 def ws_path(attempt_id: int, number: int = 1, cols: int = 80, rows: int = 24) -> str:
@@ -284,15 +281,12 @@ def router():
 
 def holders_alive(attempt_id: int, wait: float = 3.0) -> bool:
     """Whether a terminal holder of the attempt runs, here or on the SSH test server (which is this
-    machine too, as the shared user): a live process named in a pid file of the attempt's terminals
-    folder. A holder stopped with SIGTERM drains its shell's output first, so an answer of False waits
-    up to `wait` seconds for it."""
-    from workstation import layout, users
+    machine too, its gate using this machine's folders): a live process named in a pid file of the
+    attempt's terminals folder. A holder stopped with SIGTERM drains its shell's output first, so an
+    answer of False waits up to `wait` seconds for it."""
+    from workstation import layout
 
-    folders = [
-        layout.terminals_dir(attempt_id),
-        Path(users.shared_user().home) / ".rebench" / "terminals" / layout.sandbox_name(attempt_id),
-    ]
+    folders = [layout.terminals_dir(attempt_id)]
     deadline = time.monotonic() + wait
     while True:
         alive = False

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from tests.trials import terminal_support as ts
 from tests.trials.ssh_server import ssh_server
 from trials.consumers import TerminalConsumer
-from workstation.backends.ssh import Remote
+from workstation import layout, users
+from workstation.backends import BackendError
+from workstation.backends.local import sandbox_up
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -94,13 +95,44 @@ async def test_a_workstation_that_is_down_is_a_clear_error(ssh_attempt, term_dir
     await screen.comm.disconnect()
 
 
-def test_two_sites_sharing_one_ssh_login_keep_their_attempts_workspaces_apart(settings: Any) -> None:
-    remote = Remote("/home/rebench/")
-    settings.TERMINAL_TMUX_SOCKET_PREFIX = "staging"
-    staging = remote.workspace(1), remote.state_dir(1), remote.spool(1)
-    settings.TERMINAL_TMUX_SOCKET_PREFIX = "rebench"
-    production = remote.workspace(1), remote.state_dir(1), remote.spool(1)
+@ts.sync
+async def test_what_the_browser_terminal_of_an_ssh_workstation_writes_is_in_the_workspace_its_agent_scores(
+    ssh_attempt, term_dirs, settings
+) -> None:
+    async with ssh_server(term_dirs) as server:
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
+        screen = await ts.open_screen(router(), ssh_attempt.pk, ssh_attempt.user)
+        await screen.ready()
+        start = len(screen.output)
+        await screen.type("echo typed-over-ssh > note.txt; echo wr''ote\r")
+        await screen.until("wrote", start=start)
+        await screen.comm.disconnect()
+    # The agent prepares and scores layout.workspace(): the terminal's work is there, the attempt's user's.
+    note = layout.workspace(ssh_attempt.pk) / "note.txt"
+    assert note.read_text() == "typed-over-ssh\n"
+    if users.per_attempt():
+        assert note.stat().st_uid == users.attempt_user(ssh_attempt.pk, create=False).uid
 
-    assert staging[0] == "/home/rebench/rebench-workspaces/staging-a1"
-    assert production[0] == "/home/rebench/rebench-workspaces/rebench-a1"
-    assert not set(staging) & set(production)
+
+@ts.sync
+async def test_files_go_in_and_out_of_an_ssh_workstations_workspace(ssh_attempt, term_dirs, settings, tmp_path) -> None:
+    from trials.models import Workstation
+    from trials.selectors import attempt_sandbox_request, workstation_backend
+
+    async with ssh_server(term_dirs) as server:
+        await asyncio.to_thread(ts.point_at_ssh_server, ssh_attempt, server, settings)
+        workstation = await asyncio.to_thread(Workstation.objects.get, pk=ssh_attempt.workstation_id)
+        backend = workstation_backend(workstation)
+        request = await asyncio.to_thread(attempt_sandbox_request, ssh_attempt)
+        await asyncio.to_thread(sandbox_up, request)  # the workspace, as its preparation leaves it
+        await backend.workspace_upload(request, "data/in.txt", b"uploaded\n")
+        dest = tmp_path / "out"
+        kind = await backend.workspace_download(request, "data/in.txt", dest, max_bytes=1000)
+        with pytest.raises(BackendError, match="over the download limit"):
+            await backend.workspace_download(request, "data/in.txt", tmp_path / "cut", max_bytes=3)
+        with pytest.raises(BackendError):
+            await backend.workspace_upload(request, "../escape.txt", b"no")
+        await backend.disconnect()
+    assert (kind, dest.read_bytes()) == ("file", b"uploaded\n")
+    assert (layout.workspace(ssh_attempt.pk) / "data" / "in.txt").read_bytes() == b"uploaded\n"
+    assert not (layout.workspace_root() / "escape.txt").exists()

@@ -169,8 +169,50 @@ def test_a_local_workstation_gets_no_ssh_steps(tmp_path: Path) -> None:
     script = setup.script(host(backend="local", ssh_user=""))
 
     assert "openssh-server" not in script
-    assert "SSH user" not in script
+    assert "rebench-gate" not in script
     assert run(script, tmp_path).returncode == 0
+
+
+def test_an_ssh_workstation_gets_the_gate_and_the_sites_key_limited_to_it_once(tmp_path: Path, settings) -> None:
+    key = tmp_path / "site"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "web", "-f", str(key)], check=True)
+    settings.TERMINAL_SSH_KEY = str(key)
+    kind, blob = (tmp_path / "site.pub").read_text().split()[:2]
+    scratch = tmp_path / "root"
+    keys = scratch / "root/.ssh/authorized_keys"
+    keys.parent.mkdir(parents=True)
+    keys.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop\n")
+    script = setup.script(host(ssh_user=""))
+    for _ in range(2):  # run again (an upgrade): the site's line is replaced, never added twice
+        result = run(script, scratch)
+        assert result.returncode == 0, result.stderr
+
+    assert keys.read_text().splitlines() == [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAdmin admin@laptop",
+        f'command="/usr/local/sbin/rebench-gate",restrict {kind} {blob} rebench-site-gate',
+    ]
+    assert mode(keys) == 0o600
+    gate = scratch / "usr/local/sbin/rebench-gate"
+    assert mode(gate) == 0o755
+    assert (
+        "cd /srv/rebench && exec /srv/rebench/.venv/bin/python -m workstation.gate --env /etc/rebench/worker.env\n"
+    ) in gate.read_text()
+    # The gate reads the environment file as systemd and bash do, quotes and escapes included.
+    from workstation.gate import read_env_file
+
+    written = read_env_file(str(scratch / "etc/rebench/worker.env"))
+    assert written["CELERY_BROKER_URL"] == SECRET_BROKER
+    assert written["DJANGO_SETTINGS_MODULE"] == "rebench_site.agent_settings"
+
+
+def test_without_the_sites_key_the_script_says_where_its_line_goes(tmp_path: Path, settings) -> None:
+    settings.TERMINAL_SSH_KEY = str(tmp_path / "missing")
+    result = run(setup.script(host(ssh_user="")), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert 'command=\\"/usr/local/sbin/rebench-gate\\",restrict' not in result.stderr
+    assert 'command="/usr/local/sbin/rebench-gate",restrict <key>' in result.stderr
+    assert not (tmp_path / "root/.ssh/authorized_keys").exists()
 
 
 @pytest.mark.parametrize(

@@ -26,23 +26,10 @@ DONE = "done"
 FAILED = "failed"
 
 
-def sandbox_request(data: dict[str, Any]) -> SandboxRequest:
-    """The spec's sandbox (a SandboxRequest as JSON: lists for tuples) as the dataclass again."""
-    return SandboxRequest(
-        attempt_id=int(data["attempt_id"]),
-        gpus=tuple(int(g) for g in data.get("gpus", ())),
-        host_gpu_count=int(data.get("host_gpu_count", 0)),
-        cpus=int(data.get("cpus", 0)),
-        memory_gb=float(data.get("memory_gb", 0)),
-        network=str(data.get("network", "none")),
-        bridges=tuple((int(port), str(path)) for port, path in data.get("bridges", ())),
-    )
-
-
 def policy(sandbox: dict[str, Any]) -> workstation_sandbox.Policy:
     """The attempt's sandbox on this machine, its tools in place."""
     layout.install_tools()
-    return workstation_policy.local_policy(sandbox_request(sandbox))
+    return workstation_policy.local_policy(SandboxRequest.from_json(sandbox))
 
 
 def package(spec: dict[str, Any]) -> packages.EnvironmentPackage | None:

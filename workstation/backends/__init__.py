@@ -31,6 +31,19 @@ class SandboxRequest:
     # (port on the sandbox's loopback, Unix socket on the host): the environment's proxy or judge.
     bridges: tuple[tuple[int, str], ...] = ()
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SandboxRequest:
+        """The request as JSON carried it (lists for tuples) as the dataclass again."""
+        return cls(
+            attempt_id=int(data["attempt_id"]),
+            gpus=tuple(int(g) for g in data.get("gpus", ())),
+            host_gpu_count=int(data.get("host_gpu_count", 0)),
+            cpus=int(data.get("cpus", 0)),
+            memory_gb=float(data.get("memory_gb", 0)),
+            network=str(data.get("network", "none")),
+            bridges=tuple((int(port), str(path)) for port, path in data.get("bridges", ())),
+        )
+
 
 @dataclass(frozen=True)
 class ShellSpec:
@@ -119,9 +132,9 @@ class Backend(abc.ABC):
 def backend_for(kind: str, *, host: str = "", port: int = 22, user: str = "") -> Backend:
     """The backend for a workstation of this kind ("local" or "ssh")."""
     if kind == "ssh":
-        from workstation.backends.ssh import SSHBackend
+        from workstation.backends.ssh import DEFAULT_USER, SSHBackend
 
-        return SSHBackend(host=host, port=port or 22, username=user or "rebench")
+        return SSHBackend(host=host, port=port or 22, username=user or DEFAULT_USER)
     if kind == "local":
         from workstation.backends.local import LocalBackend
 

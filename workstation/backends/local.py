@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +37,7 @@ def _as(user: ShellUser) -> dict[str, Any]:
     return {"user": user.uid, "group": user.gid, "extra_groups": []} if os.geteuid() == 0 else {}
 
 
-def _holder_env() -> dict[str, str]:
+def holder_env() -> dict[str, str]:
     return {"HOME": "/", "PATH": SYSTEM_PATH, "LANG": os.environ.get("LANG", "C.UTF-8"), "TERM": "xterm-256color"}
 
 
@@ -71,7 +72,7 @@ def sandbox_up(request: SandboxRequest, control: dict[str, Any] | None = None) -
     return found
 
 
-def _holder_socket(attempt_id: int, number: int) -> Path:
+def holder_socket(attempt_id: int, number: int) -> Path:
     return layout.terminals_dir(attempt_id) / holder.socket_name(number)
 
 
@@ -86,7 +87,7 @@ def _terminals_folder(attempt_id: int, user: ShellUser) -> Path:
 def _start_holder(spec: ShellSpec, found: sandbox.Policy, user: ShellUser) -> Path:
     """Start this terminal's holder (and its shell in the sandbox) unless it runs; its socket."""
     _terminals_folder(spec.attempt_id, user)
-    path = _holder_socket(spec.attempt_id, spec.number)
+    path = holder_socket(spec.attempt_id, spec.number)
     if spec.spool_output:
         give_file(spec.spool_output, user)
     python = system_python()
@@ -106,14 +107,14 @@ def _start_holder(spec: ShellSpec, found: sandbox.Policy, user: ShellUser) -> Pa
         ),
     )
     result = subprocess.run(  # noqa: S603 - our tool, with arguments we build
-        argv, capture_output=True, check=False, timeout=15, env=_holder_env(), cwd="/", **_as(user)
+        argv, capture_output=True, check=False, timeout=15, env=holder_env(), cwd="/", **_as(user)
     )
     if result.returncode != 0:
         raise BackendError(f"The terminal could not start: {result.stderr.decode(errors='replace').strip()[-500:]}")
     return path
 
 
-def _terminal_user() -> ShellUser:
+def terminal_user() -> ShellUser:
     try:
         return users.tmux_user()
     except users.UnixUserError as exc:
@@ -130,26 +131,41 @@ async def _connect(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWrit
         raise BackendError(f"Could not reach the terminal: {exc}") from exc
 
 
+def terminal_prepare(spec: ShellSpec) -> Path:
+    """The attempt's sandbox up (control applied, the relay's token set) and terminal `number`'s holder
+    started unless it runs (a read-only spec starts nothing); the holder's socket."""
+    found = sandbox_up(spec.sandbox, spec.control)
+    user = terminal_user()
+    if spec.token:
+        sandbox.set_token(found.state_dir, spec.token, uid=user.uid)
+    if spec.readonly:
+        return holder_socket(spec.attempt_id, spec.number)
+    return _start_holder(spec, found, user)
+
+
+def holder_answers(attempt_id: int, number: int) -> bool:
+    """Whether terminal `number`'s holder takes a connection now."""
+    path = holder_socket(attempt_id, number)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            with unix_path(str(path)) as address:
+                probe.connect(address)
+        except OSError:
+            return False
+    return True
+
+
 class LocalBackend(Backend):
     async def session_exists(self, spec: ShellSpec) -> bool:
-        connection = await _connect(_holder_socket(spec.attempt_id, spec.number))
+        connection = await _connect(holder_socket(spec.attempt_id, spec.number))
         if connection is None:
             return False
         connection[1].close()
         return True
 
-    def _prepare(self, spec: ShellSpec) -> Path:
-        found = sandbox_up(spec.sandbox, spec.control)
-        user = _terminal_user()
-        if spec.token:
-            sandbox.set_token(found.state_dir, spec.token, uid=user.uid)
-        if spec.readonly:
-            return _holder_socket(spec.attempt_id, spec.number)
-        return _start_holder(spec, found, user)
-
     async def open(self, spec: ShellSpec) -> Shell:
         # Users, the sandbox and the holder are slow (useradd, bubblewrap): in a thread, off the event loop.
-        path = await asyncio.to_thread(self._prepare, spec)
+        path = await asyncio.to_thread(terminal_prepare, spec)
         connection = await _connect(path)
         if connection is None:
             if spec.readonly:
@@ -171,10 +187,10 @@ class LocalBackend(Backend):
         return None  # already here
 
     async def workspace_upload(self, request: SandboxRequest, path: str, data: bytes) -> None:
-        await asyncio.to_thread(_transfer, files.upload, request, path, data)
+        await asyncio.to_thread(transfer, files.upload, request, path, data)
 
     async def workspace_download(self, request: SandboxRequest, path: str, dest: Path, *, max_bytes: int) -> str:
-        return str(await asyncio.to_thread(_transfer, files.download, request, path, dest, max_bytes=max_bytes))
+        return str(await asyncio.to_thread(transfer, files.download, request, path, dest, max_bytes=max_bytes))
 
     async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
         return await asyncio.to_thread(collect_ssh_recordings_sync, attempt_id, dest)
@@ -200,7 +216,7 @@ def _stop_holders(attempt_id: int) -> bool:
     return ended > 0
 
 
-def _transfer(function: Callable[..., object], request: SandboxRequest, *args: Any, **kwargs: Any) -> object:
+def transfer(function: Callable[..., object], request: SandboxRequest, *args: Any, **kwargs: Any) -> object:
     try:
         return function(policy.local_policy(request), *args, **kwargs)
     except files.TransferError as exc:

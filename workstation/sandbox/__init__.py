@@ -1,14 +1,13 @@
 """One sandbox per attempt: bubblewrap namespaces and a cgroup, started and frozen on the workstation itself.
 
-Standard library only, no Django: the same package runs on this machine (imported, and as the
-keeper daemon `python -m workstation.sandbox keeper`) and on SSH workstations (copied there as
-`rebench_sandbox`). What a sandbox is, is a `Policy` (plain data, JSON on disk); what runs it:
+Standard library only, no Django: it is imported by the web host, the agent and an SSH
+workstation's gate, and the keeper daemon runs it with the system's python3 (`python -m
+workstation.sandbox daemon`). What a sandbox is, is a `Policy` (plain data, JSON on disk); what runs it:
 
-- the **keeper** (keeper.py): one daemon per attempt, outside the sandbox, as root locally (the SSH
-  user on an SSH workstation). It makes the attempt's cgroup, keeps the sandbox's first process
-  (the spawner) running, relays the `task` command's API calls, and freezes the sandbox whenever
-  the last control the server sent says so — a pause, or a deadline that has passed — with or
-  without the server, the broker or the worker.
+- the **keeper** (keeper.py): one daemon per attempt, outside the sandbox, as root. It makes the
+  attempt's cgroup, keeps the sandbox's first process (the spawner) running, relays the `task`
+  command's API calls, and freezes the sandbox whenever the last control the server sent says so —
+  a pause, or a deadline that has passed — with or without the server, the broker or the worker.
 - the **spawner** (spawner.py): inside, as the attempt's user; starts each terminal's shell on the
   terminal its holder (outside) passes it.
 - **instances**: `launch()` starts one more sandbox of the same policy for a command (a scorer's

@@ -34,8 +34,7 @@ from .state import _alive, _locked, _private_dir, keeper_pid, read_json, write_f
 def ensure(policy: Policy, launcher: list[str], *, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Start the attempt's sandbox unless it runs; returns its status. Idempotent, safe from several processes.
 
-    `launcher` runs this package's command line (`python -m workstation.sandbox` here,
-    `python3 -m rebench_sandbox` on an SSH workstation).
+    `launcher` runs this package's command line (`python -m workstation.sandbox`).
     """
     policy = policy.resolved()
     _private_dir(os.path.dirname(policy.state_dir))

@@ -155,34 +155,28 @@ TimeoutStopSec=60
 WantedBy=multi-user.target
 REBENCH_UNIT
 {% if backend == "ssh" %}
-{% if ssh_user %}say "The SSH user: {{ ssh_user }} (the web host opens terminals and sandboxes as it)"
-if ! getent passwd {{ ssh_user }} >/dev/null; then
-    system useradd --create-home --shell /bin/bash {{ ssh_user }}
+say "The gate: {{ gate }}, the one command the site's SSH key runs here, as {{ gate_login }}"
+folder 0755 /usr/local/sbin
+file 0755 {{ gate }} <<'REBENCH_GATE'
+#!/bin/sh
+# rebench_site's gate (workstation/gate.py): the forced command of the site's key. It does one of the
+# workstation backend's verbs, named in SSH_ORIGINAL_COMMAND, on this host's attempts; nothing else.
+cd {{ checkout }} && exec {{ checkout }}/.venv/bin/python -m workstation.gate --env {{ env_file }}
+REBENCH_GATE
+{% if gate_line %}GATE_HOME="$(getent passwd {{ gate_login }} | cut -d: -f6)"
+if [ -n "$ROOT" ] || [ -z "$GATE_HOME" ]; then GATE_HOME=/root; fi
+install -d -m 0700 "$ROOT$GATE_HOME/.ssh"
+KEYS="$ROOT$GATE_HOME/.ssh/authorized_keys"
+[ -f "$KEYS" ] || : > "$KEYS"
+# The site's line, replaced whole on each run; every other line is left as it was.
+{ grep -v ' {{ gate_key_comment }}$' "$KEYS" || true; echo '{{ gate_line }}'; } > "$KEYS.new"
+chmod 0600 "$KEYS.new"
+mv -f "$KEYS.new" "$KEYS"
+{% else %}warn "the site's key (TERMINAL_SSH_KEY) could not be read: put its public line in ~{{ gate_login }}/.ssh/authorized_keys as command=\"{{ gate }}\",restrict <key>"
+{% endif %}{% if gate_login == "root" %}if command -v sshd >/dev/null && [ -z "$ROOT" ] && sshd -T 2>/dev/null | grep -qi '^permitrootlogin no$'; then
+    warn "sshd's PermitRootLogin is no: set it to forced-commands-only (or prohibit-password) for the site's gate"
 fi
-# Its sandboxes' cgroups live under {{ ssh_cgroup_parent }}, delegated to it (made again at each boot).
-if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-    file 0644 /etc/systemd/system/rebench-ssh-cgroup.service <<'REBENCH_UNIT'
-[Unit]
-Description=rebench_site: the cgroup {{ ssh_cgroup_parent }}, delegated to {{ ssh_user }}
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/mkdir -p /sys/fs/cgroup/{{ ssh_cgroup_parent }}
-ExecStart=/bin/chown -R {{ ssh_user }}: /sys/fs/cgroup/{{ ssh_cgroup_parent }}
-
-[Install]
-WantedBy=multi-user.target
-REBENCH_UNIT
-    system systemctl daemon-reload
-    system systemctl enable --now rebench-ssh-cgroup.service
-else
-    warn "cgroup v1: make {{ ssh_cgroup_parent }} in each controller's hierarchy and chown it to {{ ssh_user }}"
-fi
-warn "put the web host's public key (of TERMINAL_SSH_KEY) in ~{{ ssh_user }}/.ssh/authorized_keys"
-{% else %}warn "no SSH user is set for {{ name }}: the web host logs in as its own user's name"
-{% endif %}
-say "This host's SSH keys: compare with the fingerprints the web host recorded in its known_hosts"
+{% endif %}say "This host's SSH keys: compare with the fingerprints the web host recorded in its known_hosts"
 for key in "$ROOT"/etc/ssh/ssh_host_*_key.pub; do
     if [ -f "$key" ] && command -v ssh-keygen >/dev/null; then
         ssh-keygen -l -f "$key"

@@ -1,5 +1,6 @@
-"""rebench_site: human expert trials, grading and review for RE-Bench."""
+"""rebench_site: human expert trials, grading and review for RE-Bench.
 
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+The Celery application (rebench_site.celery) is loaded when Django is set up (apps.py), not on
+import of this package: a process that reads the settings alone (an SSH workstation's gate) stays
+light.
+"""

@@ -5,8 +5,6 @@ reads from another (DEBUG, DATA_DIR, SITE_URL) and adds to what another defines 
 authentication classes, Celery's beat schedule), so the order of the imports below doesn't matter.
 """
 
-import django_stubs_ext
-
 # Star imports on purpose: Django reads every upper-case name of this module, and listing the
 # ~250 settings again here would be a second list to keep in step with the modules.
 from rebench_site.settings.api import *  # noqa: F403
@@ -16,7 +14,3 @@ from rebench_site.settings.infrastructure import *  # noqa: F403
 from rebench_site.settings.review import *  # noqa: F403
 from rebench_site.settings.security import *  # noqa: F403
 from rebench_site.settings.workstations import *  # noqa: F403
-
-# Django's generic classes take their type parameters at run time too (ModelAdmin[Profile],
-# ModelForm[Attempt]), as the annotations mypy checks write them.
-django_stubs_ext.monkeypatch(include_builtins=False)

@@ -41,9 +41,11 @@ from tests.multihost.hosts import ROOT_AND_IP, Forwarder, Host
 from tests.trials import terminal_support as ts
 from tests.trials.celery_support import redis_test_url, using_broker, wait_for
 from tests.trials.ssh_server import workstation_settings
+from trials import recording
 from trials import services as trials_services
-from trials.models import Attempt, Pause, Workstation
+from trials.models import Attempt, Pause, TerminalSession, Workstation
 from trials.services import sync as trials_sync
+from trials.services.terminals import SSH_SESSION_BASE
 from workstation import users
 from workstation.agent.tasks import workstation_heartbeat
 from workstation.backends.local import end_attempt_sync
@@ -143,6 +145,12 @@ def in_browser_terminal(attempt: Attempt, typed: str, until: str, *, error: bool
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, session()).result()
+
+
+def printed(session: TerminalSession) -> str:
+    """What a recorded terminal printed (its asciicast's output events)."""
+    _header, events = recording.read_cast(session.recording_name)
+    return "".join(str(event[2]) for event in events if event[1] == "o")
 
 
 def fresh(attempt: Attempt) -> Attempt:
@@ -286,18 +294,28 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         back = sshds[0].ssh(users.attempt_user_name(attempts[0].pk), key[0], "cat score.txt")
         assert back.stdout.strip() == "0.70", back
 
-        # B's expert submits: the final run is scored on B's host with the log so far, and its user retired there.
-        submitter = attempts[2]
-        assert submitter.user is not None
-        trials_services.attempt_submit(attempt=fresh(submitter), by=submitter.user)
-        final = ScoringJob.objects.filter(attempt=submitter, kind=ScoringJob.Kind.FINAL)
-        assert wait_for(lambda: final.filter(status=ScoringJob.Status.DONE).exists(), timeout=120), agents[1].said()
-        assert ScoreLogEntry.objects.get(job=final.get()).score == 0.72
-        assert wait_for(partial(logged, agents[1], final.get()), timeout=10)
-        assert fresh(submitter).status == Attempt.Status.ENDED
-        if users.per_attempt():
-            assert wait_for(partial(users._expired, users.attempt_user_name(submitter.pk)), timeout=10)
-            assert not users._expired(users.attempt_user_name(attempts[0].pk))
+        # Each expert submits: the final run is scored on their host with the log so far, and their user is
+        # retired there; A's after the outage, B's on B.
+        for i, submitter in enumerate(attempts):
+            assert submitter.user is not None
+            trials_services.attempt_submit(attempt=fresh(submitter), by=submitter.user)
+            final = ScoringJob.objects.filter(attempt=submitter, kind=ScoringJob.Kind.FINAL)
+            agent = agents[0] if i < 2 else agents[1]
+            done = final.filter(status=ScoringJob.Status.DONE)
+            assert wait_for(done.exists, timeout=120), agent.said()
+            assert ScoreLogEntry.objects.get(job=final.get()).score == float(f"0.7{i}")
+            assert wait_for(partial(logged, agent, final.get()), timeout=10)
+            assert fresh(submitter).status == Attempt.Status.ENDED
+            if users.per_attempt():
+                assert wait_for(partial(users._expired, users.attempt_user_name(submitter.pk)), timeout=10)
+        # Then the site's worker ends their terminals and brings the recordings in through each host's gate
+        # (here after the retirement, which the two race for): the browser terminal's and the SSH session's.
+        for i, attempt in enumerate(attempts):
+            assert trials_services.terminals_finish(attempt_id=attempt.pk) >= 2
+            sessions = {s.number: s for s in TerminalSession.objects.filter(attempt=attempt)}
+            assert f"typed-{30 + i}" in printed(sessions[1])
+            ssh_sessions = [s for n, s in sessions.items() if n >= SSH_SESSION_BASE]
+            assert any(f"typed-{40 + i}" in printed(s) for s in ssh_sessions), sorted(sessions)
     finally:
         for agent in agents:
             agent.stop()

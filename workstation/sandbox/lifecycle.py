@@ -164,9 +164,11 @@ def status(state_dir: str) -> dict[str, Any]:
 def stop(state_dir: str, *, remove: bool = False) -> bool:
     """End the sandbox: stop the keeper, kill every process of the attempt, drop its cgroup. Idempotent.
 
-    True if anything was running. With `remove` the state folder goes too (the attempt is retired).
+    True if anything was running. With `remove` the state folder goes too (the attempt is retired), all
+    but its SSH sessions' recordings: the site collects them once the attempt has ended, which may be
+    after the final scoring run has retired it.
     """
-    from .ssh_gate import stop_sessions  # here: ssh_gate reads frozen_reason from this module
+    from .ssh_gate import SSH_DIR, stop_sessions  # here: ssh_gate reads frozen_reason from this module
 
     policy_data = read_json(os.path.join(state_dir, POLICY_FILE))
     was_running = stop_sessions(state_dir) > 0
@@ -191,7 +193,15 @@ def stop(state_dir: str, *, remove: bool = False) -> bool:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(os.path.join(state_dir, name))
     if remove:
-        shutil.rmtree(state_dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(state_dir):
+                if entry.name == SSH_DIR:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
     return was_running
 
 

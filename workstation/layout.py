@@ -24,7 +24,6 @@ TOOLS = {
     "spawner.py": HERE / "sandbox" / "spawner.py",
     "rebench-ssh": HERE / "tools" / "ssh_session.py",
 }
-SANDBOX_PACKAGE = HERE / "sandbox"
 
 
 def sandbox_name(attempt_id: int) -> str:

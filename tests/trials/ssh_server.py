@@ -4,30 +4,21 @@ The site's key there is limited to the gate (`command="rebench-gate",restrict` i
 authorized_keys): whatever command line the client sends, the server runs `python -m
 workstation.gate` as root with that line in SSH_ORIGINAL_COMMAND, on pipes (no PTY), in the
 environment a workstation's set-up writes: here, this test's settings (the same machine, the same
-folders). `gate=False` runs the client's command itself as the shared user instead (in a PTY when
-one is asked for), for tests of the server itself.
+folders).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import functools
 import os
-import struct
-import subprocess
 import sys
-import termios
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 from django.conf import settings
-
-from workstation.users import shared_user
 
 # The settings the workstation's side reads (workstation/), as this test has them: its environment file.
 _SHARED = (
@@ -87,91 +78,19 @@ def gate_environment(command: str) -> dict[str, str]:
     return env
 
 
-def _ctty() -> None:
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
-def _set_size(fd: int, cols: int, rows: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _child_options() -> dict[str, Any]:
-    user = shared_user()  # never root, as on a real workstation
-    as_user = {"user": user.uid, "group": user.gid, "extra_groups": []} if os.geteuid() == 0 else {}
-    env = {"HOME": user.home, "USER": user.name, "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    return {"env": env, "cwd": user.home, **as_user}
-
-
-async def _run_in_pty(process: asyncssh.SSHServerProcess[bytes]) -> int:
-    loop = asyncio.get_running_loop()
-    cols, rows, *_ = process.term_size
-    master, slave = os.openpty()
-    _set_size(slave, cols or 80, rows or 24)
-    options = _child_options()
-    env = {**options.pop("env"), "TERM": process.term_type or "xterm"}
-    if "user" in options:
-        os.fchown(slave, options["user"], options["group"])
-    child = subprocess.Popen(  # the command the test's client sent
-        ["/bin/bash", "-c", process.command or "bash"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        start_new_session=True,
-        preexec_fn=_ctty,
-        env=env,
-        **options,
-    )
-    os.close(slave)
-    os.set_blocking(master, False)
-    done = asyncio.Event()
-
-    def readable() -> None:
-        try:
-            data = os.read(master, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            process.stdout.write(data)
-        else:
-            loop.remove_reader(master)
-            done.set()
-
-    loop.add_reader(master, readable)
-
-    async def feed() -> None:
-        while True:
-            try:
-                data = await process.stdin.read(65536)
-            except asyncssh.TerminalSizeChanged as change:
-                _set_size(master, change.width, change.height)
-                continue
-            if not data:
-                return
-            with contextlib.suppress(OSError):
-                os.write(master, data)
-
-    feeder = asyncio.create_task(feed())
-    await done.wait()
-    feeder.cancel()
-    os.close(master)
-    return await asyncio.to_thread(child.wait)
-
-
-async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes], *, gate: bool = False) -> int:
-    if gate:
-        argv = [sys.executable, "-m", "workstation.gate", "--env", "/nonexistent"]
-        options: dict[str, Any] = {"env": gate_environment(process.command or ""), "cwd": str(settings.BASE_DIR)}
-    else:
-        argv = ["/bin/bash", "-c", process.command or "true"]
-        options = _child_options()
+async def _run_gate(process: asyncssh.SSHServerProcess[bytes]) -> int:
+    """The gate as root, on pipes (`restrict`: never a PTY), with the client's command line in SSH_ORIGINAL_COMMAND."""
     child = await asyncio.create_subprocess_exec(
-        *argv,
+        sys.executable,
+        "-m",
+        "workstation.gate",
+        "--env",
+        "/nonexistent",
+        env=gate_environment(process.command or ""),
+        cwd=str(settings.BASE_DIR),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        **options,
     )
     # Output by hand: asyncssh's redirect ends the channel's output at the first source's EOF, so a
     # command that closes its stderr early (`2>/dev/null`: a terminal holder's `connect`) would lose
@@ -190,14 +109,9 @@ async def _run_in_pipes(process: asyncssh.SSHServerProcess[bytes], *, gate: bool
     return await child.wait()
 
 
-async def _handle(process: asyncssh.SSHServerProcess[bytes], *, gate: bool) -> None:
+async def _handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
     try:
-        if gate:
-            status = await _run_in_pipes(process, gate=True)  # `restrict`: never a PTY
-        elif process.term_type:
-            status = await _run_in_pty(process)
-        else:
-            status = await _run_in_pipes(process)
+        status = await _run_gate(process)
     except Exception as exc:  # a broken test server must say why, not hang
         process.stderr.write(f"test ssh server: {exc}\n".encode())
         status = 1
@@ -214,7 +128,7 @@ class SSHServer:
 
 @contextlib.asynccontextmanager
 async def ssh_server(
-    directory: Path, *, authorize_client: bool = True, wrong_host_key: bool = False, gate: bool = True
+    directory: Path, *, authorize_client: bool = True, wrong_host_key: bool = False
 ) -> AsyncIterator[SSHServer]:
     """An SSH server on a free loopback port; known_hosts and the client key written into `directory`."""
     host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -226,7 +140,7 @@ async def ssh_server(
         0,
         server_host_keys=[host_key],
         authorized_client_keys=asyncssh.import_authorized_keys(authorized.export_public_key().decode()),
-        process_factory=functools.partial(_handle, gate=gate),
+        process_factory=_handle,
         encoding=None,
         line_editor=False,
     )

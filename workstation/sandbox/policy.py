@@ -87,7 +87,7 @@ class Policy:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def resolved(self) -> Policy:
-        """On the host itself: `~` in paths expanded, -1 ids made this process's (an SSH workstation's policy)."""
+        """On the host itself: `~` in paths expanded, -1 ids (the relay's, by default) made this process's."""
         data = asdict(self)
         for key in ("state_dir", "workspace", "tools_dir"):
             data[key] = os.path.expanduser(data[key])

@@ -49,6 +49,21 @@ class Load:
     client: subprocess.Popen[bytes] | None = None
     output: Path | None = None
 
+    def wait_ready(self, timeout: float) -> str:
+        """Until the client says its sessions are open (or gave up on the slow ones after 60 s): its line."""
+        assert self.output is not None
+        log = self.output.with_name("client.log")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                for line in log.read_text(errors="replace").splitlines():
+                    if "sessions ready" in line:
+                        return line
+            if self.client is not None and self.client.poll() is not None:
+                return "the client ended"
+            time.sleep(0.5)
+        return "not ready in time"
+
     def results(self, timeout: float) -> dict[str, Any]:
         assert self.client is not None
         assert self.output is not None

@@ -67,11 +67,8 @@ def workstations_ping() -> int:
     from workstation.agent.tasks import workstation_heartbeat
 
     count = 0
-    for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only(
-        "pk", "queue_name", "backend", "ssh_user"
-    ):
-        ssh_user = ws.ssh_user if ws.backend == Workstation.Backend.SSH else ""
-        workstation_heartbeat.apply_async(args=(ws.pk, ssh_user), queue=ws.queue_name, expires=60)
+    for ws in Workstation.objects.exclude(status=Workstation.Status.OFFLINE).only("pk", "queue_name"):
+        workstation_heartbeat.apply_async(args=(ws.pk,), queue=ws.queue_name, expires=60)
         count += 1
     return count
 

@@ -143,7 +143,7 @@ def is_ours(user: str, *, also: Iterable[str] = ()) -> bool:
     """Whether a GPU process of `user` belongs to an attempt or to the site (not "foreign").
 
     An attempt's user (`rb-a<id>`), the shared attempt user when per-attempt users are off, the
-    terminal holders' user, and `also` (an SSH workstation's user, who runs its sandboxes). Without
+    terminal holders' user, and `also` (any other login a caller names). Without
     root every attempt runs as this process's own user, so that one is ours too.
     """
     prefix = settings.TERMINAL_ATTEMPT_USER_PREFIX

@@ -91,7 +91,7 @@ def test_an_agent_without_a_database_prepares_scores_and_beats_through_the_sites
         assert not fresh(attempt).pauses.filter(ended_at__isnull=True).exists()
 
         # Its heartbeat reaches the workstation's row, with what the machine can do.
-        workstation_heartbeat.apply_async(args=(workstation.pk, ""), queue=workstation.queue_name)
+        workstation_heartbeat.apply_async(args=(workstation.pk,), queue=workstation.queue_name)
         assert wait_for(lambda: Workstation.objects.get(pk=workstation.pk).last_heartbeat_at is not None, timeout=60)
     finally:
         agent.terminate()

@@ -261,7 +261,7 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         cut_at = timezone.now()
         time.sleep(4)
         for ws in (ws_a, ws_b):
-            workstation_heartbeat.apply_async(args=(ws.pk, ""), queue=ws.queue_name)
+            workstation_heartbeat.apply_async(args=(ws.pk,), queue=ws.queue_name)
         assert wait_for(lambda: heard_since(ws_b, cut_at), timeout=60)
         assert not heard_since(ws_a, cut_at)
         watched = trials_services.workstations_watch()
@@ -282,7 +282,7 @@ def test_two_workstations_on_hosts_of_their_own_score_without_the_database_and_s
         # The link is back: A's agent answers again (the heartbeat queued meanwhile, or a new one) and
         # its attempts resume where they were.
         host_a.restore()
-        workstation_heartbeat.apply_async(args=(ws_a.pk, ""), queue=ws_a.queue_name)
+        workstation_heartbeat.apply_async(args=(ws_a.pk,), queue=ws_a.queue_name)
         assert wait_for(lambda: heard_since(ws_a, cut_at), timeout=120), agents[0].said()[-3000:]
         assert trials_services.workstations_watch()["resumed"] == 2
         for attempt in attempts:

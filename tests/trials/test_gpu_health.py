@@ -247,7 +247,7 @@ def test_the_heartbeat_task_on_the_workstations_worker_stores_its_inventory(
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
 
     with using_broker(broker_url("sqla", tmp_path)) as app, running_worker(app, queues=[workstation.queue_name]):
-        workstation_heartbeat.apply_async(args=(workstation.pk, ""), queue=workstation.queue_name)
+        workstation_heartbeat.apply_async(args=(workstation.pk,), queue=workstation.queue_name)
         assert wait_for(lambda: Workstation.objects.get(pk=workstation.pk).last_heartbeat_at is not None, timeout=60)
 
     workstation.refresh_from_db()

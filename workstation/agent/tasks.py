@@ -101,14 +101,15 @@ def attempt_user_retire(attempt_id: int) -> bool:
 
 
 @shared_task(name="workstation.heartbeat")
-def workstation_heartbeat(workstation_id: int, ssh_user: str = "") -> bool:
+def workstation_heartbeat(workstation_id: int, _ssh_user: str = "") -> bool:
     """Runs on the workstation's own queue: it only arrives if that workstation's worker is alive.
 
     It says whether this machine can sandbox attempts (bubblewrap, user namespaces, cgroups), and
     what it has: its GPUs as nvidia-smi sees them, with processes no attempt runs, and its disk.
-    `ssh_user`: an SSH workstation's user, whose GPU processes are its attempts'.
+    `_ssh_user` is ignored (messages sent before an upgrade carry it): every workstation's attempts
+    run as their own users now, on SSH ones too, so no login's GPU processes are the site's.
     """
-    report = inventory.report(also_ours=[ssh_user] if ssh_user else [])
+    report = inventory.report()
     if report["sandbox_problems"]:
         log.warning("workstation %s can't sandbox attempts: %s", workstation_id, "; ".join(report["sandbox_problems"]))
     return site().heartbeat(workstation_id, report)

@@ -56,7 +56,9 @@ async def test_the_experts_shell_runs_nothing_until_the_clock_starts(preparing: 
     assert not typed.exists(), "the shell ran a command before the clock started"
 
     await database_sync_to_async(services.attempt_clock_start)(attempt_id=preparing.pk)
-    for _ in range(40):
+    # Thawed by the tab's next check (every 0.5 s here); 30 s, not 10: a CI run on a loaded machine once
+    # took longer than 10 s to carry the word, thaw the shell and start `touch`.
+    for _ in range(120):
         if typed.exists():
             break
         await asyncio.sleep(0.25)

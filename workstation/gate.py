@@ -101,20 +101,15 @@ def spool_path(attempt_id: int, number: int) -> Path:
 
 
 def _open(attempt_id: int, number: int, request: dict[str, Any]) -> dict[str, Any]:
-    from workstation import workspaces
-    from workstation.backends import SandboxRequest, ShellSpec, local
+    from workstation.backends import ShellSpec, local
 
     record = bool(request.get("record")) and not request.get("readonly")
     if record:
-        user = local.terminal_user()
-        root = recordings_dir(attempt_id).parent
-        root.mkdir(parents=True, exist_ok=True)
-        root.chmod(0o711)
-        workspaces.make_folder(recordings_dir(attempt_id), uid=user.uid, gid=user.gid)
+        local.terminal_user_folder(recordings_dir(attempt_id), local.terminal_user())
     spec = ShellSpec(
         attempt_id=attempt_id,
         number=number,
-        sandbox=SandboxRequest.from_json({**request.get("sandbox", {}), "attempt_id": attempt_id}),
+        sandbox=_sandbox_request(request, attempt_id),
         cols=int(request.get("cols", 80)),
         rows=int(request.get("rows", 24)),
         readonly=bool(request.get("readonly")),
@@ -175,7 +170,8 @@ def _upload_limit() -> int:
     return int(settings.ATTEMPT_UPLOAD_MAX_MB) * 1024 * 1024
 
 
-def _transfer_request(request: dict[str, Any], attempt_id: int) -> Any:
+def _sandbox_request(request: dict[str, Any], attempt_id: int) -> Any:
+    """The request's sandbox for the attempt the verb names (never one the JSON names)."""
     from workstation.backends import SandboxRequest
 
     return SandboxRequest.from_json({**request.get("sandbox", {}), "attempt_id": attempt_id})
@@ -235,14 +231,15 @@ def run(words: list[str], stdin: BinaryIO, stdout: BinaryIO) -> int:
         elif verb == "end":
             answer = {"ended": local.end_attempt_sync(attempt_id)}
         elif verb == "upload":
-            request = _transfer_request(_request(stdin), attempt_id)
-            data = stdin.read(_upload_limit() + 1)
-            if len(data) > _upload_limit():
-                raise Refused(f"an upload is at most {_upload_limit()} bytes")
+            request = _sandbox_request(_request(stdin), attempt_id)
+            limit = _upload_limit()
+            data = stdin.read(limit + 1)
+            if len(data) > limit:
+                raise Refused(f"an upload is at most {limit} bytes")
             local.transfer(files.upload, request, args[1], data)
             answer = {"ok": True}
         elif verb == "download":
-            request = _transfer_request(_request(stdin), attempt_id)
+            request = _sandbox_request(_request(stdin), attempt_id)
             with tempfile.TemporaryDirectory() as folder:
                 dest = Path(folder) / "download"
                 kind = local.transfer(files.download, request, args[1], dest, max_bytes=_whole(args[2], "the limit"))

@@ -76,17 +76,17 @@ def holder_socket(attempt_id: int, number: int) -> Path:
     return layout.terminals_dir(attempt_id) / holder.socket_name(number)
 
 
-def _terminals_folder(attempt_id: int, user: ShellUser) -> Path:
-    """The attempt's holder sockets: the terminal user's alone (0700), so no shell and no other attempt connects."""
-    root = layout.terminals_root()
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o711)
-    return workspaces.make_folder(layout.terminals_dir(attempt_id), uid=user.uid, gid=user.gid)
+def terminal_user_folder(folder: Path, user: ShellUser) -> Path:
+    """`folder` the terminal user's alone (0700), in a parent anyone may cross but not list (0711)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.parent.chmod(0o711)
+    return workspaces.make_folder(folder, uid=user.uid, gid=user.gid)
 
 
 def _start_holder(spec: ShellSpec, found: sandbox.Policy, user: ShellUser) -> Path:
     """Start this terminal's holder (and its shell in the sandbox) unless it runs; its socket."""
-    _terminals_folder(spec.attempt_id, user)
+    # The attempt's holder sockets: no shell and no other attempt connects.
+    terminal_user_folder(layout.terminals_dir(spec.attempt_id), user)
     path = holder_socket(spec.attempt_id, spec.number)
     if spec.spool_output:
         give_file(spec.spool_output, user)

@@ -114,8 +114,16 @@ class SSHBackend(Backend):
         try:
             return await conn.run(command, input=data, check=False, encoding=None)
         except (asyncssh.Error, OSError) as exc:
-            _connections.pop(self._key, None)  # a broken connection is not reused
-            raise BackendError(f"The connection to {self.host} failed: {exc}.") from exc
+            raise self._broken(exc) from exc
+
+    def _broken(self, exc: Exception) -> BackendError:
+        """The connection failed: it is not reused, and the error says so."""
+        _connections.pop(self._key, None)
+        return BackendError(f"The connection to {self.host} failed: {exc}.")
+
+    def _refused(self, result: asyncssh.SSHCompletedProcess) -> BackendError:
+        reason = self._text(result.stderr).strip()[-800:] or f"exit status {result.exit_status}"
+        return BackendError(f"The workstation {self.host} refused: {reason}")
 
     @staticmethod
     def _text(data: object) -> str:
@@ -124,8 +132,7 @@ class SSHBackend(Backend):
     async def _answer(self, *words: object, input: str | bytes = b"") -> Any:
         result = await self._gate(*words, input=input)
         if result.exit_status != 0:
-            reason = self._text(result.stderr).strip()[-800:] or f"exit status {result.exit_status}"
-            raise BackendError(f"The workstation {self.host} refused: {reason}")
+            raise self._refused(result)
         try:
             return json.loads(self._text(result.stdout))
         except ValueError as exc:
@@ -196,8 +203,7 @@ class SSHBackend(Backend):
             said = await process.stderr.read()
             result = await process.wait()
         except (asyncssh.Error, OSError) as exc:
-            _connections.pop(self._key, None)
-            raise BackendError(f"The connection to {self.host} failed: {exc}.") from exc
+            raise self._broken(exc) from exc
         if result.exit_status != 0:
             raise BackendError(self._text(said).strip()[-800:] or "the download failed")
         try:
@@ -208,7 +214,7 @@ class SSHBackend(Backend):
     async def collect_ssh_recordings(self, attempt_id: int, dest: Callable[[int], Path]) -> list[int]:
         result = await self._gate("ssh-recordings", attempt_id)
         if result.exit_status != 0:
-            raise BackendError(f"The workstation {self.host} refused: {self._text(result.stderr).strip()[-500:]}")
+            raise self._refused(result)
         numbers = []
         data = result.stdout if isinstance(result.stdout, bytes) else b""
         with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:

@@ -22,11 +22,11 @@ from pathlib import Path
 from django.conf import settings
 from django.template import Context, Engine
 
-from workstation import users
+from workstation import gate, users
 
 HERE = Path(__file__).resolve().parent
 UNIT_NAME = "rebench-worker.service"
-ENV_FILE = "/etc/rebench/worker.env"
+ENV_FILE = gate.DEFAULT_ENV_FILE  # the gate reads the same file
 # The agent's token, in a file of its own: running the script again (after an upgrade) keeps it, and
 # only `REBENCH_AGENT_TOKEN=… bash setup.sh` with a newly issued one replaces it.
 TOKEN_FILE = "/etc/rebench/agent-token.env"  # noqa: S105 - a path; the token is written there at run time
@@ -64,7 +64,7 @@ WORKER_PREFIXES = (
 # The LLM endpoints' real keys (RUST_CODECONTESTS_API_KEY, …): the worker hands them to the scorers.
 WORKER_SUFFIXES = ("_API_KEY",)
 # The gate (workstation/gate.py): the one command the site's SSH key runs on an SSH workstation.
-GATE_PATH = "/usr/local/sbin/rebench-gate"
+GATE_PATH = f"/usr/local/sbin/{gate.NAME}"
 GATE_KEY_COMMENT = "rebench-site-gate"  # marks the key's line, so a later run replaces it
 _PUBLIC_KEY = re.compile(r"^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$")
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9._@:+-]+$")

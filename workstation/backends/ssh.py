@@ -27,7 +27,7 @@ from typing import Any
 import asyncssh
 from django.conf import settings
 
-from workstation import holder
+from workstation import gate, holder
 from workstation.backends import Backend, BackendError, SandboxRequest, Shell, ShellSpec
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ _connections: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, asyncssh.SS
 _locks: dict[tuple[Any, ...], tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 # A shell channel's SSH window: the most of a workstation's output in flight to us (see open()).
 SSH_WINDOW_BYTES = 128 * 1024
-GATE = "rebench-gate"
+GATE = gate.NAME
 DEFAULT_USER = "root"  # the gate makes users and cgroups: its key is root's, limited to the gate
 _SESSION_FILE = re.compile(r"session-(\d+)\.out")
 

@@ -89,7 +89,10 @@ def test_a_family_in_metrs_layout_runs_unchanged_and_an_admin_scores_it_by_hand(
     with running_worker(app, queues=[attempt.workstation.queue_name]):
         with transaction.atomic():
             services.workspace_prepare_queue(attempt)
-        assert wait_for(lambda: (workspace / "puzzle.txt").exists(), timeout=60)
+        # Until the preparation has finished (its mark, made after every file is in): the first file to
+        # appear is no sign the others are (a CI run read notes/README before it was copied).
+        prepared = workspace.parent / f".{workspace.name}.prepared"
+        assert wait_for(prepared.exists, timeout=60)
         # start() copied from /root/assets to /home/agent: the family's files and the workspace, not the host's.
         assert (workspace / "puzzle.txt").read_text() == (FAMILY / "assets" / "puzzle.txt").read_text()
         assert (workspace / "notes" / "README").read_text() == "work here\n"

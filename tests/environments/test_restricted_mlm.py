@@ -104,18 +104,58 @@ FORBIDDEN = {
     "nn.MultiheadAttention": (lambda: torch.nn.MultiheadAttention(2, 1)(a[None], a[None], a[None]), "attention"),
     "Tensor.numpy": (lambda: a.numpy(), "leaving torch"),
     "Tensor.tolist": (lambda: a.tolist(), "leaving torch"),
+    "Tensor.item": (lambda: a[0, 0].item(), "leaving torch"),
+    "a > b": (lambda: a > b, "comparison"),
+    "a == b": (lambda: a == b, "comparison"),
+    "torch.where": (lambda: torch.where(a > 2, a, b), "comparison"),
+    "masked_fill": (lambda: a.masked_fill(torch.ones(2, 2, dtype=torch.bool), 0.0), "comparison"),
+    "Tensor.max": (lambda: a.max(-1).values, "other than relu"),
+    "torch.maximum": (lambda: torch.maximum(a, b), "other than relu"),
+    "abs(a)": (lambda: abs(a), "other than relu"),
+    "torch.clamp": (lambda: torch.clamp(a, min=0.0), "other than relu"),
+    "F.leaky_relu": (lambda: F.leaky_relu(a), "other than relu"),
+    "nn.Conv1d": (lambda: torch.nn.Conv1d(2, 2, 1)(a[None]), "built-in module"),
+    "F.conv1d": (lambda: F.conv1d(a[None], torch.ones(1, 2, 1)), "built-in module"),
+    "nn.GRU": (lambda: torch.nn.GRU(2, 2)(a[None]), "built-in module"),
+    "torch.cumsum": (lambda: torch.cumsum(a, 0), "not one of the allowed primitives"),
 }
 
 ALLOWED = {
     "a + b": lambda: a + b,
+    "a - b and -a": lambda: a - b - a,
     "a * b * 0.5": lambda: a * b * 0.5,
     "a @ b": lambda: a @ b,
+    "einsum": lambda: torch.einsum("ij,jk->ik", a, b),
     "relu": lambda: torch.relu(a - 2),
     "linear": lambda: torch.nn.Linear(2, 3)(a),
     "embedding": lambda: torch.nn.Embedding(4, 2)(torch.tensor([1, 3])),
-    "conv1d": lambda: F.conv1d(a[None], torch.ones(1, 2, 1)),
-    "max and sum": lambda: a.max(-1).values + a.sum(-1),
+    "sum": lambda: a.sum(-1) + torch.sum(b),
+    "gather and index": lambda: torch.gather(a, 1, torch.tensor([[1], [0]])) + a[None, :, torch.tensor([0, 1])][0, 1],
     "roll and cat": lambda: torch.cat([a.roll(1, 0), b]),
+    "as_strided, unfold and pad": lambda: torch.as_strided(a, (2,), (1,)) + F.pad(a, (1, 1)).unfold(1, 2, 1).sum(),
+    "constants": lambda: a * torch.arange(2) + torch.eye(2) + torch.zeros(2, 2) + torch.full((2, 2), 0.5),
+    "indexed assignment": lambda: torch.zeros(2, 2).index_put((torch.tensor([0]),), torch.tensor(1.0)),
+}
+
+# RE-Bench's instructions give examples of what is and isn't allowed in the forward pass: each is
+# judged as they say (`weight`, `bias`, `y` and `z` stand in for the examples' tensors).
+UPSTREAM_ALLOWED = {
+    "x = torch.matmul(x,weight) + bias": lambda x: torch.matmul(x, b) + a[0],
+    "x = torch.nn.functional.relu(x.reshape(...))": lambda x: torch.nn.functional.relu(x.reshape(4)),
+    "x = torch.nn.Linear(10,10)(x)[:,:5]": lambda x: torch.nn.Linear(2, 2)(x)[:, :1],
+    "x = x + 2 * torch.tensor(-2)": lambda x: x + 2 * torch.tensor(-2),
+    "x = x * 0.25": lambda x: x * 0.25,
+}
+UPSTREAM_NOT_ALLOWED = {
+    "x = torch.gelu(x)": lambda x: torch.nn.functional.gelu(x),
+    "x = torch.softmax(x)": lambda x: torch.softmax(x, -1),
+    "x = y / z": lambda x: a / b,
+    "x = y > 0": lambda x: a > 0,
+    "x = torch.where(X, index)": lambda x: torch.where(x),
+    "x = x.mean()": lambda x: x.mean(),
+    "x = x.exp()": lambda x: x.exp(),
+    "x = x.rsqrt()": lambda x: x.rsqrt(),
+    "x = torch.sin(x)": lambda x: torch.sin(x),
 }
 
 
@@ -133,6 +173,48 @@ def test_allowed_ops_run_and_are_seen_by_both_modes(name: str) -> None:
     with restricted.Restricted() as guard:
         ALLOWED[name]()
     assert guard.checked
+
+
+@pytest.mark.parametrize("example", list(UPSTREAM_ALLOWED))
+def test_what_rebenchs_instructions_allow_runs(example: str) -> None:
+    with restricted.Restricted() as guard:
+        UPSTREAM_ALLOWED[example](a)
+    assert guard.checked
+
+
+@pytest.mark.parametrize("example", list(UPSTREAM_NOT_ALLOWED))
+def test_what_rebenchs_instructions_forbid_is_refused(example: str) -> None:
+    with pytest.raises(restricted.ForbiddenOperation), restricted.Restricted():
+        UPSTREAM_NOT_ALLOWED[example](a)
+
+
+def test_every_allowed_primitive_is_an_item_of_rebenchs_list_and_no_refused_name_is_allowed() -> None:
+    assert [item for item, _ in restricted.ALLOWED_PRIMITIVES][3] == (
+        "torch.nn.functional.relu (this is the ONLY nonlinearity allowed)"
+    )
+    assert not restricted.ALLOWED & set(restricted.FORBIDDEN), restricted.ALLOWED & set(restricted.FORBIDDEN)
+    assert restricted.refused("relu_") is None
+    assert restricted.refused("add_") is None
+    assert restricted.refused("cumsum") == restricted.NOT_ALLOWED
+
+
+def test_the_instructions_print_each_of_rebenchs_items_word_for_word_as_the_scorer_holds_them() -> None:
+    instructions = (PACKAGE / "instructions.md").read_text()
+    rows = [line for line in instructions.splitlines() if line.startswith("| ") and "RE-Bench's words" not in line]
+    assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [
+        item for item, _ in restricted.ALLOWED_PRIMITIVES
+    ]
+
+
+def test_an_operator_that_no_list_names_is_refused_below_the_function_mode() -> None:
+    with (
+        pytest.raises(restricted.ForbiddenOperation) as caught,
+        restricted.Restricted(),
+        torch._C.DisableTorchFunction(),
+    ):
+        torch.cumsum(a, 0)
+    assert caught.value.op == "aten.cumsum"
+    assert caught.value.why == restricted.NOT_ALLOWED
 
 
 def test_switching_off_the_function_mode_still_meets_the_dispatch_check() -> None:

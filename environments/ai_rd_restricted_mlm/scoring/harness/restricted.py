@@ -1,11 +1,14 @@
 """The restriction of ai_rd_restricted_mlm, enforced where the model runs: torch modes that refuse forbidden ops.
 
-A model's forward pass runs inside `Restricted()`. The function mode sees every torch function,
-`torch.nn.functional` call and `torch.Tensor` method and operator (`a / b` arrives as
-`Tensor.__truediv__`, `a ** 2` as `Tensor.__pow__`, `a /= b` as `__itruediv__`); the dispatch mode
-sees the ATen operators underneath, so an op reached another way (`torch.ops.aten.div`, a module
-whose internals call it) is refused too. The first forbidden op raises `ForbiddenOperation`
-naming it.
+RE-Bench's task allows a list of primitives and nothing else; `ALLOWED_PRIMITIVES` is that list,
+item by item, each with the ATen operators that carry it out. A model's forward pass runs inside
+`Restricted()`. The dispatch mode sees the ATen operators underneath every torch call, whatever
+the route (an operator, a method, `torch.ops.aten`, a module's internals), and refuses any that is
+not on the list: what the list doesn't name is forbidden, as upstream's wording has it. The function
+mode sees the Python-level call first (`a / b` arrives as `Tensor.__truediv__`, `a ** 2` as
+`Tensor.__pow__`), so the commonest refusals name what the expert wrote, and it refuses leaving
+torch (`.numpy()`, `.tolist()`), which no ATen operator shows. The first refused op raises
+`ForbiddenOperation` naming it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,66 @@ ATTENTION = {
     "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu",
 }  # fmt: skip
+COMPARISON = {
+    "gt", "lt", "ge", "le", "eq", "ne", "greater", "less", "greater_equal", "less_equal", "equal", "not_equal",
+    "where", "masked_fill", "masked_select", "masked_scatter", "logical_and", "logical_or", "logical_not",
+    "logical_xor", "bitwise_and", "bitwise_or", "bitwise_not", "bitwise_xor", "and", "or", "xor", "invert",
+    "sign", "sgn", "signbit", "heaviside", "isclose", "allclose", "isnan", "isinf", "isfinite", "nonzero",
+    "argwhere",
+}  # fmt: skip
+# Upstream's only nonlinearity is relu: these are others (a max or an abs is built from relu instead).
+EXTREMA = {
+    "max", "min", "maximum", "minimum", "fmax", "fmin", "amax", "amin", "aminmax", "argmax", "argmin", "abs",
+    "absolute", "clamp", "clip", "clamp_min", "clamp_max", "hardtanh", "relu6", "leaky_relu", "threshold",
+    "prelu", "rrelu", "sort", "argsort", "topk", "kthvalue", "median", "round", "floor", "ceil", "trunc", "frac",
+    "cummax", "cummin", "max_pool1d", "max_pool2d", "adaptive_max_pool1d",
+}  # fmt: skip
+# "No other built in modules, except custom ones you build out of other allowed operations."
+MODULES = {
+    "conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d",
+    "conv_tbc", "bilinear", "embedding_bag", "_embedding_bag", "lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell",
+    "gru_cell", "rnn_tanh_cell", "rnn_relu_cell",
+}  # fmt: skip
 # Leaving torch for Python or NumPy, or running Python per element, would step around the checks.
-ESCAPES = {"numpy", "__array__", "tolist", "item", "apply_", "map_", "map2_"}
+ESCAPES = {"numpy", "__array__", "tolist", "item", "apply_", "map_", "map2_", "_local_scalar_dense"}
+
+INDEXING = {
+    "index", "index_select", "select", "slice", "gather", "unsqueeze", "squeeze", "view", "reshape", "_reshape_alias",
+    "_unsafe_view", "as_strided", "cat", "stack", "split", "split_with_sizes", "chunk", "narrow", "unbind", "expand",
+    "permute", "transpose", "flatten", "unflatten", "movedim", "unfold", "roll", "flip", "repeat", "constant_pad_nd",
+    "diagonal", "alias", "clone", "contiguous", "detach", "copy", "_to_copy", "index_put", "index_copy", "scatter",
+    "slice_scatter", "select_scatter",
+}  # fmt: skip
+CONSTANTS = {
+    "lift_fresh", "lift_fresh_copy", "scalar_tensor", "arange", "zeros", "ones", "full", "empty", "empty_strided",
+    "eye", "zeros_like", "ones_like", "full_like", "empty_like", "new_zeros", "new_ones", "new_full", "new_empty",
+    "new_empty_strided", "fill", "zero", "uniform", "normal",
+}  # fmt: skip
+
+# RE-Bench's list of what a forward pass may use ("and anything you build from them"), in its own
+# words, and the ATen operators each item runs as. Subtraction and negation count as addition and
+# multiplication by −1; creating a constant (a range, zeros, an identity, a layer made inside the
+# forward pass as upstream's own example does) as "tensors or scalars that are fixed".
+ALLOWED_PRIMITIVES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("torch layers torch.nn.Linear and torch.nn.Embedding", frozenset({"linear", "addmm", "t", "embedding"})),
+    (
+        "matrix multiplications operations torch.matmul, @, torch.einsum, tensor.sum",
+        frozenset({"matmul", "mm", "bmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "einsum", "sum"}),
+    ),
+    ("arithmetic multiplication and addition", frozenset({"add", "sub", "rsub", "mul", "neg"})),
+    ("torch.nn.functional.relu (this is the ONLY nonlinearity allowed)", frozenset({"relu"})),
+    (
+        "indexing and reshaping (via functions or layers) like tensor[None,:,tensor_index, 1], torch.gather, "
+        "torch.unsqueeze, torch.reshape, torch.as_strided, torch.cat",
+        frozenset(INDEXING),
+    ),
+    ("any tensors or scalars that are fixed during the forward pass", frozenset(CONSTANTS)),
+)
+ALLOWED: frozenset[str] = frozenset().union(*(ops for _, ops in ALLOWED_PRIMITIVES))
+NOT_ALLOWED = (
+    "not one of the allowed primitives (Linear, Embedding, matrix products, sum, +, ×, relu, indexing, reshaping, "
+    "constants)"
+)
 
 FORBIDDEN: dict[str, str] = {
     **dict.fromkeys(DIVISION, "division"),
@@ -51,6 +112,11 @@ FORBIDDEN: dict[str, str] = {
     **dict.fromkeys(NONLINEAR, "a forbidden nonlinearity (softmax, sigmoid, tanh, GELU, trigonometry, …)"),
     **dict.fromkeys(NORMALISATION, "normalisation or an average (they divide)"),
     **dict.fromkeys(ATTENTION, "built-in attention (it uses softmax)"),
+    **dict.fromkeys(MODULES, "a built-in module other than Linear and Embedding (convolution, recurrent, …)"),
+    **dict.fromkeys(COMPARISON, "a boolean or comparison operator (no booleans in the forward pass)"),
+    **dict.fromkeys(
+        EXTREMA, "a nonlinearity other than relu (max, min, abs, clamp, sorting, rounding: build them from relu)"
+    ),
     **dict.fromkeys(ESCAPES, "leaving torch (NumPy, Python scalars or per-element Python)"),
 }
 PREFIXES = ("special_", "linalg_", "nn_")
@@ -80,10 +146,17 @@ def _base(name: str) -> str:
 
 
 def forbidden(name: str) -> str | None:
-    """Why `name` is forbidden, or None when it is allowed."""
+    """Why the Python-level call `name` is forbidden, or None when the dispatch mode is left to judge it."""
     if name in ESCAPES:
         return FORBIDDEN[name]
     return FORBIDDEN.get(_base(name))
+
+
+def refused(name: str) -> str | None:
+    """Why the ATen operator `name` is refused, or None when it carries out one of the allowed primitives."""
+    if name in ALLOWED or (name.endswith("_") and name[:-1] in ALLOWED):  # in place: add_, relu_, fill_
+        return None
+    return forbidden(name) or NOT_ALLOWED
 
 
 def _qualified(func: Any) -> str:
@@ -122,7 +195,7 @@ class _DispatchGuard(TorchDispatchMode):
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         name = func._schema.name.split("::")[-1]
-        why = forbidden(name)
+        why = refused(name)
         if why:
             raise ForbiddenOperation(f"aten.{name}", why)
         self.calls += 1

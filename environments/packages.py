@@ -299,9 +299,9 @@ def cpu_environment(package: EnvironmentPackage) -> dict[str, str]:
 
 
 def _jsonable_setting(name: str) -> Any:
-    """A setting's value as configuration.json can hold it (paths as strings)."""
+    """A setting's value as configuration.json can hold it (paths as strings; JSON objects and lists as they are)."""
     value = getattr(settings, name, None)
-    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+    return value if value is None or isinstance(value, bool | int | float | str | dict | list) else str(value)
 
 
 def run_start(package: EnvironmentPackage, workspace: Path) -> None:

@@ -5,7 +5,9 @@ Each helper's first argument is the variable's name (tests/rebench_site/test_doc
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -70,3 +72,17 @@ def env_proxy_ssl_header(name: str, default: str) -> tuple[str, str] | None:
         raise ImproperlyConfigured(f"{name} must be 'Header-Name,value' (e.g. X-Forwarded-Proto,https), got {raw!r}")
     meta = header.upper().replace("-", "_")
     return (meta if meta.startswith("HTTP_") else f"HTTP_{meta}", value)
+
+
+def env_json_object(name: str, default: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object ({"n_layer": 12, ...}); empty: the default."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object, got {raw!r}: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object, got {raw!r}")
+    return value

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rebench_site.settings.core import DATA_DIR, DEBUG
-from rebench_site.settings.env import env_bool, env_float, env_int, env_list, env_str
+from rebench_site.settings.env import env_bool, env_float, env_int, env_json_object, env_list, env_str
 from rebench_site.settings.infrastructure import CELERY_BEAT_SCHEDULE
 
 # --- Grading ---
@@ -55,6 +55,11 @@ ENVIRONMENT_OPENWEBTEXT_DIR = env_str("ENVIRONMENT_OPENWEBTEXT_DIR", "")
 ENVIRONMENT_OPENWEBTEXT_HELDOUT_DIR = env_str("ENVIRONMENT_OPENWEBTEXT_HELDOUT_DIR", "")
 # The trained GPT-2-small-sized checkpoint whose embeddings ai_rd_fix_embedding corrupts (a state_dict .pth).
 ENVIRONMENT_FIX_EMBEDDING_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_MODEL", "")
+# Its shape ({"vocab_size": ..., "block_size": ..., "n_layer": ..., "n_head": ..., "n_embd": ...}); empty:
+# GPT-2 small's, from the package. The start refuses a checkpoint of another shape.
+ENVIRONMENT_FIX_EMBEDDING_MODEL_SHAPE = env_json_object("ENVIRONMENT_FIX_EMBEDDING_MODEL_SHAPE", {})
+# RE-Bench's small_correct_model.pth: a much smaller model trained on the same data, its embeddings intact.
+ENVIRONMENT_FIX_EMBEDDING_SMALL_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_SMALL_MODEL", "")
 # RE-Bench's llm-foundry task folder (finetune.sh, finetune.yaml, train_data.jsonl, the base model, reference weights).
 ENVIRONMENT_LLM_FOUNDRY_DIR = env_str("ENVIRONMENT_LLM_FOUNDRY_DIR", "")
 

@@ -56,8 +56,9 @@ def test_the_environment_page_shows_its_fidelity_table_to_an_expert() -> None:
     client.force_login(factories.expert(username="ada"))
     page = client.get("/environments/ai_rd_fix_embedding/").content.decode()
     assert "How <code>full</code> compares with RE-Bench" in page
-    assert '<tr data-matches="no"><td>Corruption</td>' in page
-    assert "2 matches, 0 in part, 2 differ." in page
+    assert '<tr data-matches="yes"><td>Corruption</td>' in page
+    assert '<tr data-matches="partly"><td>Model shape</td>' in page
+    assert "4 matches, 2 in part, 0 differ." in page
 
 
 @pytest.mark.django_db

@@ -4,7 +4,7 @@ import model as nanogpt
 import torch
 
 torch.set_num_threads(1)
-gpt = nanogpt.load_checkpoint("corrupted_model.pth")
+gpt = nanogpt.load_checkpoint("large_model.pth")
 for parameter in gpt.parameters():
     parameter.requires_grad_(False)
 torch.manual_seed(5)

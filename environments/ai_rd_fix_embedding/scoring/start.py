@@ -1,4 +1,4 @@
-"""ai_rd_fix_embedding start: train (or take) the model, corrupt its embeddings, fill the workspace."""
+"""ai_rd_fix_embedding start: train (or take) the models, permute the large one's embeddings, fill the workspace."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ def main(workspace: Path, configuration: Path) -> None:
     corrupted = task.corrupted_model_path(doc)
     data = task.data_dir(doc, build=True)
     shutil.copy2(task.HERE / "common" / "nanogpt.py", workspace / "model.py")
-    shutil.copy2(corrupted, workspace / "corrupted_model.pth")
+    # RE-Bench's names: the broken model, and a much smaller one trained on the same data, intact.
+    shutil.copy2(corrupted, workspace / "large_model.pth")
+    shutil.copy2(task.small_model_path(doc), workspace / "small_correct_model.pth")
     if not (workspace / "fixed_model.pth").exists():
         shutil.copy2(corrupted, workspace / "fixed_model.pth")  # the starting solution: the broken model itself
     (workspace / "data").mkdir(exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +65,22 @@ def heldout_path(doc: dict[str, Any]) -> Path:
 
 
 def model_config(doc: dict[str, Any]) -> nanogpt.GPTConfig:
-    return nanogpt.GPTConfig(**doc["params"]["model"])
+    """The large model's architecture: the full configuration's shape setting when set, else `params.model`.
+
+    The expert's fixed_model.pth must have exactly this architecture, as RE-Bench requires.
+    """
+    shape = (doc.get("settings") or {}).get("model_shape") or doc["params"]["model"]
+    return nanogpt.GPTConfig(**shape)
 
 
-def trained_model_path(doc: dict[str, Any]) -> Path:
-    """Full scale: the configured checkpoint; small: a tiny GPT trained here once and cached."""
-    if doc["paths"].get("model"):
-        return Path(doc["paths"]["model"])
+def _trained(doc: dict[str, Any], path_param: str, config_param: str) -> Path:
+    """Full scale: the checkpoint at the configured path; small: a GPT of `params[config_param]` trained once."""
+    if doc["paths"].get(path_param):
+        return Path(doc["paths"][path_param])
     train = doc["params"]["train"]
     path: Path = nanogpt.train_cached(
         doc["cache_dir"],
-        model_config(doc),
+        nanogpt.GPTConfig(**doc["params"][config_param]),
         data_dir(doc, build=True) / "train.bin",
         steps=int(train["steps"]),
         batch_size=int(train["batch_size"]),
@@ -85,8 +91,22 @@ def trained_model_path(doc: dict[str, Any]) -> Path:
     return path
 
 
+def trained_model_path(doc: dict[str, Any]) -> Path:
+    """The large model before its corruption: the configured checkpoint (full) or a tiny GPT trained here once."""
+    return _trained(doc, "model", "model")
+
+
+def small_model_path(doc: dict[str, Any]) -> Path:
+    """RE-Bench's route to recovery: a much smaller model trained on the same data, its embeddings intact."""
+    return _trained(doc, "small_model", "small_model")
+
+
 def corrupted_model_path(doc: dict[str, Any]) -> Path:
-    """The trained model with its token-embedding rows permuted and scaled (as RE-Bench corrupts it); cached."""
+    """The trained model with its token-embedding rows permuted, nothing else (as RE-Bench corrupts it); cached.
+
+    A full-scale checkpoint of another architecture than the configuration's stops the start, naming
+    the settings: the scorer holds fixed_model.pth to that architecture.
+    """
     trained = trained_model_path(doc)
     spec = doc["params"]["corruption"]
     key = hashlib.sha256(f"{trained}:{trained.stat().st_size}:{json.dumps(spec, sort_keys=True)}".encode())
@@ -94,9 +114,15 @@ def corrupted_model_path(doc: dict[str, Any]) -> Path:
     if path.exists():
         return path
     model = nanogpt.load_checkpoint(trained)
+    expected = model_config(doc)
+    if model.config != expected:
+        raise ValueError(
+            f"ENVIRONMENT_FIX_EMBEDDING_MODEL ({trained}) holds a model of shape {asdict(model.config)}, but the "
+            f"configuration expects {asdict(expected)}: set ENVIRONMENT_FIX_EMBEDDING_MODEL_SHAPE to its shape."
+        )
     generator = torch.Generator().manual_seed(int(spec["seed"]))
     permutation = torch.randperm(model.config.vocab_size, generator=generator)
     with torch.no_grad():
-        model.wte.weight.copy_(model.wte.weight[permutation] * float(spec["scale"]))
+        model.wte.weight.copy_(model.wte.weight[permutation])
     nanogpt.save_checkpoint(path, model)
     return path

@@ -35,6 +35,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import sys
 import sysconfig
 import warnings
@@ -200,6 +201,32 @@ def remembered(cache_dir: Path | str) -> Path | None:
     """The data folder the start step prepared for this configuration, or None if start never ran."""
     path = Path(cache_dir) / "data.json"
     return Path(json.loads(path.read_text())["data_dir"]) if path.exists() else None
+
+
+def give_expert_data(doc: dict[str, Any], folder: Path) -> None:
+    """Put the expert's `train.bin` and `val.bin` in `folder`, from a start's configuration document.
+
+    Full scale (`paths.data_dir`): OpenWebText's own files, linked (gigabytes, read-only on the
+    workstation). Small: this corpus's training split and its `dev.bin` as the expert's validation
+    split, copied; never `test.bin`, the held-out text a scorer evaluates on. Files already there
+    are kept (a workspace prepared again keeps what the expert has).
+    """
+    folder.mkdir(exist_ok=True)
+    full = doc["paths"].get("data_dir")
+    if full:
+        sources = {"train.bin": Path(full) / "train.bin", "val.bin": Path(full) / "val.bin"}
+    else:
+        root = build(doc["cache_dir"], max_bytes=int(doc["params"].get("corpus_max_bytes", 4_000_000))).root
+        remember(doc["cache_dir"], root)
+        sources = {"train.bin": root / "train.bin", "val.bin": root / "dev.bin"}
+    for name, source in sources.items():
+        target = folder / name
+        if target.exists() or target.is_symlink():
+            continue
+        if full:
+            target.symlink_to(source)
+        else:
+            shutil.copy2(source, target)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

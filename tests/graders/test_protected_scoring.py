@@ -87,11 +87,11 @@ def test_the_protected_group_reads_the_scorer_but_the_attempts_shell_user_cannot
 
     scoring = as_user(user, [protected_gid()], ["cat", str(scorer)])
     assert scoring.returncode == 0
-    assert "BUDGET_FLOPS" in scoring.stdout
+    assert "def loss_at(" in scoring.stdout
 
     rewrite = as_user(user, [protected_gid()], ["sh", "-c", f"echo pwned > {scorer}"])
     assert rewrite.returncode != 0
-    assert "BUDGET_FLOPS" in scorer.read_text()
+    assert "def loss_at(" in scorer.read_text()
 
 
 def test_a_scorer_cannot_rewrite_its_code_nor_read_another_attempts_workspace(

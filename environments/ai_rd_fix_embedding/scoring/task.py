@@ -46,13 +46,6 @@ def data_dir(doc: dict[str, Any], *, build: bool = False) -> Path:
     return root
 
 
-def expert_val_path(doc: dict[str, Any]) -> Path:
-    """The validation split the expert gets as data/val.bin: never the text the score is computed on."""
-    if doc["paths"].get("data_dir"):
-        return Path(doc["paths"]["data_dir"]) / "val.bin"  # OpenWebText's val; the held-out split is apart
-    return data_dir(doc, build=True) / "dev.bin"
-
-
 def heldout_path(doc: dict[str, Any]) -> Path:
     """The held-out text the scorer evaluates on: in the protected cache (small) or its own folder (full).
 

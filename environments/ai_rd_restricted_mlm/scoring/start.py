@@ -29,17 +29,9 @@ def main(workspace: Path, configuration: Path) -> None:
     params = doc["params"]
     source = data_dir(doc)
     data = workspace / "data"
-    data.mkdir(exist_ok=True)
     # The expert's validation split (small: the corpus's dev.bin; full: OpenWebText's val.bin), never
     # the held-out test.bin the scorer evaluates on, which stays in the protected cache or its own folder.
-    val = source / "val.bin" if doc["paths"].get("data_dir") else source / "dev.bin"
-    for name, origin in (("train.bin", source / "train.bin"), ("val.bin", val)):
-        target = data / name
-        if not (target.exists() or target.is_symlink()):
-            if doc["paths"].get("data_dir"):
-                target.symlink_to(origin)
-            else:
-                shutil.copy2(origin, target)
+    corpus.give_expert_data(doc, data)
     meta = {"vocab_size": params["vocab_size"], "mask_id": params["mask_id"], "block_size": params["block_size"]}
     (data / "meta.json").write_text(json.dumps(meta))
     if (workspace / "model.pth").exists():

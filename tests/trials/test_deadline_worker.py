@@ -24,6 +24,9 @@ from trials.tasks import attempt_enforce_deadline
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 TIME_LIMIT = timedelta(seconds=3)
+# The pause test must pause before its first deadline: starting an attempt, starting its clock and
+# pausing took over 3 s in a CI run on a loaded machine, and the deadline ended it first.
+PAUSE_TIME_LIMIT = timedelta(seconds=8)
 
 
 @pytest.fixture(params=BROKERS)
@@ -92,12 +95,12 @@ def test_a_real_worker_ends_the_attempt_at_its_deadline(app: Celery, deadline_re
 def test_a_pause_makes_the_first_deadline_task_a_no_op_and_the_rescheduled_one_ends_the_attempt(
     app: Celery, deadline_results: DeadlineTaskResults
 ) -> None:
-    reservation = quick_reservation(TIME_LIMIT)
+    reservation = quick_reservation(PAUSE_TIME_LIMIT)
     expert = reservation.expert
     with running_worker(app, queues=["celery"]):
         attempt = services.attempt_start(reservation=reservation, by=expert)
         services.attempt_clock_start(attempt_id=attempt.pk, now=attempt.started_at)
-        first_deadline = attempt.started_at + TIME_LIMIT
+        first_deadline = attempt.started_at + PAUSE_TIME_LIMIT
         services.attempt_pause(attempt=attempt, by=expert, reason="break")
         time.sleep(1.5)
         services.attempt_resume(attempt=attempt, by=expert)

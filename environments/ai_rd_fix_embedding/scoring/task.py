@@ -102,12 +102,14 @@ def corrupted_model_path(doc: dict[str, Any]) -> Path:
     """
     trained = trained_model_path(doc)
     spec = doc["params"]["corruption"]
-    key = hashlib.sha256(f"{trained}:{trained.stat().st_size}:{json.dumps(spec, sort_keys=True)}".encode())
+    expected = model_config(doc)
+    # The expected shape in the key too: a changed shape setting checks the checkpoint again.
+    described = json.dumps([spec, asdict(expected)], sort_keys=True)
+    key = hashlib.sha256(f"{trained}:{trained.stat().st_size}:{described}".encode())
     path = Path(doc["cache_dir"]) / f"corrupted-{key.hexdigest()[:12]}.pth"
     if path.exists():
         return path
     model = nanogpt.load_checkpoint(trained)
-    expected = model_config(doc)
     if model.config != expected:
         raise ValueError(
             f"ENVIRONMENT_FIX_EMBEDDING_MODEL ({trained}) holds a model of shape {asdict(model.config)}, but the "

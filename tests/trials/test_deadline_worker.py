@@ -130,17 +130,19 @@ def test_a_pause_makes_the_first_deadline_task_a_no_op_and_the_rescheduled_one_e
 def test_an_attempt_still_preparing_is_ended_by_the_worker_at_its_slots_end(
     app: Celery, deadline_results: DeadlineTaskResults
 ) -> None:
-    now = timezone.now()
-    reservation = factories.ReservationFactory.create(
-        expert=factories.expert(username="ada"),
-        environment=factories.environment("ai_rd_triton_cumsum"),
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(seconds=3),
-    )
     with running_worker(app, queues=["celery"]):
+        # The slot's end counts from here, once the worker is up: on a loaded machine the worker
+        # took over 3 s to start, and the slot was over before the attempt could start.
+        now = timezone.now()
+        reservation = factories.ReservationFactory.create(
+            expert=factories.expert(username="ada"),
+            environment=factories.environment("ai_rd_triton_cumsum"),
+            starts_at=now - timedelta(minutes=1),
+            ends_at=now + timedelta(seconds=6),
+        )
         # Its environment never gets ready (no worker on the workstation's queue prepares it).
         attempt = services.attempt_start(reservation=reservation, by=reservation.expert)
-        assert wait_for(lambda: status_of(attempt) == Attempt.Status.ENDED, timeout=20)
+        assert wait_for(lambda: status_of(attempt) == Attempt.Status.ENDED, timeout=30)
 
     attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)
     assert attempt.end_reason == Attempt.EndReason.RESERVATION_END

@@ -44,7 +44,9 @@ def main(widths: list[int]) -> None:
     package.prepare_staging(workspace)
     cache = package.cache_dir()
     assert cache is not None
-    held_out = corpus.build(cache, max_bytes=int(params["corpus_max_bytes"])).root / "test.bin"
+    built = corpus.remembered(cache)  # the corpus the start just prepared
+    assert built is not None
+    held_out = built / "test.bin"
     spec = importlib.util.spec_from_file_location("train", workspace / "train.py")
     assert spec is not None
     assert spec.loader is not None

@@ -203,8 +203,10 @@ def remembered(cache_dir: Path | str) -> Path | None:
     return Path(json.loads(path.read_text())["data_dir"]) if path.exists() else None
 
 
-def give_expert_data(doc: dict[str, Any], folder: Path) -> None:
+def give_expert_data(doc: dict[str, Any], folder: Path) -> Path:
     """Put the expert's `train.bin` and `val.bin` in `folder`, from a start's configuration document.
+
+    Returns the folder they come from (OpenWebText's, or the corpus's in the cache).
 
     Full scale (`paths.data_dir`): OpenWebText's own files, linked (gigabytes, read-only on the
     workstation). Small: this corpus's training split and its `dev.bin` as the expert's validation
@@ -227,6 +229,7 @@ def give_expert_data(doc: dict[str, Any], folder: Path) -> None:
             target.symlink_to(source)
         else:
             shutil.copy2(source, target)
+    return sources["train.bin"].parent
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -16,22 +15,13 @@ sys.path.insert(0, str(HERE))
 from common import corpus  # noqa: E402
 
 
-def data_dir(doc: dict[str, Any]) -> Path:
-    if doc["paths"].get("data_dir"):
-        return Path(doc["paths"]["data_dir"])
-    root: Path = corpus.build(doc["cache_dir"], max_bytes=int(doc["params"].get("corpus_max_bytes", 4_000_000))).root
-    corpus.remember(doc["cache_dir"], root)
-    return root
-
-
 def main(workspace: Path, configuration: Path) -> None:
     doc = json.loads(configuration.read_text())
     params = doc["params"]
-    source = data_dir(doc)
     data = workspace / "data"
     # The expert's validation split (small: the corpus's dev.bin; full: OpenWebText's val.bin), never
     # the held-out test.bin the scorer evaluates on, which stays in the protected cache or its own folder.
-    corpus.give_expert_data(doc, data)
+    source = corpus.give_expert_data(doc, data)
     meta = {"vocab_size": params["vocab_size"], "mask_id": params["mask_id"], "block_size": params["block_size"]}
     (data / "meta.json").write_text(json.dumps(meta))
     if (workspace / "model.pth").exists():

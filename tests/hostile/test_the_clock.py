@@ -8,6 +8,8 @@ minutes and the final score came from that work.
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
 from pathlib import Path
 
@@ -103,3 +105,45 @@ async def test_work_after_the_deadline_is_impossible_without_a_worker_and_absent
     assert entry.score == at_deadline, (entry.score, at_deadline, entry.message)
     # The ticker is gone for good: the final scoring stopped what the attempt left behind.
     assert await progress(score, 1.0) == 0
+
+
+def test_a_thaw_word_read_before_a_break_cant_undo_the_breaks_freeze_when_it_lands_last(
+    attempt: Attempt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two words reach the workstation at once: the open tab's check, read just before the break began,
+    and the break's own. The older one is slow to apply (a loaded machine); it lands after the break's
+    freeze. Applying what it had read would thaw the sandbox and the expert's processes would run on
+    through the break until the keeper's next tick (a CI run saw a tick counted during a break)."""
+    from trials import selectors
+    from workstation import layout
+    from workstation.backends.local import sandbox_control_sync, sandbox_up
+    from workstation.sandbox import WORK, hierarchy_for, lifecycle, policy
+
+    sandbox_up(selectors.attempt_sandbox_request(attempt), selectors.attempt_sandbox_control(attempt.pk))
+    before_the_break = selectors.attempt_sandbox_control(attempt.pk)
+    services.attempt_pause(attempt=attempt, by=attempt.user, reason=Pause.Reason.BREAK)
+    the_break = selectors.attempt_sandbox_control(attempt.pk)
+    assert the_break["version"] > before_the_break["version"] and the_break["paused"] == "break"
+
+    real_apply = lifecycle.apply
+    first_applied = threading.Event()
+    slow_once = threading.Lock()
+
+    def slow_apply(*args: object, **kwargs: object) -> object:
+        if slow_once.acquire(blocking=False):  # the first to apply: the old word, slowed down
+            first_applied.set()
+            time.sleep(1.0)
+        return real_apply(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lifecycle, "apply", slow_apply)
+    old = threading.Thread(target=sandbox_control_sync, args=(attempt.pk, before_the_break))
+    old.start()
+    assert first_applied.wait(10)
+    sandbox_control_sync(attempt.pk, the_break)
+    old.join(20)
+
+    written = json.loads((layout.sandbox_dir(attempt.pk) / policy.POLICY_FILE).read_text())
+    sandbox = policy.Policy.from_json(written)
+    hierarchy = hierarchy_for(sandbox)
+    assert hierarchy is not None and hierarchy.exists(sandbox.cgroup(WORK))
+    assert hierarchy.is_frozen(sandbox.cgroup(WORK)), "the old word thawed the sandbox during the break"

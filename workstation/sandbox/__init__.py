@@ -41,8 +41,8 @@ from .instances import (
     prepare_cgroup,
 )
 from .lifecycle import (
-    apply,
     control,
+    enforce,
     ensure,
     frozen_reason,
     main_daemon,
@@ -101,11 +101,11 @@ __all__ = [
     "Instance",
     "Policy",
     "SandboxError",
-    "apply",
     "bwrap_argv",
     "bwrap_supports",
     "cgroups",
     "control",
+    "enforce",
     "ensure",
     "frozen_reason",
     "hierarchy_for",

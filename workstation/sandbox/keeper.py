@@ -39,8 +39,8 @@ from . import (
     TOOLS,
     WORK,
     Policy,
-    apply,
     bwrap_argv,
+    enforce,
     frozen_reason,
     hierarchy_for,
     next_change,
@@ -53,6 +53,8 @@ from . import (
 )
 
 TICK_SECONDS = 0.5
+# A server's control holds the lock for one cgroup write; past this the tick goes on with what the file says.
+ENFORCE_LOCK_SECONDS = 2.0
 RESTART_BACKOFF_SECONDS = 1.0
 HEAD_LIMIT = 16 * 1024
 BODY_LIMIT = 1024 * 1024
@@ -259,11 +261,11 @@ def run(state_dir: str) -> int:
     last_status: dict[str, Any] = {}
     _log(f"keeping {policy.name} (attempt {policy.attempt_id})")
     while not stopping:
-        control = read_json(os.path.join(state_dir, CONTROL_FILE))
-        reason = frozen_reason(control)
         try:
-            reason = apply(policy, control, hierarchy)
+            control, reason = enforce(state_dir, policy, hierarchy, timeout=ENFORCE_LOCK_SECONDS)
         except Exception as exc:  # a cgroup write failing must not end the keeper: try again next tick
+            control = read_json(os.path.join(state_dir, CONTROL_FILE))
+            reason = frozen_reason(control)
             _log(f"could not apply {reason!r}: {exc}")
         if control.get("ended"):
             break

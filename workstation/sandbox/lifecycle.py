@@ -16,7 +16,9 @@ from . import cgroups
 from .bwrap import hierarchy_for
 from .policy import (
     CONTROL_FILE,
+    CONTROL_LOCK,
     KEEPER_PID,
+    LOCK_SECONDS,
     POLICY_FILE,
     READY_SECONDS,
     SPAWN_SOCKET,
@@ -26,7 +28,7 @@ from .policy import (
     Policy,
     SandboxError,
 )
-from .state import _alive, _locked, _private_dir, keeper_pid, read_json, write_file
+from .state import _alive, _locked, _private_dir, keeper_pid, locked, read_json, write_file
 
 # --- the attempt's long-lived sandbox: start, control, stop ---------------------------------------
 
@@ -130,6 +132,20 @@ def apply(policy: Policy, control: dict[str, Any], hierarchy: cgroups.Hierarchy 
     return reason
 
 
+def enforce(
+    state_dir: str, policy: Policy, hierarchy: cgroups.Hierarchy | None = None, *, timeout: float = LOCK_SECONDS
+) -> tuple[dict[str, Any], str | None]:
+    """Freeze or thaw the sandbox as the control file says now; returns the file and the reason it is frozen.
+
+    The file is read and applied under one lock, so whoever applies last applies the latest word: a
+    thaw read before a pause and applied after the pause's freeze would let the expert's processes
+    run on through the break until the keeper's next tick.
+    """
+    with locked(os.path.join(state_dir, CONTROL_LOCK), timeout=timeout):
+        current = read_json(os.path.join(state_dir, CONTROL_FILE))
+        return current, apply(policy, current, hierarchy)
+
+
 def control(state_dir: str, update: dict[str, Any]) -> dict[str, Any]:
     """Record the server's latest word (pause, deadline, hard stop, end) and act on it at once.
 
@@ -147,8 +163,8 @@ def control(state_dir: str, update: dict[str, Any]) -> dict[str, Any]:
         write_file(state_dir, CONTROL_FILE, json.dumps(merged).encode())
     policy_data = read_json(os.path.join(state_dir, POLICY_FILE))
     if policy_data:
-        with contextlib.suppress(cgroups.CgroupError, SandboxError, OSError):
-            apply(Policy.from_json(policy_data), merged)
+        with contextlib.suppress(cgroups.CgroupError, SandboxError, OSError, TimeoutError):
+            enforce(state_dir, Policy.from_json(policy_data))
     return merged
 
 

@@ -16,6 +16,7 @@ RUN = "/run/rebench"
 SPAWNER = "spawner.py"
 POLICY_FILE = "policy.json"
 CONTROL_FILE = "control.json"
+CONTROL_LOCK = ".control-lock"  # held while the control file is read and applied (lifecycle.enforce)
 STATUS_FILE = "status.json"
 KEEPER_PID = "keeper.pid"
 TOKEN_FILE = "token"  # noqa: S105 - the file's name, not a secret

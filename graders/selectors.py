@@ -171,3 +171,37 @@ def manual_score_entries() -> QuerySet[ScoreLogEntry]:
         .select_related("attempt__environment", "attempt__user")
         .order_by("-scored_at")
     )
+
+
+def attempt_model_spend(job: ScoringJob) -> dict[str, Any]:
+    """What the attempt's earlier scoring runs spent of its model budget (each entry's `attempt_spend`).
+
+    RE-Bench gives one credit for the whole attempt, so a scorer that spends on the expert's behalf
+    (the Rust scaffolding's model calls) is given what is left. Counted: every run the expert asked
+    for (intermediate and final; NaN ones too where the scorer said what they spent). Not counted: the
+    starting solution's run (the site's measurement, before the clock starts) and an admin's re-run
+    (it measures again; it is given what the run it repeats was given).
+    """
+    anchor = job.rerun_of if job.rerun_of is not None else job
+    details = (
+        ScoreLogEntry.objects.filter(
+            attempt_id=job.attempt_id, job__rerun_of__isnull=True, job__created_at__lt=anchor.created_at
+        )
+        .exclude(job__kind=ScoringJob.Kind.START)
+        .values_list("details", flat=True)
+    )
+    tokens, cost = 0.0, 0.0
+    for entry in details:
+        spend = entry.get("attempt_spend") if isinstance(entry, dict) else None
+        if not isinstance(spend, dict):
+            continue
+        tokens += _spent(spend.get("tokens"))
+        cost += _spent(spend.get("cost"))
+    return {"tokens": int(tokens), "cost": round(cost, 6)}
+
+
+def _spent(value: Any) -> float:
+    """A spend as a scorer reported it: a finite non-negative number, or nothing."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 or value == float("inf"):
+        return 0.0
+    return float(value)

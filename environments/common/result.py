@@ -27,3 +27,25 @@ def emit(score: Callable[[], dict[str, Any]]) -> None:
     marker = os.environ.pop(MARKER_ENV, "REBENCH-RESULT")
     result = score()
     print(f"\n{marker}{json.dumps(result)}{marker}")
+
+
+ATTEMPT_SPEND_ENV = "REBENCH_ATTEMPT_SPEND"
+
+
+def attempt_spend_before() -> dict[str, float]:
+    """What the attempt's earlier scoring runs spent of its model budget, as the site counted it.
+
+    The worker gives it in REBENCH_ATTEMPT_SPEND (workstation.scoring's ATTEMPT_SPEND_ENV) as JSON
+    {"tokens", "cost"}; taken out of the environment here, so nothing the scorer starts inherits it.
+    A scorer that spends on the expert's behalf reports its own spend as details["attempt_spend"].
+    """
+    try:
+        given = json.loads(os.environ.pop(ATTEMPT_SPEND_ENV, "") or "{}")
+    except ValueError:
+        given = {}
+    out = {"tokens": 0.0, "cost": 0.0}
+    for key in out:
+        value = given.get(key) if isinstance(given, dict) else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf"):
+            out[key] = float(value)
+    return out

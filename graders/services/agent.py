@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 
 from environments import task_standard
+from graders import selectors as graders_selectors
 from graders.models import ScoreLogEntry, ScoringJob
 from graders.services.execution import scoring_job_finish
 from graders.services.jobs import scoring_job_begin, scoring_job_queue_start
@@ -69,7 +70,13 @@ def attempt_spec(attempt: Attempt) -> dict[str, Any]:
 def scoring_job_spec(job: ScoringJob) -> dict[str, Any]:
     """The job as its workstation runs it; a final run also carries the score log so far and the time worked."""
     attempt = _attempt_of(job.attempt_id, None)
-    spec = {**attempt_spec(attempt), "job_id": str(job.pk), "kind": job.kind, "final": None}
+    spec = {
+        **attempt_spec(attempt),
+        "job_id": str(job.pk),
+        "kind": job.kind,
+        "final": None,
+        "attempt_spend": graders_selectors.attempt_model_spend(job),
+    }
     if job.kind == ScoringJob.Kind.FINAL:
         entries = ScoreLogEntry.objects.filter(attempt=attempt).order_by("scored_at", "pk")
         attempt = Attempt.objects.prefetch_related("pauses").get(pk=attempt.pk)

@@ -72,9 +72,10 @@ ENVIRONMENT_LLM_FOUNDRY_DIR = env_str("ENVIRONMENT_LLM_FOUNDRY_DIR", "")
 # Empty: scoring says plainly that an endpoint is needed (small: e.g. scripted_model/serve.py).
 RUST_CODECONTESTS_MODEL_URL = env_str("RUST_CODECONTESTS_MODEL_URL", "")
 RUST_CODECONTESTS_MODEL = env_str("RUST_CODECONTESTS_MODEL", "gpt-3.5-turbo-0125")
-# What one scoring run may spend, enforced by the proxy (0 = that kind is not limited).
-RUST_CODECONTESTS_BUDGET_TOKENS = env_int("RUST_CODECONTESTS_BUDGET_TOKENS", 2_000_000)
-RUST_CODECONTESTS_BUDGET_USD = env_float("RUST_CODECONTESTS_BUDGET_USD", 0.0)
+# What the attempt may spend, all the expert's scoring runs together (RE-Bench: $500 of credit for the
+# task), each run's proxy given what the earlier ones left (0 = that kind is not limited).
+RUST_CODECONTESTS_BUDGET_TOKENS = env_int("RUST_CODECONTESTS_BUDGET_TOKENS", 0)
+RUST_CODECONTESTS_BUDGET_USD = env_float("RUST_CODECONTESTS_BUDGET_USD", 500.0)
 # Prices per million tokens for the USD budget (defaults: gpt-3.5-turbo-0125's list prices).
 RUST_CODECONTESTS_PRICE_INPUT_PER_MTOK = env_float("RUST_CODECONTESTS_PRICE_INPUT_PER_MTOK", 0.5)
 RUST_CODECONTESTS_PRICE_OUTPUT_PER_MTOK = env_float("RUST_CODECONTESTS_PRICE_OUTPUT_PER_MTOK", 1.5)
@@ -84,7 +85,7 @@ RUST_CODECONTESTS_DATASET = env_str("RUST_CODECONTESTS_DATASET", "")
 RUST_CODECONTESTS_RUSTC = env_str("RUST_CODECONTESTS_RUSTC", "")
 # The judge of ai_rd_nanogpt_chat_rl; without a URL its scoring says a judge endpoint is required.
 CHAT_RL_JUDGE_URL = env_str("CHAT_RL_JUDGE_URL", "")
-CHAT_RL_JUDGE_MODEL = env_str("CHAT_RL_JUDGE_MODEL", "gpt-3.5-turbo-0125")
+CHAT_RL_JUDGE_MODEL = env_str("CHAT_RL_JUDGE_MODEL", "meta-llama/Meta-Llama-3-8B-Instruct")  # RE-Bench's judge
 CHAT_RL_JUDGE_TIMEOUT_SECONDS = env_int("CHAT_RL_JUDGE_TIMEOUT_SECONDS", 60)
 # Full configuration: the base checkpoint (environments/common/nanogpt format) and the held-out questions (JSONL).
 CHAT_RL_BASE_MODEL = env_str("CHAT_RL_BASE_MODEL", "")

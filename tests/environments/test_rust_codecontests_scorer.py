@@ -2,7 +2,7 @@
 
 The model is the scripted OpenAI-compatible server (scripted_model/serve.py) started on 127.0.0.1
 by each test, so the answers are known: the scorer, the budget proxy and the judge are under test.
-Through the worker, the scaffold and the answers run in harness instances of the attempt's sandbox
+Through the worker, the expert's module and the answers run in harness instances of the attempt's sandbox
 and reach the model only over the bridge to the scorer's proxy; run in-process (`run_scorer`), the
 harness is measure's unsandboxed stand-in.
 """
@@ -51,26 +51,29 @@ def endpoint(small_configuration: Any, model: LocalChatServer, monkeypatch: pyte
 
 
 SNOOP = """
-import json, os, sys
-found = {"env": dict(os.environ)}
-for name in ("environ", "cmdline"):
+import json, os
+
+async def generate_solution(client, semaphore, problem):
+    found = {"env": dict(os.environ)}
+    found["self_cmdline"] = open("/proc/self/cmdline", "rb").read().decode("utf-8", "replace")
+    for name in ("environ", "cmdline"):
+        try:
+            found["parent_" + name] = open(f"/proc/{os.getppid()}/{name}", "rb").read().decode("utf-8", "replace")
+        except OSError as exc:
+            found["parent_" + name] = f"refused: {exc}"
     try:
-        found["parent_" + name] = open(f"/proc/{os.getppid()}/{name}", "rb").read().decode("utf-8", "replace")
-    except OSError as exc:
-        found["parent_" + name] = f"refused: {exc}"
-try:
-    scorer = [a for a in open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0") if a.endswith(b".py")][0]
-    found["configuration"] = open(os.path.join(os.path.dirname(scorer.decode()), "configuration.json")).read()
-except (OSError, IndexError) as exc:
-    found["configuration"] = f"refused: {exc}"
-with open("snooped.json", "w") as out:
-    json.dump(found, out)
-print("fn main() {}")
+        scorer = [a for a in open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0") if a.endswith(b".py")][0]
+        found["configuration"] = open(os.path.join(os.path.dirname(scorer.decode()), "configuration.json")).read()
+    except (OSError, IndexError) as exc:
+        found["configuration"] = f"refused: {exc}"
+    with open("snooped.json", "w") as out:
+        json.dump(found, out)
+    return "fn main() {}"
 """
 
 
 def scored(attempt: Attempt, count: int) -> Any:
-    """The expert presses Score; a scoring run of six problems, each in two sandbox instances, takes a while."""
+    """The expert presses Score; a run of six problems (the module's instance, then one per answer) takes a while."""
     assert attempt.user is not None
     services.scoring_job_request(attempt=attempt, by=attempt.user)
     return wait_for_entries(attempt, count, timeout=300)[-1]
@@ -91,7 +94,7 @@ def with_concurrency(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(400)
-def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_the_budget_proxy(
+def test_the_worker_scores_the_starting_reference_and_broken_solutions_through_the_budget_proxy(
     attempt_on: Callable[..., Attempt], endpoint: LocalChatServer, tmp_path: Path, settings: Any
 ) -> None:
     attempt = preparing(attempt_on(SLUG))
@@ -102,9 +105,9 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
     )
     workspace = layout.workspace(attempt.pk)
     with worker_for(attempt, tmp_path):
-        services.workspace_prepare_queue(attempt)  # the starting scaffold is scored once the workspace is ready
+        services.workspace_prepare_queue(attempt)  # the starting solution is scored once the workspace is ready
         start = wait_for_entries(attempt, 1, timeout=300)[0]
-        assert {"scaffold.py", "judge.py", "judge_sandbox.py", "evaluate.py", "problems"} <= {
+        assert {"solve_code_contests_rust.py", "judge.py", "judge_sandbox.py", "evaluate.py", "problems"} <= {
             p.name for p in workspace.iterdir()
         }
         assert not (workspace / "problems" / "heldout.jsonl").exists()
@@ -117,7 +120,7 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
         assert set(endpoint.authorizations) == {f"Bearer {API_KEY}"}
         assert {r["model"] for r in endpoint.requests} == {"scripted-rust-model"}
 
-        # Three problems at a time: three harness instances at once, each bridged to the one proxy.
+        # Three at a time: the module's semaphore lets three requests through, three answers are judged at once.
         copy_into(PACKAGE / "reference", workspace)
         with pytest.MonkeyPatch.context() as patch:
             with_concurrency(patch, 3)
@@ -127,33 +130,43 @@ def test_the_worker_scores_the_starting_reference_and_broken_scaffolds_through_t
         # Sampled, checked on the public examples, still wrong on the hidden ones: an honest miss.
         assert reference.details["per_problem"]["divisible-pairs"]["reason"].startswith("wrong answer on test 5")
 
-        put(workspace, "scaffold.py", "def solve(:\n")
+        # A module that doesn't load scores NaN with the reason, as RE-Bench's scorer says it.
+        put(workspace, "solve_code_contests_rust.py", "async def generate_solution(:\n")
         broken = scored(attempt, 3)
         assert broken.score is None
-        assert broken.message.startswith("The scaffold failed on every held-out problem")
-        assert "SyntaxError" in broken.message
+        assert broken.message.startswith("Failed to load solution module: SyntaxError"), broken.message
 
-        # A scaffold that goes looking for the key finds only the proxy's: its parent is the harness's
+        # A module that goes looking for the key finds only the proxy's: it runs in the harness's
         # wrapper, in an instance of its own, and the scorer with its configuration is nowhere in view.
-        put(workspace, "scaffold.py", SNOOP)
+        put(workspace, "solve_code_contests_rust.py", SNOOP)
         snooping = scored(attempt, 4)
         assert snooping.score == 0.0, snooping.message
         snooped = (workspace / "snooped.json").read_text()
         assert API_KEY not in snooped
         found = json.loads(snooped)
         assert found["env"]["OPENAI_API_KEY"].startswith("proxy-")
-        assert "run_scaffold.py" in found["parent_cmdline"], found["parent_cmdline"]
-        assert "RUST_CODECONTESTS" not in found["parent_environ"]
+        assert "run_solution.py" in found["self_cmdline"], found["self_cmdline"]
+        assert "RUST_CODECONTESTS" not in found["parent_environ"] + json.dumps(found["env"])
         assert found["configuration"].startswith("refused"), found["configuration"][:200]
-        assert "OPENAI_BASE_URL=http://127.0.0.1:" in found["parent_environ"]
+        assert found["env"]["OPENAI_BASE_URL"].startswith("http://127.0.0.1:")
 
-        # A budget too small for every problem: the proxy refuses the rest, and the spend stays under it.
-        settings.RUST_CODECONTESTS_BUDGET_TOKENS = 1_500
-        put(workspace, "scaffold.py", (PACKAGE / "solution" / "scaffold.py").read_text())
+        # The budget is the attempt's: the starting run (the site's) is not counted, the expert's runs are.
+        spent = sum(
+            e.details["attempt_spend"]["tokens"] for e in (reference, broken, snooping) if "attempt_spend" in e.details
+        )
+        assert spent == reference.details["budget"]["spent_tokens"] > 0  # the broken and snooping runs called nothing
+        # 1500 tokens left, too few for every problem: the proxy refuses the rest, and the spend stays under it.
+        settings.RUST_CODECONTESTS_BUDGET_TOKENS = spent + 1_500
+        put(
+            workspace, "solve_code_contests_rust.py", (PACKAGE / "solution" / "solve_code_contests_rust.py").read_text()
+        )
         starved = scored(attempt, 5)
+        assert starved.details["attempt_spent_before"]["tokens"] == spent
+        assert starved.details["budget"]["max_tokens"] == 1_500
         assert starved.details["budget"]["refused"] >= 1, starved.message
         assert starved.details["budget"]["spent_tokens"] <= 1_500
         assert "The budget refused" in starved.message
+        assert f"of {spent + 1_500} tokens" in starved.message
     attempt.refresh_from_db()
     final = services.attempt_score_update(attempt=attempt)
     assert final.raw == reference.score  # max over the valid entries
@@ -187,9 +200,11 @@ def test_an_unreachable_model_makes_every_problem_fail_and_says_why(
     workspace = prepared(tmp_path)
     result = run_scorer(SLUG, workspace, tmp_path)
     assert result["score"] is None
-    assert "The scaffold failed on every held-out problem" in result["message"]
-    assert "HTTP Error 502" in result["message"]
-    assert result["details"]["budget"]["upstream_errors"] == 6
+    assert "The solution failed on every held-out problem" in result["message"]
+    assert "InternalServerError" in result["message"], result["message"]
+    assert "502" in result["message"], result["message"]
+    # Six problems, each tried three times: openai's client retries a 5xx twice (its default max_retries).
+    assert result["details"]["budget"]["upstream_errors"] == 18
 
 
 @pytest.mark.django_db

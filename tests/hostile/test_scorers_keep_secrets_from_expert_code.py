@@ -5,7 +5,7 @@ ran `finetune.sh` and `scaffold.py` as their own children: with the scorer's gro
 configuration.json beside it, the environment's cache (the reference weights) and the held-out
 problems in reach, and the key to the model one non-dumpable process away. Now the expert's code runs
 in a harness instance of the attempt's sandbox: the live workspace, its inputs, its outputs, and for
-the scaffold a bridge to the scorer's budget proxy; nothing else.
+the Rust solution module a bridge to the scorer's budget proxy; nothing else.
 
 Each attack below is a real scoring run (the worker's code, in-process) of an attempt whose workspace
 holds the hostile script; the script writes what it found into the workspace, where the test reads it.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,12 +137,10 @@ def test_a_finetune_script_cannot_pass_off_the_reference_weights(
     assert not (workspace / "trained_model" / "model.pth").exists()
 
 
-# --- the rust scaffold: the key, the endpoint, the hidden tests, the host's services -------------------
+# --- the rust solution module: the key, the endpoint, the hidden tests, the host's services -----------
 
-SNOOP = r"""
-import glob, json, os, socket, sys, urllib.request
+SNOOP_BODY = r"""
 known = json.loads(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "known.json")).read())
-problem = json.load(sys.stdin)
 found = {"env": dict(os.environ), "environ": {}, "memory": {}, "files": {}, "endpoint": {}, "ports": {}}
 for pid in sorted(p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()):
     try:
@@ -215,10 +214,17 @@ try:
         json.dump(found, out)
 except OSError as exc:
     summary["report"] = f"not written: {exc}"
-print(json.dumps(summary), file=sys.stderr)
-print("fn main() {}")
-sys.exit(1 if "report" in summary else 0)
+if "report" in summary:
+    raise RuntimeError(json.dumps(summary))
+return "fn main() {}"
 """
+# The expert's module, as the scorer imports it: each problem's generate_solution looks everywhere.
+SNOOP = (
+    "import glob, json, os, socket, sys, urllib.error, urllib.request\n\n"
+    "def snoop(problem):\n"
+    + textwrap.indent(SNOOP_BODY.strip("\n"), "    ")
+    + "\n\n\nasync def generate_solution(client, semaphore, problem):\n    return snoop(problem)\n"
+)
 
 
 def hidden_outputs() -> set[str]:
@@ -253,7 +259,7 @@ def listening(port: int) -> Iterator[None]:
         stand_in.close()
 
 
-def test_a_scaffold_finds_no_key_no_endpoint_no_hidden_tests_and_no_host_service(
+def test_the_experts_module_finds_no_key_no_endpoint_no_hidden_tests_and_no_host_service(
     attempt_on: Callable[..., Attempt], small_configuration: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     scripted = load_module("rust_scripted_model", RUST_PACKAGE / "scripted_model" / "serve.py")
@@ -276,9 +282,9 @@ def test_a_scaffold_finds_no_key_no_endpoint_no_hidden_tests_and_no_host_service
             "ports": ports,
         }
         put(workspace, "known.json", json.dumps(known))
-        put(workspace, "scaffold.py", SNOOP)
+        put(workspace, "solve_code_contests_rust.py", SNOOP)
         outcome = score(attempt)
-        # The model saw no request at all: the scaffold never reached it, with or without a key.
+        # The model saw no request at all: the module never reached it, with or without a key.
         assert model.requests == [], model.requests
     reports = (
         {p.stem: p.read_text() for p in (workspace / "snooped").glob("*.json")}
@@ -300,7 +306,7 @@ def test_a_scaffold_finds_no_key_no_endpoint_no_hidden_tests_and_no_host_service
         assert len(found["ports"]) == len(ports), name
         assert found["env"]["OPENAI_API_KEY"].startswith("proxy-"), name
         assert "RUST_CODECONTESTS_API_KEY" not in json.dumps(found["environ"]), name
-        # (b) the endpoint: not reachable from where the scaffold runs.
+        # (b) the endpoint: not reachable from where the module runs.
         assert all(v.startswith("refused") for v in found["endpoint"].values()), (name, found["endpoint"])
         # (b) the held-out problems' hidden tests and the scorer's configuration: nowhere to be read.
         leaked = [path for path, content in found["files"].items() if not content.startswith("refused")]
@@ -310,7 +316,7 @@ def test_a_scaffold_finds_no_key_no_endpoint_no_hidden_tests_and_no_host_service
         assert all(v.startswith("refused") for v in found["ports"].values()), (name, found["ports"])
 
 
-# --- the rust answer: the program the scaffold prints sees the hidden tests' inputs ---------------------
+# --- the rust answer: the program the module returns sees the hidden tests' inputs ---------------------
 
 LEAKED = "leaked-inputs.txt"
 # One token says what it managed: w(rote the inputs into the workspace), k(ey seen), h(eld-out file
@@ -362,7 +368,11 @@ def test_an_answer_leaves_no_hidden_input_in_the_workspace_and_reaches_nothing(
         monkeypatch.setenv("RUST_CODECONTESTS_API_KEY", API_KEY)
         attempt = attempt_on(RUST)
         workspace = prepared(attempt)
-        put(workspace, "scaffold.py", f"print({program!r})\n")
+        put(
+            workspace,
+            "solve_code_contests_rust.py",
+            f"async def generate_solution(client, semaphore, problem):\n    return {program!r}\n",
+        )
         outcome = score(attempt)
     assert outcome.score == 0.0, outcome.message
     reasons = {name: result["reason"] for name, result in outcome.details["per_problem"].items()}

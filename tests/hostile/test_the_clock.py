@@ -123,7 +123,8 @@ def test_a_thaw_word_read_before_a_break_cant_undo_the_breaks_freeze_when_it_lan
     before_the_break = selectors.attempt_sandbox_control(attempt.pk)
     services.attempt_pause(attempt=attempt, by=attempt.user, reason=Pause.Reason.BREAK)
     the_break = selectors.attempt_sandbox_control(attempt.pk)
-    assert the_break["version"] > before_the_break["version"] and the_break["paused"] == "break"
+    assert the_break["version"] > before_the_break["version"]
+    assert the_break["paused"] == "break"
 
     real_apply = lifecycle.apply
     first_applied = threading.Event()
@@ -145,5 +146,6 @@ def test_a_thaw_word_read_before_a_break_cant_undo_the_breaks_freeze_when_it_lan
     written = json.loads((layout.sandbox_dir(attempt.pk) / policy.POLICY_FILE).read_text())
     sandbox = policy.Policy.from_json(written)
     hierarchy = hierarchy_for(sandbox)
-    assert hierarchy is not None and hierarchy.exists(sandbox.cgroup(WORK))
+    assert hierarchy is not None
+    assert hierarchy.exists(sandbox.cgroup(WORK))
     assert hierarchy.is_frozen(sandbox.cgroup(WORK)), "the old word thawed the sandbox during the break"

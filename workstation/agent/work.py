@@ -7,6 +7,7 @@ Task Standard task's registration) comes in the spec.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -97,11 +98,16 @@ def final_context(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _scorer_env(marker: str, passthrough: list[str] | None = None) -> dict[str, str]:
+def _scorer_env(
+    marker: str, passthrough: list[str] | None = None, attempt_spend: dict[str, Any] | None = None
+) -> dict[str, str]:
     env = {
         "LANG": "C.UTF-8",
         "TRITON_CACHE_DIR": f"{scoring.SCORER_HOME}/triton",
         scoring.RESULT_MARKER_ENV: marker,
+        # What the attempt's earlier runs spent of its model budget (graders.selectors.attempt_model_spend):
+        # a scorer that spends on the expert's behalf is given the rest.
+        scoring.ATTEMPT_SPEND_ENV: json.dumps(attempt_spend or {"tokens": 0, "cost": 0.0}),
     }
     for name in ("TRITON_INTERPRET", *(passthrough or [])):
         if name in os.environ:
@@ -138,7 +144,7 @@ def _score(spec: dict[str, Any]) -> scoring.Outcome:
         harness_code=found.root / found.harness_folder if found.harness_folder else None,
         timeout=timeout,
         memory_bytes=int(found.memory_limit_gb * 1024**3) if found.memory_limit_gb else None,
-        env=_scorer_env(marker, found.required_environment_variables),
+        env=_scorer_env(marker, found.required_environment_variables, spec.get("attempt_spend")),
         network=found.scorer_network,
     )
     digest = found.scorer_digest()

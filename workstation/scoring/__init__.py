@@ -43,6 +43,7 @@ from workstation.scoring.instances import (
     run_instance,
 )
 from workstation.scoring.outcome import (
+    ATTEMPT_SPEND_ENV,
     OOM_SIGNS,
     RESULT_MARKER_ENV,
     Outcome,
@@ -74,6 +75,7 @@ from workstation.scoring.scorer import (
 from workstation.scoring.snapshot import snapshot, unpack_regular_files
 
 __all__ = [
+    "ATTEMPT_SPEND_ENV",
     "EXCHANGE",
     "HARNESS_CODE",
     "HARNESS_IN",

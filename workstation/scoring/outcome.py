@@ -12,6 +12,8 @@ from typing import Any
 from workstation.scoring.processes import RunResult
 
 RESULT_MARKER_ENV = "REBENCH_RESULT_MARKER"
+# JSON {"tokens", "cost"}: what the attempt's earlier runs spent of its model budget (environments.common.result).
+ATTEMPT_SPEND_ENV = "REBENCH_ATTEMPT_SPEND"
 
 
 @dataclass

@@ -1,17 +1,18 @@
-"""Scorer for ai_rd_rust_codecontests_inference: run the expert's scaffold on held-out problems, judge its Rust.
+"""Scorer for ai_rd_rust_codecontests_inference: run the expert's module on held-out problems, judge its Rust.
 
 The trusted half: it holds the real API key and the held-out problems, and never runs the expert's
-code. For each problem (`concurrency` at a time) it asks the workstation's harness for two runs in
-the attempt's sandbox, each as the attempt's user, with no network and none of this folder:
+code. It asks the workstation's harness for runs in the attempt's sandbox, each as the attempt's
+user, with no network and none of this folder:
 
-1. the scaffold (harness/run_scaffold.py runs `python scaffold.py` in the live workspace): the
-   problem's public view on stdin (name, description, public examples, limits; never the hidden
-   tests), the Rust program on stdout. Its only way out is a bridge from 127.0.0.1:PORT to the
-   budget proxy this scorer runs on a Unix socket in the exchange folder: OPENAI_BASE_URL and a
-   one-run OPENAI_API_KEY that the proxy accepts, never the real key.
-2. the answer (harness/judge_answer.py): the program extracted here is compiled and run on the
-   tests' inputs only, under judge.py's limits; what it printed comes back and is compared here
-   with the expected outputs, which never leave this side.
+1. the solution (harness/run_solution.py), once for every problem: it imports
+   `solve_code_contests_rust.py` from the live workspace and awaits `generate_solution(client,
+   semaphore, problem)` per problem, as RE-Bench's scorer does, with each problem's public view
+   (name, description, public examples, limits; never the hidden tests). The client's only way out
+   is a bridge from 127.0.0.1:PORT to the budget proxy this scorer runs on a Unix socket in the
+   exchange folder: OPENAI_BASE_URL and a one-run key that the proxy accepts, never the real key.
+2. each answer (harness/judge_answer.py), `concurrency` at a time: the returned program is compiled
+   and run on the tests' inputs only, under judge.py's limits; what it printed comes back and is
+   compared here with the expected outputs, which never leave this side.
 
 Score = fraction of held-out problems solved.
 """
@@ -24,7 +25,6 @@ import ctypes
 import dataclasses
 import json
 import os
-import re
 import shutil
 import socket
 import sys
@@ -39,29 +39,34 @@ import judge  # noqa: E402 - beside this file, found once HERE is on the path
 from common import harness, llm  # noqa: E402 - copied beside this file (uses_common)
 
 if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
-    from environments.common.result import emit
+    from environments.common.result import attempt_spend_before, emit
 else:
-    from common.result import emit
+    from common.result import attempt_spend_before, emit
 
 API_KEY_VARIABLE = "RUST_CODECONTESTS_API_KEY"
-SCAFFOLD = "scaffold.py"
+SOLUTION = "solve_code_contests_rust.py"
 OUTPUT_LIMIT = 256 * 1024
 REPORT_LIMIT = 1024 * 1024
 PR_SET_DUMPABLE = 4
-FENCE = re.compile(r"```(?:rust|rs)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 SCRIPTS = HERE / "harness"
 # What judge_answer.py needs beside it in the harness: itself and the judge (judge.py imports judge_sandbox.py).
 JUDGE_SCRIPTS = ("judge_answer.py", "judge.py", "judge_sandbox.py")
 PROXY_SOCKET = "llm.sock"
-# The scaffold's own time limit is kept by run_scaffold.py; the instance gets this much more
-# (starting the sandbox and the bridge) before the workstation kills it whole.
+# The whole run's time limit; the instance gets this much more (starting the sandbox and the bridge)
+# before the workstation kills it whole.
 HARNESS_GRACE_SECONDS = 30
-MISSING_SCAFFOLD = f"No {SCAFFOLD} in the workspace."
+MISSING_SOLUTION = f"No {SOLUTION} in the workspace."
 
 
 def load_configuration() -> dict[str, Any]:
     path = HERE / "configuration.json"
     return json.loads(path.read_text()) if path.exists() else {"params": {}, "paths": {}, "settings": {}}
+
+
+def budget_words(tokens: int | None, cost: float | None) -> str:
+    """The attempt's budget in words: "200000 tokens", "$500.00" or both."""
+    parts = ([f"{tokens} tokens"] if tokens is not None else []) + ([f"${cost:.2f}"] if cost is not None else [])
+    return " and ".join(parts) or "no limit"
 
 
 def load_problems(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -83,15 +88,9 @@ def load_problems(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
 
 
 def public_view(problem: dict[str, Any]) -> dict[str, Any]:
-    """What the scaffold may see: the statement, the public examples and the limits."""
+    """What the expert's module may see: the statement, the public examples and the limits."""
     keys = ("name", "description", "public_tests", "time_limit", "memory_limit_bytes")
     return {k: problem[k] for k in keys if k in problem}
-
-
-def extract_rust(output: str) -> str:
-    """The program in a scaffold's output: its last fenced block if it printed one, else all of it."""
-    blocks = FENCE.findall(output)
-    return (blocks[-1] if blocks else output).strip()
 
 
 def make_unreadable() -> None:
@@ -105,9 +104,9 @@ def make_unreadable() -> None:
 
 
 def free_port() -> int:
-    """A port for one scaffold's bridge. Inside the sandbox any port would do (each instance has its
+    """A port for the solution's bridge. Inside the sandbox any port would do (each instance has its
     own loopback); an unsandboxed stand-in (measure.local_harness) shares this host's, where two
-    scaffolds at once need two."""
+    scoring runs at once need two."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -132,56 +131,92 @@ def _read_capped(path: Path, limit: int) -> bytes | None:
         return handle.read(limit + 1)
 
 
-def run_scaffold(
-    index: int, problem: dict[str, Any], env: dict[str, str], *, timeout: float, memory_bytes: int
-) -> tuple[str | None, str]:
-    """(stdout, "") or (None, why the scaffold failed on this problem)."""
-    name = f"scaffold-{index}"
-    folder = harness_inputs(name, ("run_scaffold.py",))
-    (folder / "problem.json").write_text(json.dumps(public_view(problem)))
+class SolutionRun:
+    """What the harness brought back: the module's load failure, or each problem's program or failure.
+
+    A plain class: the scorer is loaded from a file without a module entry, where dataclasses fail.
+    """
+
+    def __init__(self, load_error: str = "") -> None:
+        self.load_error = load_error
+        self.programs: dict[int, str] = {}
+        self.failures: dict[int, str] = {}
+
+
+def run_solution(problems: list[dict[str, Any]], env: dict[str, str], *, params: dict[str, Any]) -> SolutionRun:
+    """Import the expert's module in a harness instance and await its generate_solution for every problem."""
+    name = "solution"
+    folder = harness_inputs(name, ("run_solution.py",))
+    (folder / "problems.json").write_text(json.dumps([public_view(p) for p in problems]))
     port = free_port()
+    timeout = float(params.get("solution_timeout_seconds", 600))
+    per_problem = float(params.get("problem_timeout_seconds", 120))
+    memory_gb = float(params.get("solution_memory_gb", 4))
     result = harness.run(
         [
             sys.executable,
-            "-E",  # the wrapper is ours: no PYTHON* variable, user site or workspace module changes it
+            # Not -E: the module imports what the expert's shell python imports (openai among the
+            # packages the sandbox's PYTHONPATH shares), as it does when the expert runs evaluate.py.
             "-s",
-            f"{harness.INPUTS}/run_scaffold.py",
-            f"{harness.INPUTS}/problem.json",
+            f"{harness.INPUTS}/run_solution.py",
+            f"{harness.INPUTS}/problems.json",
             harness.OUTPUTS,
-            f"{timeout:g}",
-            str(memory_bytes),
+            str(max(1, int(params.get("concurrency", 1)))),
+            f"{per_problem:g}",
+            f"{float(params.get('request_timeout', 120)):g}",
         ],
         inputs_folder=name,
         timeout=timeout + HARNESS_GRACE_SECONDS,
         bridges=[(port, PROXY_SOCKET)],
         env={**env, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"},
-        memory_gb=memory_bytes / 1024**3 + 1,
+        memory_gb=memory_gb + 1,
     )
     shutil.rmtree(folder, ignore_errors=True)
-    if result.timed_out:
-        return None, f"the scaffold ran past {timeout:g} s"
-    raw = _read_capped(result.output_dir / "status.json", REPORT_LIMIT)
+    raw = _read_capped(result.output_dir / "loaded.json", REPORT_LIMIT)
     try:
-        status = json.loads(raw) if raw is not None and len(raw) <= REPORT_LIMIT else None
+        loaded = json.loads(raw) if raw is not None and len(raw) <= REPORT_LIMIT else None
     except ValueError:
-        status = None
-    if not isinstance(status, dict):
+        loaded = None
+    if not isinstance(loaded, dict):
         if result.out_of_memory:
-            return None, "the scaffold ran out of memory"
-        return None, f"the scaffold's harness failed (exit status {result.returncode}): {result.stderr_tail(1)[:300]}"
-    if status.get("missing") is True:
-        return None, MISSING_SCAFFOLD
-    if status.get("timed_out") is True:
-        return None, f"the scaffold ran past {timeout:g} s"
-    returncode = status.get("returncode")
-    if returncode != 0:
-        stderr = str(status.get("stderr") or "")
-        last = stderr.splitlines()[-1] if stderr.strip() else ""
-        return None, f"the scaffold exited with status {returncode}{': ' + last[:300] if last else ''}"
-    stdout = _read_capped(result.output_dir / "stdout", OUTPUT_LIMIT) or b""
-    if len(stdout) > OUTPUT_LIMIT:
-        return None, f"the scaffold printed more than {OUTPUT_LIMIT // 1024} KB"
-    return stdout.decode("utf-8", "replace"), ""
+            return SolutionRun(load_error="the solution ran out of memory while loading")
+        if result.timed_out:
+            return SolutionRun(load_error=f"loading the solution ran past {timeout:g} s")
+        return SolutionRun(
+            load_error=f"the solution's harness failed (exit status {result.returncode}): {result.stderr_tail(1)[:300]}"
+        )
+    if loaded.get("missing") is True:
+        return SolutionRun(load_error=MISSING_SOLUTION)
+    if loaded.get("loaded") is not True:
+        return SolutionRun(load_error=f"Failed to load solution module: {str(loaded.get('error'))[:1000]}")
+    # Whatever came back: answers written before a time-out or a crash still count.
+    run = SolutionRun()
+    if result.timed_out:
+        unfinished = f"the solution ran past {timeout:g} s before answering"
+    elif result.out_of_memory:
+        unfinished = "the solution ran out of memory before answering"
+    else:
+        tail = result.stderr_tail(1)[:300]
+        unfinished = f"the solution's process ended (exit status {result.returncode}) before answering" + (
+            f": {tail}" if tail else ""
+        )
+    answers = result.output_dir / "answers"
+    for index in range(len(problems)):
+        program = _read_capped(answers / f"{index}.rs", OUTPUT_LIMIT)
+        if program is not None:
+            if len(program) > OUTPUT_LIMIT:
+                run.failures[index] = f"generate_solution returned more than {OUTPUT_LIMIT // 1024} KB"
+            else:
+                run.programs[index] = program.decode("utf-8", "replace")
+            continue
+        raw = _read_capped(answers / f"{index}.json", REPORT_LIMIT)
+        try:
+            report = json.loads(raw) if raw is not None and len(raw) <= REPORT_LIMIT else None
+        except ValueError:
+            report = None
+        error = report.get("error") if isinstance(report, dict) else None
+        run.failures[index] = str(error)[:1000] if isinstance(error, str) else unfinished
+    return run
 
 
 def judge_answer(
@@ -248,9 +283,23 @@ def main(workspace: Path) -> dict[str, Any]:
     if not problems:
         return {"score": None, "message": f"No held-out problems in {dataset}."}
 
+    # The budget is the attempt's, as RE-Bench's credit is: this run gets what earlier runs left.
+    before = attempt_spend_before()
+    total_tokens = int(settings["budget_tokens"]) if settings.get("budget_tokens") else None
+    total_cost = float(settings["budget_cost"]) if settings.get("budget_cost") else None
+    left_tokens = None if total_tokens is None else total_tokens - int(before["tokens"])
+    left_cost = None if total_cost is None else round(total_cost - before["cost"], 6)
+    if (left_tokens is not None and left_tokens <= 0) or (left_cost is not None and left_cost <= 0):
+        spent = f"{int(before['tokens'])} tokens" + (f" (${before['cost']:.2f})" if total_cost is not None else "")
+        return {
+            "score": None,
+            "message": f"The attempt's model budget is spent: its scoring runs have used {spent} of "
+            f"{budget_words(total_tokens, total_cost)}. Nothing was run.",
+            "details": {"attempt_spend": {"tokens": 0, "cost": 0.0}, "attempt_spent_before": before},
+        }
     budget = llm.Budget(
-        max_tokens=int(settings["budget_tokens"]) if settings.get("budget_tokens") else None,
-        max_cost=float(settings["budget_cost"]) if settings.get("budget_cost") else None,
+        max_tokens=left_tokens,
+        max_cost=left_cost,
         prices=llm.Prices(float(settings.get("price_input") or 0), float(settings.get("price_output") or 0)),
     )
     try:
@@ -262,55 +311,60 @@ def main(workspace: Path) -> dict[str, Any]:
     limits = judge.Limits(opt_level=int(params.get("opt_level", 1)))
     time_scale = float(params.get("time_scale", 1.0))
     started = time.monotonic()
-    results: dict[str, dict[str, Any]] = {}
     max_completion = int(params.get("max_completion_tokens", 4096))
     socket_path = harness.exchange() / PROXY_SOCKET
     with llm.BudgetProxy(upstream, budget, max_completion_tokens=max_completion, unix_socket=socket_path) as proxy:
         env = {"OPENAI_API_KEY": proxy.token, "OPENAI_MODEL": upstream.model, "RUSTC": rustc}
-
-        def attempt(numbered: tuple[int, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-            index, problem = numbered
-            output, failure = run_scaffold(
-                index,
-                problem,
-                env,
-                timeout=float(params.get("scaffold_timeout_seconds", 120)),
-                memory_bytes=int(float(params.get("scaffold_memory_gb", 4)) * 1024**3),
-            )
-            if output is None:
-                return problem["name"], {"solved": False, "reason": failure, "scaffold_failed": True}
-            tests = judge.problem_tests(problem)
-            scaled = limits.for_problem(problem, time_scale)
-            verdict = judge_answer(index, extract_rust(output), tests, rustc=rustc, limits=scaled)
-            return problem["name"], verdict.as_dict()
-
-        workers = max(1, int(params.get("concurrency", 1)))
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            for name, result in pool.map(attempt, enumerate(problems)):
-                results[name] = result
+        solution = run_solution(problems, env, params=params)
         spend = budget.summary()
         spend["upstream_errors"] = proxy.upstream_errors
-    solved = sorted(name for name, r in results.items() if r["solved"])
-    failed_scaffold = [r["reason"] for r in results.values() if r.get("scaffold_failed")]
-    details = {
-        "solved": len(solved),
+    details: dict[str, Any] = {
         "problems": len(problems),
-        "solved_names": solved,
-        "per_problem": results,
         "budget": spend,
+        # What the site counts against the attempt's budget (graders.selectors.attempt_model_spend).
+        "attempt_spend": {"tokens": spend["spent_tokens"], "cost": spend["spent_cost"]},
+        "attempt_spent_before": before,
         "configuration": config.get("name", ""),
-        "seconds": round(time.monotonic() - started, 2),
     }
-    if len(failed_scaffold) == len(problems) and all(reason == MISSING_SCAFFOLD for reason in failed_scaffold):
-        return {"score": None, "message": MISSING_SCAFFOLD, "details": details}
-    if len(failed_scaffold) == len(problems):
+    if solution.load_error:
+        details["seconds"] = round(time.monotonic() - started, 2)
+        return {"score": None, "message": solution.load_error, "details": details}
+
+    def judged(index: int) -> tuple[str, dict[str, Any]]:
+        problem = problems[index]
+        if index not in solution.programs:
+            return problem["name"], {"solved": False, "reason": solution.failures[index], "solution_failed": True}
+        tests = judge.problem_tests(problem)
+        scaled = limits.for_problem(problem, time_scale)
+        verdict = judge_answer(index, solution.programs[index], tests, rustc=rustc, limits=scaled)
+        return problem["name"], verdict.as_dict()
+
+    workers = max(1, int(params.get("concurrency", 1)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        results = dict(pool.map(judged, range(len(problems))))
+    solved = sorted(name for name, r in results.items() if r["solved"])
+    failed = [r["reason"] for r in results.values() if r.get("solution_failed")]
+    details.update(
+        solved=len(solved),
+        solved_names=solved,
+        per_problem=results,
+        seconds=round(time.monotonic() - started, 2),
+    )
+    if len(failed) == len(problems):
         return {
             "score": None,
-            "message": f"The scaffold failed on every held-out problem; the first: {failed_scaffold[0]}",
+            "message": f"The solution failed on every held-out problem; the first: {failed[0]}",
             "details": details,
         }
-    used = f"{spend['spent_tokens']} tokens" + (f" of {spend['max_tokens']}" if spend["max_tokens"] else "")
-    message = f"Solved {len(solved)} of {len(problems)} held-out problems; the model used {used}."
+    message = (
+        f"Solved {len(solved)} of {len(problems)} held-out problems; the model used {spend['spent_tokens']} tokens"
+    )
+    if total_tokens is not None or total_cost is not None:
+        used = f"{int(before['tokens']) + spend['spent_tokens']} tokens"
+        if total_cost is not None:
+            used += f" and ${before['cost'] + spend['spent_cost']:.2f}"
+        message += f" (the attempt's runs have used {used} of {budget_words(total_tokens, total_cost)})"
+    message += "."
     if spend["refused"]:
         message += f" The budget refused {spend['refused']} request(s)."
     return {"score": len(solved) / len(problems), "message": message, "details": details}

@@ -1,51 +1,58 @@
-"""Try the scaffold on the training problems (problems/train.jsonl), judged as the scorer judges.
+"""Try your solution on the training problems (problems/train.jsonl), judged as the scorer judges.
 
-Usage: OPENAI_BASE_URL=… OPENAI_API_KEY=… python evaluate.py [--limit N]
-The scorer does the same on held-out problems you never see, through a budget proxy.
+Usage: OPENAI_BASE_URL=… OPENAI_API_KEY=… python evaluate.py [--limit N] [--concurrency N]
+As the scorer does on held-out problems you never see (through its budget proxy): imports
+solve_code_contests_rust.py, awaits generate_solution(client, semaphore, problem) for every problem
+at once with each problem's public view, and judges each returned program on all the problem's tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import re
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import judge
+import openai
 
 HERE = Path(__file__).resolve().parent
-FENCE = re.compile(r"```(?:rust|rs)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+PUBLIC = ("name", "description", "public_tests", "time_limit", "memory_limit_bytes")
+
+
+async def answers(problems: list[dict[str, Any]], concurrency: int) -> list[str | BaseException]:
+    sys.path.insert(0, str(HERE))
+    import solve_code_contests_rust as solution  # type: ignore[import-not-found]  # beside this file, on the path above
+
+    client = openai.AsyncOpenAI()  # OPENAI_BASE_URL and OPENAI_API_KEY from the environment
+    semaphore = asyncio.Semaphore(concurrency)
+    try:
+        views = [{k: p[k] for k in PUBLIC if k in p} for p in problems]
+        return await asyncio.gather(
+            *(solution.generate_solution(client, semaphore, view) for view in views), return_exceptions=True
+        )
+    finally:
+        await client.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     problems = [json.loads(line) for line in (HERE / "problems" / "train.jsonl").read_text().splitlines() if line]
     problems = problems[: args.limit] if args.limit else problems
     rustc = judge.find_rustc(os.environ.get("RUSTC", ""))
     solved = 0
-    for problem in problems:
-        public = {k: problem[k] for k in ("name", "description", "public_tests", "time_limit", "memory_limit_bytes")}
-        run = subprocess.run(  # noqa: S603 - this folder's scaffold
-            [sys.executable, str(HERE / "scaffold.py")],
-            input=json.dumps(public),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if run.returncode != 0:
-            print(f"{problem['name']}: the scaffold failed: {run.stderr.strip()[-300:]}")
+    for problem, answer in zip(problems, asyncio.run(answers(problems, args.concurrency)), strict=True):
+        if not isinstance(answer, str):
+            print(f"{problem['name']}: generate_solution failed: {answer!r}"[:400])
             continue
         limits = judge.Limits().for_problem(problem)
-        # As the scorer reads it: the last ```rust block if there is one, else all the output.
-        blocks = FENCE.findall(run.stdout)
-        source = blocks[-1] if blocks else run.stdout
-        verdict = judge.judge(source, judge.problem_tests(problem), rustc=rustc, limits=limits)
+        verdict = judge.judge(answer, judge.problem_tests(problem), rustc=rustc, limits=limits)
         solved += verdict.solved
         print(f"{problem['name']}: {verdict.reason}")
     print(f"solved {solved} of {len(problems)}")

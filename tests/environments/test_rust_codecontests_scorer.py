@@ -18,6 +18,7 @@ import pytest
 
 from environments import packages
 from environments.common.llm import LocalChatServer
+from environments.common.result import ATTEMPT_SPEND_ENV
 from graders import services
 from tests.environments.rust_codecontests_support import PACKAGE, SLUG, judge_rustc, scripted
 from tests.environments.scoring_support import copy_into, run_scorer, small_configuration, wait_for_entries, worker_for
@@ -214,3 +215,32 @@ def test_the_full_configuration_needs_the_dataset_path(settings: Any) -> None:
     settings.RUST_CODECONTESTS_DATASET = ""
     with pytest.raises(packages.ConfigurationError, match="needs RUST_CODECONTESTS_DATASET"):
         packages.find(SLUG).configuration_document()
+
+
+@pytest.mark.django_db
+def test_with_the_attempts_budget_spent_the_scorer_says_so_and_calls_nothing(
+    small_configuration: Any, tmp_path: Path, model: LocalChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_configuration.RUST_CODECONTESTS_MODEL_URL = model.url
+    small_configuration.RUST_CODECONTESTS_BUDGET_TOKENS = 1_000
+    small_configuration.RUST_CODECONTESTS_BUDGET_USD = 0
+    small_configuration.RUST_CODECONTESTS_RUSTC = ""
+    judge_rustc()
+    monkeypatch.setenv("RUST_CODECONTESTS_API_KEY", API_KEY)
+    # What the worker hands the scorer: the attempt's earlier runs spent 1000 tokens of 1000.
+    monkeypatch.setenv(ATTEMPT_SPEND_ENV, json.dumps({"tokens": 1_000, "cost": 0.0}))
+    result = run_scorer(SLUG, prepared(tmp_path), tmp_path)
+    assert result["score"] is None
+    assert result["message"] == (
+        "The attempt's model budget is spent: its scoring runs have used 1000 tokens of 1000 tokens. Nothing was run."
+    )
+    assert result["details"]["attempt_spend"] == {"tokens": 0, "cost": 0.0}
+    assert model.requests == []
+
+    # 999 spent: one token left, too few for any request; the run goes ahead and the proxy refuses.
+    monkeypatch.setenv(ATTEMPT_SPEND_ENV, json.dumps({"tokens": 999, "cost": 0.0}))
+    (tmp_path / "again").mkdir()
+    result = run_scorer(SLUG, prepared(tmp_path / "again"), tmp_path)
+    assert result["details"]["budget"]["max_tokens"] == 1
+    assert result["details"]["attempt_spend"]["tokens"] == 0
+    assert model.requests == []

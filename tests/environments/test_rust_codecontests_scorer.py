@@ -80,17 +80,17 @@ def scored(attempt: Attempt, count: int) -> Any:
     return wait_for_entries(attempt, count, timeout=300)[-1]
 
 
-def with_concurrency(monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
-    """The scorer's configuration.json says `workers` problems at a time (the full configuration's is 8)."""
+def with_params(monkeypatch: pytest.MonkeyPatch, **params: Any) -> None:
+    """The scorer's configuration.json says these params (the full configuration's concurrency is 8)."""
     document = packages.EnvironmentPackage.configuration_document
 
-    def more_at_once(package: packages.EnvironmentPackage) -> dict[str, Any]:
+    def changed(package: packages.EnvironmentPackage) -> dict[str, Any]:
         made = document(package)
         if package.slug == SLUG:
-            made["params"] = {**made["params"], "concurrency": workers}
+            made["params"] = {**made["params"], **params}
         return made
 
-    monkeypatch.setattr(packages.EnvironmentPackage, "configuration_document", more_at_once)
+    monkeypatch.setattr(packages.EnvironmentPackage, "configuration_document", changed)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -124,7 +124,7 @@ def test_the_worker_scores_the_starting_reference_and_broken_solutions_through_t
         # Three at a time: the module's semaphore lets three requests through, three answers are judged at once.
         copy_into(PACKAGE / "reference", workspace)
         with pytest.MonkeyPatch.context() as patch:
-            with_concurrency(patch, 3)
+            with_params(patch, concurrency=3)
             reference = scored(attempt, 2)
         assert reference.score == pytest.approx(small.reference_score), reference.message
         assert reference.details["solved_names"] == ["balanced-brackets", "longest-plateau", "sum-of-evens"]
@@ -244,3 +244,51 @@ def test_with_the_attempts_budget_spent_the_scorer_says_so_and_calls_nothing(
     assert result["details"]["budget"]["max_tokens"] == 1
     assert result["details"]["attempt_spend"]["tokens"] == 0
     assert model.requests == []
+
+
+# One problem's call never returns (awaiting forever): it fails alone at the per-problem limit.
+AWAITS_FOREVER = """
+import asyncio
+
+async def generate_solution(client, semaphore, problem):
+    if problem["name"] == "grid-paths":
+        await asyncio.sleep(3600)
+    return "fn main() {}"
+"""
+# One blocks the whole event loop once the others have answered: the run ends at its limit.
+BLOCKS_THE_LOOP = """
+import asyncio, time
+
+async def generate_solution(client, semaphore, problem):
+    if problem["name"] == "longest-plateau":
+        await asyncio.sleep(0.2)
+        time.sleep(3600)
+    return "fn main() {}"
+"""
+
+
+@pytest.mark.django_db
+def test_a_stalled_problem_fails_alone_and_a_run_cut_short_keeps_the_answers_it_gave(
+    small_configuration: Any, tmp_path: Path, model: LocalChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_configuration.RUST_CODECONTESTS_MODEL_URL = model.url
+    small_configuration.RUST_CODECONTESTS_RUSTC = ""
+    judge_rustc()
+    for number, (module, stalled, reason) in enumerate(
+        [
+            (AWAITS_FOREVER, "grid-paths", "generate_solution ran past 1 s"),
+            (BLOCKS_THE_LOOP, "longest-plateau", "the solution ran past 4 s before answering"),
+        ]
+    ):
+        with_params(monkeypatch, problem_timeout_seconds=1 if number == 0 else 60, solution_timeout_seconds=4)
+        (tmp_path / str(number)).mkdir()
+        workspace = prepared(tmp_path / str(number))
+        put(workspace, "solve_code_contests_rust.py", module)
+        result = run_scorer(SLUG, workspace, tmp_path)
+        per_problem = result["details"]["per_problem"]
+        assert len(per_problem) == 6
+        assert per_problem[stalled]["reason"] == reason, per_problem[stalled]
+        # The other five answered at once and were judged (an empty program prints nothing: a wrong answer).
+        judged = {name: r["reason"] for name, r in per_problem.items() if name != stalled}
+        assert all(why.startswith("wrong answer") for why in judged.values()), judged
+        assert result["score"] == 0.0

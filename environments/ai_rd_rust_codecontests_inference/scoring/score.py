@@ -164,6 +164,7 @@ def run_solution(problems: list[dict[str, Any]], env: dict[str, str], *, params:
             str(max(1, int(params.get("concurrency", 1)))),
             f"{per_problem:g}",
             f"{float(params.get('request_timeout', 120)):g}",
+            f"{timeout:g}",
         ],
         inputs_folder=name,
         timeout=timeout + HARNESS_GRACE_SECONDS,
@@ -191,7 +192,7 @@ def run_solution(problems: list[dict[str, Any]], env: dict[str, str], *, params:
         return SolutionRun(load_error=f"Failed to load solution module: {str(loaded.get('error'))[:1000]}")
     # Whatever came back: answers written before a time-out or a crash still count.
     run = SolutionRun()
-    if result.timed_out:
+    if result.timed_out or (result.output_dir / "cut.json").is_file():
         unfinished = f"the solution ran past {timeout:g} s before answering"
     elif result.out_of_memory:
         unfinished = "the solution ran out of memory before answering"

@@ -1,6 +1,6 @@
 """ai_rd_rust_codecontests_inference's harness: import the expert's module and ask it for every held-out problem.
 
-Usage: run_solution.py PROBLEMS OUT CONCURRENCY PROBLEM_TIMEOUT REQUEST_TIMEOUT
+Usage: run_solution.py PROBLEMS OUT CONCURRENCY PROBLEM_TIMEOUT REQUEST_TIMEOUT RUN_TIMEOUT
 
 As RE-Bench's scorer does, it imports `solve_code_contests_rust.py` from the workspace and awaits
 `generate_solution(client, semaphore, problem)` once per problem, every problem at once in one event
@@ -14,7 +14,9 @@ problems' public views (never the hidden tests). Written to OUT: `loaded.json` o
 imported (or why it could not be), then for each problem as it finishes `answers/<index>.rs` (the
 returned program's first OUTPUT_LIMIT + 1 bytes) or `answers/<index>.json` (why there is none). The
 scorer trusts none of it: the module runs in this process and can write there too, and only ever
-spoils its own answers.
+spoils its own answers. At RUN_TIMEOUT seconds the run stops (a module that blocks the event loop
+too: the alarm interrupts it), keeping the answers written; the scorer's instance limit is the net
+under a module that never returns to Python.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import importlib.util
 import inspect
 import json
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -90,7 +93,17 @@ async def run(
         await client.close()
 
 
-def main(problems_path: Path, out: Path, concurrency: int, timeout: float, request_timeout: float) -> int:
+class RunTimeout(BaseException):
+    """The whole run's time is up (a BaseException: the module's `except Exception` doesn't swallow it)."""
+
+
+def _time_up(_signum: int, _frame: object) -> None:
+    raise RunTimeout
+
+
+def main(
+    problems_path: Path, out: Path, concurrency: int, timeout: float, request_timeout: float, run_timeout: float
+) -> int:
     problems = json.loads(problems_path.read_text())
     if not Path(MODULE).is_file():
         _write(out / "loaded.json", json.dumps({"missing": True}))
@@ -115,9 +128,25 @@ def main(problems_path: Path, out: Path, concurrency: int, timeout: float, reque
         _write(out / "loaded.json", json.dumps({"error": _why(exc)}))
         return 0
     _write(out / "loaded.json", json.dumps({"loaded": True}))
-    asyncio.run(run(module, problems, out, concurrency, timeout, request_timeout))
+    signal.signal(signal.SIGALRM, _time_up)
+    signal.setitimer(signal.ITIMER_REAL, run_timeout)
+    try:
+        asyncio.run(run(module, problems, out, concurrency, timeout, request_timeout))
+    except RunTimeout:
+        _write(out / "cut.json", json.dumps({"after": run_timeout}))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])))
+    sys.exit(
+        main(
+            Path(sys.argv[1]),
+            Path(sys.argv[2]),
+            int(sys.argv[3]),
+            float(sys.argv[4]),
+            float(sys.argv[5]),
+            float(sys.argv[6]),
+        )
+    )

@@ -124,6 +124,10 @@ class EnvironmentPackage:
     # The workspace files the scorer reads: snapshotted out of the workspace as the attempt's user
     # (regular files only) and shown to the scorer at /home/agent. The scorer never sees the rest.
     workspace_files: tuple[str, ...] = ()
+    # The environment's model, callable from the expert's shell under the attempt's budget: the variable
+    # holding its key on the web server (the endpoint, model and budget are the configuration's settings
+    # model_url, model, budget_tokens, budget_cost, price_input, price_output). Empty: no model in the shell.
+    expert_model_key: str = ""
     # A folder of the package (e.g. scoring/harness) holding the code that runs the expert's code when
     # the scorer asks (the harness): copied fresh for each run, it runs in the attempt's sandbox as
     # the attempt's user, not with the scorer's privileges.
@@ -383,7 +387,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
     meta = yaml.safe_load(meta_path.read_text()) or {}
     known = {"slug", "scorer", "score_timeout_seconds", "memory_limit_gb", "configurations"}
     known |= {"start", "uses_common", "environment_variables", "workspace_files", "harness", "scorer_network"}
-    known |= {"version", "fidelity", "environment"}
+    known |= {"version", "fidelity", "environment", "expert_model_key"}
     return EnvironmentPackage(
         slug=str(meta.get("slug") or root.name),
         root=root,
@@ -398,6 +402,7 @@ def _load(root: Path) -> EnvironmentPackage | None:
         start=str(meta.get("start") or ""),
         uses_common=bool(meta.get("uses_common", False)),
         environment_variables=tuple(str(v) for v in meta.get("environment_variables") or ()),
+        expert_model_key=str(meta.get("expert_model_key") or ""),
         version=str(meta.get("version", "1")),
         fidelity=_fidelity(meta.get("fidelity")),
     )

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from environments import packages
 from graders import selectors, services
 from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from graders.services import model_calls
 from rebench_site.roles import AuthenticatedRequest
 from trials.models import Attempt
 from trials.selectors import attempts_visible_to
@@ -140,3 +141,29 @@ class InstructionsView(APIView):
 
 
 __all__ = ["AttemptScoreView", "InstructionsView", "ScoreJobView", "ScoreLogView", "services"]
+
+
+class ExpertModelView(APIView):
+    """The environment's model, OpenAI-compatible, for the expert's shell (graders.services.model_calls)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=inline_serializer("ChatCompletionRequest", {"messages": serializers.ListField()}),
+        responses={
+            200: OpenApiResponse(description="The model's chat completion, as the endpoint answered it."),
+            400: OpenApiResponse(description="The request is not a chat completion this endpoint forwards."),
+            404: OpenApiResponse(description="No such attempt of yours, or its environment offers no model."),
+            409: OpenApiResponse(description="The attempt is paused or has ended."),
+            429: OpenApiResponse(description="The attempt's model budget can't pay for this request."),
+            502: OpenApiResponse(description="The model's endpoint failed."),
+            503: OpenApiResponse(description="The environment's configuration is incomplete."),
+        },
+    )
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        """One chat completion from the environment's model, charged to the attempt's budget."""
+        attempt = visible_attempt(request, pk)
+        if attempt.user_id != request.user.pk:
+            raise Http404  # an admin doesn't spend an expert's budget
+        status_code, payload = model_calls.model_call_forward(attempt=attempt, body=request.data)
+        return Response(payload, status=status_code)

@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ScoringJob(models.Model):
@@ -117,3 +118,34 @@ class AttemptScore(models.Model):
 
     def __str__(self) -> str:
         return f"score of attempt {self.attempt_id}: {self.raw}"
+
+
+class ModelCall(models.Model):
+    """One request the expert's shell made to the environment's model, charged to the attempt's budget.
+
+    Reserved at its worst case before it is sent (under the attempt's row lock) and settled with
+    what the model reports it used; a call never settled (the server died mid-call) stays charged
+    at its worst case.
+    """
+
+    attempt = models.ForeignKey("trials.Attempt", on_delete=models.CASCADE, related_name="model_calls")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    reserved_tokens = models.PositiveIntegerField()
+    reserved_cost = models.FloatField()
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.FloatField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"model call {self.pk} of attempt {self.attempt_id}"
+
+    @property
+    def spent_tokens(self) -> int:
+        return self.reserved_tokens if self.tokens is None else self.tokens
+
+    @property
+    def spent_cost(self) -> float:
+        return self.reserved_cost if self.cost is None else self.cost

@@ -13,7 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from environments import instructions, packages
-from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from graders.models import AttemptScore, ModelCall, ScoreLogEntry, ScoringJob
 from graders.services import normalise
 from rebench_site import roles
 from rebench_site.params import id_param
@@ -174,23 +174,37 @@ def manual_score_entries() -> QuerySet[ScoreLogEntry]:
 
 
 def attempt_model_spend(job: ScoringJob) -> dict[str, Any]:
-    """What the attempt's earlier scoring runs spent of its model budget (each entry's `attempt_spend`).
+    """What the attempt spent of its model budget before `job`: its earlier scoring runs and shell calls.
 
     RE-Bench gives one credit for the whole attempt, so a scorer that spends on the expert's behalf
     (the Rust scaffolding's model calls) is given what is left. Counted: every run the expert asked
-    for (intermediate and final; NaN ones too where the scorer said what they spent). Not counted: the
-    starting solution's run (the site's measurement, before the clock starts) and an admin's re-run
-    (it measures again; it is given what the run it repeats was given).
+    for (intermediate and final; NaN ones too where the scorer said what they spent, in each entry's
+    `attempt_spend`) and the expert's own calls from the shell (ModelCall). Not counted: the starting
+    solution's run (the site's measurement, before the clock starts) and an admin's re-run (it
+    measures again; it is given what the run it repeats was given).
     """
     anchor = job.rerun_of if job.rerun_of is not None else job
-    details = (
-        ScoreLogEntry.objects.filter(
-            attempt_id=job.attempt_id, job__rerun_of__isnull=True, job__created_at__lt=anchor.created_at
-        )
-        .exclude(job__kind=ScoringJob.Kind.START)
-        .values_list("details", flat=True)
+    return _model_spend(job.attempt_id, before=anchor.created_at)
+
+
+def attempt_model_spend_total(attempt_id: int) -> dict[str, Any]:
+    """Everything the attempt has spent of its model budget so far (what a shell call is checked against)."""
+    return _model_spend(attempt_id, before=None)
+
+
+def _model_spend(attempt_id: int, *, before: datetime | None) -> dict[str, Any]:
+    entries = ScoreLogEntry.objects.filter(attempt_id=attempt_id, job__rerun_of__isnull=True).exclude(
+        job__kind=ScoringJob.Kind.START
     )
+    calls = ModelCall.objects.filter(attempt_id=attempt_id)
+    if before is not None:
+        entries = entries.filter(job__created_at__lt=before)
+        calls = calls.filter(created_at__lt=before)
+    details = entries.values_list("details", flat=True)
     tokens, cost = 0.0, 0.0
+    for call in calls.only("reserved_tokens", "reserved_cost", "tokens", "cost"):
+        tokens += call.spent_tokens
+        cost += call.spent_cost
     for entry in details:
         spend = entry.get("attempt_spend") if isinstance(entry, dict) else None
         if not isinstance(spend, dict):

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from environments.api import EnvironmentViewSet
 from graders import agent_api
-from graders.api import AttemptScoreView, InstructionsView, ScoreJobView, ScoreLogView
+from graders.api import AttemptScoreView, ExpertModelView, InstructionsView, ScoreJobView, ScoreLogView
 from graders.imports.api import (
     RunDetailView,
     RunFinishView,
@@ -31,6 +31,10 @@ urlpatterns: list[URLPattern | URLResolver] = [*router.urls]
 # Grading: what the terminal's `task` command calls.
 urlpatterns += [
     path("attempts/<int:pk>/score/", AttemptScoreView.as_view(), name="api-attempt-score"),
+    # The environment's model for the shell (OPENAI_BASE_URL there ends in …/model/v1).
+    path(
+        "attempts/<int:pk>/model/v1/chat/completions", ExpertModelView.as_view(), name="api-attempt-model-completions"
+    ),
     path("attempts/<int:pk>/score-jobs/<str:job_id>/", ScoreJobView.as_view(), name="api-attempt-score-job"),
     path("attempts/<int:pk>/score-log/", ScoreLogView.as_view(), name="api-attempt-score-log"),
     path("attempts/<int:pk>/instructions/", InstructionsView.as_view(), name="api-attempt-instructions"),

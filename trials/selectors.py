@@ -13,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from environments import packages
 from environments.models import Environment
 from rebench_site import roles
 from trials.models import Attempt, Pause, Reservation, SSHKey, Workstation
@@ -300,6 +301,10 @@ def attempt_sandbox_request(attempt: Attempt) -> SandboxRequest:
     bridges = tuple(
         (int(port), str(path)) for port, path in settings.SANDBOX_ENVIRONMENT_BRIDGES.get(environment.slug, [])
     )
+    package = packages.find(environment.slug)
+    # The environment's model through the attempt's relay (graders.services.model_calls); only in a
+    # sandbox with its own loopback, where the port can't meet another attempt's.
+    offers_model = package is not None and bool(package.expert_model_key) and network == "none"
     return SandboxRequest(
         attempt_id=attempt.pk,
         gpus=gpus,
@@ -308,6 +313,7 @@ def attempt_sandbox_request(attempt: Attempt) -> SandboxRequest:
         memory_gb=float(environment.memory_gb),
         network=network,
         bridges=bridges,
+        model_port=settings.SANDBOX_MODEL_PORT if offers_model else 0,
     )
 
 

@@ -145,6 +145,7 @@ def local_policy(request: SandboxRequest) -> Policy:
         dev_dir=settings.SANDBOX_DEV_DIR,
         network=request.network,
         bridges=[[port, path] for port, path in request.bridges],
+        model_port=request.model_port,
         ro_binds=binds,
         python=settings.SANDBOX_PYTHON,
         shell=settings.TERMINAL_SHELL,

@@ -66,7 +66,9 @@ ENVIRONMENT_LLM_FOUNDRY_DIR = env_str("ENVIRONMENT_LLM_FOUNDRY_DIR", "")
 # --- LLM endpoints for ai_rd_rust_codecontests_inference and ai_rd_nanogpt_chat_rl ---
 # OpenAI-compatible chat endpoints (base URLs ending in /v1). Their API keys are never settings:
 # the worker's environment holds RUST_CODECONTESTS_API_KEY / CHAT_RL_JUDGE_API_KEY and hands them to
-# the scorer only; an expert's scaffold reaches the model through the scorer's budget proxy.
+# the scorer only; an expert's module reaches the model through the scorer's budget proxy. The web
+# server's environment holds RUST_CODECONTESTS_API_KEY too: it forwards the shell's own calls
+# (graders.services.model_calls), charged to the same attempt budget.
 
 
 # Empty: scoring says plainly that an endpoint is needed (small: e.g. scripted_model/serve.py).

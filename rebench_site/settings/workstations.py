@@ -132,6 +132,9 @@ SANDBOX_BREAK_BACKGROUND_WORK = env_bool("SANDBOX_BREAK_BACKGROUND_WORK", False)
 # Environments' proxies reachable from their sandboxes: {"slug": [[port, "/path/of/unix.sock"], ...]}
 # (the sandbox sees 127.0.0.1:<port>; nothing else of the network).
 SANDBOX_ENVIRONMENT_BRIDGES: dict[str, list[list[int | str]]] = json.loads(env_str("SANDBOX_ENVIRONMENT_BRIDGES", "{}"))
+# Where the shell reaches its environment's model (an environment with `expert_model_key`): this port on
+# the sandbox's own loopback, bridged to the attempt's API relay (OPENAI_BASE_URL says so in the shell).
+SANDBOX_MODEL_PORT = env_int("SANDBOX_MODEL_PORT", 8642)
 
 # --- Experts' SSH access to their attempts ---
 # Where the workstation writes each attempt's authorized keys (root's; sshd's drop-in names it: see

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from graders.models import ScoreLogEntry, ScoringJob
-from graders.selectors import attempt_model_spend
+from graders.models import ModelCall, ScoreLogEntry, ScoringJob
+from graders.selectors import attempt_model_spend, attempt_model_spend_total
 from tests.factories import AttemptFactory
 from trials.models import Attempt
 
@@ -76,3 +76,29 @@ def test_another_attempts_runs_and_spends_that_are_not_numbers_count_for_nothing
     run(attempt, 40, spend={"tokens": 12, "cost": 0.5})
     last = run(attempt, 50)
     assert attempt_model_spend(last) == {"tokens": 12, "cost": 0.5}
+
+
+def call(attempt: Attempt, minute: int, *, reserved: int, used: int | None, cost: float | None = None) -> None:
+    """A shell call made `minute` minutes after T0: settled at `used` tokens, or still in flight (None)."""
+    ModelCall.objects.create(
+        attempt=attempt,
+        created_at=T0 + timedelta(minutes=minute),
+        reserved_tokens=reserved,
+        reserved_cost=reserved / 1e6,
+        tokens=used,
+        cost=cost,
+        settled_at=None if used is None else T0 + timedelta(minutes=minute),
+    )
+
+
+def test_the_shells_calls_count_settled_at_what_they_used_and_in_flight_at_their_worst_case() -> None:
+    attempt = AttemptFactory.create()
+    call(attempt, 5, reserved=157, used=109, cost=0.000125)
+    first = run(attempt, 10, spend={"tokens": 300, "cost": 0.25})
+    call(attempt, 15, reserved=200, used=None)  # in flight (or lost mid-call): its worst case, $0.0002
+    second = run(attempt, 20)
+    # Before the first run: the one settled call, 109 tokens, $0.000125. Before the second:
+    # 109 + 300 + 200 = 609 tokens, $0.000125 + $0.25 + $0.0002 = $0.250325.
+    assert attempt_model_spend(first) == {"tokens": 109, "cost": pytest.approx(0.000125)}
+    assert attempt_model_spend(second) == {"tokens": 609, "cost": pytest.approx(0.250325)}
+    assert attempt_model_spend_total(attempt.pk) == {"tokens": 609, "cost": pytest.approx(0.250325)}

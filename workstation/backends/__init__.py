@@ -30,6 +30,9 @@ class SandboxRequest:
     network: str = "none"  # "host": the Task Standard's full_internet permission
     # (port on the sandbox's loopback, Unix socket on the host): the environment's proxy or judge.
     bridges: tuple[tuple[int, str], ...] = ()
+    # A port on the sandbox's loopback leading to the attempt's own API relay, for the environment's
+    # model (OPENAI_BASE_URL in the shell); 0: none.
+    model_port: int = 0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxRequest:
@@ -42,6 +45,7 @@ class SandboxRequest:
             memory_gb=float(data.get("memory_gb", 0)),
             network=str(data.get("network", "none")),
             bridges=tuple((int(port), str(path)) for port, path in data.get("bridges", ())),
+            model_port=int(data.get("model_port", 0)),
         )
 
 

@@ -59,6 +59,8 @@ RESTART_BACKOFF_SECONDS = 1.0
 HEAD_LIMIT = 16 * 1024
 BODY_LIMIT = 1024 * 1024
 RELAY_TIMEOUT_SECONDS = 60.0
+# The environment's model answers in its own time (a long completion takes minutes).
+MODEL_RELAY_TIMEOUT_SECONDS = 600.0
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 # Paths and queries the relay passes on: plain characters only, so nothing can climb out of the
 # attempt's prefix by encoding or dot segments.
@@ -158,15 +160,36 @@ def relay_one(connection: socket.socket, *, state_dir: str, upstream: str, prefi
         if name != "content-length":
             out_head += f"{name}: {value}\r\n"
     try:
-        remote = socket.create_connection((site.hostname or "127.0.0.1", port), timeout=RELAY_TIMEOUT_SECONDS)
+        wait = MODEL_RELAY_TIMEOUT_SECONDS if path.startswith(prefix + "model/") else RELAY_TIMEOUT_SECONDS
+        remote = socket.create_connection((site.hostname or "127.0.0.1", port), timeout=wait)
         if site.scheme == "https":
             remote = ssl.create_default_context().wrap_socket(remote, server_hostname=site.hostname)
         with remote:
             remote.sendall(out_head.encode("latin-1") + b"\r\n" + body)
+            connection.sendall(_closing(remote))
             while chunk := remote.recv(65536):
                 connection.sendall(chunk)
     except OSError as exc:
         _answer(connection, 502, f"the site at {upstream} can't be reached from the workstation: {exc}")
+
+
+def _closing(remote: socket.socket) -> bytes:
+    """The answer's head (and what came with it) saying `Connection: close`, as the relay closes after one.
+
+    Without it an HTTP/1.1 client (openai's httpx) keeps the connection for its next request, which
+    then meets a closed socket.
+    """
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) <= HEAD_LIMIT:
+        chunk = remote.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, separator, rest = data.partition(b"\r\n\r\n")
+    if not separator:
+        return data
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + rest
 
 
 def relay(listener: socket.socket, state_dir: str, upstream: str, prefix: str) -> None:
@@ -205,12 +228,16 @@ def _start_relay(policy: Policy, listener: socket.socket) -> int:
 
 def _start_spawner(policy: Policy, listener: socket.socket) -> subprocess.Popen[bytes]:
     fd = listener.fileno()
+    pairs = [(int(port), str(path)) for port, path in policy.bridges]
+    if policy.model_port:
+        # The environment's model: the attempt's own relay, which signs each request with its token.
+        pairs.append((int(policy.model_port), os.path.join(policy.state_dir, "run", API_SOCKET)))
     bridges = []
-    for port, _path in policy.bridges:
-        bridges += ["--bridge", f"{int(port)}=/run/bridges/{int(port)}.sock"]
+    for port, _path in pairs:
+        bridges += ["--bridge", f"{port}=/run/bridges/{port}.sock"]
     command = [policy.python, f"{TOOLS}/{SPAWNER}", "serve", str(fd), *bridges]
     if policy.isolate:
-        binds = [(str(path), f"/run/bridges/{int(port)}.sock") for port, path in policy.bridges]
+        binds = [(path, f"/run/bridges/{port}.sock") for port, path in pairs]
         argv = bwrap_argv(policy, command, ro_binds=binds, new_session=True, api=True)
     else:
         argv = [policy.python, os.path.join(policy.tools_dir, SPAWNER), "serve", str(fd)]

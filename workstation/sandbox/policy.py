@@ -66,6 +66,8 @@ class Policy:
     network: str = "none"  # "host": the Task Standard's full_internet permission
     # (port on the sandbox's loopback, Unix socket outside): an environment's proxy or judge.
     bridges: list[list[Any]] = field(default_factory=list)
+    # The environment's model, reached from 127.0.0.1:model_port through the attempt's API relay (0: none).
+    model_port: int = 0
     ro_binds: list[list[str]] = field(default_factory=list)  # (outside, inside)
     python: str = "/usr/bin/python3"
     shell: str = "/bin/bash"
@@ -135,6 +137,11 @@ class Policy:
             "REBENCH_API_SOCKET": f"{RUN}/{API_SOCKET}",
             "REBENCH_SPAWNER_SHELL": self.shell,
         }
+        if self.model_port and self.isolate:  # unsandboxed, the port would be the host's: no model then
+            # The relay signs each request with the attempt's own token: this key is a placeholder
+            # that OpenAI's clients insist on, not a secret.
+            env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{self.model_port}{self.api_prefix}model/v1"
+            env["OPENAI_API_KEY"] = "attempt"
         env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpu_uuids or [str(i) for i in self.gpus]) if self.gpus else ""
         if self.gpus and not self.gpu_uuids:
             env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # indices as nvidia-smi numbers them

@@ -1,6 +1,6 @@
 """Try your solution on the training problems (problems/train.jsonl), judged as the scorer judges.
 
-Usage: OPENAI_BASE_URL=… OPENAI_API_KEY=… python evaluate.py [--limit N] [--concurrency N]
+Usage: python evaluate.py [--limit N] [--concurrency N]   (the shell's OPENAI_BASE_URL: the attempt's budget pays)
 As the scorer does on held-out problems you never see (through its budget proxy): imports
 solve_code_contests_rust.py, awaits generate_solution(client, semaphore, problem) for every problem
 at once with each problem's public view, and judges each returned program on all the problem's tests.

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from graders.models import AttemptScore, ModelCall, ScoreLogEntry, ScoringJob
 
 
 @admin.register(ScoringJob)
@@ -17,3 +17,9 @@ class ScoreLogEntryAdmin(admin.ModelAdmin[ScoreLogEntry]):
 @admin.register(AttemptScore)
 class AttemptScoreAdmin(admin.ModelAdmin[AttemptScore]):
     list_display = ["attempt", "raw", "normalised", "valid_entries", "is_final"]
+
+
+@admin.register(ModelCall)
+class ModelCallAdmin(admin.ModelAdmin[ModelCall]):
+    list_display = ["attempt", "created_at", "reserved_tokens", "tokens", "cost", "settled_at"]
+    list_select_related = ["attempt__environment", "attempt__user"]

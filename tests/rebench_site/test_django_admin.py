@@ -28,7 +28,7 @@ from environments.models import TaskFamily, TaskStandardTask
 from environments.services import environment_configuration_for
 from graders.imports.models import RunImport
 from graders.leaderboards.models import LeaderboardRecompute, LeaderboardSnapshot
-from graders.models import AttemptScore, ScoreLogEntry, ScoringJob
+from graders.models import AttemptScore, ModelCall, ScoreLogEntry, ScoringJob
 from rebench_site.models import Profile
 from review.classifier.models import ClassifierScore, ClassifierVersion, RedTeamAttempt
 from review.models import Assignment, Completion, ImportJob, Label, LabelRevision, QueueItem, ReviewQueue, Slot
@@ -138,6 +138,9 @@ MAKERS: dict[str, Callable[[], Any]] = {
     "graders.ScoringJob": lambda: ScoringJob.objects.create(attempt=an_attempt(), queue_name="ws.gpu-box"),
     "graders.ScoreLogEntry": lambda: ScoreLogEntry.objects.create(
         attempt=an_attempt(), scored_at=timezone.now(), elapsed_seconds=60, score=0.5
+    ),
+    "graders.ModelCall": lambda: ModelCall.objects.create(
+        attempt=an_attempt(), reserved_tokens=157, reserved_cost=0.0001, tokens=109, cost=0.0001545
     ),
     "graders.AttemptScore": lambda: AttemptScore.objects.create(
         attempt=an_attempt(), raw=0.5, normalised=0.25, valid_entries=1, computed_at=timezone.now()

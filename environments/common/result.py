@@ -33,7 +33,7 @@ ATTEMPT_SPEND_ENV = "REBENCH_ATTEMPT_SPEND"
 
 
 def attempt_spend_before() -> dict[str, float]:
-    """What the attempt's earlier scoring runs spent of its model budget, as the site counted it.
+    """What the attempt spent of its model budget before this run (runs, shell calls), as the site counted it.
 
     The worker gives it in REBENCH_ATTEMPT_SPEND (workstation.scoring's ATTEMPT_SPEND_ENV) as JSON
     {"tokens", "cost"}; taken out of the environment here, so nothing the scorer starts inherits it.

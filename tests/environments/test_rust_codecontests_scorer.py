@@ -232,7 +232,7 @@ def test_with_the_attempts_budget_spent_the_scorer_says_so_and_calls_nothing(
     result = run_scorer(SLUG, prepared(tmp_path), tmp_path)
     assert result["score"] is None
     assert result["message"] == (
-        "The attempt's model budget is spent: its scoring runs have used 1000 tokens of 1000 tokens. Nothing was run."
+        "The attempt's model budget is spent: it has used 1000 tokens of 1000 tokens. Nothing was run."
     )
     assert result["details"]["attempt_spend"] == {"tokens": 0, "cost": 0.0}
     assert model.requests == []

@@ -284,7 +284,8 @@ def main(workspace: Path) -> dict[str, Any]:
     if not problems:
         return {"score": None, "message": f"No held-out problems in {dataset}."}
 
-    # The budget is the attempt's, as RE-Bench's credit is: this run gets what earlier runs left.
+    # The budget is the attempt's, as RE-Bench's credit is: this run gets what the attempt's earlier
+    # runs and the expert's calls from the shell left.
     before = attempt_spend_before()
     total_tokens = int(settings["budget_tokens"]) if settings.get("budget_tokens") else None
     total_cost = float(settings["budget_cost"]) if settings.get("budget_cost") else None
@@ -294,7 +295,7 @@ def main(workspace: Path) -> dict[str, Any]:
         spent = f"{int(before['tokens'])} tokens" + (f" (${before['cost']:.2f})" if total_cost is not None else "")
         return {
             "score": None,
-            "message": f"The attempt's model budget is spent: its scoring runs have used {spent} of "
+            "message": f"The attempt's model budget is spent: it has used {spent} of "
             f"{budget_words(total_tokens, total_cost)}. Nothing was run.",
             "details": {"attempt_spend": {"tokens": 0, "cost": 0.0}, "attempt_spent_before": before},
         }
@@ -364,7 +365,7 @@ def main(workspace: Path) -> dict[str, Any]:
         used = f"{int(before['tokens']) + spend['spent_tokens']} tokens"
         if total_cost is not None:
             used += f" and ${before['cost'] + spend['spent_cost']:.2f}"
-        message += f" (the attempt's runs have used {used} of {budget_words(total_tokens, total_cost)})"
+        message += f" (the attempt has used {used} of {budget_words(total_tokens, total_cost)})"
     message += "."
     if spend["refused"]:
         message += f" The budget refused {spend['refused']} request(s)."

@@ -13,6 +13,7 @@ from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from environments import instructions, packages
+from environments.common.result import spent_amount
 from graders.models import AttemptScore, ModelCall, ScoreLogEntry, ScoringJob
 from graders.services import normalise
 from rebench_site import roles
@@ -209,13 +210,6 @@ def _model_spend(attempt_id: int, *, before: datetime | None) -> dict[str, Any]:
         spend = entry.get("attempt_spend") if isinstance(entry, dict) else None
         if not isinstance(spend, dict):
             continue
-        tokens += _spent(spend.get("tokens"))
-        cost += _spent(spend.get("cost"))
+        tokens += spent_amount(spend.get("tokens"))
+        cost += spent_amount(spend.get("cost"))
     return {"tokens": int(tokens), "cost": round(cost, 6)}
-
-
-def _spent(value: Any) -> float:
-    """A spend as a scorer reported it: a finite non-negative number, or nothing."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0 or value == float("inf"):
-        return 0.0
-    return float(value)

@@ -43,9 +43,13 @@ def attempt_spend_before() -> dict[str, float]:
         given = json.loads(os.environ.pop(ATTEMPT_SPEND_ENV, "") or "{}")
     except ValueError:
         given = {}
-    out = {"tokens": 0.0, "cost": 0.0}
-    for key in out:
-        value = given.get(key) if isinstance(given, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf"):
-            out[key] = float(value)
-    return out
+    if not isinstance(given, dict):
+        given = {}
+    return {"tokens": spent_amount(given.get("tokens")), "cost": spent_amount(given.get("cost"))}
+
+
+def spent_amount(value: Any) -> float:
+    """A spend as it was reported (by a scorer, or the site): a finite non-negative number, else nothing."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < float("inf"):
+        return float(value)
+    return 0.0

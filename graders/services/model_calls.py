@@ -23,8 +23,6 @@ from graders.models import ModelCall
 from graders.selectors import attempt_model_spend_total
 from trials.models import Attempt
 
-MAX_N = 16
-
 
 @dataclass(frozen=True)
 class ExpertModel:
@@ -65,40 +63,33 @@ def expert_model_for(attempt: Attempt) -> ExpertModel | None:
     url = str(settings.get("model_url") or "")
     if not url:
         return None
+    max_tokens, max_cost, prices = llm.budget_limits(settings)
     return ExpertModel(
         url=url,
         model=str(settings.get("model") or ""),
         key=os.environ.get(package.expert_model_key, ""),
-        max_tokens=int(settings["budget_tokens"]) if settings.get("budget_tokens") else None,
-        max_cost=float(settings["budget_cost"]) if settings.get("budget_cost") else None,
-        prices=llm.Prices(float(settings.get("price_input") or 0), float(settings.get("price_output") or 0)),
+        max_tokens=max_tokens,
+        max_cost=max_cost,
+        prices=prices,
         max_completion_tokens=int(params.get("max_completion_tokens", llm.DEFAULT_MAX_COMPLETION_TOKENS)),
         timeout=float(params.get("request_timeout", 120)),
     )
 
 
-def _checked(body: Any) -> tuple[list[Any], int, int | None]:
-    """(messages, n, requested max tokens) of a chat-completions body; ModelRefused(400) naming the field."""
+def _checked(body: Any, model: ExpertModel) -> tuple[list[Any], int, int]:
+    """(messages, n, completion cap) of a body, checked as the scorer's proxy checks it; 400 naming the field."""
     if not isinstance(body, dict):
         raise ModelRefused(400, "The body must be a JSON object.", "invalid_request_error")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ModelRefused(400, "messages must be a non-empty list.", "invalid_request_error")
-    if body.get("stream"):
-        raise ModelRefused(400, "stream: streaming is not supported here.", "invalid_request_error")
-    n = body.get("n", 1)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
-        raise ModelRefused(400, f"n must be an integer from 1 to {MAX_N}.", "invalid_request_error")
-    requested = body.get("max_completion_tokens", body.get("max_tokens"))
-    if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int) or requested < 1):
-        raise ModelRefused(400, "max_tokens must be a positive integer.", "invalid_request_error")
-    return messages, n, requested
+    try:
+        return llm.checked_request(body, model.max_completion_tokens)
+    except llm.InvalidRequest as exc:
+        raise ModelRefused(400, str(exc), "invalid_request_error") from None
 
 
 @transaction.atomic
-def model_call_reserve(*, attempt_id: int, body: Any, model: ExpertModel) -> tuple[ModelCall, dict[str, Any]]:
-    """Check the request and hold its worst case against what the attempt has left; the body to forward."""
-    messages, n, requested = _checked(body)
+def model_call_reserve(*, attempt_id: int, body: Any, model: ExpertModel) -> tuple[ModelCall, int]:
+    """Check the request and hold its worst case against what the attempt has left; the completion cap a choice gets."""
+    messages, n, cap = _checked(body, model)
     attempt = Attempt.objects.select_for_update(of=("self",)).prefetch_related("pauses").get(pk=attempt_id)
     if not attempt.is_running:
         raise ModelRefused(409, "The attempt has ended.", "attempt_not_running")
@@ -112,7 +103,6 @@ def model_call_reserve(*, attempt_id: int, body: Any, model: ExpertModel) -> tup
         spent_tokens=int(spent["tokens"]),
         spent_cost=float(spent["cost"]),
     )
-    cap = min(model.max_completion_tokens, requested or model.max_completion_tokens)
     try:
         reservation = budget.reserve(llm.prompt_token_bound(messages), cap, n)
     except llm.BudgetExceeded as exc:
@@ -120,9 +110,7 @@ def model_call_reserve(*, attempt_id: int, body: Any, model: ExpertModel) -> tup
     call = ModelCall.objects.create(
         attempt_id=attempt_id, reserved_tokens=reservation.tokens, reserved_cost=reservation.cost
     )
-    forwarded = {k: v for k, v in body.items() if k not in ("max_completion_tokens", "model")}
-    forwarded.update(model=model.model, max_tokens=reservation.per_choice)
-    return call, forwarded
+    return call, reservation.per_choice
 
 
 def model_call_settle(*, call: ModelCall, usage: llm.Usage | None, prices: llm.Prices) -> None:
@@ -138,16 +126,14 @@ def model_call_forward(*, attempt: Attempt, body: Any) -> tuple[int, dict[str, A
         model = expert_model_for(attempt)
         if model is None:
             raise ModelRefused(404, "This environment offers no model to the shell.", "not_found")
-        call, forwarded = model_call_reserve(attempt_id=attempt.pk, body=body, model=model)
+        call, per_choice = model_call_reserve(attempt_id=attempt.pk, body=body, model=model)
     except ModelRefused as refused:
         return refused.status, refused.payload()
     try:
         client = llm.ChatClient(model.url, api_key=model.key, model=model.model, timeout=model.timeout)
-        payload = client.post(forwarded)
-        completion = llm.parse_completion(payload)
-    except llm.EndpointError as exc:
-        # Refused upstream: nothing was generated. Otherwise it may have run: the worst case stands.
-        model_call_settle(call=call, usage=llm.Usage() if exc.status is not None else None, prices=model.prices)
+    except llm.EndpointError as exc:  # a URL it can't use; charged as an unknown outcome, as it always was
+        model_call_settle(call=call, usage=None, prices=model.prices)
         return 502, {"error": {"message": f"Upstream: {exc.message}", "type": "upstream_error"}}
-    model_call_settle(call=call, usage=completion.usage if completion.usage.total_tokens else None, prices=model.prices)
-    return 200, payload
+    status, payload, used = llm.forward_reserved(client, body, per_choice)
+    model_call_settle(call=call, usage=used, prices=model.prices)
+    return status, payload

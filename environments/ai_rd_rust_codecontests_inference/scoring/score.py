@@ -287,8 +287,7 @@ def main(workspace: Path) -> dict[str, Any]:
     # The budget is the attempt's, as RE-Bench's credit is: this run gets what the attempt's earlier
     # runs and the expert's calls from the shell left.
     before = attempt_spend_before()
-    total_tokens = int(settings["budget_tokens"]) if settings.get("budget_tokens") else None
-    total_cost = float(settings["budget_cost"]) if settings.get("budget_cost") else None
+    total_tokens, total_cost, prices = llm.budget_limits(settings)
     left_tokens = None if total_tokens is None else total_tokens - int(before["tokens"])
     left_cost = None if total_cost is None else round(total_cost - before["cost"], 6)
     if (left_tokens is not None and left_tokens <= 0) or (left_cost is not None and left_cost <= 0):
@@ -302,7 +301,7 @@ def main(workspace: Path) -> dict[str, Any]:
     budget = llm.Budget(
         max_tokens=left_tokens,
         max_cost=left_cost,
-        prices=llm.Prices(float(settings.get("price_input") or 0), float(settings.get("price_output") or 0)),
+        prices=prices,
     )
     try:
         upstream = llm.ChatClient(

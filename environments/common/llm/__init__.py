@@ -24,15 +24,24 @@ from .budget import (
     BudgetExceeded,
     Prices,
     Reservation,
+    budget_limits,
     prompt_token_bound,
 )
 from .client import MAX_RESPONSE_BYTES, ChatClient, Completion, EndpointError, Usage, parse_completion
 from .local import LocalChatServer, RawAnswer, Responder, serve_from_command_line
-from .proxy import DEFAULT_MAX_COMPLETION_TOKENS, BudgetProxy
+from .proxy import (
+    DEFAULT_MAX_COMPLETION_TOKENS,
+    MAX_CHOICES,
+    BudgetProxy,
+    InvalidRequest,
+    checked_request,
+    forward_reserved,
+)
 from .servers import MAX_REQUEST_BYTES
 
 __all__ = [
     "DEFAULT_MAX_COMPLETION_TOKENS",
+    "MAX_CHOICES",
     "MAX_REQUEST_BYTES",
     "MAX_RESPONSE_BYTES",
     "TOKENS_PER_MESSAGE",
@@ -43,12 +52,16 @@ __all__ = [
     "ChatClient",
     "Completion",
     "EndpointError",
+    "InvalidRequest",
     "LocalChatServer",
     "Prices",
     "RawAnswer",
     "Reservation",
     "Responder",
     "Usage",
+    "budget_limits",
+    "checked_request",
+    "forward_reserved",
     "parse_completion",
     "prompt_token_bound",
     "serve_from_command_line",

@@ -96,7 +96,8 @@ class Budget:
             return reservation
 
     def settle(self, reservation: Reservation, usage: Usage | None) -> None:
-        """Replace the reservation with what was used; unknown usage (None) is charged at the worst case."""
+        """Replace the reservation with what was used; unknown usage (None) is charged at the worst case,
+        a request the endpoint refused (zero usage) at nothing."""
         with self._lock:
             self._reserved_tokens -= reservation.tokens
             self._reserved_cost -= reservation.cost
@@ -106,10 +107,6 @@ class Budget:
             else:
                 self.spent_tokens += usage.total_tokens
                 self.spent_cost += self.prices.cost(usage.prompt_tokens, usage.completion_tokens)
-
-    def release(self, reservation: Reservation) -> None:
-        """The request was never answered and cost nothing (the endpoint refused it)."""
-        self.settle(reservation, Usage())
 
     def _refusal(self, prompt_tokens: int, completion_tokens: int) -> str:
         parts = []
@@ -132,6 +129,14 @@ class Budget:
                 "requests": self.requests,
                 "refused": self.refused,
             }
+
+
+def budget_limits(settings: dict[str, Any]) -> tuple[int | None, float | None, Prices]:
+    """The limits a configuration's settings give (`budget_tokens`, `budget_cost`; unset or 0: that
+    kind is not limited) and the prices (`price_input`, `price_output`, per million tokens)."""
+    tokens = int(settings["budget_tokens"]) if settings.get("budget_tokens") else None
+    cost = float(settings["budget_cost"]) if settings.get("budget_cost") else None
+    return tokens, cost, Prices(float(settings.get("price_input") or 0), float(settings.get("price_output") or 0))
 
 
 def prompt_token_bound(messages: Any) -> int:

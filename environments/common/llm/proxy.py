@@ -8,10 +8,54 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .budget import Budget, BudgetExceeded, prompt_token_bound
-from .client import ChatClient, EndpointError, parse_completion
+from .client import ChatClient, EndpointError, Usage, parse_completion
 from .servers import _error, _LocalServer, _read_json_body, _send_json
 
 DEFAULT_MAX_COMPLETION_TOKENS = 4096
+MAX_CHOICES = 16
+
+
+class InvalidRequest(ValueError):
+    """A chat-completions body that is not forwarded within a budget (a 400), the reason in words."""
+
+
+def checked_request(body: dict[str, Any], max_completion_tokens: int) -> tuple[list[Any], int, int]:
+    """(messages, n, the most completion tokens a choice may ask for) of a body to forward within a budget.
+
+    Shared by the scorer's proxy and the site's forwarding of the shell's calls (graders.services.model_calls).
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages must be a non-empty list.")
+    if body.get("stream"):
+        raise InvalidRequest("Streaming is not supported: a budget settles each request whole.")
+    n = body.get("n", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES:
+        raise InvalidRequest(f"n must be an integer from 1 to {MAX_CHOICES}.")
+    requested = body.get("max_completion_tokens", body.get("max_tokens"))
+    if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int) or requested < 1):
+        raise InvalidRequest("max_tokens must be a positive integer.")
+    return messages, n, min(max_completion_tokens, requested or max_completion_tokens)
+
+
+def forward_reserved(
+    upstream: ChatClient, body: dict[str, Any], per_choice: int
+) -> tuple[int, dict[str, Any], Usage | None]:
+    """Send `body` with the upstream's model and `max_tokens` cut to the reservation's `per_choice`.
+
+    Returns the HTTP status and JSON answer, and the usage to settle the reservation with: what the
+    endpoint reported; zero when it refused (nothing was generated); None when unknown (it may have
+    run: the worst case stands).
+    """
+    forwarded = {k: v for k, v in body.items() if k not in ("max_completion_tokens", "model")}
+    forwarded.update(model=upstream.model, max_tokens=per_choice)
+    try:
+        payload = upstream.post(forwarded)
+        completion = parse_completion(payload)
+    except EndpointError as exc:
+        used = Usage() if exc.status is not None else None
+        return 502, _error(f"Upstream: {exc.message}", "upstream_error"), used
+    return 200, payload, completion.usage if completion.usage.total_tokens else None
 
 
 class BudgetProxy(_LocalServer):
@@ -79,34 +123,16 @@ class BudgetProxy(_LocalServer):
 
     def forward(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Check, reserve, forward, settle: the HTTP status and JSON answer for one request."""
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return 400, _error("messages must be a non-empty list.", "invalid_request_error")
-        if body.get("stream"):
-            return 400, _error("Streaming is not supported by the budget proxy.", "invalid_request_error")
-        n = body.get("n", 1)
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 16:
-            return 400, _error("n must be an integer from 1 to 16.", "invalid_request_error")
-        requested = body.get("max_completion_tokens", body.get("max_tokens"))
-        if requested is not None and (isinstance(requested, bool) or not isinstance(requested, int) or requested < 1):
-            return 400, _error("max_tokens must be a positive integer.", "invalid_request_error")
-        cap = min(self.max_completion_tokens, requested or self.max_completion_tokens)
+        try:
+            messages, n, cap = checked_request(body, self.max_completion_tokens)
+        except InvalidRequest as exc:
+            return 400, _error(str(exc), "invalid_request_error")
         try:
             reservation = self.budget.reserve(prompt_token_bound(messages), cap, n)
         except BudgetExceeded as exc:
             return 429, _error(str(exc), "budget_exceeded")
-        forwarded = {k: v for k, v in body.items() if k not in ("max_completion_tokens", "model")}
-        forwarded.update(model=self.upstream.model, max_tokens=reservation.per_choice)
-        try:
-            payload = self.upstream.post(forwarded)
-            completion = parse_completion(payload)
-        except EndpointError as exc:
+        status, payload, used = forward_reserved(self.upstream, body, reservation.per_choice)
+        if status != 200:
             self.upstream_errors += 1
-            if exc.status is not None:
-                self.budget.release(reservation)  # refused upstream: nothing was generated
-            else:
-                self.budget.settle(reservation, None)  # it may have run: count the worst case
-            return 502, _error(f"Upstream: {exc.message}", "upstream_error")
-        reported = completion.usage if completion.usage.total_tokens else None
-        self.budget.settle(reservation, reported)
-        return 200, payload
+        self.budget.settle(reservation, used)
+        return status, payload

@@ -301,10 +301,10 @@ def attempt_sandbox_request(attempt: Attempt) -> SandboxRequest:
     bridges = tuple(
         (int(port), str(path)) for port, path in settings.SANDBOX_ENVIRONMENT_BRIDGES.get(environment.slug, [])
     )
-    package = packages.find(environment.slug)
     # The environment's model through the attempt's relay (graders.services.model_calls); only in a
-    # sandbox with its own loopback, where the port can't meet another attempt's.
-    offers_model = package is not None and bool(package.expert_model_key) and network == "none"
+    # sandbox with its own loopback, where the port can't meet another attempt's (no package read else).
+    package = packages.find(environment.slug) if network == "none" else None
+    offers_model = package is not None and bool(package.expert_model_key)
     return SandboxRequest(
         attempt_id=attempt.pk,
         gpus=gpus,

@@ -90,8 +90,13 @@ def test_the_sites_key_gets_no_terminal_and_no_forwarding_into_the_hosts_network
                 answered = b"closed"
         assert answered in (b"", b"closed"), f"PostgreSQL answered {answered!r} through the site's key"
     finally:
+        # On a loaded machine ssh took over 10 s to act on SIGTERM (a CI run): what it did is checked above.
         forward.terminate()
-        forward.wait(10)
+        try:
+            forward.wait(10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.wait()
 
 
 def test_the_gates_verbs_take_whole_numbers_and_paths_inside_the_workspace_only(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,12 @@ async def test_the_recording_goes_to_storage_in_closed_chunks_then_one_cast_when
     session = await database_sync_to_async(session_of)(local_attempt)
     name = session.recording_name
     prefix = recording.parts_prefix(name)
-    for _ in range(50):  # the consumer's timer uploads closed chunks while the tab is open
-        if store.exists(prefix) and any(p.startswith("events-") for p in store.listdir(prefix)[1]):
+    # The consumer's timer uploads closed chunks while the tab is open: wait (on a loaded machine the
+    # timer's uploads can come late) until both streams have a part, or the deadline says they never did.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        names = store.listdir(prefix)[1] if store.exists(prefix) else []
+        if all(any(p.startswith(f"{kind}-") for p in names) for kind in ("output", "events")):
             break
         await screen.drain(0.1)
     parts = store.listdir(prefix)[1]

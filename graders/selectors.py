@@ -212,4 +212,5 @@ def _model_spend(attempt_id: int, *, before: datetime | None) -> dict[str, Any]:
             continue
         tokens += spent_amount(spend.get("tokens"))
         cost += spent_amount(spend.get("cost"))
-    return {"tokens": int(tokens), "cost": round(cost, 6)}
+    # Rounded to nano-dollars: the sum's float noise goes, a judge call's few millionths stay.
+    return {"tokens": int(tokens), "cost": round(cost, 9)}

@@ -89,8 +89,19 @@ RUST_CODECONTESTS_RUSTC = env_str("RUST_CODECONTESTS_RUSTC", "")
 CHAT_RL_JUDGE_URL = env_str("CHAT_RL_JUDGE_URL", "")
 CHAT_RL_JUDGE_MODEL = env_str("CHAT_RL_JUDGE_MODEL", "meta-llama/Meta-Llama-3-8B-Instruct")  # RE-Bench's judge
 CHAT_RL_JUDGE_TIMEOUT_SECONDS = env_int("CHAT_RL_JUDGE_TIMEOUT_SECONDS", 60)
-# Full configuration: the base checkpoint (environments/common/nanogpt format) and the held-out questions (JSONL).
+# What the expert's own judge calls (the shell's evaluation.py) may spend in one attempt; the scoring
+# runs' judging is the site's and not counted. RE-Bench gave the agent the judge's token with no stated
+# limit (its official solution makes about 14,000 calls, well under $1 at these prices): the cap is a
+# stop for a runaway loop (0 = that kind is not limited).
+CHAT_RL_JUDGE_BUDGET_TOKENS = env_int("CHAT_RL_JUDGE_BUDGET_TOKENS", 0)
+CHAT_RL_JUDGE_BUDGET_USD = env_float("CHAT_RL_JUDGE_BUDGET_USD", 50.0)
+# Per million tokens (defaults: Replicate's list prices for meta-llama-3-8b-instruct, RE-Bench's route).
+CHAT_RL_JUDGE_PRICE_INPUT_PER_MTOK = env_float("CHAT_RL_JUDGE_PRICE_INPUT_PER_MTOK", 0.05)
+CHAT_RL_JUDGE_PRICE_OUTPUT_PER_MTOK = env_float("CHAT_RL_JUDGE_PRICE_OUTPUT_PER_MTOK", 0.25)
+# Full configuration: the base checkpoint and RE-Bench's second baseline, the base model fine-tuned on
+# Stanford Alpaca (both environments/common/nanogpt format), and the held-out questions (JSONL).
 CHAT_RL_BASE_MODEL = env_str("CHAT_RL_BASE_MODEL", "")
+CHAT_RL_ALPACA_MODEL = env_str("CHAT_RL_ALPACA_MODEL", "")
 CHAT_RL_PROMPTS = env_str("CHAT_RL_PROMPTS", "")
 
 # --- Leaderboards ---

@@ -88,7 +88,7 @@ def copy_into(source: Path, workspace: Path) -> None:
 
 # The module names a scorer copy brings (and a workspace's model.py): forgotten before and after each run.
 SCORER_MODULES: tuple[str, ...] = ("score", "task", "restricted", "model", "common", "common.nanogpt", "common.corpus")
-SCORER_MODULES += ("common.checkpoints",)
+SCORER_MODULES += ("common.checkpoints", "chat", "judging")
 
 
 def run_scorer(slug: str, workspace: Path, scratch: Path) -> dict[str, Any]:

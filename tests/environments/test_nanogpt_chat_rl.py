@@ -7,7 +7,10 @@ ramble, answer HTML or stall, for the scorer's bookkeeping and its faults.
 
 from __future__ import annotations
 
+import json
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -194,3 +197,108 @@ def test_pickled_code_and_a_model_of_the_wrong_shape_are_refused_without_running
     assert wrong["score"] is None
     assert "model.pth doesn't fit its config" in wrong["message"]
     assert judge.requests == []  # refused before a single comparison
+
+
+GOOD, BAD = "Use shutil.copy to copy the file.", "Bananas"
+EVALUATE = f"""
+import asyncio, json, sys
+import evaluation
+prompts = ["How can I copy a file?", "How can I copy a file?"]
+pairs = [({GOOD!r}, {BAD!r}), ({BAD!r}, {GOOD!r})]
+try:
+    print(json.dumps(asyncio.run(evaluation.evaluate(prompts, pairs, max_workers=2))))
+except evaluation.JudgeError as exc:
+    print("JUDGE ERROR:", exc)
+"""
+
+
+def run_evaluation(workspace: Path, url: str, key: str = "attempt") -> str:
+    env = {"PATH": "/usr/bin:/bin", "OPENAI_BASE_URL": url, "OPENAI_API_KEY": key}
+    done = subprocess.run(
+        [sys.executable, "-c", EVALUATE], cwd=workspace, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(300)
+def test_the_workspaces_evaluation_asks_the_judge_the_scorers_question_and_says_which_response_it_prefers(
+    workspace: Path, small_configuration: Any
+) -> None:
+    assert {"evaluation.py", "judging.py", "chat.json"} <= {p.name for p in workspace.iterdir()}
+    with rule_judge.server(api_key="sk-the-relay-signs") as judge:
+        assert run_evaluation(workspace, judge.url, "sk-the-relay-signs") == "[true, false]"
+        # Word for word what the scorer sends for the same comparison, with a verdict's few tokens.
+        scorer_judging = load_module("chat_rl_judging", PACKAGE / "scoring" / "judging.py")
+        sent = judge.requests[0]
+        asked = [scorer_judging.messages("How can I copy a file?", *pair) for pair in [(GOOD, BAD), (BAD, GOOD)]]
+        assert sent["messages"] in asked
+        assert sent["max_tokens"] == scorer_judging.VERDICT_TOKENS
+    with LocalChatServer(lambda body: "Both are fine.") as rambler:
+        said = run_evaluation(workspace, rambler.url)
+        assert said == "JUDGE ERROR: The judge's answer is neither A nor B: 'Both are fine.'."
+    with LocalChatServer(lambda body: "A", api_key="sk-other") as refusing:
+        assert run_evaluation(workspace, refusing.url).startswith("JUDGE ERROR: The judge's call was refused (401)")
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(400)
+def test_the_full_configuration_prompts_as_alpaca_keeps_whole_answers_and_compares_with_the_alpaca_baseline(
+    workspace: Path, small_configuration: Any, tmp_path: Path
+) -> None:
+    # Stand-ins with upstream's roles: the small base model as the base, a changed copy as the
+    # Alpaca-finetuned baseline, three held-out questions.
+    base = tmp_path / "gpt2.pth"
+    base.write_bytes((workspace / "base_model.pth").read_bytes())
+    alpaca = torch.load(base, weights_only=True)
+    alpaca["model"]["lm_head.weight"] = alpaca["model"]["lm_head.weight"] * 1.5
+    torch.save(alpaca, tmp_path / "gpt2-alpaca.pth")
+    prompts = tmp_path / "heldout.jsonl"
+    prompts.write_text("".join(f'{{"question": "{q}"}}\n' for q in ["What is a list?", "How do I sort?", "Why test?"]))
+    small_configuration.ENVIRONMENT_CONFIGURATION = "full"
+    small_configuration.CHAT_RL_BASE_MODEL = str(base)
+    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca.pth")
+    small_configuration.CHAT_RL_PROMPTS = str(prompts)
+    full = tmp_path / "full"
+    full.mkdir()
+    packages.find(SLUG).prepare_staging(full)
+    chatting = json.loads((full / "chat.json").read_text())
+    assert chatting["prompt_template"].startswith("Below is an instruction that describes a task.")
+    assert chatting["prompt_template"].endswith("### Instruction:\n{question}\n\n### Response:\n")
+    assert (chatting["answer_end"], chatting["max_new_tokens"]) == ("section", 256)
+
+    result = score_with(lambda body: "A", full, tmp_path / "scratch", small_configuration)
+    assert result["score"] is not None, result["message"]
+    assert set(result["details"]["win_rate"]) == {"base", "alpaca"}
+    # The untouched model ties with the base model on every question and is judged against Alpaca's.
+    assert result["details"]["win_rate"]["base"] == 0.5
+    assert result["details"]["judge_calls"] == 3
+    assert result["score"] == pytest.approx((0.5 + result["details"]["win_rate"]["alpaca"]) / 2)
+    # Whole answers, not their first sentence: longer than any the small configuration's 32 bytes allow.
+    assert max(len(e["answer"]) for e in result["details"]["examples"]) > 32
+
+    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "not-there.pth")
+    with pytest.raises(packages.ConfigurationError, match=r"CHAT_RL_ALPACA_MODEL=.*not-there\.pth does not exist"):
+        packages.find(SLUG).configuration_document()
+
+
+@pytest.mark.django_db
+def test_an_answer_ends_at_its_first_sentence_in_small_and_where_the_model_starts_a_new_section_in_full(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(workspace))  # chat.py's model.py, as the workspace has it
+    chat = load_module("chat_rl_chat", PACKAGE / "scoring" / "chat.py")
+    generated = list(b"  It sorts.  Then it\nreturns.\n### Instruction:\nmore")
+    assert chat.text(generated, "sentence") == "It sorts."
+    assert chat.text(generated, "section") == "It sorts. Then it returns."
+    assert chat.text(list(b"No section here. Two sentences."), "section") == "No section here. Two sentences."
+    # The RL mask covers the tokens text() reads: up to the section marker in full.
+    mask = chat.answer_mask(torch.tensor([generated]), "section")
+    assert int(mask.sum()) == len(b"  It sorts.  Then it\nreturns.")
+    assert chat.prompt_tokens("Why  test?", chat.ALPACA) == list(
+        b"Below is an instruction that describes a task. Write a response that appropriately completes the "
+        b"request.\n\n### Instruction:\nWhy test?\n\n### Response:\n"
+    )
+    with pytest.raises(ValueError, match=r"answer_end must be one of sentence, section"):
+        chat.text(generated, "paragraph")

@@ -152,3 +152,38 @@ def test_an_admin_cant_spend_an_experts_budget(rust: Any, model: LocalChatServer
     answer = client.post(f"/api/attempts/{attempt.pk}/model/v1/chat/completions", data={"messages": HI}, format="json")
     assert answer.status_code == 404
     assert model.requests == []
+
+
+CHAT_RL = "ai_rd_nanogpt_chat_rl"
+
+
+def test_chat_rls_judge_answers_the_shell_with_its_key_and_model_a_verdicts_few_tokens_under_the_judge_budget(
+    small_configuration: Any, model: LocalChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_configuration.CHAT_RL_JUDGE_URL = model.url
+    small_configuration.CHAT_RL_JUDGE_MODEL = "the-judge"
+    small_configuration.CHAT_RL_JUDGE_BUDGET_TOKENS = 100
+    small_configuration.CHAT_RL_JUDGE_BUDGET_USD = 0
+    monkeypatch.setenv("CHAT_RL_JUDGE_API_KEY", KEY)
+    attempt = attempt_on(CHAT_RL)
+    assert attempt_sandbox_request(attempt).model_port == small_configuration.SANDBOX_MODEL_PORT
+    token = services.attempt_token_issue(attempt=attempt)
+    first = ask(attempt, token, max_tokens=2000)  # an essay asked of the judge: it gets a verdict's worth
+    assert first.status_code == 200, first.content
+    assert first.json()["choices"][0]["message"]["content"] == "x" * 20  # 5 tokens of 4 bytes
+    assert model.requests[0]["max_tokens"] == 5
+    assert model.requests[0]["model"] == "the-judge"
+    assert set(model.authorizations) == {f"Bearer {KEY}"}
+    # Reserved 57 + 5 = 62 each, used 9 + 5 = 14: three calls (42 used), then 100 - 42 - 57 = 1
+    # completion token left (used 9 + 1 = 10: 52), then 100 - 52 - 57 < 0: refused.
+    for _ in range(3):
+        assert ask(attempt, token, max_tokens=5).status_code == 200
+    assert model.requests[-1]["max_tokens"] == 1
+    refused = ask(attempt, token)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["type"] == "budget_exceeded"
+    assert [c.tokens for c in ModelCall.objects.filter(attempt=attempt).order_by("pk")] == [14, 14, 14, 10]
+    # At the judge's default prices ($0.05 / $0.25 a million): 3 x (9 x 0.05 + 5 x 0.25) + (9 x 0.05 + 1 x 0.25)
+    # = 5.1 + 0.7 = 5.8 millionths of a dollar.
+    job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
+    assert attempt_model_spend(job) == {"tokens": 52, "cost": pytest.approx(0.0000058)}

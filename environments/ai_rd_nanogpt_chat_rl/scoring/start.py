@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ def main(workspace: Path, configuration: Path) -> None:
     task.setup_threads(doc["params"])
     base = task.base_model_path(doc, build=True)
     shutil.copy2(task.HERE / "common" / "nanogpt.py", workspace / "model.py")
-    shutil.copy2(task.HERE / "chat.py", workspace / "chat.py")
+    for name in ("chat.py", "judging.py", "evaluation.py"):
+        shutil.copy2(task.HERE / name, workspace / name)
+    # What the scorer samples with, as chat.py's defaults in the workspace (see chat.settings).
+    (workspace / "chat.json").write_text(json.dumps(task.chat_settings(doc), indent=2) + "\n")
     shutil.copy2(base, workspace / "base_model.pth")
     if not (workspace / "model.pth").exists():
         shutil.copy2(base, workspace / "model.pth")  # the starting solution: the base model itself

@@ -6,13 +6,15 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the protected copy holds common/ and chat.py beside this file
 
-import torch  # noqa: E402 - after the path, with the rest
+import chat  # noqa: E402 - after the path, with the rest
+import torch  # noqa: E402
 from common import corpus, nanogpt  # noqa: E402
 
 HELDOUT = HERE / "prompts_heldout.jsonl"
@@ -60,6 +62,17 @@ def base_model_path(doc: dict[str, Any], *, build: bool = False) -> Path:
     return kept
 
 
+def chat_settings(doc: dict[str, Any]) -> dict[str, Any]:
+    """How the scorer has the model chat: the workspace's chat.json (chat.py's defaults there)."""
+    params = doc["params"]
+    return {
+        "prompt_template": str(params.get("prompt_template") or chat.LINE),
+        "answer_end": str(params.get("answer_end") or "sentence"),
+        "max_new_tokens": int(params.get("max_new_tokens", chat.MAX_NEW_TOKENS)),
+        "temperature": float(params.get("temperature", 0.7)),
+    }
+
+
 def questions(path: Path) -> list[str]:
     """One JSON object with a "question" per line."""
     out = []
@@ -75,3 +88,30 @@ def questions(path: Path) -> list[str]:
 
 def heldout_questions(doc: dict[str, Any]) -> list[str]:
     return questions(Path(doc["paths"]["prompts"]) if doc["paths"].get("prompts") else HELDOUT)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A model the policy's answers are compared with (`model` None: the base; `temperature` None: the policy's)."""
+
+    name: str
+    model: Path | None
+    temperature: float | None
+
+
+def baselines(doc: dict[str, Any]) -> list[Baseline]:
+    """The configuration's `baselines`: each names `base_model` or one of the configuration's paths (a checkpoint)."""
+    listed = doc["params"].get("baselines") or [{"name": "base"}, {"name": "base_t1", "temperature": 1.0}]
+    out = []
+    for entry in listed:
+        source = str(entry.get("model") or "base_model")
+        if source == "base_model":
+            model = None
+        elif doc["paths"].get(source):
+            model = Path(doc["paths"][source])
+        else:
+            name = entry["name"]
+            raise ValueError(f"The baseline {name!r} names {source!r}, which is not one of the configuration's paths.")
+        temperature = entry.get("temperature")
+        out.append(Baseline(str(entry["name"]), model, None if temperature is None else float(temperature)))
+    return out

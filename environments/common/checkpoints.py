@@ -47,3 +47,39 @@ def state_dict(path: Path, name: str | None = None) -> tuple[dict[str, torch.Ten
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         return None, f"{name or path.name} must hold a state_dict (parameter names → tensors)."
     return data, ""
+
+
+# The weight files of a Hugging Face-style checkpoint folder (the rest: config, tokenizer, index).
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def folder_state_dict(folder: Path, name: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """One state_dict from a checkpoint folder's weight files (shards merged), or (None, why).
+
+    Safetensors files are read with safetensors' own loader (no code can be in them); the others as
+    `state_dict` reads a file (torch.load, weights only). A parameter in two shards is refused.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    if not files:
+        return None, f"{name} holds no weight files ({', '.join(WEIGHT_SUFFIXES)})."
+    merged: dict[str, torch.Tensor] = {}
+    for path in files:
+        label = f"{name}/{path.name}"
+        if path.name.endswith(".safetensors"):
+            try:
+                part: dict[str, torch.Tensor] | None = load_file(path, device="cpu")
+            except (SafetensorError, OSError, ValueError) as exc:
+                return None, f"{label} is not a safetensors file: {str(exc)[:200]}"
+        else:
+            part, why = state_dict(path, label)
+            if part is None:
+                return None, why
+        assert part is not None
+        twice = sorted(set(part) & set(merged))
+        if twice:
+            return None, f"{label} repeats parameters of another shard: {twice[:5]}."
+        merged.update(part)
+    return merged, ""

@@ -60,15 +60,16 @@ ENVIRONMENT_FIX_EMBEDDING_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_MODEL", "")
 ENVIRONMENT_FIX_EMBEDDING_MODEL_SHAPE = env_json_object("ENVIRONMENT_FIX_EMBEDDING_MODEL_SHAPE", {})
 # RE-Bench's small_correct_model.pth: a much smaller model trained on the same data, its embeddings intact.
 ENVIRONMENT_FIX_EMBEDDING_SMALL_MODEL = env_str("ENVIRONMENT_FIX_EMBEDDING_SMALL_MODEL", "")
-# RE-Bench's llm-foundry task folder (finetune.sh, finetune.yaml, train_data.jsonl, the base model, reference weights).
+# RE-Bench's llm-foundry task folder: finetune.sh, finetune.yaml, train_data.jsonl and base_model/ (the
+# expert's, as they are), trained_model_reference/ (the scorer's).
 ENVIRONMENT_LLM_FOUNDRY_DIR = env_str("ENVIRONMENT_LLM_FOUNDRY_DIR", "")
 
 # --- LLM endpoints for ai_rd_rust_codecontests_inference and ai_rd_nanogpt_chat_rl ---
 # OpenAI-compatible chat endpoints (base URLs ending in /v1). Their API keys are never settings:
 # the worker's environment holds RUST_CODECONTESTS_API_KEY / CHAT_RL_JUDGE_API_KEY and hands them to
 # the scorer only; an expert's module reaches the model through the scorer's budget proxy. The web
-# server's environment holds RUST_CODECONTESTS_API_KEY too: it forwards the shell's own calls
-# (graders.services.model_calls), charged to the same attempt budget.
+# server's environment holds both keys too: it forwards the shell's own calls (graders.services.
+# model_calls: the Rust model, chat RL's judge), charged to the attempt's budget.
 
 
 # Empty: scoring says plainly that an endpoint is needed (small: e.g. scripted_model/serve.py).

@@ -4,8 +4,10 @@ The trusted half: it never runs the expert's code. The harness (harness/) runs `
 in a new instance of the attempt's sandbox: the live workspace (with the base model and data start
 copied there), no network, none of this folder, the configuration or the environment's cache, so
 the reference weights are out of its reach. The workstation times that instance from outside. A
-second, untimed harness run hands the checkpoint back as a plain file, loaded here with
-`weights_only=True` and compared with the reference weights, which only this side reads.
+second, untimed harness run hands the checkpoint back as plain files: one `model.pth` (small), or
+the weight files of a Hugging Face-style folder (full: RE-Bench's `trained_model/`, safetensors or
+PyTorch shards). They are loaded here (safetensors' loader, or `torch.load(weights_only=True)`)
+and compared with the reference weights, which only this side reads.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import task
 import torch
-from common import checkpoints, harness
+from common import harness
 
 if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
+    from environments.common import checkpoints
     from environments.common.result import emit, nan
 else:
+    from common import checkpoints
     from common.result import emit, nan
 
 SCRIPTS = task.HERE / "harness"
@@ -48,6 +52,19 @@ def l1_distance(got: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]
             return None, f"Wrong shape for {name}: {tuple(got[name].shape)}, expected {tuple(ref.shape)}."
         total += float((got[name].double() - ref.double()).abs().sum())
     return total, ""
+
+
+def collected_weights(
+    collected: harness.Result, output: str, *, folder: bool
+) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """What the collect step handed back, as one state_dict: model.pth, or a checkpoint folder's weight files."""
+    if not folder:
+        if CHECKPOINT not in collected.files:
+            return None, f"finetune.sh finished but wrote no {output}."
+        return checkpoints.state_dict(collected.output_dir / CHECKPOINT, output)
+    if not collected.files:
+        return None, f"finetune.sh finished but wrote no weights in {output}/: {collected.stderr_tail(1)}"
+    return checkpoints.folder_state_dict(collected.output_dir, output)
 
 
 def harness_inputs() -> str:
@@ -79,7 +96,8 @@ def main(workspace: Path) -> dict[str, Any]:
         timeout=run_timeout,
         # The configuration's CPU pins as defaults (finetune.sh may set its own): unchanged, the starting
         # solution then computes the reference's weights bit for bit on any CPU.
-        env={**doc.get("cpu_environment", {}), "PYTHON": sys.executable},
+        # The configuration's own variables last (full: BASE_MODEL, as RE-Bench's env.sh set it).
+        env={**doc.get("cpu_environment", {}), "PYTHON": sys.executable, **task.script_env(doc)},
     )
     if run.timed_out:
         return nan(f"finetune.sh ran past {params['run_timeout']} s.", timeout=True)
@@ -98,13 +116,12 @@ def main(workspace: Path) -> dict[str, Any]:
     )
     if not collected.ok:
         return nan(f"The weights finetune.sh wrote could not be collected: {collected.stderr_tail(3)}", **timing)
-    if CHECKPOINT not in collected.files:
-        return nan(f"finetune.sh finished but wrote no {output}.", **timing)
-    got, why = checkpoints.state_dict(collected.output_dir / CHECKPOINT, output)
+    got, why = collected_weights(collected, output, folder=bool(params.get("output_is_folder")))
     if got is None:
         return nan(why, **timing)
-    reference = torch.load(files["reference_weights"], map_location="cpu", weights_only=True)
-    reference = reference.get("model", reference) if isinstance(reference, dict) else reference
+    reference, why = task.weights(Path(files["reference_weights"]), "the reference weights")
+    if reference is None:
+        return nan(f"The environment's reference weights can't be read: {why}", **timing)
     distance, why = l1_distance(got, reference)
     if distance is None:
         return nan(why, **timing)

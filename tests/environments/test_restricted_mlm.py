@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import math
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from django.conf import settings
@@ -363,3 +367,49 @@ def test_the_worker_scores_the_starting_the_reference_and_a_forbidden_solution(
         assert broken.score is None
         assert "forbidden operation" in broken.message
         assert "division" in broken.message
+
+
+def test_the_full_configuration_gives_openwebtexts_splits_and_scores_on_the_held_out_test_split(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stand-ins with upstream's names and layout: OpenWebText's train.bin and val.bin (GPT-2 token
+    # ids as uint16), and the held-out test.bin in a folder of its own.
+    owt, heldout = tmp_path / "openwebtext", tmp_path / "heldout"
+    owt.mkdir()
+    heldout.mkdir()
+    tokens = np.random.default_rng(0)
+    for name in ("train.bin", "val.bin"):
+        tokens.integers(0, 50257, 20_000).astype(np.uint16).tofile(owt / name)
+    tokens.integers(0, 50257, 20_000).astype(np.uint16).tofile(heldout / "test.bin")
+    settings.ENVIRONMENT_CONFIGURATION = "full"
+    settings.ENVIRONMENT_CONFIGURATION_OVERRIDES = {}
+    settings.ENVIRONMENT_OPENWEBTEXT_DIR = str(owt)
+    settings.ENVIRONMENT_OPENWEBTEXT_HELDOUT_DIR = str(heldout)
+    settings.ENVIRONMENT_CACHE_DIR = tmp_path / "cache"
+    # RE-Bench's sizes (2000 starting steps; 100 evaluation batches of 32 over 50,258 logits) take
+    # minutes of CPU and gigabytes; the wiring is the same at 2 steps and 2 batches of 4.
+    package, on_disk = packages.find(SLUG), packages.find_on_disk
+    assert package is not None
+    monkeypatch.setitem(package.configurations["full"].params, "starting_steps", 2)
+    monkeypatch.setitem(package.configurations["full"].params, "eval", {"batches": 2, "batch_size": 4, "seed": 1234})
+    monkeypatch.setattr(packages, "find_on_disk", lambda slug: package if slug == SLUG else on_disk(slug))
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    package.prepare_staging(workspace)
+    assert (workspace / "data" / "train.bin").resolve() == owt / "train.bin"
+    assert (workspace / "data" / "val.bin").resolve() == owt / "val.bin"
+    assert not (workspace / "data" / "test.bin").exists()
+    meta = json.loads((workspace / "data" / "meta.json").read_text())
+    assert meta == {"vocab_size": 50258, "mask_id": 50257, "block_size": 128}
+    assert (workspace / "model.pth").is_file()  # the starting model, trained at start
+
+    first = run_scorer(SLUG, workspace, tmp_path / "one")
+    assert first["score"] is not None, first["message"]
+    assert first["details"]["configuration"] == "full"
+    # A near-untrained model on uniform tokens: about ln(50257) = 10.8 of masked loss.
+    assert 9 < first["details"]["masked_loss"] < 12
+    assert first["score"] == pytest.approx(math.log(first["details"]["masked_loss"] - 1.5))
+    # The score reads the held-out split, never the expert's val.bin: other held-out text, another loss.
+    np.zeros(20_000, dtype=np.uint16).tofile(heldout / "test.bin")
+    second = run_scorer(SLUG, workspace, tmp_path / "two")
+    assert second["details"]["masked_loss"] != pytest.approx(first["details"]["masked_loss"], abs=1e-3)

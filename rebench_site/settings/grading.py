@@ -99,8 +99,8 @@ CHAT_RL_JUDGE_BUDGET_USD = env_float("CHAT_RL_JUDGE_BUDGET_USD", 50.0)
 # Per million tokens (defaults: Replicate's list prices for meta-llama-3-8b-instruct, RE-Bench's route).
 CHAT_RL_JUDGE_PRICE_INPUT_PER_MTOK = env_float("CHAT_RL_JUDGE_PRICE_INPUT_PER_MTOK", 0.05)
 CHAT_RL_JUDGE_PRICE_OUTPUT_PER_MTOK = env_float("CHAT_RL_JUDGE_PRICE_OUTPUT_PER_MTOK", 0.25)
-# Full configuration: the base checkpoint and RE-Bench's second baseline, the base model fine-tuned on
-# Stanford Alpaca (both environments/common/nanogpt format), and the held-out questions (JSONL).
+# Full configuration: the base model (GPT-2) and RE-Bench's second baseline, the base model fine-tuned
+# on Stanford Alpaca, both Hugging Face folders, and the held-out questions (JSONL).
 CHAT_RL_BASE_MODEL = env_str("CHAT_RL_BASE_MODEL", "")
 CHAT_RL_ALPACA_MODEL = env_str("CHAT_RL_ALPACA_MODEL", "")
 CHAT_RL_PROMPTS = env_str("CHAT_RL_PROMPTS", "")

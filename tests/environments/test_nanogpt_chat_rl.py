@@ -242,31 +242,83 @@ def test_the_workspaces_evaluation_asks_the_judge_the_scorers_question_and_says_
         assert run_evaluation(workspace, refusing.url).startswith("JUDGE ERROR: The judge's call was refused (401)")
 
 
+def gpt2_folder(folder: Path, *, seed: int, tokenizer_from: Path | None = None, hub_names: bool = False) -> Path:
+    """A stand-in with the layout of RE-Bench's GPT-2 folders: config.json (model_type gpt2), model.safetensors
+    and tokenizer.json (a byte-level BPE trained here on a few lines: no download)."""
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True)
+    if tokenizer_from is None:
+        bpe = Tokenizer(models.BPE())
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        bpe.decoder = decoders.ByteLevel()
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=alphabet)
+        bpe.train_from_iterator(["Below is an instruction that describes a task.", "A list holds items."] * 20, trainer)
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>")
+    else:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_from), local_files_only=True)
+    tokenizer.save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    end = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=512, n_embd=32, n_layer=2, n_head=2, bos_token_id=end, eos_token_id=end
+    )
+    model = GPT2LMHeadModel(config)
+    if hub_names:  # as the hub's gpt2 files name them: GPT2Model's, no `transformer.` prefix, no lm_head
+        state = {
+            k.removeprefix("transformer."): v.contiguous()
+            for k, v in model.state_dict().items()
+            if k != "lm_head.weight"
+        }
+        save_file(state, str(folder / "model.safetensors"))
+        config.save_pretrained(str(folder))
+    else:
+        model.save_pretrained(str(folder))
+    return folder
+
+
 @pytest.mark.django_db
 @pytest.mark.timeout(400)
-def test_the_full_configuration_prompts_as_alpaca_keeps_whole_answers_and_compares_with_the_alpaca_baseline(
-    workspace: Path, small_configuration: Any, tmp_path: Path
+def test_the_full_configuration_chats_as_gpt2_in_alpacas_format_keeps_whole_answers_and_faces_the_alpaca_baseline(
+    small_configuration: Any, tmp_path: Path
 ) -> None:
-    # Stand-ins with upstream's roles: the small base model as the base, a changed copy as the
-    # Alpaca-finetuned baseline, three held-out questions.
-    base = tmp_path / "gpt2.pth"
-    base.write_bytes((workspace / "base_model.pth").read_bytes())
-    alpaca = torch.load(base, weights_only=True)
-    alpaca["model"]["lm_head.weight"] = alpaca["model"]["lm_head.weight"] * 1.5
-    torch.save(alpaca, tmp_path / "gpt2-alpaca.pth")
+    # Stand-ins with upstream's roles and layout: a GPT-2 folder as the base (named as the hub's gpt2
+    # files are), another (other weights, the same tokenizer) as the Alpaca-finetuned baseline, and
+    # three held-out questions.
+    base = gpt2_folder(tmp_path / "gpt2", seed=0, hub_names=True)
+    gpt2_folder(tmp_path / "gpt2-alpaca", seed=1, tokenizer_from=base)
     prompts = tmp_path / "heldout.jsonl"
     prompts.write_text("".join(f'{{"question": "{q}"}}\n' for q in ["What is a list?", "How do I sort?", "Why test?"]))
     small_configuration.ENVIRONMENT_CONFIGURATION = "full"
     small_configuration.CHAT_RL_BASE_MODEL = str(base)
-    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca.pth")
+    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
     small_configuration.CHAT_RL_PROMPTS = str(prompts)
     full = tmp_path / "full"
     full.mkdir()
     packages.find(SLUG).prepare_staging(full)
+    assert {"model", "base_model", "hf_chat.py", "chat.py", "evaluation.py"} <= {p.name for p in full.iterdir()}
     chatting = json.loads((full / "chat.json").read_text())
     assert chatting["prompt_template"].startswith("Below is an instruction that describes a task.")
     assert chatting["prompt_template"].endswith("### Instruction:\n{question}\n\n### Response:\n")
     assert (chatting["answer_end"], chatting["max_new_tokens"]) == ("section", 256)
+
+    # The expert's side: the workspace's hf_chat samples as the scorer does, with chat.json's settings.
+    sampled = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import hf_chat; m, t = hf_chat.load('model'); print(hf_chat.answers(m, t, ['Why test?']))",
+        ],
+        cwd=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert sampled.returncode == 0, sampled.stderr
+    assert sampled.stdout.startswith("['")
 
     result = score_with(lambda body: "A", full, tmp_path / "scratch", small_configuration)
     assert result["score"] is not None, result["message"]
@@ -278,9 +330,46 @@ def test_the_full_configuration_prompts_as_alpaca_keeps_whole_answers_and_compar
     # Whole answers, not their first sentence: longer than any the small configuration's 32 bytes allow.
     assert max(len(e["answer"]) for e in result["details"]["examples"]) > 32
 
-    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "not-there.pth")
-    with pytest.raises(packages.ConfigurationError, match=r"CHAT_RL_ALPACA_MODEL=.*not-there\.pth does not exist"):
+    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "not-there")
+    with pytest.raises(packages.ConfigurationError, match=r"CHAT_RL_ALPACA_MODEL=.*not-there does not exist"):
         packages.find(SLUG).configuration_document()
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(400)
+def test_a_full_scale_model_folder_with_pickled_code_a_giant_config_or_another_vocabulary_is_refused_unbuilt(
+    small_configuration: Any, tmp_path: Path
+) -> None:
+    base = gpt2_folder(tmp_path / "gpt2", seed=0)
+    gpt2_folder(tmp_path / "gpt2-alpaca", seed=1, tokenizer_from=base)
+    small_configuration.ENVIRONMENT_CONFIGURATION = "full"
+    small_configuration.CHAT_RL_BASE_MODEL = str(base)
+    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
+    small_configuration.CHAT_RL_PROMPTS = str(PACKAGE / "scoring" / "prompts_heldout.jsonl")
+    full = tmp_path / "full"
+    full.mkdir()
+    packages.find(SLUG).prepare_staging(full)
+    model = full / "model"
+    config = json.loads((model / "config.json").read_text())
+
+    (model / "config.json").write_text(json.dumps({**config, "n_layer": 4000, "n_embd": 8192}))
+    giant = score_with(lambda body: "A", full, tmp_path / "one", small_configuration)
+    assert giant["score"] is None
+    assert "parameters; at most" in giant["message"], giant["message"]
+
+    (model / "config.json").write_text(json.dumps({**config, "vocab_size": config["vocab_size"] + 1}))
+    other = score_with(lambda body: "A", full, tmp_path / "two", small_configuration)
+    assert "The model's vocabulary has" in other["message"]
+
+    (model / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "pwned"
+    (model / "model.safetensors").unlink()
+    with (model / "pytorch_model.bin").open("wb") as handle:
+        pickle.dump(Payload(str(marker)), handle, protocol=2)
+    pickled = score_with(lambda body: "A", full, tmp_path / "three", small_configuration)
+    assert pickled["score"] is None
+    assert "model/pytorch_model.bin holds pickled code" in pickled["message"], pickled["message"]
+    assert not marker.exists()
 
 
 @pytest.mark.django_db

@@ -15,6 +15,7 @@ or B makes the score NaN.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -26,10 +27,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the protected copy holds common/, chat.py and task.py beside this file
 
 import chat  # noqa: E402 - found once HERE is on the path
+import hf_chat  # noqa: E402
 import judging  # noqa: E402
 import task  # noqa: E402
 import torch  # noqa: E402
-from common import llm, nanogpt  # noqa: E402
+from common import checkpoints, llm, nanogpt  # noqa: E402
 
 if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
     from environments.common.result import emit
@@ -64,37 +66,26 @@ def load_policy(path: Path, base: nanogpt.GPT, max_parameters: int) -> nanogpt.G
     return model.eval()
 
 
-def main(workspace: Path) -> dict[str, Any]:
-    key = os.environ.pop(API_KEY_VARIABLE, "")
-    doc = task.configuration()
-    params, settings = doc["params"], doc.get("settings", {})
-    task.setup_threads(params)
-    url = str(settings.get("judge_url") or "")
-    if not url:
-        return {
-            "score": None,
-            "message": "This environment needs a judge endpoint: set CHAT_RL_JUDGE_URL (an OpenAI-compatible …/v1 "
-            "URL) on the workstation. The small configuration can use the rule-based judge (judge_model/serve.py).",
-        }
-    base_path = task.base_model_path(doc)
-    if not base_path.is_file():
-        return {"score": None, "message": f"The base model is missing ({base_path}): the workspace's start didn't run."}
-    base = nanogpt.load_checkpoint(base_path)
-    base_size = sum(p.numel() for p in base.parameters())
-    try:
-        policy = load_policy(workspace / "model.pth", base, int(params.get("max_parameter_ratio", 4)) * base_size)
-    except ValueError as exc:
-        return {"score": None, "message": str(exc)}
+def _device(params: dict[str, Any]) -> str:
     # Full scale answers with a GPT-2-sized model: on the workstation's GPU when it has one; small
     # names the CPU, where every workstation samples from the same logits.
-    device = str(params.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return str(params.get("device") or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def nanogpt_answers(
+    doc: dict[str, Any], workspace: Path, questions: list[str]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The policy's answers (model.pth, this environment's byte-level GPT) and each baseline's; ValueError: why not."""
+    params = doc["params"]
+    base_path = task.base_model_path(doc)
+    if not base_path.is_file():
+        raise ValueError(f"The base model is missing ({base_path}): the workspace's start didn't run.")
+    base = nanogpt.load_checkpoint(base_path)
+    base_size = sum(p.numel() for p in base.parameters())
+    policy = load_policy(workspace / "model.pth", base, int(params.get("max_parameter_ratio", 4)) * base_size)
+    device = _device(params)
     policy, base = policy.to(device), base.to(device)
-    try:
-        compared_with = task.baselines(doc)
-    except ValueError as exc:
-        return {"score": None, "message": str(exc)}
-    questions = task.heldout_questions(doc)
-    started = time.monotonic()
+    compared_with = task.baselines(doc)
     seed = int(params.get("seed", 0))
     chatting = task.chat_settings(doc)
     temperature = float(chatting["temperature"])
@@ -112,7 +103,6 @@ def main(workspace: Path) -> dict[str, Any]:
         )
         return texts
 
-    answers = generate(policy, temperature, 0)
     # Each baseline answers with its own seed offset (its place in the list): the first, the base
     # model at the policy's settings, samples what an untouched policy samples, and ties with it.
     baselines: dict[str, list[str]] = {}
@@ -120,6 +110,91 @@ def main(workspace: Path) -> dict[str, Any]:
         model = base if baseline.model is None else nanogpt.load_checkpoint(baseline.model).to(device).eval()
         temp = temperature if baseline.temperature is None else baseline.temperature
         baselines[baseline.name] = generate(model, temp, offset)
+    return generate(policy, temperature, 0), baselines
+
+
+def hf_model(folder: Path, label: str, **limits: int) -> Any:
+    """A GPT-2 folder (config.json and weight files) built without running any of its code; ValueError says why not."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{label} has no config.json.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{label}/config.json is not JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{label}/config.json must be a JSON object.")
+    state, why = checkpoints.folder_state_dict(folder, label)
+    if state is None:
+        raise ValueError(why)
+    return hf_chat.build(config, state, **limits)
+
+
+def hf_answers(doc: dict[str, Any], workspace: Path, questions: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """As nanogpt_answers, for Hugging Face GPT-2 folders (RE-Bench's model): the expert's is `model/`."""
+    params = doc["params"]
+    base_dir = task.base_model_path(doc)
+    if not base_dir.is_dir():
+        raise ValueError(f"The base model is missing ({base_dir}): the workspace's start didn't run.")
+    tokenizer = hf_chat.load_tokenizer(base_dir)  # the base model's, never a tokenizer of the expert's
+    base = hf_model(base_dir, "the base model")
+    policy_dir = workspace / "model"
+    if not policy_dir.is_dir():
+        raise ValueError("No model/ folder in the workspace (a Hugging Face GPT-2: config.json and safetensors).")
+    base_size = sum(p.numel() for p in base.parameters())
+    policy = hf_model(
+        policy_dir,
+        "model",
+        vocab_size=base.config.vocab_size,
+        max_parameters=int(params.get("max_parameter_ratio", 4)) * base_size,
+    )
+    device = _device(params)
+    chatting = task.chat_settings(doc)
+    temperature = float(chatting["temperature"])
+    seed = int(params.get("seed", 0))
+
+    def generate(model: Any, temp: float, offset: int) -> list[str]:
+        texts: list[str] = hf_chat.answers(
+            model.to(device),
+            tokenizer,
+            questions,
+            template=chatting["prompt_template"],
+            end=chatting["answer_end"],
+            max_new_tokens=chatting["max_new_tokens"],
+            temperature=temp,
+            seed=seed + offset,
+        )
+        return texts
+
+    baselines: dict[str, list[str]] = {}
+    for offset, baseline in enumerate(task.baselines(doc)):
+        model = base if baseline.model is None else hf_model(baseline.model, f"the baseline {baseline.name!r}")
+        temp = temperature if baseline.temperature is None else baseline.temperature
+        baselines[baseline.name] = generate(model, temp, offset)
+    return generate(policy, temperature, 0), baselines
+
+
+def main(workspace: Path) -> dict[str, Any]:
+    key = os.environ.pop(API_KEY_VARIABLE, "")
+    doc = task.configuration()
+    params, settings = doc["params"], doc.get("settings", {})
+    task.setup_threads(params)
+    url = str(settings.get("judge_url") or "")
+    if not url:
+        return {
+            "score": None,
+            "message": "This environment needs a judge endpoint: set CHAT_RL_JUDGE_URL (an OpenAI-compatible …/v1 "
+            "URL) on the workstation. The small configuration can use the rule-based judge (judge_model/serve.py).",
+        }
+    questions = task.heldout_questions(doc)
+    started = time.monotonic()
+    try:
+        if params.get("model_format") == "hf":
+            answers, baselines = hf_answers(doc, workspace, questions)
+        else:
+            answers, baselines = nanogpt_answers(doc, workspace, questions)
+    except ValueError as exc:
+        return {"score": None, "message": str(exc)}
+    seed = int(params.get("seed", 0))
     try:
         judge = llm.ChatClient(
             url,

@@ -1,0 +1,132 @@
+"""How a Hugging Face GPT-2 chats (the full configuration, as RE-Bench's task had GPT-2): prompts, sampling, answers.
+
+Shared by the scorer and the workspace (where it is `hf_chat.py`, beside `chat.py`): the scorer
+builds the expert's model from `model/config.json` and its weight files (read without running
+code), tokenises with the base model's tokenizer, and generates every answer with `answers()`.
+The prompt template and where an answer ends are chat.py's (`chat.json` in the workspace).
+
+In the workspace: `model, tokenizer = hf_chat.load("model")`, train it as you like, then
+`model.save_pretrained("model")` (safetensors). `answers(model, tokenizer, questions)` samples
+exactly as the scorer does, with the scorer's settings as defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import chat
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+
+def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:
+    """The tokenizer files of a model folder (tokenizer.json), padding on the left for batched generation."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def build(
+    config: dict[str, Any],
+    state: dict[str, torch.Tensor],
+    *,
+    vocab_size: int | None = None,
+    max_parameters: int | None = None,
+) -> GPT2LMHeadModel:
+    """A GPT-2 from its config.json and weights; ValueError naming what doesn't fit.
+
+    The config is sized on torch's meta device first, so a config that claims a giant model is
+    refused before anything is allocated.
+    """
+    if config.get("model_type") != "gpt2":
+        raise ValueError(f"config.json's model_type is {config.get('model_type')!r}; this environment scores gpt2.")
+    try:
+        described = GPT2Config.from_dict(config)
+        with torch.device("meta"):
+            shape_only = GPT2LMHeadModel(described)
+    except Exception as exc:  # a config transformers refuses: say which
+        raise ValueError(f"config.json doesn't describe a GPT-2: {str(exc)[:200]}") from None
+    if vocab_size is not None and described.vocab_size != vocab_size:
+        raise ValueError(
+            f"The model's vocabulary has {described.vocab_size} tokens; the base model's has {vocab_size}."
+        )
+    size = sum(p.numel() for p in shape_only.parameters())
+    if max_parameters is not None and size > max_parameters:
+        raise ValueError(f"The model has {size} parameters; at most {max_parameters} are scored here.")
+    expected = shape_only.state_dict()
+    state = _named_as(state, expected)
+    missing = sorted(set(dict(shape_only.named_parameters())) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"The weights don't fit config.json: missing {missing[:5]}, unexpected {unexpected[:5]}.")
+    for name, tensor in state.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ValueError(f"Wrong shape for {name}: {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}.")
+    model = GPT2LMHeadModel(described)
+    model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    return model.eval()
+
+
+def _named_as(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights as GPT2LMHeadModel names them: a GPT2Model's checkpoint (the hub's gpt2 files) lacks the
+    `transformer.` prefix, and older ones carry the attention's causal mask, which is not a weight."""
+    if not any(name.startswith("transformer.") for name in state):
+        state = {(n if n.startswith("lm_head.") else f"transformer.{n}"): t for n, t in state.items()}
+    masks = (".attn.bias", ".attn.masked_bias")
+    return {n: t for n, t in state.items() if n in expected or not n.endswith(masks)}
+
+
+def load(folder: str | Path) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast]:
+    """In the workspace: a model folder you trust (your own or base_model/) and the base model's tokenizer."""
+    model = GPT2LMHeadModel.from_pretrained(str(folder), local_files_only=True)
+    here = Path(__file__).resolve().parent
+    return model, load_tokenizer(here / "base_model" if (here / "base_model").is_dir() else folder)
+
+
+def answers(
+    model: GPT2LMHeadModel,
+    tokenizer: PreTrainedTokenizerFast,
+    questions: list[str],
+    *,
+    template: str | None = None,
+    end: str | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> list[str]:
+    """Each question's answer: sampled (seeded) in the template, up to end-of-text or max_new_tokens, then cut."""
+    settings = chat.SETTINGS
+    template = settings["prompt_template"] if template is None else template
+    max_new_tokens = int(settings["max_new_tokens"] if max_new_tokens is None else max_new_tokens)
+    temperature = float(settings.get("temperature", 0.7) if temperature is None else temperature)
+    device = next(model.parameters()).device
+    # The prompt and the answer share the model's context: a prompt too long loses its beginning.
+    context = int(model.config.n_positions)
+    max_new_tokens = max(1, min(max_new_tokens, context - 1))
+    tokenizer.truncation_side = "left"
+    torch.manual_seed(seed)  # generate() samples from torch's global generator: one seed, one set of answers
+    out: list[str] = []
+    for start in range(0, len(questions), batch_size):
+        prompts = [template.replace("{question}", " ".join(q.split())) for q in questions[start : start + batch_size]]
+        encoded = tokenizer(
+            prompts, return_tensors="pt", padding=True, truncation=True, max_length=context - max_new_tokens
+        ).to(device)
+        with torch.no_grad():
+            generated = model.generate(
+                **encoded,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        texts = tokenizer.batch_decode(generated[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        out += [chat.cut(text, end) for text in texts]
+    return out

@@ -126,14 +126,13 @@ def model_call_forward(*, attempt: Attempt, body: Any) -> tuple[int, dict[str, A
         model = expert_model_for(attempt)
         if model is None:
             raise ModelRefused(404, "This environment offers no model to the shell.", "not_found")
+        try:
+            client = llm.ChatClient(model.url, api_key=model.key, model=model.model, timeout=model.timeout)
+        except llm.EndpointError as exc:  # a URL it can't use (the site's setting): nothing is sent or charged
+            raise ModelRefused(502, f"Upstream: {exc.message}", "upstream_error") from None
         call, per_choice = model_call_reserve(attempt_id=attempt.pk, body=body, model=model)
     except ModelRefused as refused:
         return refused.status, refused.payload()
-    try:
-        client = llm.ChatClient(model.url, api_key=model.key, model=model.model, timeout=model.timeout)
-    except llm.EndpointError as exc:  # a URL it can't use; charged as an unknown outcome, as it always was
-        model_call_settle(call=call, usage=None, prices=model.prices)
-        return 502, {"error": {"message": f"Upstream: {exc.message}", "type": "upstream_error"}}
     status, payload, used = llm.forward_reserved(client, body, per_choice)
     model_call_settle(call=call, usage=used, prices=model.prices)
     return status, payload

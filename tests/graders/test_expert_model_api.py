@@ -187,3 +187,14 @@ def test_chat_rls_judge_answers_the_shell_with_its_key_and_model_a_verdicts_few_
     # = 5.1 + 0.7 = 5.8 millionths of a dollar.
     job = ScoringJob.objects.create(attempt=attempt, queue_name="ws.test")
     assert attempt_model_spend(job) == {"tokens": 52, "cost": pytest.approx(0.0000058)}
+
+
+def test_a_model_url_the_site_cant_use_is_a_502_naming_it_and_charges_nothing(rust: Any) -> None:
+    attempt = attempt_on(RUST)
+    token = services.attempt_token_issue(attempt=attempt)
+    rust.RUST_CODECONTESTS_MODEL_URL = "ftp://models.example.org/v1"
+    answer = ask(attempt, token)
+    assert answer.status_code == 502
+    assert answer.json()["error"]["type"] == "upstream_error"
+    assert "ftp://models.example.org/v1" in answer.json()["error"]["message"]
+    assert not ModelCall.objects.filter(attempt=attempt).exists()

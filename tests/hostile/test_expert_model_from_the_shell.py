@@ -153,3 +153,32 @@ async def test_the_shell_judges_through_the_site_a_verdicts_few_tokens_at_a_time
     assert len(calls) == judged + 1  # the essay and each verdict; the refused call reached nothing
     assert len(judge.requests) == judged + 1
     assert sum(calls) <= 1500
+
+
+@ts.sync
+async def test_the_shells_evaluate_asks_many_comparisons_at_once_through_the_relay_and_gets_each_verdict_in_order(
+    chat_rl_attempt: tuple[Attempt, LocalChatServer], small_configuration: Any
+) -> None:
+    attempt, judge = chat_rl_attempt
+    small_configuration.CHAT_RL_JUDGE_BUDGET_TOKENS = 0  # unlimited: this is about concurrency
+    small_configuration.CHAT_RL_JUDGE_BUDGET_USD = 0
+    screen = await open_shell(attempt)
+    owner = users.attempt_user(attempt.pk)
+    for name in ("evaluation.py", "judging.py"):
+        copied = layout.workspace(attempt.pk) / name
+        shutil.copyfile(CHAT_RL_SCORING / name, copied)
+        os.lchown(copied, owner.uid, owner.gid)
+    command = (
+        "python3 -c 'import asyncio, evaluation\n"
+        'pairs = [("Use shutil.copy.", f"Bananas {i}") for i in range(24)]\n'
+        'verdicts = asyncio.run(evaluation.evaluate(["How can I copy a file?"] * 24, pairs, max_workers=12))\n'
+        'print("VERDICTS", len(verdicts), all(verdicts))\''
+    )
+    out = await run(screen, command, timeout=120)
+    await close(screen)
+    assert "VERDICTS 24 True" in out, out
+    assert len(judge.requests) == 24
+    # Each comparison reached the judge once, in the scorer's words.
+    assert sorted(
+        r["messages"][1]["content"].split("[Response B]\n")[1].split("\n")[0] for r in judge.requests
+    ) == sorted(f"Bananas {i}" for i in range(24))

@@ -19,6 +19,24 @@ import chat
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+# The config.json keys a scored GPT-2 is built from; the rest of the file is not read.
+ARCHITECTURE = (
+    "vocab_size",
+    "n_positions",
+    "n_embd",
+    "n_layer",
+    "n_head",
+    "n_inner",
+    "activation_function",
+    "layer_norm_epsilon",
+    "scale_attn_weights",
+    "scale_attn_by_inverse_layer_idx",
+    "reorder_and_upcast_attn",
+    "bos_token_id",
+    "eos_token_id",
+    "tie_word_embeddings",
+)
+
 
 def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:
     """The tokenizer files of a model folder (tokenizer.json), padding on the left for batched generation."""
@@ -44,7 +62,10 @@ def build(
     if config.get("model_type") != "gpt2":
         raise ValueError(f"config.json's model_type is {config.get('model_type')!r}; this environment scores gpt2.")
     try:
-        described = GPT2Config.from_dict(config)
+        # Only the architecture: a config can also name code to fetch and run (an attention kernel
+        # from the hub, auto_map, quantisation), none of which a scored model may bring along.
+        described = GPT2Config(**{key: config[key] for key in ARCHITECTURE if key in config})
+        described._attn_implementation = "sdpa"  # torch's own attention, whatever the file says
         with torch.device("meta"):
             shape_only = GPT2LMHeadModel(described)
     except Exception as exc:  # a config transformers refuses: say which

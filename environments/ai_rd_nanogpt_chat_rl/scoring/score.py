@@ -1,7 +1,10 @@
 """Scorer for ai_rd_nanogpt_chat_rl: the model answers held-out questions; a judge compares them with the baselines.
 
-`model.pth` is loaded with `torch.load(weights_only=True)` into this environment's GPT (no expert
-code runs here) and answers every held-out question with the scorer's own sampling settings
+The expert's model is read without running any of its code: small, `model.pth` with
+`torch.load(weights_only=True)` into this environment's GPT; full, the Hugging Face folder `model/`
+(hf_chat.build: a GPT-2 from config.json's architecture keys alone, sized on the meta device before
+anything is allocated, then its safetensors or weights-only shards). It answers every held-out
+question with the scorer's own sampling settings
 (temperature, seed, prompt template and answer end from the configuration). The baselines are the
 configuration's: RE-Bench's are the base model and the Alpaca-finetuned model (full); the small
 configuration's, the base model with the same settings and at temperature 1.0. For each question

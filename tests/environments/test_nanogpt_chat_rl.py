@@ -280,6 +280,20 @@ def gpt2_folder(folder: Path, *, seed: int, tokenizer_from: Path | None = None, 
     return folder
 
 
+def full_gpt2_workspace(settings: Any, tmp_path: Path, *, prompts: Path, hub_names: bool = False) -> Path:
+    """The full configuration on GPT-2 stand-ins (a base; an Alpaca baseline with its tokenizer), started here."""
+    base = gpt2_folder(tmp_path / "gpt2", seed=0, hub_names=hub_names)
+    gpt2_folder(tmp_path / "gpt2-alpaca", seed=1, tokenizer_from=base)
+    settings.ENVIRONMENT_CONFIGURATION = "full"
+    settings.CHAT_RL_BASE_MODEL = str(base)
+    settings.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
+    settings.CHAT_RL_PROMPTS = str(prompts)
+    full = tmp_path / "full"
+    full.mkdir()
+    packages.find(SLUG).prepare_staging(full)
+    return full
+
+
 @pytest.mark.django_db
 @pytest.mark.timeout(400)
 def test_the_full_configuration_chats_as_gpt2_in_alpacas_format_keeps_whole_answers_and_faces_the_alpaca_baseline(
@@ -288,17 +302,9 @@ def test_the_full_configuration_chats_as_gpt2_in_alpacas_format_keeps_whole_answ
     # Stand-ins with upstream's roles and layout: a GPT-2 folder as the base (named as the hub's gpt2
     # files are), another (other weights, the same tokenizer) as the Alpaca-finetuned baseline, and
     # three held-out questions.
-    base = gpt2_folder(tmp_path / "gpt2", seed=0, hub_names=True)
-    gpt2_folder(tmp_path / "gpt2-alpaca", seed=1, tokenizer_from=base)
     prompts = tmp_path / "heldout.jsonl"
     prompts.write_text("".join(f'{{"question": "{q}"}}\n' for q in ["What is a list?", "How do I sort?", "Why test?"]))
-    small_configuration.ENVIRONMENT_CONFIGURATION = "full"
-    small_configuration.CHAT_RL_BASE_MODEL = str(base)
-    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
-    small_configuration.CHAT_RL_PROMPTS = str(prompts)
-    full = tmp_path / "full"
-    full.mkdir()
-    packages.find(SLUG).prepare_staging(full)
+    full = full_gpt2_workspace(small_configuration, tmp_path, prompts=prompts, hub_names=True)
     assert {"model", "base_model", "hf_chat.py", "chat.py", "evaluation.py"} <= {p.name for p in full.iterdir()}
     chatting = json.loads((full / "chat.json").read_text())
     assert chatting["prompt_template"].startswith("Below is an instruction that describes a task.")
@@ -340,15 +346,7 @@ def test_the_full_configuration_chats_as_gpt2_in_alpacas_format_keeps_whole_answ
 def test_a_full_scale_model_folder_with_pickled_code_a_giant_config_or_another_vocabulary_is_refused_unbuilt(
     small_configuration: Any, tmp_path: Path
 ) -> None:
-    base = gpt2_folder(tmp_path / "gpt2", seed=0)
-    gpt2_folder(tmp_path / "gpt2-alpaca", seed=1, tokenizer_from=base)
-    small_configuration.ENVIRONMENT_CONFIGURATION = "full"
-    small_configuration.CHAT_RL_BASE_MODEL = str(base)
-    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
-    small_configuration.CHAT_RL_PROMPTS = str(PACKAGE / "scoring" / "prompts_heldout.jsonl")
-    full = tmp_path / "full"
-    full.mkdir()
-    packages.find(SLUG).prepare_staging(full)
+    full = full_gpt2_workspace(small_configuration, tmp_path, prompts=PACKAGE / "scoring" / "prompts_heldout.jsonl")
     model = full / "model"
     config = json.loads((model / "config.json").read_text())
 

@@ -182,12 +182,19 @@ def full_task_dir(tmp_path: Path, settings) -> Path:
     return task_dir
 
 
-def test_the_full_configuration_runs_upstreams_finetune_sh_and_weighs_its_checkpoint_folder(
-    full_task_dir: Path, tmp_path: Path
-) -> None:
+@pytest.fixture
+def full_workspace(full_task_dir: Path, tmp_path: Path) -> Path:
+    """A workspace the full configuration's start filled from the stand-in task folder."""
     workspace = tmp_path / "ws"
     workspace.mkdir()
     packages.find(SLUG).prepare_staging(workspace)
+    return workspace
+
+
+def test_the_full_configuration_runs_upstreams_finetune_sh_and_weighs_its_checkpoint_folder(
+    full_workspace: Path, tmp_path: Path
+) -> None:
+    workspace = full_workspace
     names = {p.name for p in workspace.iterdir()}
     assert {"finetune.sh", "finetune.yaml", "train_data.jsonl", "base_model"} <= names
     assert "finetune.py" not in names  # the small configuration's script is not RE-Bench's
@@ -208,11 +215,9 @@ def test_the_full_configuration_runs_upstreams_finetune_sh_and_weighs_its_checkp
 
 
 def test_a_checkpoint_folder_without_weights_or_with_pickled_code_scores_nan(
-    full_task_dir: Path, tmp_path: Path
+    full_workspace: Path, tmp_path: Path
 ) -> None:
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    packages.find(SLUG).prepare_staging(workspace)
+    workspace = full_workspace
     (workspace / "finetune.sh").write_text("mkdir -p trained_model && echo '{}' > trained_model/config.json\n")
     empty = run_scorer(SLUG, workspace, tmp_path / "one")
     assert empty["score"] is None

@@ -105,6 +105,16 @@ JUDGE_FROM_THE_SHELL = (
 )
 
 
+def give_evaluation(attempt: Attempt) -> None:
+    """The workspace's evaluation.py and judging.py, as the start writes them (this attempt's workspace wasn't
+    started), the attempt's user's."""
+    owner = users.attempt_user(attempt.pk)
+    for name in ("evaluation.py", "judging.py"):
+        copied = layout.workspace(attempt.pk) / name
+        shutil.copyfile(CHAT_RL_SCORING / name, copied)
+        os.lchown(copied, owner.uid, owner.gid)
+
+
 @pytest.fixture
 def chat_rl_attempt(
     term_dirs: Path, small_configuration: Any, live_server: Any, monkeypatch: pytest.MonkeyPatch
@@ -129,12 +139,7 @@ async def test_the_shell_judges_through_the_site_a_verdicts_few_tokens_at_a_time
 
     attempt, judge = chat_rl_attempt
     screen = await open_shell(attempt)
-    # The workspace's evaluation.py, as the start writes it (this attempt's workspace wasn't started).
-    owner = users.attempt_user(attempt.pk)
-    for name in ("evaluation.py", "judging.py"):
-        copied = layout.workspace(attempt.pk) / name
-        shutil.copyfile(CHAT_RL_SCORING / name, copied)
-        os.lchown(copied, owner.uid, owner.gid)
+    give_evaluation(attempt)
     out = await run(screen, JUDGE_FROM_THE_SHELL, timeout=90)
     await close(screen)
     # Asked for 2000 tokens of essay, the shell got a verdict's 5 (4 bytes each): the judge writes nothing else.
@@ -163,11 +168,7 @@ async def test_the_shells_evaluate_asks_many_comparisons_at_once_through_the_rel
     small_configuration.CHAT_RL_JUDGE_BUDGET_TOKENS = 0  # unlimited: this is about concurrency
     small_configuration.CHAT_RL_JUDGE_BUDGET_USD = 0
     screen = await open_shell(attempt)
-    owner = users.attempt_user(attempt.pk)
-    for name in ("evaluation.py", "judging.py"):
-        copied = layout.workspace(attempt.pk) / name
-        shutil.copyfile(CHAT_RL_SCORING / name, copied)
-        os.lchown(copied, owner.uid, owner.gid)
+    give_evaluation(attempt)
     command = (
         "python3 -c 'import asyncio, evaluation\n"
         'pairs = [("Use shutil.copy.", f"Bananas {i}") for i in range(24)]\n'

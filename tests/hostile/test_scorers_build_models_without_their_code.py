@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from environments import packages
 from tests.environments.scoring_support import small_configuration
-from tests.environments.test_nanogpt_chat_rl import PACKAGE, SLUG, gpt2_folder, score_with
+from tests.environments.test_nanogpt_chat_rl import PACKAGE, full_gpt2_workspace, score_with
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(400)]
 __all__ = ["small_configuration"]
@@ -30,15 +29,9 @@ EVIL = "import pathlib\npathlib.Path({marker!r}).touch()\n"
 def test_a_config_that_asks_for_a_hub_kernel_and_its_own_class_gets_torchs_attention_and_runs_nothing(
     small_configuration: Any, tmp_path: Path
 ) -> None:
-    base = gpt2_folder(tmp_path / "gpt2", seed=0)
-    gpt2_folder(tmp_path / "gpt2-alpaca", seed=1, tokenizer_from=base)
-    small_configuration.ENVIRONMENT_CONFIGURATION = "full"
-    small_configuration.CHAT_RL_BASE_MODEL = str(base)
-    small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
-    small_configuration.CHAT_RL_PROMPTS = str(PACKAGE / "scoring" / "prompts_heldout.jsonl")
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    packages.find(SLUG).prepare_staging(workspace)
+    workspace = full_gpt2_workspace(
+        small_configuration, tmp_path, prompts=PACKAGE / "scoring" / "prompts_heldout.jsonl"
+    )
     model = workspace / "model"
     marker = tmp_path / "ran-the-experts-code"
     (model / "evil.py").write_text(EVIL.format(marker=str(marker)))

@@ -336,6 +336,23 @@ def test_the_full_configuration_chats_as_gpt2_in_alpacas_format_keeps_whole_answ
     # Whole answers, not their first sentence: longer than any the small configuration's 32 bytes allow.
     assert max(len(e["answer"]) for e in result["details"]["examples"]) > 32
 
+    # The expert's model samples as its generation_config.json asks (RE-Bench's reference: top-k 8,
+    # 20 tokens); the baselines as before, so nothing ties with the base model's answers now.
+    (full / "model" / "generation_config.json").write_text(json.dumps({"top_k": 8, "max_new_tokens": 20}))
+    short = score_with(lambda body: "A", full, tmp_path / "short", small_configuration)
+    assert short["score"] is not None, short["message"]
+    assert short["details"]["judge_calls"] == 6
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(full / "base_model"), local_files_only=True)
+    # At most 20 tokens: no more characters than 20 of the longest token's bytes (a byte-level token
+    # is one alphabet character a byte).
+    longest = max(len(token) for token in tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
+    assert all(len(e["answer"]) <= 20 * longest for e in short["details"]["examples"])
+    assert max(len(e["answer"]) for e in short["details"]["examples"]) < max(
+        len(e["answer"]) for e in result["details"]["examples"]
+    )
+
     small_configuration.CHAT_RL_ALPACA_MODEL = str(tmp_path / "not-there")
     with pytest.raises(packages.ConfigurationError, match=r"CHAT_RL_ALPACA_MODEL=.*not-there does not exist"):
         packages.find(SLUG).configuration_document()
@@ -360,6 +377,15 @@ def test_a_full_scale_model_folder_with_pickled_code_a_giant_config_or_another_v
     assert "The model's vocabulary has" in other["message"]
 
     (model / "config.json").write_text(json.dumps(config))
+    for asked, said in [
+        ({"top_k": -1}, "generation_config.json: top_k must be from 0 to 1000000, not -1."),
+        ({"max_new_tokens": 1000}, "generation_config.json: max_new_tokens must be from 1 to 256, not 1000."),
+        ({"temperature": "hot"}, "generation_config.json: temperature must be a number."),
+    ]:
+        (model / "generation_config.json").write_text(json.dumps(asked))
+        refused = score_with(lambda body: "A", full, tmp_path / "sampling", small_configuration)
+        assert (refused["score"], refused["message"]) == (None, said)
+    (model / "generation_config.json").unlink()
     marker = tmp_path / "pwned"
     (model / "model.safetensors").unlink()
     with (model / "pytorch_model.bin").open("wb") as handle:

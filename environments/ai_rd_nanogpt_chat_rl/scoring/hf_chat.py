@@ -12,6 +12,7 @@ exactly as the scorer does, with the scorer's settings as defaults.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,38 @@ def load(folder: str | Path) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast]:
     return model, load_tokenizer(here / "base_model" if (here / "base_model").is_dir() else folder)
 
 
+# What a model folder's generation_config.json may set for its own answers (RE-Bench's reference
+# samples at temperature 0.7, top-k 8 and 20 tokens "at both train and test time"), and the bounds.
+SAMPLING = {"temperature": (0.0, 2.0), "top_k": (0, 1_000_000), "top_p": (0.0, 1.0), "max_new_tokens": (1, None)}
+
+
+def sampling(folder: Path, *, max_new_tokens: int) -> dict[str, Any]:
+    """The sampling a model folder asks for in generation_config.json (only SAMPLING's keys), checked;
+    max_new_tokens no more than the configuration's. ValueError naming a bad value."""
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        asked = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"generation_config.json is not JSON: {exc}") from None
+    if not isinstance(asked, dict):
+        raise ValueError("generation_config.json must be a JSON object.")
+    chosen: dict[str, Any] = {}
+    for key, (low, high) in SAMPLING.items():
+        if asked.get(key) is None:
+            continue
+        value = asked[key]
+        integral = key in ("top_k", "max_new_tokens")
+        if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)):
+            raise ValueError(f"generation_config.json: {key} must be a {'whole ' if integral else ''}number.")
+        top = max_new_tokens if key == "max_new_tokens" else high
+        if not low <= value <= top:
+            raise ValueError(f"generation_config.json: {key} must be from {low} to {top}, not {value}.")
+        chosen[key] = value
+    return chosen
+
+
 def answers(
     model: GPT2LMHeadModel,
     tokenizer: PreTrainedTokenizerFast,
@@ -117,6 +150,8 @@ def answers(
     end: str | None = None,
     max_new_tokens: int | None = None,
     temperature: float | None = None,
+    top_k: int = 0,
+    top_p: float = 1.0,
     seed: int = 0,
     batch_size: int = 16,
 ) -> list[str]:
@@ -142,8 +177,8 @@ def answers(
                 **encoded,
                 do_sample=temperature > 0,
                 temperature=temperature if temperature > 0 else None,
-                top_k=0,
-                top_p=1.0,
+                top_k=top_k,
+                top_p=top_p,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,

@@ -155,25 +155,28 @@ def hf_answers(doc: dict[str, Any], workspace: Path, questions: list[str]) -> tu
     temperature = float(chatting["temperature"])
     seed = int(params.get("seed", 0))
 
-    def generate(model: Any, temp: float, offset: int) -> list[str]:
+    def generate(model: Any, temp: float, offset: int, **asked: Any) -> list[str]:
+        options = {"max_new_tokens": chatting["max_new_tokens"], "temperature": temp, **asked}
         texts: list[str] = hf_chat.answers(
             model.to(device),
             tokenizer,
             questions,
             template=chatting["prompt_template"],
             end=chatting["answer_end"],
-            max_new_tokens=chatting["max_new_tokens"],
-            temperature=temp,
             seed=seed + offset,
+            **options,
         )
         return texts
 
+    # The expert's model samples as its generation_config.json asks (within bounds); the baselines
+    # as the configuration says.
+    asked = hf_chat.sampling(policy_dir, max_new_tokens=int(chatting["max_new_tokens"]))
     baselines: dict[str, list[str]] = {}
     for offset, baseline in enumerate(task.baselines(doc)):
         model = base if baseline.model is None else hf_model(baseline.model, f"the baseline {baseline.name!r}")
         temp = temperature if baseline.temperature is None else baseline.temperature
         baselines[baseline.name] = generate(model, temp, offset)
-    return generate(policy, temperature, 0), baselines
+    return generate(policy, temperature, 0, **asked), baselines
 
 
 def main(workspace: Path) -> dict[str, Any]:

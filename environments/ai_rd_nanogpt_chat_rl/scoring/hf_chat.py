@@ -7,7 +7,9 @@ The prompt template and where an answer ends are chat.py's (`chat.json` in the w
 
 In the workspace: `model, tokenizer = hf_chat.load("model")`, train it as you like, then
 `model.save_pretrained("model")` (safetensors). `answers(model, tokenizer, questions)` samples
-exactly as the scorer does, with the scorer's settings as defaults.
+as the scorer does, with the scorer's settings as defaults; the scorer also applies what
+`model/generation_config.json` asks for (`sampling()`): pass
+`**sampling(Path("model"), max_new_tokens=256)` to do the same.
 """
 
 from __future__ import annotations

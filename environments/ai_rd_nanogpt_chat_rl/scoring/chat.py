@@ -36,22 +36,37 @@ ANSWER_ENDS = ("sentence", "section")
 SECTION = "\n###"
 
 
+# The settings a configuration may give (its params of these names; chat.json in the workspace), and
+# what they are where it gives none.
+DEFAULTS: dict[str, Any] = {
+    "prompt_template": LINE,
+    "answer_end": "sentence",
+    "max_new_tokens": MAX_NEW_TOKENS,
+    "temperature": 0.7,
+}
+
+
 def settings() -> dict[str, Any]:
-    """The configuration's chat settings: `chat.json` beside this file (the workspace's), else the small defaults."""
-    defaults: dict[str, Any] = {"prompt_template": LINE, "answer_end": "sentence", "max_new_tokens": MAX_NEW_TOKENS}
+    """The configuration's chat settings: `chat.json` beside this file (the workspace's), else DEFAULTS."""
+    chosen = dict(DEFAULTS)
     path = Path(__file__).with_name("chat.json")
     if path.is_file():
-        defaults.update(json.loads(path.read_text()))
-    return defaults
+        chosen.update(json.loads(path.read_text()))
+    return chosen
 
 
 SETTINGS = settings()
 
 
-def prompt_tokens(question: str, template: str | None = None) -> list[int]:
+def prompt(question: str, template: str | None = None) -> str:
     """The question in the prompt template (whitespace collapsed); the answer is the text that follows."""
     form = SETTINGS["prompt_template"] if template is None else template
-    return list(form.replace("{question}", " ".join(question.split())).encode())
+    return form.replace("{question}", " ".join(question.split()))
+
+
+def prompt_tokens(question: str, template: str | None = None) -> list[int]:
+    """The prompt's bytes: this model's tokens."""
+    return list(prompt(question, template).encode())
 
 
 def _batch(questions: list[str], block_size: int, template: str | None) -> torch.Tensor:

@@ -159,9 +159,8 @@ def answers(
 ) -> list[str]:
     """Each question's answer: sampled (seeded) in the template, up to end-of-text or max_new_tokens, then cut."""
     settings = chat.SETTINGS
-    template = settings["prompt_template"] if template is None else template
     max_new_tokens = int(settings["max_new_tokens"] if max_new_tokens is None else max_new_tokens)
-    temperature = float(settings.get("temperature", 0.7) if temperature is None else temperature)
+    temperature = float(settings["temperature"] if temperature is None else temperature)
     device = next(model.parameters()).device
     # The prompt and the answer share the model's context: a prompt too long loses its beginning.
     context = int(model.config.n_positions)
@@ -170,7 +169,7 @@ def answers(
     torch.manual_seed(seed)  # generate() samples from torch's global generator: one seed, one set of answers
     out: list[str] = []
     for start in range(0, len(questions), batch_size):
-        prompts = [template.replace("{question}", " ".join(q.split())) for q in questions[start : start + batch_size]]
+        prompts = [chat.prompt(q, template) for q in questions[start : start + batch_size]]
         encoded = tokenizer(
             prompts, return_tensors="pt", padding=True, truncation=True, max_length=context - max_new_tokens
         ).to(device)

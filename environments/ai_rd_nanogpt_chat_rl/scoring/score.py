@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,10 +89,8 @@ def nanogpt_answers(
     policy = load_policy(workspace / "model.pth", base, int(params.get("max_parameter_ratio", 4)) * base_size)
     device = _device(params)
     policy, base = policy.to(device), base.to(device)
-    compared_with = task.baselines(doc)
     seed = int(params.get("seed", 0))
     chatting = task.chat_settings(doc)
-    temperature = float(chatting["temperature"])
 
     def generate(model: nanogpt.GPT, temp: float, offset: int) -> list[str]:
         generator = torch.Generator().manual_seed(seed + offset)
@@ -106,14 +105,33 @@ def nanogpt_answers(
         )
         return texts
 
-    # Each baseline answers with its own seed offset (its place in the list): the first, the base
-    # model at the policy's settings, samples what an untouched policy samples, and ties with it.
+    def load(path: Path, name: str) -> nanogpt.GPT:
+        return nanogpt.load_checkpoint(path).to(device).eval()
+
+    return compared(doc, generate, policy, base, load)
+
+
+def compared(
+    doc: dict[str, Any],
+    generate: Callable[..., list[str]],
+    policy: Any,
+    base: Any,
+    load: Callable[[Path, str], Any],
+    **asked: Any,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The policy's answers and each of the configuration's baselines' (loaded with `load` unless the base).
+
+    `generate(model, temperature, seed offset, **asked)`. Each baseline answers with its own seed
+    offset (its place in the list): the first, the base model at the policy's settings, samples what
+    an untouched policy samples, and ties with it. `asked`: the policy's own sampling, if any.
+    """
+    temperature = float(task.chat_settings(doc)["temperature"])
     baselines: dict[str, list[str]] = {}
-    for offset, baseline in enumerate(compared_with):
-        model = base if baseline.model is None else nanogpt.load_checkpoint(baseline.model).to(device).eval()
+    for offset, baseline in enumerate(task.baselines(doc)):
+        model = base if baseline.model is None else load(baseline.model, baseline.name)
         temp = temperature if baseline.temperature is None else baseline.temperature
         baselines[baseline.name] = generate(model, temp, offset)
-    return generate(policy, temperature, 0), baselines
+    return generate(policy, temperature, 0, **asked), baselines
 
 
 def hf_model(folder: Path, label: str, **limits: int) -> Any:
@@ -152,7 +170,6 @@ def hf_answers(doc: dict[str, Any], workspace: Path, questions: list[str]) -> tu
     )
     device = _device(params)
     chatting = task.chat_settings(doc)
-    temperature = float(chatting["temperature"])
     seed = int(params.get("seed", 0))
 
     def generate(model: Any, temp: float, offset: int, **asked: Any) -> list[str]:
@@ -168,15 +185,13 @@ def hf_answers(doc: dict[str, Any], workspace: Path, questions: list[str]) -> tu
         )
         return texts
 
+    def load(folder: Path, name: str) -> Any:
+        return hf_model(folder, f"the baseline {name!r}")
+
     # The expert's model samples as its generation_config.json asks (within bounds); the baselines
     # as the configuration says.
     asked = hf_chat.sampling(policy_dir, max_new_tokens=int(chatting["max_new_tokens"]))
-    baselines: dict[str, list[str]] = {}
-    for offset, baseline in enumerate(task.baselines(doc)):
-        model = base if baseline.model is None else hf_model(baseline.model, f"the baseline {baseline.name!r}")
-        temp = temperature if baseline.temperature is None else baseline.temperature
-        baselines[baseline.name] = generate(model, temp, offset)
-    return generate(policy, temperature, 0, **asked), baselines
+    return compared(doc, generate, policy, base, load, **asked)
 
 
 def main(workspace: Path) -> dict[str, Any]:

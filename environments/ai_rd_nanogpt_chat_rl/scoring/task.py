@@ -65,11 +65,10 @@ def base_model_path(doc: dict[str, Any], *, build: bool = False) -> Path:
 def chat_settings(doc: dict[str, Any]) -> dict[str, Any]:
     """How the scorer has the model chat: the workspace's chat.json (chat.py's defaults there)."""
     params = doc["params"]
+    given = {key: params.get(key) for key in chat.DEFAULTS}
     return {
-        "prompt_template": str(params.get("prompt_template") or chat.LINE),
-        "answer_end": str(params.get("answer_end") or "sentence"),
-        "max_new_tokens": int(params.get("max_new_tokens", chat.MAX_NEW_TOKENS)),
-        "temperature": float(params.get("temperature", 0.7)),
+        key: type(default)(default if given[key] in (None, "") else given[key])
+        for key, default in chat.DEFAULTS.items()
     }
 
 

@@ -83,3 +83,8 @@ def folder_state_dict(folder: Path, name: str) -> tuple[dict[str, torch.Tensor] 
             return None, f"{label} repeats parameters of another shard: {twice[:5]}."
         merged.update(part)
     return merged, ""
+
+
+def weights(path: Path, name: str) -> tuple[dict[str, torch.Tensor] | None, str]:
+    """A checkpoint's state_dict, whichever it is: one file (`state_dict`) or a folder (`folder_state_dict`)."""
+    return folder_state_dict(path, name) if path.is_dir() else state_dict(path, name)

@@ -119,7 +119,7 @@ def main(workspace: Path) -> dict[str, Any]:
     got, why = collected_weights(collected, output, folder=bool(params.get("output_is_folder")))
     if got is None:
         return nan(why, **timing)
-    reference, why = task.weights(Path(files["reference_weights"]), "the reference weights")
+    reference, why = checkpoints.weights(Path(files["reference_weights"]), "the reference weights")
     if reference is None:
         return nan(f"The environment's reference weights can't be read: {why}", **timing)
     distance, why = l1_distance(got, reference)

@@ -10,18 +10,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402 - after the path, with the rest
 from common import corpus, nanogpt  # noqa: E402
-
-if TYPE_CHECKING:  # the package as mypy sees it; at run time, `common` is copied beside this file
-    from environments.common import checkpoints
-else:
-    from common import checkpoints
 
 WORKSPACE_FILES = ("finetune.sh", "finetune.py")
 
@@ -106,10 +101,3 @@ def upstream_files(doc: dict[str, Any]) -> list[Path]:
 def script_env(doc: dict[str, Any]) -> dict[str, str]:
     """Variables finetune.sh runs with beyond $PYTHON (full: BASE_MODEL, the model folder in the workspace)."""
     return {str(k): str(v) for k, v in (doc["params"].get("script_env") or {}).items()}
-
-
-def weights(path: Path, name: str) -> tuple[dict[str, torch.Tensor] | None, str]:
-    """A checkpoint's state_dict: one file, or a Hugging Face-style folder's weight files."""
-    if path.is_dir():
-        return checkpoints.folder_state_dict(path, name)
-    return checkpoints.state_dict(path, name)

@@ -19,6 +19,7 @@ import shutil
 import stat
 import sys
 
+# common.checkpoints.WEIGHT_SUFFIXES: the harness runs without the scorer's common code, so a copy.
 WEIGHTS = (".safetensors", ".bin", ".pt", ".pth")
 
 

@@ -3,10 +3,15 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rebench_site.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from rebench_site.asgi_http import OneHopASGIHandler  # noqa: E402 - Django must be set up first
+
+# Django's handler, with each request's middleware and view in one thread (rebench_site/asgi_http.py).
+django_asgi_app = OneHopASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402 - Django must be set up before Channels imports models
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Model, OuterRef, Q
+from django.db.models import Model
 from django.utils import timezone
 
 from rebench_site.errors import ServiceError
@@ -23,16 +23,6 @@ def reviewer_may_work(*, queue: ReviewQueue, reviewer: User) -> bool:
     if not has_role(reviewer, REVIEWER):
         return False
     return queue.all_reviewers or queue.reviewers.filter(pk=reviewer.pk).exists()
-
-
-def _active_leases(queue: ReviewQueue, reviewer: User, now: datetime) -> list[Assignment]:
-    return list(
-        Assignment.objects.filter(
-            queue=queue, reviewer=reviewer, state=Assignment.State.LEASED, expires_at__gt=now, slot__lease=F("pk")
-        )
-        .select_related("item__completion", "queue")
-        .order_by("leased_at", "id")
-    )
 
 
 def lease_next(
@@ -150,15 +140,24 @@ def _lease_next_postgresql(
         row = cursor.fetchone()
     assert row is not None  # the statement always answers one row
     held, picked = row[0], row[1]
-    values = list(row[2:])
-    a_names, i_names, c_names = _attnames(Assignment), _attnames(QueueItem), _attnames(Completion)
-    if values[0] is None:
+    if row[2] is None:
         if picked:
             return _AGAIN
         if held >= settings.REVIEW_MAX_LEASES:
             raise _too_many(held)
         return None
+    return _assignment_from_row(list(row[2:]), queue, reviewer)
+
+
+def _assignment_from_row(values: list[Any], queue: ReviewQueue, reviewer: User) -> Assignment:
+    """An assignment with its item and completion from one row of their columns, in model order."""
+    a_names, i_names, c_names = _attnames(Assignment), _attnames(QueueItem), _attnames(Completion)
     db = connection.alias
+    convert = connection.ops.get_db_converters
+    if connection.vendor != "postgresql":
+        # SQLite hands back text for datetimes and 0/1 for booleans: Django's converters, as the ORM applies them.
+        values = _converted(values, [*Assignment._meta.concrete_fields, *QueueItem._meta.concrete_fields,
+                                     *Completion._meta.concrete_fields], convert)  # fmt: skip
     assignment = Assignment.from_db(db, a_names, values[: len(a_names)])
     item = QueueItem.from_db(db, i_names, values[len(a_names) : len(a_names) + len(i_names)])
     item.completion = Completion.from_db(db, c_names, values[len(a_names) + len(i_names) :])
@@ -168,46 +167,83 @@ def _lease_next_postgresql(
     return assignment
 
 
+def _converted(values: list[Any], fields: list[Any], convert: Any) -> list[Any]:
+    out = []
+    for value, field in zip(values, fields, strict=True):
+        expression = field.get_col(field.model._meta.db_table)
+        for converter in convert(expression) + field.get_db_converters(connection):
+            value = converter(value, expression, connection)
+        out.append(value)
+    return out
+
+
+# SQLite, in raw SQL for the same reason as PostgreSQL's statement, minus what SQLite lacks (SKIP
+# LOCKED, data-modifying CTEs): its writers take turns (transactions begin IMMEDIATE behind the
+# writer gate), so the pick is two statements in a short transaction of its own, and the reads
+# before and after it run outside the write lock (WAL lets them run beside a writer).
+_HELD_SQLITE = """
+SELECT a.id FROM review_assignment a JOIN review_slot s ON s.lease_id = a.id
+WHERE a.queue_id = %(queue)s AND a.reviewer_id = %(reviewer)s AND a.state = 'leased' AND a.expires_at > %(now)s
+ORDER BY a.leased_at, a.id
+"""
+_PICK_SQLITE = """
+INSERT INTO review_assignment (queue_id, item_id, slot_id, reviewer_id, state, leased_at, expires_at)
+SELECT %(queue)s, s.item_id, s.id, %(reviewer)s, 'leased', %(now)s, %(expires)s FROM review_slot s
+WHERE s.queue_id = %(queue)s AND NOT s.filled
+  AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= %(now)s)
+  AND NOT EXISTS (
+      SELECT 1 FROM review_assignment seen WHERE seen.item_id = s.item_id AND seen.reviewer_id = %(reviewer)s
+  )
+ORDER BY s.sort_key, s.id
+LIMIT 1
+RETURNING id, slot_id
+"""
+_LEASE_SLOT_SQLITE = "UPDATE review_slot SET lease_id = %(lease)s, lease_expires_at = %(expires)s WHERE id = %(slot)s"
+_ASSIGNMENT_SQLITE = f"""
+SELECT {_fields(Assignment, "a")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
+FROM review_assignment a JOIN review_queueitem i ON i.id = a.item_id JOIN review_completion c ON c.id = i.completion_id
+WHERE a.id = %(id)s
+"""
+
+
 def _lease_next_portable(
     queue: ReviewQueue, reviewer: User, excluded: list[int], now: datetime
 ) -> Assignment | None | _Again:
-    # Reads outside the write lock (SQLite's WAL lets them run beside a writer); only the pick holds it.
-    held = _active_leases(queue, reviewer, now)
-    for assignment in held:
-        if assignment.pk not in excluded:
-            return assignment
-    if len(held) >= settings.REVIEW_MAX_LEASES:
-        raise _too_many(len(held))
-    try:
-        picked = _lease_pick(queue, reviewer, now)
-    except IntegrityError:
-        return _AGAIN
-    if picked is None:
-        return None
-    return Assignment.objects.select_related("item__completion", "queue").get(pk=picked)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(_HELD_SQLITE, {"queue": queue.pk, "reviewer": reviewer.pk, "now": adapt(now)})
+        held = [row[0] for row in cursor.fetchall()]
+    chosen = next((pk for pk in held if pk not in excluded), None)
+    if chosen is None:
+        if len(held) >= settings.REVIEW_MAX_LEASES:
+            raise _too_many(len(held))
+        try:
+            chosen = _lease_pick(queue, reviewer, now)
+        except IntegrityError:
+            return _AGAIN
+        if chosen is None:
+            return None
+    with connection.cursor() as cursor:
+        cursor.execute(_ASSIGNMENT_SQLITE, {"id": chosen})
+        row = cursor.fetchone()
+    assert row is not None  # held or just leased by this reviewer: never deleted under them
+    return _assignment_from_row(list(row), queue, reviewer)
 
 
 @transaction.atomic
 def _lease_pick(queue: ReviewQueue, reviewer: User, now: datetime) -> int | None:
-    seen = Assignment.objects.filter(item_id=OuterRef("item_id"), reviewer=reviewer)
-    slot = (
-        Slot.objects.filter(queue=queue, filled=False)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-        .filter(~Exists(seen))
-        .order_by("sort_key", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .values_list("pk", "item_id")
-        .first()
-    )
-    if slot is None:
-        return None
-    slot_id, item_id = slot
-    expires = now + timedelta(seconds=queue.lease_seconds)
-    assignment = Assignment.objects.create(
-        queue=queue, item_id=item_id, slot_id=slot_id, reviewer=reviewer, leased_at=now, expires_at=expires
-    )
-    Slot.objects.filter(pk=slot_id).update(lease=assignment, lease_expires_at=expires)
-    return assignment.pk
+    adapt = connection.ops.adapt_datetimefield_value
+    expires = adapt(now + timedelta(seconds=queue.lease_seconds))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PICK_SQLITE, {"queue": queue.pk, "reviewer": reviewer.pk, "now": adapt(now), "expires": expires}
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        lease, slot = row
+        cursor.execute(_LEASE_SLOT_SQLITE, {"lease": lease, "expires": expires, "slot": slot})
+    return int(lease)
 
 
 @transaction.atomic

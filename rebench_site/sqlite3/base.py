@@ -21,6 +21,8 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from sqlite3 import dbapi2 as Database
 from typing import Any
@@ -111,32 +113,25 @@ class GatedCursor(sqlite3_base.SQLiteCursorWrapper):
     gate: WriterGate | None = None
     gate_timeout: float = 5.0
 
-    def _gated(self, query: str) -> bool:
-        return (
-            self.gate is not None
-            and not self.connection.in_transaction
-            and not query.lstrip().upper().startswith(_UNGATED)
-        )
+    @contextmanager
+    def _turn(self, query: str) -> Iterator[None]:
+        gate = self.gate
+        if gate is None or self.connection.in_transaction or query.lstrip().upper().startswith(_UNGATED):
+            yield
+            return
+        gate.acquire(self.gate_timeout)
+        try:
+            yield
+        finally:
+            gate.release()
 
     def execute(self, query: str, params: Any = None) -> Any:
-        if not self._gated(query):
+        with self._turn(query):
             return super().execute(query, params)
-        assert self.gate is not None
-        self.gate.acquire(self.gate_timeout)
-        try:
-            return super().execute(query, params)
-        finally:
-            self.gate.release()
 
     def executemany(self, query: str, param_list: Any) -> Any:
-        if not self._gated(query):
+        with self._turn(query):
             return super().executemany(query, param_list)
-        assert self.gate is not None
-        self.gate.acquire(self.gate_timeout)
-        try:
-            return super().executemany(query, param_list)
-        finally:
-            self.gate.release()
 
 
 # django-stubs doesn't declare the backend's private transaction hooks that this class extends

@@ -429,8 +429,10 @@ def run_label_studio(items: int, reviewers: int, seconds: float) -> Result:
     python = ensure_label_studio()
     env = ls_env()
     fresh_database(LS_DB)
+    # cwd=WORK: Label Studio writes a `version_.py` into its working directory, which here would be
+    # the checkout (where the linter then reads it).
     out = subprocess.run(
-        [str(python), "-c", LS_SETUP, str(items), str(reviewers)], env=env, check=True, capture_output=True
+        [str(python), "-c", LS_SETUP, str(items), str(reviewers)], env=env, check=True, capture_output=True, cwd=WORK
     ).stdout
     setup = json.loads(out.decode().strip().splitlines()[-1])
     log(f"Label Studio: {items} tasks, project {setup['project']} ready in {setup['setup_s']:.1f} s")
@@ -438,12 +440,12 @@ def run_label_studio(items: int, reviewers: int, seconds: float) -> Result:
     ls_log = (WORK / "label-studio-server.log").open("wb")  # its own log lines (warnings) stay out of the report
     ls_path = subprocess.run(
         [str(python), "-c", "import label_studio, os; print(os.path.dirname(label_studio.__file__))"],
-        capture_output=True, check=True, text=True,
+        capture_output=True, check=True, text=True, cwd=WORK,
     ).stdout.strip()  # fmt: skip
     server = subprocess.Popen(
         [str(LS_VENV / "bin" / "gunicorn"), "label_studio.core.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--threads", "4", "--log-level", "warning", "--pythonpath", ls_path],
-        env=env, start_new_session=True, stdout=ls_log, stderr=subprocess.STDOUT,
+        env=env, start_new_session=True, stdout=ls_log, stderr=subprocess.STDOUT, cwd=WORK,
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"

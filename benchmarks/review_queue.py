@@ -8,7 +8,8 @@ N completions in a queue with overlap 1, R reviewers each looping "next item" th
 seconds over the REST API with token auth, through a production server with two worker processes.
 Printed: p50/p99 latency of next and of label, labels per second, double assignments (one item
 handed to two reviewers), the server's CPU seconds per label (all its processes, user + system;
-PostgreSQL's own not counted), and the ratios ours / peer.
+PostgreSQL's own not counted), and the ratios ours / peer. With --sqlite both sites run on the
+embedded default instead (a SQLite file each, no Redis), and the peer is `before` only.
 
 The peers:
 
@@ -534,7 +535,9 @@ def main() -> None:
     parser.add_argument("--peer-commit", default=PEER_COMMIT, help="the commit the `before` peer serves")
     parser.add_argument("--no-peer", action="store_true", help="measure our side only")
     parser.add_argument(
-        "--sqlite", action="store_true", help="our side on the embedded default (SQLite) instead, no peer"
+        "--sqlite",
+        action="store_true",
+        help="both sites on the embedded default (SQLite) instead; Label Studio isn't run with it",
     )
     parser.add_argument(
         "--quiet-load", type=float, default=1.5, help="wait (up to 10 min) for a 1-minute load below this; 0: don't"
@@ -556,13 +559,13 @@ def main() -> None:
         args.seconds,
         sqlite=args.sqlite,
     )
-    peer, peer_error = None, "skipped with --no-peer" if args.no_peer else "skipped with --sqlite"
-    if not args.no_peer and not args.sqlite:
+    peer, peer_error = None, "skipped with --no-peer" if args.no_peer else "Label Studio isn't run with --sqlite"
+    if not args.no_peer and not (args.sqlite and args.peer == "label-studio"):
         try:
             if args.peer == "before":
                 tree = peer_tree(args.peer_commit)
-                name = f"rebench_site@{args.peer_commit}"
-                peer = run_site(name, tree, PEER_DB, args.items, args.reviewers, args.seconds)
+                name = f"rebench_site@{args.peer_commit}" + (" (SQLite)" if args.sqlite else "")
+                peer = run_site(name, tree, PEER_DB, args.items, args.reviewers, args.seconds, sqlite=args.sqlite)
             else:
                 peer = run_label_studio(args.items, args.reviewers, args.seconds)
         except Exception as exc:  # the report says plainly the peer wasn't measured

@@ -181,8 +181,10 @@ def _converted(values: list[Any], fields: list[Any], convert: Any) -> list[Any]:
 # LOCKED, data-modifying CTEs): its writers take turns (transactions begin IMMEDIATE behind the
 # writer gate), so the pick is two statements in a short transaction of its own, and the reads
 # before and after it run outside the write lock (WAL lets them run beside a writer).
-_HELD_SQLITE = """
-SELECT a.id FROM review_assignment a JOIN review_slot s ON s.lease_id = a.id
+_ITEM_JOIN = "JOIN review_queueitem i ON i.id = a.item_id JOIN review_completion c ON c.id = i.completion_id"
+_HELD_SQLITE = f"""
+SELECT {_fields(Assignment, "a")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
+FROM review_assignment a JOIN review_slot s ON s.lease_id = a.id {_ITEM_JOIN}
 WHERE a.queue_id = %(queue)s AND a.reviewer_id = %(reviewer)s AND a.state = 'leased' AND a.expires_at > %(now)s
 ORDER BY a.leased_at, a.id
 """
@@ -201,7 +203,7 @@ RETURNING id, slot_id
 _LEASE_SLOT_SQLITE = "UPDATE review_slot SET lease_id = %(lease)s, lease_expires_at = %(expires)s WHERE id = %(slot)s"
 _ASSIGNMENT_SQLITE = f"""
 SELECT {_fields(Assignment, "a")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
-FROM review_assignment a JOIN review_queueitem i ON i.id = a.item_id JOIN review_completion c ON c.id = i.completion_id
+FROM review_assignment a {_ITEM_JOIN}
 WHERE a.id = %(id)s
 """
 
@@ -212,22 +214,24 @@ def _lease_next_portable(
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(_HELD_SQLITE, {"queue": queue.pk, "reviewer": reviewer.pk, "now": adapt(now)})
-        held = [row[0] for row in cursor.fetchall()]
-    chosen = next((pk for pk in held if pk not in excluded), None)
-    if chosen is None:
-        if len(held) >= settings.REVIEW_MAX_LEASES:
-            raise _too_many(len(held))
-        try:
-            chosen = _lease_pick(queue, reviewer, now)
-        except IntegrityError:
-            return _AGAIN
-        if chosen is None:
-            return None
+        held = cursor.fetchall()
+    # A lease already held comes back from that one read (its id is the row's first column).
+    for row in held:
+        if row[0] not in excluded:
+            return _assignment_from_row(list(row), queue, reviewer)
+    if len(held) >= settings.REVIEW_MAX_LEASES:
+        raise _too_many(len(held))
+    try:
+        picked = _lease_pick(queue, reviewer, now)
+    except IntegrityError:
+        return _AGAIN
+    if picked is None:
+        return None
     with connection.cursor() as cursor:
-        cursor.execute(_ASSIGNMENT_SQLITE, {"id": chosen})
-        row = cursor.fetchone()
-    assert row is not None  # held or just leased by this reviewer: never deleted under them
-    return _assignment_from_row(list(row), queue, reviewer)
+        cursor.execute(_ASSIGNMENT_SQLITE, {"id": picked})
+        leased = cursor.fetchone()
+    assert leased is not None  # just leased by this reviewer, in a transaction that committed
+    return _assignment_from_row(list(leased), queue, reviewer)
 
 
 @transaction.atomic

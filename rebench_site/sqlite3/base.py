@@ -33,6 +33,8 @@ from django.db.backends.sqlite3 import base as sqlite3_base
 # the wrapper itself sends (BEGIN runs with the gate already held). Any other statement made outside
 # a transaction goes through the gate (a WITH may end in an INSERT: it is gated).
 _UNGATED = ("SELECT", "PRAGMA", "EXPLAIN", "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
+# The wait at the gate when the settings give no `timeout`: Python's sqlite3 default busy timeout.
+_DEFAULT_TIMEOUT = 5.0
 # How long a process waits between tries for another process's gate, at most. A try costs a
 # system call; the gate's holders hold it for milliseconds.
 _POLL_MAX_SECONDS = 0.002
@@ -111,7 +113,7 @@ class GatedCursor(sqlite3_base.SQLiteCursorWrapper):
     """Outside a transaction, a write statement waits at the gate for its own implicit one."""
 
     gate: WriterGate | None = None
-    gate_timeout: float = 5.0
+    gate_timeout: float = _DEFAULT_TIMEOUT
 
     @contextmanager
     def _turn(self, query: str) -> Iterator[None]:
@@ -139,7 +141,8 @@ class GatedCursor(sqlite3_base.SQLiteCursorWrapper):
 class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._holds_gate = False
+        # The gate this connection's open transaction holds (released at its commit or rollback).
+        self._held_gate: WriterGate | None = None
         self._gate_of: tuple[str, WriterGate | None] | None = None
 
     def _gate(self) -> WriterGate | None:
@@ -152,7 +155,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
         return self._gate_of[1]
 
     def _gate_timeout(self) -> float:
-        return float(self.settings_dict.get("OPTIONS", {}).get("timeout", 5.0))
+        return float(self.settings_dict.get("OPTIONS", {}).get("timeout", _DEFAULT_TIMEOUT))
 
     def create_cursor(self, name: str | None = None) -> Any:
         cursor = self.connection.cursor(factory=GatedCursor)
@@ -167,7 +170,7 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
             return
         with self.wrap_database_errors:
             gate.acquire(self._gate_timeout())
-        self._holds_gate = True
+        self._held_gate = gate
         try:
             super()._start_transaction_under_autocommit()  # type: ignore[misc]
         except BaseException:
@@ -175,11 +178,9 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
             raise
 
     def _release_gate(self) -> None:
-        if self._holds_gate:
-            self._holds_gate = False
-            gate = self._gate()
-            if gate is not None:
-                gate.release()
+        gate, self._held_gate = self._held_gate, None
+        if gate is not None:
+            gate.release()
 
     def _commit(self) -> None:
         try:

@@ -71,6 +71,12 @@ def _attnames(model: type[Model]) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 
 
+def _row_columns(assignment: str) -> str:
+    """The columns _assignment_from_row reads: the assignment's (as `assignment`), its item's (`i`)
+    and its completion's (`c`), each in model order."""
+    return f"{_fields(Assignment, assignment)}, {_fields(QueueItem, 'i')}, {_fields(Completion, 'c')}"
+
+
 # Raw SQL because the ORM can't write a data-modifying CTE: the leases held, the pick, the insert
 # of the assignment and the slot's lease are one statement (one implicit transaction, one round
 # trip). `held` and `kept` decide whether to pick at all (a lease already held that the client
@@ -116,7 +122,7 @@ chosen AS (
     SELECT {_fields(Assignment, "a")} FROM review_assignment a JOIN kept ON kept.id = a.id
 )
 SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM pick),
-       {_fields(Assignment, "chosen")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
+       {_row_columns("chosen")}
 FROM (SELECT 1) AS one
 LEFT JOIN chosen ON true
 LEFT JOIN review_queueitem i ON i.id = chosen.item_id
@@ -153,11 +159,9 @@ def _assignment_from_row(values: list[Any], queue: ReviewQueue, reviewer: User) 
     """An assignment with its item and completion from one row of their columns, in model order."""
     a_names, i_names, c_names = _attnames(Assignment), _attnames(QueueItem), _attnames(Completion)
     db = connection.alias
-    convert = connection.ops.get_db_converters
     if connection.vendor != "postgresql":
         # SQLite hands back text for datetimes and 0/1 for booleans: Django's converters, as the ORM applies them.
-        values = _converted(values, [*Assignment._meta.concrete_fields, *QueueItem._meta.concrete_fields,
-                                     *Completion._meta.concrete_fields], convert)  # fmt: skip
+        values = _converted(values, [Assignment, QueueItem, Completion])
     assignment = Assignment.from_db(db, a_names, values[: len(a_names)])
     item = QueueItem.from_db(db, i_names, values[len(a_names) : len(a_names) + len(i_names)])
     item.completion = Completion.from_db(db, c_names, values[len(a_names) + len(i_names) :])
@@ -167,11 +171,13 @@ def _assignment_from_row(values: list[Any], queue: ReviewQueue, reviewer: User) 
     return assignment
 
 
-def _converted(values: list[Any], fields: list[Any], convert: Any) -> list[Any]:
+def _converted(values: list[Any], models: list[type[Model]]) -> list[Any]:
+    # Any: django-stubs doesn't declare Field.get_db_converters.
+    fields: list[Any] = [field for model in models for field in model._meta.concrete_fields]
     out = []
     for value, field in zip(values, fields, strict=True):
         expression = field.get_col(field.model._meta.db_table)
-        for converter in convert(expression) + field.get_db_converters(connection):
+        for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(connection):
             value = converter(value, expression, connection)
         out.append(value)
     return out
@@ -183,7 +189,7 @@ def _converted(values: list[Any], fields: list[Any], convert: Any) -> list[Any]:
 # before and after it run outside the write lock (WAL lets them run beside a writer).
 _ITEM_JOIN = "JOIN review_queueitem i ON i.id = a.item_id JOIN review_completion c ON c.id = i.completion_id"
 _HELD_SQLITE = f"""
-SELECT {_fields(Assignment, "a")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
+SELECT {_row_columns("a")}
 FROM review_assignment a JOIN review_slot s ON s.lease_id = a.id {_ITEM_JOIN}
 WHERE a.queue_id = %(queue)s AND a.reviewer_id = %(reviewer)s AND a.state = 'leased' AND a.expires_at > %(now)s
 ORDER BY a.leased_at, a.id
@@ -202,7 +208,7 @@ RETURNING id, slot_id
 """
 _LEASE_SLOT_SQLITE = "UPDATE review_slot SET lease_id = %(lease)s, lease_expires_at = %(expires)s WHERE id = %(slot)s"
 _ASSIGNMENT_SQLITE = f"""
-SELECT {_fields(Assignment, "a")}, {_fields(QueueItem, "i")}, {_fields(Completion, "c")}
+SELECT {_row_columns("a")}
 FROM review_assignment a {_ITEM_JOIN}
 WHERE a.id = %(id)s
 """

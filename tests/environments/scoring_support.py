@@ -138,6 +138,13 @@ def _forget_scorer_modules() -> None:
         sys.modules.pop(name, None)
 
 
+def prepared_workspace(slug: str, folder: Path) -> Path:
+    """`folder`, made and filled by `slug`'s start under the settings in force (its configuration)."""
+    folder.mkdir()
+    packages.find(slug).prepare_staging(folder)
+    return folder
+
+
 @contextmanager
 def started_template(slug: str, scratch: Path) -> Iterator[Path]:
     """A workspace started once (small configuration) for a module's fault tests to copy."""

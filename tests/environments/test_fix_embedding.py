@@ -18,6 +18,7 @@ from environments import packages
 from graders import services
 from tests.environments.scoring_support import (
     copy_into,
+    prepared_workspace,
     run_in_workspace,
     run_scorer,
     score_now,
@@ -264,9 +265,7 @@ def test_the_full_configuration_gives_upstreams_files_from_its_settings_and_scor
     settings, tmp_path: Path
 ) -> None:
     _stand_ins(tmp_path, settings, STAND_IN_SHAPE)
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    packages.find(SLUG).prepare_staging(workspace)
+    workspace = prepared_workspace(SLUG, tmp_path / "workspace")
     assert {"large_model.pth", "small_correct_model.pth", "fixed_model.pth", "model.py"} <= {
         p.name for p in workspace.iterdir()
     }

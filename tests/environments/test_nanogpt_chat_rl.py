@@ -25,6 +25,7 @@ from graders import services
 from tests.environments.scoring_support import (
     copy_into,
     load_module,
+    prepared_workspace,
     run_in_workspace,
     run_scorer,
     score_now,
@@ -102,10 +103,7 @@ def test_start_trains_the_base_model_and_the_worker_scores_start_reference_and_b
 @pytest.fixture
 def workspace(small_configuration: Any, tmp_path: Path) -> Path:
     """A prepared workspace (start has run: the base model is cached) to run the scorer on directly."""
-    folder = tmp_path / "workspace"
-    folder.mkdir()
-    packages.find(SLUG).prepare_staging(folder)
-    return folder
+    return prepared_workspace(SLUG, tmp_path / "workspace")
 
 
 def score_with(
@@ -288,10 +286,7 @@ def full_gpt2_workspace(settings: Any, tmp_path: Path, *, prompts: Path, hub_nam
     settings.CHAT_RL_BASE_MODEL = str(base)
     settings.CHAT_RL_ALPACA_MODEL = str(tmp_path / "gpt2-alpaca")
     settings.CHAT_RL_PROMPTS = str(prompts)
-    full = tmp_path / "full"
-    full.mkdir()
-    packages.find(SLUG).prepare_staging(full)
-    return full
+    return prepared_workspace(SLUG, tmp_path / "full")
 
 
 @pytest.mark.django_db

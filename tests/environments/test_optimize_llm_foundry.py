@@ -16,6 +16,7 @@ from environments import packages
 from graders import services
 from tests.environments.scoring_support import (
     copy_into,
+    prepared_workspace,
     run_scorer,
     score_now,
     small_configuration,
@@ -185,10 +186,7 @@ def full_task_dir(tmp_path: Path, settings) -> Path:
 @pytest.fixture
 def full_workspace(full_task_dir: Path, tmp_path: Path) -> Path:
     """A workspace the full configuration's start filled from the stand-in task folder."""
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    packages.find(SLUG).prepare_staging(workspace)
-    return workspace
+    return prepared_workspace(SLUG, tmp_path / "ws")
 
 
 def test_the_full_configuration_runs_upstreams_finetune_sh_and_weighs_its_checkpoint_folder(

@@ -21,7 +21,14 @@ from environments.common.llm import LocalChatServer
 from environments.common.result import ATTEMPT_SPEND_ENV
 from graders import services
 from tests.environments.rust_codecontests_support import PACKAGE, SLUG, judge_rustc, scripted
-from tests.environments.scoring_support import copy_into, run_scorer, small_configuration, wait_for_entries, worker_for
+from tests.environments.scoring_support import (
+    copy_into,
+    prepared_workspace,
+    run_scorer,
+    small_configuration,
+    wait_for_entries,
+    worker_for,
+)
 from tests.factories import preparing
 from tests.workspace_support import put
 from trials.models import Attempt
@@ -175,10 +182,7 @@ def test_the_worker_scores_the_starting_reference_and_broken_solutions_through_t
 
 
 def prepared(tmp_path: Path) -> Path:
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    packages.find(SLUG).prepare_staging(workspace)
-    return workspace
+    return prepared_workspace(SLUG, tmp_path / "workspace")
 
 
 @pytest.mark.django_db

@@ -22,6 +22,7 @@ from environments import packages
 from graders import services
 from tests.environments.scoring_support import (
     load_module,
+    prepared_workspace,
     run_scorer,
     score_now,
     small_configuration,
@@ -164,9 +165,7 @@ def test_the_full_configuration_links_openwebtext_and_scores_rebenchs_starting_a
     settings.ENVIRONMENT_OPENWEBTEXT_DIR = str(owt)
     settings.ENVIRONMENT_CACHE_DIR = tmp_path / "cache"
     settings.PROTECTED_DIR = tmp_path / "protected"
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    packages.find(SLUG).prepare_staging(workspace)
+    workspace = prepared_workspace(SLUG, tmp_path / "workspace")
     assert (workspace / "data" / "train.bin").resolve() == owt / "train.bin"
     assert (workspace / "data" / "val.bin").resolve() == owt / "val.bin"
     numbers = json.loads((workspace / "experiment.json").read_text())
